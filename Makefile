@@ -1,0 +1,42 @@
+# Two commands do all setup on a fresh machine with nothing but Python:
+#   make demo   create .venv, install, run the offline quickstart, print where the report is
+#   make test   create .venv, install with dev extras, run the tests
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip
+# Extras installed by `make test`; `make install-all` adds the ML and Ray stacks.
+EXTRAS ?= dev
+# CPU wheel of torch present on these machines; a bare `torch` would pull a CUDA build.
+TORCH  ?= torch==2.13.0
+
+.PHONY: demo test lint install install-all bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.installed-$(EXTRAS): $(BIN)/python pyproject.toml
+	$(PIP) install --quiet -e ".[$(EXTRAS)]"
+	@touch $@
+
+install: $(VENV)/.installed-$(EXTRAS)
+
+# torch goes in first, pinned, so nothing that depends on it can pull a CUDA build.
+install-all: $(BIN)/python
+	$(PIP) install --quiet "$(TORCH)"
+	$(PIP) install --quiet -e ".[all]"
+
+demo: install
+	$(BIN)/synthpipe run quickstart --out runs/quickstart
+	@echo "report: $(CURDIR)/runs/quickstart/report.html"
+
+test: install
+	$(BIN)/ruff check src tests scripts benchmarks
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check src tests scripts benchmarks
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,196 @@
+"""The `synthpipe` command line. Exit codes: 0 ok, 1 failure, 2 usage error."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from synthpipe import __version__
+from synthpipe.errors import SynthpipeError, UsageError
+
+app = typer.Typer(
+    name="synthpipe",
+    help="Generate, curate, audit and prove synthetic data for language models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"synthpipe {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    pass
+
+
+@app.command()
+def run(
+    recipe: Annotated[str, typer.Argument(help="Recipe file, or the name of a bundled recipe (see `synthpipe recipes`).")],
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory [default: runs/<recipe name>].")] = None,
+    overrides: Annotated[list[str] | None, typer.Option("--set", "-s", help="Override a recipe value: steps.generate.n=500 (repeatable).")] = None,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Discard checkpoints and start over.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Fail on the first malformed input record instead of quarantining it.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summary.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary on stdout.")] = False,
+) -> None:
+    """Run a recipe; rerunning the same command resumes where it stopped."""
+    from synthpipe.pipeline.api import Pipeline
+    from synthpipe.pipeline.bundled import find_recipe
+    from synthpipe.pipeline.progress import NullProgress, RichProgress
+
+    pipeline = Pipeline.from_recipe(find_recipe(recipe), overrides or [])
+    progress = NullProgress() if (quiet or as_json) else RichProgress(Console(stderr=True))
+    result = pipeline.run(out_dir, fresh=fresh, strict=strict, progress=progress)
+    metrics = result.metrics
+    if as_json:
+        summary = {
+            "run_dir": str(result.run_dir),
+            "kept": metrics["kept"],
+            "dropped": metrics["dropped"],
+            "quarantined": metrics["quarantined"],
+            "steps": [{k: s[k] for k in ("name", "in", "kept", "dropped", "reasons", "reused")} for s in metrics["steps"]],
+            "report": str(result.run_dir / "report.html"),
+        }
+        print(json.dumps(summary, indent=2))
+    elif not quiet:
+        _print_funnel(metrics)
+        out.print(f"report: [bold]{result.run_dir / 'report.html'}[/bold]")
+
+
+@app.command()
+def inspect(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (e.g. runs/quickstart).")],
+    samples: Annotated[int, typer.Option(help="Sample records to show per section.")] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the funnel as JSON.")] = False,
+) -> None:
+    """Show a run's funnel (records in/out per step, top drop reasons) and sample records."""
+    from synthpipe.pipeline.api import RunResult
+
+    if not run_dir.is_dir():
+        raise UsageError(f"no such run directory: {run_dir}")
+    result = RunResult(run_dir)
+    if as_json:
+        print(json.dumps({"steps": result.metrics["steps"], "kept": result.metrics["kept"],
+                          "dropped": result.metrics["dropped"], "quarantined": result.metrics["quarantined"]}, indent=2))
+        return
+    _print_funnel(result.metrics)
+    _print_samples("kept", result.kept[:samples])
+    by_reason: dict[str, list] = {}
+    for record in result.dropped:
+        key = f"{record['_drop']['step']}:{record['_drop']['reason']}"
+        by_reason.setdefault(key, []).append(record)
+    for key, records in by_reason.items():
+        _print_samples(f"dropped {key}", records[:samples])
+
+
+@app.command()
+def steps(
+    name: Annotated[str | None, typer.Argument(help="Show one step in detail.")] = None,
+) -> None:
+    """List registered steps and their configs."""
+    from synthpipe.pipeline.registry import get_step_class, registered_steps
+
+    chosen = {name: get_step_class(name)} if name else registered_steps()
+    for step_name, cls in chosen.items():
+        doc = (cls.__doc__ or "").strip().splitlines()
+        out.print(f"[bold cyan]{step_name}[/]  ({cls.kind})  {doc[0] if doc else ''}")
+        table = Table(show_header=True, box=None, padding=(0, 2))
+        for column in ("key", "type", "default", "description"):
+            table.add_column(column)
+        for field_name, field in cls.Config.model_fields.items():
+            annotation = getattr(field.annotation, "__name__", None) or str(field.annotation)
+            default = "required" if field.is_required() else repr(field.get_default(call_default_factory=True))
+            table.add_row(field_name, annotation.replace("typing.", ""), default, field.description or "")
+        out.print(table)
+        out.print()
+
+
+@app.command()
+def recipes() -> None:
+    """List the bundled recipes (run one with `synthpipe run NAME`)."""
+    import yaml
+
+    from synthpipe.pipeline.bundled import bundled_recipes
+
+    for stem, path in bundled_recipes().items():
+        description = (yaml.safe_load(path.read_text()) or {}).get("description", "")
+        out.print(f"[bold cyan]{stem}[/]  {description.strip().splitlines()[0] if description else ''}")
+        out.print(f"    {path}")
+
+
+def _print_funnel(metrics: dict) -> None:
+    table = Table(title=f"run {metrics['run']['name']}", show_lines=False)
+    for column in ("step", "kind", "in", "kept", "dropped", "top reasons", ""):
+        table.add_column(column, justify="right" if column in ("in", "kept", "dropped") else "left")
+    for s in metrics["steps"]:
+        reasons = ", ".join(f"{r} {n}" for r, n in list(s["reasons"].items())[:3])
+        table.add_row(s["name"], s["kind"], str(s["in"]), str(s["kept"]), str(s["dropped"]), reasons,
+                      "reused" if s["reused"] else "")
+    out.print(table)
+    q = metrics.get("quarantined", 0)
+    line = f"kept {metrics['kept']}  dropped {metrics['dropped']}  quarantined {q}"
+    if q:
+        line += f"  (see {Path(metrics['run']['run_dir']) / 'quarantine.jsonl'})"
+    out.print(line)
+
+
+def _print_samples(title: str, records: list[dict]) -> None:
+    if not records:
+        return
+    out.print(f"[bold]{title}[/]")
+    for record in records:
+        shown = {k: v for k, v in record.items() if k not in ("_lineage",)}
+        out.print(f"  {json.dumps(shown, ensure_ascii=False, default=str)[:300]}")
+
+
+def main() -> None:
+    """Entry point: user errors print one clear message, never a traceback."""
+    try:
+        app(standalone_mode=False)
+    except SynthpipeError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(exc.exit_code)
+    except (typer.Exit, SystemExit) as exc:
+        sys.exit(getattr(exc, "exit_code", getattr(exc, "code", 0)) or 0)
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err.print("interrupted: rerun the same command to resume")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors and internal errors
+        import click
+
+        if isinstance(exc, click.UsageError):
+            exc.show()
+            sys.exit(2)
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if os.environ.get("SYNTHPIPE_DEBUG"):
+            raise
+        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}\n"
+                  "rerun with SYNTHPIPE_DEBUG=1 for a traceback, and please report it.", highlight=False)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Curation steps: heuristic filters, deduplication (and, later, decontamination and PII)."""

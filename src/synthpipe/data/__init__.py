@@ -1,0 +1,1 @@
+"""Records and their storage: readers, writers, quarantine of bad input."""

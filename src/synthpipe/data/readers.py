@@ -1,0 +1,423 @@
+"""Read records from files or HF datasets: map fields, validate, quarantine bad input.
+
+Every format is turned into a stream of raw rows (line number, parsed dict or parse error);
+one shared pass then renames fields, validates them, assigns ids and lineage, and batches.
+Files are streamed, so memory does not grow with file size (only the set of ids seen does).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import gzip
+import json
+import os
+import zlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from synthpipe.data.arrow import table_to_records
+from synthpipe.data.formats import (
+    HF_JSON_COLUMNS_FILE,
+    check_format,
+    detect_format,
+    import_datasets,
+    strip_suffix,
+)
+from synthpipe.data.quarantine import Quarantine, strict_error
+from synthpipe.data.records import DROP, ID, LINEAGE, Batch, Record
+from synthpipe.errors import DataError, UsageError
+
+_BOM = b"\xef\xbb\xbf"
+_JSON_RESERVED = (LINEAGE, DROP)  # stored as JSON text in CSV cells and HF datasets
+TypeSpec = type | tuple[type, ...]
+
+
+@dataclass
+class _Row:
+    """One input record before mapping and validation; `record` is None if it did not parse."""
+
+    line: int
+    record: Record | None
+    raw: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class _Source:
+    label: str  # where, in errors and the quarantine file
+    name: str  # `_lineage.source`
+    stem: str  # prefix of generated ids
+    rows: Callable[[], Iterator[_Row]]  # opens the input only when iterated
+
+
+def read_records(
+    source: str | os.PathLike[str] | Any,
+    *,
+    format: str | None = None,
+    fields: Mapping[str, str] | None = None,
+    required: Sequence[str] = (),
+    types: Mapping[str, TypeSpec] | None = None,
+    quarantine: Quarantine | None = None,
+    strict: bool = False,
+    batch_size: int = 1024,
+    limit: int | None = None,
+    id_field: str | None = "id",
+) -> Iterator[Batch]:
+    """Yield batches of valid records from a file, a HF dataset directory or a `datasets.Dataset`.
+
+    `fields` maps canonical names to the names in the source (``{"text": "question"}``).
+    Records that fail to parse, miss a `required` field, have a value of the wrong `types`, or
+    repeat an id go to `quarantine` (or raise DataError naming ``file:line`` when strict).
+    Each record gets ``id`` (from `id_field`, else ``<stem>-<line>``) and ``_lineage``.
+    Missing files and unknown formats raise UsageError here, before iteration starts.
+    """
+    if batch_size < 1:
+        raise UsageError(f"batch_size must be at least 1, got {batch_size}")
+    schema = _Schema(dict(fields or {}), tuple(required), dict(types or {}))
+    src = _open_source(source, format, batch_size, schema)
+    reject = _Reject(
+        src.label, quarantine if quarantine is not None else Quarantine(strict=strict), strict
+    )
+    return _batched(_clean(src, schema, reject, id_field), batch_size, limit)
+
+
+def read_all(source: str | os.PathLike[str] | Any, **kwargs: Any) -> list[Record]:
+    """All valid records from `source` as one list (same options as :func:`read_records`)."""
+    return [record for batch in read_records(source, **kwargs) for record in batch]
+
+
+# -- mapping and validation -------------------------------------------------------------
+@dataclass
+class _Schema:
+    fields: dict[str, str]  # canonical -> source name
+    required: tuple[str, ...]
+    types: dict[str, TypeSpec]
+    renames: dict[str, list[str]] = field(init=False)  # source -> canonical names
+
+    def __post_init__(self) -> None:
+        self.renames = {}
+        for canonical, source in self.fields.items():
+            self.renames.setdefault(source, []).append(canonical)
+
+    def canonical(self, name: str) -> str:
+        return self.renames.get(name, [name])[0]
+
+    def apply(self, record: Record) -> Record:
+        """Rename mapped columns in place of the originals; a column the mapping shadows goes."""
+        out: Record = {}
+        for key, value in record.items():
+            if key in self.renames:
+                for canonical in self.renames[key]:
+                    out[canonical] = value
+            elif key not in self.fields:
+                out[key] = value
+        return out
+
+    def problem(self, record: Record) -> str | None:
+        for name in self.required:
+            if record.get(name) is None:
+                source = self.fields.get(name, name)
+                mapped = f" (mapped to {name!r})" if source != name else ""
+                return f"missing field {source!r}{mapped}"
+        for name, expected in self.types.items():
+            value = record.get(name)
+            if value is not None and not isinstance(value, expected):
+                return f"wrong type for field {name!r}: expected {_type_names(expected)}, got {type(value).__name__}"
+        return None
+
+    def text_columns(self) -> set[str]:
+        """Source columns that must stay strings (CSV does not JSON-decode them)."""
+        return {self.fields.get(n, n) for n, t in self.types.items() if t is str or t == (str,)}
+
+
+def _type_names(expected: TypeSpec) -> str:
+    types = expected if isinstance(expected, tuple) else (expected,)
+    return " or ".join(t.__name__ for t in types)
+
+
+@dataclass
+class _Reject:
+    file: str
+    quarantine: Quarantine
+    strict: bool
+
+    def __call__(self, line: int, reason: str, raw: str | None) -> None:
+        if self.strict:  # even if the quarantine we were handed is lenient
+            raise strict_error(self.file, line, reason)
+        self.quarantine.add(self.file, line, reason, raw)
+
+
+def _clean(
+    src: _Source, schema: _Schema, reject: _Reject, id_field: str | None
+) -> Iterator[Record]:
+    id_key = schema.canonical(id_field) if id_field else None
+    seen: set[str] = set()
+    for row in src.rows():
+        if row.record is None:
+            reject(row.line, row.error or "unreadable record", row.raw)
+            continue
+        record = schema.apply(row.record)
+        problem = schema.problem(record)
+        if problem is None:
+            record[ID] = _record_id(record, id_key, src.stem, row.line)
+            if record[ID] in seen:
+                problem = f"duplicate id: {record[ID]!r}"
+        if problem is not None:
+            reject(row.line, problem, row.raw if row.raw is not None else _dump(row.record))
+            continue
+        seen.add(record[ID])
+        if not isinstance(record.get(LINEAGE), dict):
+            record[LINEAGE] = {"source": src.name, "line": row.line}
+        yield record
+
+
+def _record_id(record: Record, id_key: str | None, stem: str, line: int) -> str:
+    value = record.get(id_key) if id_key else None
+    return f"{stem}-{line:06d}" if value is None or value == "" else str(value)
+
+
+def _batched(records: Iterator[Record], batch_size: int, limit: int | None) -> Iterator[Batch]:
+    with contextlib.closing(records):  # stopping at `limit` closes the file now, not at GC
+        if limit is not None and limit <= 0:
+            return
+        batch: Batch = []
+        for kept, record in enumerate(records, 1):
+            batch.append(record)
+            if len(batch) == batch_size:
+                yield batch
+                batch = []
+            if kept == limit:
+                break
+        if batch:
+            yield batch
+
+
+def _dump(record: Record) -> str:
+    return json.dumps(record, ensure_ascii=False, default=str)
+
+
+# -- sources ----------------------------------------------------------------------------
+def _open_source(source: Any, fmt: str | None, batch_size: int, schema: _Schema) -> _Source:
+    if not isinstance(source, str | os.PathLike):
+        return _dataset_source(source, batch_size)
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise UsageError(f"no such file: {path}")
+    fmt = check_format(fmt) if fmt is not None else detect_format(path)
+    _check_kind(path, fmt)
+    readers: dict[str, Callable[[], Iterator[_Row]]] = {
+        "jsonl": lambda: _jsonl_rows(path, gz=False),
+        "jsonl.gz": lambda: _jsonl_rows(path, gz=True),
+        "csv": lambda: _csv_rows(path, schema.text_columns()),
+        "parquet": lambda: _parquet_rows(path, batch_size),
+        "hf": lambda: _hf_dir_rows(path, batch_size),
+    }
+    return _Source(str(path), path.name, strip_suffix(path.name), readers[fmt])
+
+
+def _check_kind(path: Path, fmt: str) -> None:
+    if fmt == "hf" and not path.is_dir():
+        raise UsageError(f"{path} is a file; format 'hf' reads a directory made by save_to_disk")
+    if fmt != "hf" and path.is_dir():
+        raise UsageError(f"{path} is a directory; format {fmt!r} reads a file")
+    if fmt == "hf" and (path / "dataset_dict.json").is_file():
+        splits = json.loads((path / "dataset_dict.json").read_text()).get("splits", [])
+        example = path / splits[0] if splits else path / "train"
+        raise UsageError(
+            f"{path} holds several splits ({', '.join(splits)}); point at one of them, e.g. {example}"
+        )
+
+
+def _dataset_source(ds: Any, batch_size: int) -> _Source:
+    if type(ds).__module__.split(".")[0] != "datasets":
+        raise UsageError(
+            f"cannot read records from a {type(ds).__name__}: pass a file path, "
+            "a HF dataset directory, or a datasets.Dataset"
+        )
+    datasets = import_datasets()
+    if isinstance(ds, datasets.DatasetDict | datasets.IterableDatasetDict):
+        raise UsageError(
+            f"got a DatasetDict with splits {list(ds)}; pass one split, e.g. ds[{next(iter(ds))!r}]"
+        )
+    return _Source(
+        "dataset", "dataset", "dataset", lambda: _dataset_rows(ds, batch_size, _JSON_RESERVED)
+    )
+
+
+def _jsonl_rows(path: Path, gz: bool) -> Iterator[_Row]:
+    opener: Callable[..., IO[bytes]] = gzip.open if gz else open  # type: ignore[assignment]
+    line = 0
+    with opener(path, "rb") as fh:
+        try:
+            for line, data in enumerate(fh, 1):  # bytes: one bad line must not sink the file
+                row = _json_row(line, data)
+                if row is not None:
+                    yield row
+        except (gzip.BadGzipFile, EOFError, zlib.error) as e:  # truncated or corrupt .gz
+            yield _Row(
+                line + 1, None, None, f"corrupt gzip data: {e}; the rest of the file is unreadable"
+            )
+
+
+def _json_row(line: int, data: bytes) -> _Row | None:
+    if line == 1 and data.startswith(_BOM):
+        data = data[len(_BOM) :]
+    try:
+        text = data.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError as e:
+        raw = data.decode("utf-8", "replace").rstrip("\r\n")
+        return _Row(line, None, raw, f"invalid UTF-8: {e}")
+    if not text.strip():
+        return None  # blank lines are layout, not records
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        return _Row(line, None, text, f"bad JSON: {e.msg} (column {e.colno})")
+    if not isinstance(value, dict):
+        return _Row(line, None, text, f"not a JSON object: got {_json_kind(value)}")
+    return _Row(line, value, text)
+
+
+def _json_kind(value: Any) -> str:
+    kinds = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+    return kinds.get(type(value), "a number")
+
+
+class _LineFeed:
+    """Feeds decoded physical lines to csv.reader and remembers those of the current row."""
+
+    def __init__(self, fh: IO[bytes]):
+        self._fh = fh
+        self.count = 0  # physical lines read so far
+        self._lines: list[str] = []
+        self._error: str | None = None
+
+    def __iter__(self) -> _LineFeed:
+        return self
+
+    def __next__(self) -> str:
+        data = next(self._fh)
+        self.count += 1
+        if self.count == 1 and data.startswith(_BOM):
+            data = data[len(_BOM) :]
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            self._error = self._error or f"invalid UTF-8: {e} (line {self.count})"
+            text = data.decode("utf-8", "replace")  # the row is rejected; keep parsing after it
+        self._lines.append(text)
+        return text
+
+    def take(self, start: int) -> tuple[str, str | None]:
+        """The current row's raw text and decoding error; starts the next row."""
+        raw, error = "".join(self._lines).rstrip("\r\n"), self._error
+        self._lines, self._error = [], None
+        if error is not None and error.endswith(f"(line {start})"):
+            error = error[: -len(f" (line {start})")]  # only worth saying for later lines
+        return raw, error
+
+
+def _csv_rows(path: Path, text_columns: set[str]) -> Iterator[_Row]:
+    with open(path, "rb") as fh:
+        feed = _LineFeed(fh)
+        reader = csv.reader(feed)
+        header: list[str] | None = None
+        while True:
+            start = feed.count + 1
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as e:
+                yield _Row(start, None, feed.take(start)[0], f"bad CSV: {e}")
+                continue
+            raw, error = feed.take(start)
+            if not cells and error is None:
+                continue  # blank line
+            if header is None:
+                if error is not None:
+                    raise DataError(f"{path}:{start}: CSV header has {error}")
+                header = cells
+                continue
+            yield _csv_row(start, cells, header, raw, error, text_columns)
+
+
+def _csv_row(
+    line: int,
+    cells: list[str],
+    header: list[str],
+    raw: str,
+    error: str | None,
+    text_columns: set[str],
+) -> _Row:
+    if error is not None:
+        return _Row(line, None, raw, error)
+    if len(cells) != len(header):
+        return _Row(
+            line, None, raw, f"wrong number of columns: expected {len(header)}, got {len(cells)}"
+        )
+    record = {
+        name: _csv_value(name, cell, text_columns) for name, cell in zip(header, cells, strict=True)
+    }
+    return _Row(line, record, raw)
+
+
+def _csv_value(name: str, cell: str, text_columns: set[str]) -> Any:
+    """Empty cells are None; JSON objects/arrays (as our writer encodes them) are decoded."""
+    if cell == "":
+        return None
+    if name in _JSON_RESERVED or (name not in text_columns and cell[0] in "{["):
+        try:
+            value = json.loads(cell)
+        except json.JSONDecodeError:
+            return cell
+        if name in _JSON_RESERVED or isinstance(value, dict | list):
+            return value
+    return cell
+
+
+def _parquet_rows(path: Path, batch_size: int) -> Iterator[_Row]:
+    try:
+        pf = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as e:
+        raise DataError(f"{path}: not a readable Parquet file ({e})") from None
+    with pf:
+        metadata = pf.schema_arrow.metadata  # lists the JSON-encoded columns our writer made
+        row = 0
+        for batch in pf.iter_batches(batch_size=batch_size):
+            table = pa.Table.from_batches([batch]).replace_schema_metadata(metadata)
+            for record in table_to_records(table):
+                row += 1
+                yield _Row(row, record)
+
+
+def _hf_dir_rows(path: Path, batch_size: int) -> Iterator[_Row]:
+    ds = import_datasets().load_from_disk(str(path))
+    listed = path / HF_JSON_COLUMNS_FILE
+    json_columns = json.loads(listed.read_text()) if listed.is_file() else _JSON_RESERVED
+    yield from _dataset_rows(ds, batch_size, tuple(json_columns))
+
+
+def _dataset_rows(ds: Any, batch_size: int, json_columns: Sequence[str]) -> Iterator[_Row]:
+    row = 0
+    for batch in ds.with_format(None).iter(batch_size=batch_size):
+        names = list(batch)
+        for values in zip(*batch.values(), strict=True):
+            row += 1
+            yield _Row(row, _decode_json(dict(zip(names, values, strict=True)), json_columns))
+
+
+def _decode_json(record: Record, columns: Sequence[str]) -> Record:
+    """Undo the writer's JSON encoding; a user's own plain-string column is left alone."""
+    for name in columns:
+        value = record.get(name)
+        if isinstance(value, str):
+            with contextlib.suppress(json.JSONDecodeError):
+                record[name] = json.loads(value)
+    return record

@@ -1,0 +1,303 @@
+"""The Python API, mirroring a recipe: build steps, run them, get records back.
+
+    from synthpipe import Pipeline
+    from synthpipe.generate.slot_template import SlotTemplate
+    from synthpipe.curate.text_filters import TextFilter
+    from synthpipe.curate.exact_dedup import ExactDedup
+
+    result = Pipeline("demo", {
+        "generate": SlotTemplate(seeds="bundled:trec/seeds.jsonl", n=500),
+        "filter": TextFilter(min_words=3),
+        "dedup": ExactDedup(),
+    }).run(out="runs/demo")
+    result.kept            # list of dicts
+    result.ledger_table()  # pyarrow.Table of every dropped record with _drop
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import yaml
+
+from synthpipe.data.arrow import records_to_table
+from synthpipe.data.records import Batch, Record
+from synthpipe.data.writers import write_records
+from synthpipe.errors import UsageError
+from synthpipe.executors.local import LocalExecutor, PlannedStep
+from synthpipe.pipeline.progress import NullProgress
+from synthpipe.pipeline.recipe import OutputConfig, Recipe, load_recipe
+from synthpipe.pipeline.rundir import RunDir
+from synthpipe.pipeline.step import Step, StepContext
+
+log = logging.getLogger("synthpipe")
+
+
+class Pipeline:
+    def __init__(
+        self,
+        name: str,
+        steps: dict[str, Step],
+        *,
+        seed: int = 0,
+        batch_size: int = 256,
+        workers: int = 1,
+        max_inflight: int = 4,
+        output: OutputConfig | dict | None = None,
+        description: str = "",
+        recipe_path: str | None = None,
+    ):
+        if not steps:
+            raise UsageError("a pipeline needs at least one step")
+        self.recipe = Recipe(
+            name=name,
+            description=description,
+            seed=seed,
+            batch_size=batch_size,
+            workers=workers,
+            max_inflight=max_inflight,
+            output=OutputConfig.model_validate(output or {}),
+            steps={n: {"step": _registry_name(s), **s.config.model_dump(mode="json")} for n, s in steps.items()},
+        )
+        kinds = [s.kind for s in steps.values()]
+        if kinds[0] != "source" or "source" in kinds[1:]:
+            raise UsageError("the first step must be a source, and only the first")
+        self.steps = dict(steps)
+        self.recipe_path = recipe_path
+
+    @classmethod
+    def from_recipe(cls, path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Pipeline:
+        return cls.from_model(load_recipe(path, overrides), recipe_path=str(path))
+
+    @classmethod
+    def from_model(cls, recipe: Recipe, recipe_path: str | None = None) -> Pipeline:
+        return cls(
+            recipe.name,
+            recipe.build_steps(),
+            seed=recipe.seed,
+            batch_size=recipe.batch_size,
+            workers=recipe.workers,
+            max_inflight=recipe.max_inflight,
+            output=recipe.output,
+            description=recipe.description,
+            recipe_path=recipe_path,
+        )
+
+    @property
+    def name(self) -> str:
+        return self.recipe.name
+
+    def plan(self, run_dir: RunDir) -> list[PlannedStep]:
+        """Fingerprints chain: each step's depends on its config, code and everything before."""
+        planned, fingerprint = [], ""
+        for index, (name, step) in enumerate(self.steps.items()):
+            fingerprint = step.fingerprint(fingerprint, self.recipe.seed)
+            planned.append(PlannedStep(name, step, fingerprint, run_dir.checkpoint(index, name, fingerprint)))
+        return planned
+
+    def run(
+        self,
+        out: str | Path | None = None,
+        *,
+        fresh: bool = False,
+        strict: bool = False,
+        progress: Any = None,
+    ) -> RunResult:
+        """Run (or resume) into `out` (default runs/<name>) and return the result."""
+        run_dir = RunDir(out or Path("runs") / self.name)
+        run_dir.open(fresh=fresh)
+        handler = _attach_log(run_dir.log_path)
+        try:
+            return self._run(run_dir, strict, progress or NullProgress())
+        finally:
+            logging.getLogger("synthpipe").removeHandler(handler)
+            handler.close()
+            run_dir.close()
+
+    def _run(self, run_dir: RunDir, strict: bool, progress) -> RunResult:
+        started = time.time()
+        plan = self.plan(run_dir)
+        run_dir.remove_stale_steps({p.checkpoint.dir.name for p in plan})
+        reused = {p.name: p.checkpoint.prepare() and p.checkpoint.done for p in plan}
+        run_dir.recipe_path.write_text(yaml.safe_dump(self.recipe.model_dump(mode="json"), sort_keys=False))
+        state = {"status": "running", "started": _now(), "fingerprints": {p.name: p.fingerprint for p in plan}}
+        run_dir.write_json(run_dir.state_path, state)
+        log.info("run %s in %s (%d steps)", self.name, run_dir.root, len(plan))
+
+        executor = LocalExecutor(self.recipe.workers, self.recipe.max_inflight)
+        try:
+            with progress:
+                executor.execute(plan, lambda p: self._context(p, run_dir, strict), progress)
+        except BaseException as exc:
+            run_dir.write_json(run_dir.state_path, {**state, "status": "failed", "error": str(exc)})
+            log.exception("run failed: %s", exc)
+            raise
+        metrics = self._finish(run_dir, plan, reused, started)
+        run_dir.write_json(run_dir.state_path, {**state, "status": "finished", "finished": _now()})
+        return RunResult(run_dir.root, metrics)
+
+    def _context(self, p: PlannedStep, run_dir: RunDir, strict: bool) -> StepContext:
+        ctx = StepContext(
+            name=p.name,
+            seed=self.recipe.seed,
+            batch_size=self.recipe.batch_size,
+            strict=strict,
+            run_dir=run_dir.root,
+        )
+        if p.step.kind == "source":
+            from synthpipe.data.quarantine import Quarantine
+
+            # A source re-reads from its start on resume, so its quarantine starts afresh too.
+            path = p.checkpoint.dir / "quarantine.jsonl"
+            path.unlink(missing_ok=True)
+            ctx.quarantine = Quarantine(path, strict=strict)
+        return ctx
+
+    # -- outputs --------------------------------------------------------------------------
+    def _finish(self, run_dir: RunDir, plan: list[PlannedStep], reused: dict, started: float) -> dict:
+        fmt = self.recipe.output.format
+        last = plan[-1].checkpoint
+        kept_count = write_records(_flatten(last.iter_batches(kept_only=True)), run_dir.kept_path(fmt))
+        dropped_count = write_records(
+            _flatten(b for p in plan for b in p.checkpoint.iter_dropped()), run_dir.dropped_path(fmt)
+        )
+        quarantined, quarantine_reasons = _merge_quarantines(run_dir, plan)
+        metrics = {
+            "run": {
+                "name": self.name,
+                "recipe": self.recipe_path,
+                "started": datetime.fromtimestamp(started, UTC).isoformat(),
+                "finished": _now(),
+                "duration_s": round(time.time() - started, 3),
+                "synthpipe_version": _version(),
+                "seed": self.recipe.seed,
+                "executor": "local",
+                "run_dir": str(run_dir.root),
+            },
+            "steps": _step_metrics(plan, reused),
+            "quarantined": quarantined,
+            "quarantine_reasons": quarantine_reasons,
+            "kept": kept_count,
+            "dropped": dropped_count,
+            "output": {"kept": run_dir.kept_path(fmt).name, "dropped": run_dir.dropped_path(fmt).name, "format": fmt},
+        }
+        run_dir.write_json(run_dir.metrics_path, metrics)
+        self._report(run_dir, metrics, plan)
+        log.info("finished: %d kept, %d dropped, %d quarantined", kept_count, dropped_count, quarantined)
+        return metrics
+
+    def _report(self, run_dir: RunDir, metrics: dict, plan: list[PlannedStep]) -> None:
+        from synthpipe.report.html import write_report
+
+        kept = list(_flatten(plan[-1].checkpoint.iter_batches(kept_only=True)))
+        dropped = list(_flatten(b for p in plan for b in p.checkpoint.iter_dropped()))
+        out = self.recipe.output
+        write_report(run_dir.root, metrics, kept, dropped, text_field=out.text_field, label_field=out.label_field)
+
+
+class RunResult:
+    """What a finished run gives back. Records are read from the run directory on demand."""
+
+    def __init__(self, run_dir: str | Path, metrics: dict | None = None):
+        from synthpipe.data.readers import read_all  # noqa: F401  (fail early if data layer broken)
+
+        self.run_dir = Path(run_dir)
+        self.metrics = metrics or RunDir(run_dir).read_json(RunDir(run_dir).metrics_path)
+        if self.metrics is None:
+            raise UsageError(f"{self.run_dir} has no metrics.json: the run did not finish")
+
+    def __repr__(self) -> str:
+        return f"RunResult({str(self.run_dir)!r}, kept={self.metrics['kept']}, dropped={self.metrics['dropped']})"
+
+    def _read(self, key: str) -> list[Record]:
+        from synthpipe.data.readers import read_all
+
+        return read_all(self.run_dir / self.metrics["output"][key], id_field="id")
+
+    @cached_property
+    def kept(self) -> list[Record]:
+        return self._read("kept")
+
+    @cached_property
+    def dropped(self) -> list[Record]:
+        """The ledger: every record that left the pipeline, with `_drop` saying why."""
+        return self._read("dropped")
+
+    def kept_table(self) -> pa.Table:
+        return records_to_table(self.kept)
+
+    def ledger_table(self) -> pa.Table:
+        return records_to_table(self.dropped)
+
+
+def _registry_name(step: Step) -> str:
+    cls = type(step)
+    return cls.registry_name or f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _step_metrics(plan: list[PlannedStep], reused: dict) -> list[dict]:
+    rows, previous_kept = [], 0
+    for p in plan:
+        stats = p.checkpoint.stats()
+        rows.append(
+            {
+                "name": p.name,
+                "step": _registry_name(p.step),
+                "kind": p.step.kind,
+                "fingerprint": p.fingerprint,
+                "in": previous_kept if p.step.kind != "source" else 0,
+                **stats,
+                "reused": bool(reused.get(p.name)),
+            }
+        )
+        previous_kept = stats["kept"]
+    return rows
+
+
+def _merge_quarantines(run_dir: RunDir, plan: list[PlannedStep]) -> tuple[int, dict]:
+    import json
+    from collections import Counter
+
+    lines: list[str] = []
+    for p in plan:
+        path = p.checkpoint.dir / "quarantine.jsonl"
+        if path.exists():
+            lines.extend(line for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+    reasons = Counter(json.loads(line)["reason"].split(":")[0] for line in lines)
+    if lines or run_dir.quarantine_path.exists():
+        run_dir.quarantine_path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return len(lines), dict(reasons.most_common())
+
+
+def _flatten(batches) -> Iterator[Record]:
+    for batch in batches:
+        yield from batch
+
+
+def _attach_log(path: Path) -> logging.Handler:
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("synthpipe")
+    root.setLevel(logging.INFO)
+    root.addHandler(handler)
+    return handler
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _version() -> str:
+    from synthpipe import __version__
+
+    return __version__
+
+
+__all__ = ["Batch", "Pipeline", "RunResult"]

@@ -1,0 +1,29 @@
+"""Recipes shipped with synthpipe (`recipes/` in the source tree, `synthpipe/recipes` in wheels)."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+
+def recipes_dir() -> Path | None:
+    packaged = Path(str(files("synthpipe"))) / "recipes"
+    if packaged.is_dir():
+        return packaged
+    source_tree = Path(__file__).resolve().parents[3] / "recipes"  # editable install
+    return source_tree if source_tree.is_dir() else None
+
+
+def bundled_recipes() -> dict[str, Path]:
+    root = recipes_dir()
+    return {p.stem: p for p in sorted(root.glob("*.yaml"))} if root else {}
+
+
+def find_recipe(name_or_path: str) -> Path:
+    """A path as given if it exists, else a bundled recipe by name ('quickstart')."""
+    path = Path(name_or_path)
+    if path.exists():
+        return path
+    bundled = bundled_recipes()
+    stem = path.stem if path.suffix in (".yaml", ".yml") else name_or_path
+    return bundled.get(stem, path)

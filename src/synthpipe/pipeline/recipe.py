@@ -1,0 +1,204 @@
+"""Recipes: YAML files naming steps and their configs, validated by pydantic.
+
+A recipe looks like::
+
+    name: quickstart
+    seed: 0
+    output: {format: jsonl}
+    steps:
+      generate: {step: slot_template, seeds: "bundled:trec/seeds.jsonl", n: 2000}
+      filter:   {step: text_filter, min_words: 3}
+      dedup:    {step: exact_dedup}
+
+Every error names the YAML file, line and key path, and suggests the closest valid name.
+`-s steps.generate.n=500` style overrides are applied before validation.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from synthpipe.errors import RecipeError, UsageError
+from synthpipe.pipeline.registry import get_step_class, suggest
+from synthpipe.pipeline.step import Step
+from synthpipe.pipeline.yaml_lines import load_with_lines
+
+
+class OutputConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    format: Literal["jsonl", "parquet"] = Field("jsonl", description="kept.<fmt> and dropped.<fmt>")
+    text_field: str = Field("text", description="field shown in the report and statistics")
+    label_field: str = Field("label", description="label field for the label-balance statistics")
+
+
+class Recipe(BaseModel):
+    """A validated recipe. `steps` maps a step's name in this run to its registry name + config."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="run name; default run dir runs/<name>")
+    description: str = ""
+    seed: int = Field(0, description="run seed passed to every step")
+    batch_size: int = Field(256, gt=0, description="records per batch and per checkpoint shard")
+    workers: int = Field(1, ge=1, description="processes for CPU-bound steps")
+    max_inflight: int = Field(4, ge=1, description="batches processed concurrently")
+    output: OutputConfig = OutputConfig()
+    steps: dict[str, dict[str, Any]] = Field(min_length=1)
+
+    def build_steps(self) -> dict[str, Step]:
+        """Instantiate each step (configs were already validated by `load_recipe`)."""
+        built = {}
+        for name, spec in self.steps.items():
+            spec = dict(spec)
+            cls = get_step_class(spec.pop("step"))
+            built[name] = cls(**spec)
+        return built
+
+
+def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+    """Read, override and validate a recipe file; raise RecipeError listing every problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"no such recipe: {path} (see `synthpipe recipes` for bundled ones)")
+    return parse_recipe(path.read_text(encoding="utf-8"), str(path), overrides)
+
+
+def parse_recipe(text: str, source: str = "<recipe>", overrides=()) -> Recipe:
+    data, lines, problems = load_with_lines(text, source)
+    if problems:
+        raise RecipeError(source, problems)
+    if not isinstance(data, dict):
+        raise RecipeError(source, [f"{source}:1: a recipe is a mapping with `name` and `steps`"])
+    data = copy.deepcopy(data)
+    overridden = {}
+    for item in overrides:
+        key_path = apply_override(data, item)
+        overridden[key_path] = item
+    where = _Locator(source, lines, overridden)
+    problems = _validate_top(data, where) + _validate_steps(data, where)
+    if problems:
+        raise RecipeError(source, problems)
+    return Recipe.model_validate(data)
+
+
+def apply_override(data: dict, item: str) -> tuple:
+    """Apply `a.b.c=value` (value parsed as YAML) to nested dict `data`; return the key path."""
+    if "=" not in item:
+        raise UsageError(f"override {item!r} must look like key.path=value (e.g. steps.generate.n=500)")
+    dotted, raw = item.split("=", 1)
+    keys = tuple(k for k in dotted.strip().split(".") if k)
+    if not keys:
+        raise UsageError(f"override {item!r} has an empty key path")
+    node = data
+    for key in keys[:-1]:
+        child = node.get(key)
+        if child is None:
+            child = node[key] = {}
+        if not isinstance(child, dict):
+            raise UsageError(f"override {item!r}: {key!r} is not a mapping")
+        node = child
+    node[keys[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+    return keys
+
+
+class _Locator:
+    """Turns a key path into 'file:line: dotted.path' (or names the override that set it)."""
+
+    def __init__(self, source: str, lines: dict, overridden: dict):
+        self.source, self.lines, self.overridden = source, lines, overridden
+
+    def __call__(self, path: tuple) -> str:
+        dotted = ".".join(str(p) for p in path) or "(top level)"
+        for n in range(len(path), 0, -1):
+            if path[:n] in self.overridden:
+                return f"override `-s {self.overridden[path[:n]]}`: {dotted}"
+        for n in range(len(path), -1, -1):
+            if path[:n] in self.lines:
+                return f"{self.source}:{self.lines[path[:n]]}: {dotted}"
+        return f"{self.source}: {dotted}"
+
+
+def _validate_top(data: dict, where: _Locator) -> list[str]:
+    shallow = {k: v for k, v in data.items() if k != "steps"}
+    shallow["steps"] = {"_": {}}  # steps are checked one by one below
+    try:
+        Recipe.model_validate(shallow)
+    except ValidationError as exc:
+        return _explain(exc, (), Recipe, where)
+    return []
+
+
+def _validate_steps(data: dict, where: _Locator) -> list[str]:
+    steps = data.get("steps")
+    if not isinstance(steps, dict) or not steps:
+        return [f"{where(('steps',))}: `steps` must be a non-empty mapping of name -> step config"]
+    problems = []
+    for name, spec in steps.items():
+        base = ("steps", name)
+        if not isinstance(spec, dict):
+            problems.append(f"{where(base)}: must be a mapping with a `step:` key")
+            continue
+        if "step" not in spec:
+            problems.append(f"{where(base)}: missing `step:` (the registered step to run; see `synthpipe steps`)")
+            continue
+        try:
+            cls = get_step_class(str(spec["step"]))
+        except UsageError as exc:
+            problems.append(f"{where((*base, 'step'))}: {exc}")
+            continue
+        config = {k: v for k, v in spec.items() if k != "step"}
+        try:
+            cls.Config.model_validate(config)
+        except ValidationError as exc:
+            problems.extend(_explain(exc, base, cls.Config, where))
+    problems.extend(_check_shape(steps, where))
+    return problems
+
+
+def _check_shape(steps: dict, where: _Locator) -> list[str]:
+    kinds = []
+    for spec in steps.values():
+        try:
+            kinds.append(get_step_class(str(spec.get("step"))).kind if isinstance(spec, dict) else None)
+        except UsageError:
+            kinds.append(None)
+    names = list(steps)
+    problems = []
+    if kinds and kinds[0] not in ("source", None):
+        problems.append(f"{where(('steps', names[0]))}: the first step must be a source (a reader or generator)")
+    for name, kind in zip(names[1:], kinds[1:], strict=True):
+        if kind == "source":
+            problems.append(f"{where(('steps', name))}: only the first step may be a source")
+    return problems
+
+
+def _explain(exc: ValidationError, base: tuple, model: type[BaseModel], where: _Locator) -> list[str]:
+    problems = []
+    for err in exc.errors():
+        loc = (*base, *err["loc"])
+        if err["type"] == "extra_forbidden":
+            field = err["loc"][-1]
+            hint = suggest(str(field), _fields_at(model, err["loc"][:-1]))
+            problems.append(f"{where(loc)}: unknown key{hint}")
+        elif err["type"] == "missing":
+            problems.append(f"{where(loc)}: required key is missing")
+        else:
+            got = err.get("input")
+            shown = f" (got {got!r})" if not isinstance(got, dict | list) else ""
+            problems.append(f"{where(loc)}: {err['msg']}{shown}")
+    return problems
+
+
+def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
+    """Field names of the (nested) model at `loc`, for 'did you mean' hints."""
+    for key in loc:
+        field = model.model_fields.get(str(key))
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return list(model.model_fields)
+        model = annotation
+    return list(model.model_fields)

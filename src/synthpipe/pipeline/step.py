@@ -1,0 +1,182 @@
+"""The Step API: a pydantic config, a fingerprint, and one of three shapes.
+
+- :class:`SourceStep` yields batches (readers, generators).
+- :class:`MapStep` turns a batch into a batch; filters mark ``_drop`` rather than delete.
+- :class:`GlobalStep` must see the whole dataset first (dedup, decontamination, audits).
+
+Steps are pure functions of their inputs and config, so any executor can run them, resume
+them, and skip them when their fingerprint is unchanged. A step never imports an executor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import inspect
+import json
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from synthpipe.data.records import Batch, Record, drop
+
+if TYPE_CHECKING:
+    from synthpipe.data.quarantine import Quarantine
+
+
+class StepConfig(BaseModel):
+    """Base config: unknown keys are errors, values are immutable once built."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass
+class StepContext:
+    """What the executor tells a step about the run it is part of."""
+
+    name: str
+    seed: int = 0
+    batch_size: int = 256
+    strict: bool = False
+    run_dir: Path | None = None
+    skip_batches: int = 0  # sources that set `skips_resumed_batches` start after these
+    quarantine: Quarantine | None = field(default=None, repr=False)
+
+    @property
+    def log(self) -> logging.Logger:
+        return logging.getLogger(f"synthpipe.step.{self.name}")
+
+
+class Step:
+    """Base of all steps. Subclasses set `Config` and implement their shape's method."""
+
+    kind: ClassVar[str] = "abstract"
+    Config: ClassVar[type[StepConfig]] = StepConfig
+    registry_name: ClassVar[str | None] = None  # set by @register_step
+    version: ClassVar[str] = "1"  # bump to invalidate checkpoints when behaviour changes
+    cpu_bound: ClassVar[bool] = False  # may run in a process pool
+    io_bound: ClassVar[bool] = False  # overrides `aprocess`; batches run concurrently
+
+    def __init__(self, config: StepConfig | dict[str, Any] | None = None, /, **kwargs: Any):
+        if isinstance(config, StepConfig):
+            if kwargs:
+                config = config.model_copy(update=kwargs)
+            self.config = self.Config.model_validate(config.model_dump())
+        else:
+            self.config = self.Config(**{**(config or {}), **kwargs})
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config.model_dump().items())
+        return f"{type(self).__name__}({args})"
+
+    # -- fingerprints -------------------------------------------------------------------
+    def input_files(self) -> list[Path]:
+        """Files whose content this step depends on; their hashes enter the fingerprint."""
+        return []
+
+    def fingerprint(self, input_fingerprint: str = "", seed: int = 0) -> str:
+        """Hash of config + code version + input fingerprint (+ seed and input files)."""
+        payload = {
+            "step": f"{type(self).__module__}.{type(self).__qualname__}",
+            "version": self.version,
+            "code": _module_source_hash(type(self)),
+            "config": self.config.model_dump(mode="json"),
+            "files": [_file_hash(Path(p)) for p in self.input_files()],  # content, not location
+            "input": input_fingerprint,
+            "seed": seed,
+        }
+        blob = json.dumps(payload, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+
+class SourceStep(Step):
+    """Yields batches of new records. Must be deterministic for a given config and seed."""
+
+    kind: ClassVar[str] = "source"
+    skips_resumed_batches: ClassVar[bool] = False  # True: honours ctx.skip_batches itself
+
+    def expected_count(self) -> int | None:
+        """Records this source will yield, if known (drives progress bars)."""
+        return None
+
+    def read(self, ctx: StepContext) -> Iterator[Batch]:
+        raise NotImplementedError
+
+
+class MapStep(Step):
+    """Batch in, batch out. Mark records with ``_drop`` instead of deleting them."""
+
+    kind: ClassVar[str] = "map"
+
+    def process(self, batch: Batch, ctx: StepContext) -> Batch:
+        raise NotImplementedError
+
+    async def aprocess(self, batch: Batch, ctx: StepContext) -> Batch:
+        """Async form for I/O-bound steps (LLM calls). Default: run `process` in a thread."""
+        return await asyncio.to_thread(self.process, batch, ctx)
+
+
+FilterResult = bool | tuple[bool, str] | tuple[bool, str, Any]
+
+
+class FilterStep(MapStep):
+    """A map step defined by one predicate, datatrove-style.
+
+    `keep(record)` returns True to keep, or ``(False, reason)`` / ``(False, reason, detail)``.
+    """
+
+    def keep(self, record: Record) -> FilterResult:
+        raise NotImplementedError
+
+    def process(self, batch: Batch, ctx: StepContext) -> Batch:
+        for record in batch:
+            verdict = self.keep(record)
+            if verdict is True or (isinstance(verdict, tuple) and verdict[0]):
+                continue
+            reason, detail = "filtered", None
+            if isinstance(verdict, tuple):
+                reason = verdict[1] if len(verdict) > 1 else reason
+                detail = verdict[2] if len(verdict) > 2 else None
+            drop(record, ctx.name, reason, detail)
+        return batch
+
+
+class GlobalStep(Step):
+    """Sees the whole input before it emits anything.
+
+    `run` gets a callable that returns a fresh iterator over the input batches (call it as
+    many times as the algorithm needs passes) and yields output batches. The output order
+    must be deterministic: resume skips batches that are already checkpointed.
+    """
+
+    kind: ClassVar[str] = "global"
+
+    def run(self, batches: Callable[[], Iterator[Batch]], ctx: StepContext) -> Iterator[Batch]:
+        raise NotImplementedError
+
+
+def _module_source_hash(cls: type) -> str:
+    try:
+        source = inspect.getsource(inspect.getmodule(cls))  # type: ignore[arg-type]
+    except (OSError, TypeError):
+        return "unknown"
+    return hashlib.sha256(source.encode()).hexdigest()[:16]
+
+
+def _file_hash(path: Path) -> str:
+    if not path.exists():
+        return "missing"
+    digest = hashlib.sha256()
+    if path.is_dir():
+        for child in sorted(p for p in path.rglob("*") if p.is_file()):
+            digest.update(str(child.relative_to(path)).encode())
+            digest.update(child.read_bytes())
+        return digest.hexdigest()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
