@@ -79,7 +79,11 @@ def counts(records: list[dict[str, str]]) -> str:
 def source_md(files: dict[str, list[dict[str, str]] | None], src_source: str) -> str:
     """SOURCE.md text: origin and license (from the vendored SOURCE.md), counts, hashes."""
     origin = next(
-        (line[len("- Origin: ") :] for line in src_source.splitlines() if line.startswith("- Origin: ")),
+        (
+            line[len("- Origin: ") :]
+            for line in src_source.splitlines()
+            if line.startswith("- Origin: ")
+        ),
         "github.com/harvardnlp/sent-conv-torch, data/raw/TREC.train, data/raw/TREC.test",
     )
     lines = [
@@ -88,10 +92,10 @@ def source_md(files: dict[str, list[dict[str, str]] | None], src_source: str) ->
         "- Origin: " + origin,
         "  Converted to CSV (columns text,label_coarse,label_fine; raw TREC.train decoded as Latin-1)",
         "  in the project's shared data area, then bundled here by `scripts/bundle_trec.py`.",
-        "- License: the vendor repo `LICENSE` first line \"The MIT License (MIT)\" covers its code",
+        '- License: the vendor repo `LICENSE` first line "The MIT License (MIT)" covers its code',
         "  (copied here as `LICENSE_repo_MIT`); the TREC data itself carries no license file",
         "  (it is the public UIUC Li & Roth QC data, distributed for research).",
-        "- Cite: Xin Li and Dan Roth. 2002. \"Learning Question Classifiers\". In COLING 2002.",
+        '- Cite: Xin Li and Dan Roth. 2002. "Learning Question Classifiers". In COLING 2002.',
         "- Fields: `id` (`trec-<split>-<0-based row index in the split>`), `text` (exactly as in",
         "  the CSV, i.e. TREC's own tokenisation), `label` (coarse), `label_fine`.",
         "",
@@ -127,7 +131,12 @@ def main() -> None:
     write_jsonl(OUT / "test.jsonl", test)
     write_jsonl(OUT / "train.jsonl", train)
     shutil.copyfile(args.src / "LICENSE_repo_MIT", OUT / "LICENSE_repo_MIT")
-    files = {"seeds.jsonl": seeds, "test.jsonl": test, "train.jsonl": train, "LICENSE_repo_MIT": None}
+    files = {
+        "seeds.jsonl": seeds,
+        "test.jsonl": test,
+        "train.jsonl": train,
+        "LICENSE_repo_MIT": None,
+    }
     src_source = (args.src / "SOURCE.md").read_text(encoding="utf-8")
     (OUT / "SOURCE.md").write_text(source_md(files, src_source), encoding="utf-8")
     print(f"wrote {OUT}: seeds {len(seeds)}, test {len(test)}, train {len(train)}")

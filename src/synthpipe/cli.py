@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from synthpipe import __version__
 from synthpipe.errors import SynthpipeError, UsageError
@@ -162,33 +163,23 @@ def _print_samples(title: str, records: list[dict]) -> None:
 
 
 def main() -> None:
-    """Entry point: user errors print one clear message, never a traceback."""
+    """Entry point: user errors print one clear message, never a traceback.
+
+    Typer handles its own usage errors (exit 2); ours are SynthpipeError subclasses.
+    """
     try:
-        app(standalone_mode=False)
+        app()
     except SynthpipeError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err.print(Text.assemble(("error: ", "bold red"), str(exc)), soft_wrap=True)
         sys.exit(exc.exit_code)
-    except (typer.Exit, SystemExit) as exc:
-        sys.exit(getattr(exc, "exit_code", getattr(exc, "code", 0)) or 0)
-    except typer.Abort:
-        err.print("aborted")
-        sys.exit(1)
     except KeyboardInterrupt:
         err.print("interrupted: rerun the same command to resume")
         sys.exit(130)
-    except Exception as exc:  # click usage errors and internal errors
-        import click
-
-        if isinstance(exc, click.UsageError):
-            exc.show()
-            sys.exit(2)
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+    except Exception as exc:
         if os.environ.get("SYNTHPIPE_DEBUG"):
             raise
-        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}\n"
-                  "rerun with SYNTHPIPE_DEBUG=1 for a traceback, and please report it.", highlight=False)
+        message = f"{type(exc).__name__}: {exc}\nrerun with SYNTHPIPE_DEBUG=1 for a traceback, and please report it."
+        err.print(Text.assemble(("internal error: ", "bold red"), message), soft_wrap=True)
         sys.exit(1)
 
 

@@ -96,7 +96,7 @@ def test_csv_bad_rows_report_physical_lines(tmp_path: Path) -> None:
         (4, "wrong number of columns"),
         (5, "invalid UTF-8"),
         (7, "missing field 'question' (mapped to 'text')"),
-        (8, "duplicate id: 'g1'"),
+        (8, "duplicate id"),
     ]
     assert quarantine.entries[0]["reason"] == "wrong number of columns: expected 3, got 2"
     assert quarantine.entries[0]["raw"] == "b1,ragged"

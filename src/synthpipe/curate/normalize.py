@@ -19,7 +19,10 @@ class Normalization(BaseModel):
     collapse_whitespace: bool = True
 
 
-def normalize(text: str, how: Normalization = Normalization()) -> str:
+DEFAULT = Normalization()
+
+
+def normalize(text: str, how: Normalization = DEFAULT) -> str:
     if how.unicode:
         text = unicodedata.normalize(how.unicode, text)
     if how.lowercase:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ class LocalExecutor:
     def __init__(self, workers: int = 1, max_inflight: int = 4):
         self.workers = workers
         self.max_inflight = max_inflight
+        self.busy_s: dict[str, float] = {}  # time each step spent working (batches overlap)
 
     def execute(self, plan: list[PlannedStep], make_ctx: ContextFactory, progress=None) -> None:
         progress = progress or NullProgress()
@@ -52,7 +54,7 @@ class LocalExecutor:
                         progress.add_step(p.name, None, note="reused")
                         progress.finish_step(p.name, note="reused")
                 else:
-                    runner = _SegmentRunner(segment, previous, make_ctx, progress, pool, self.max_inflight)
+                    runner = _SegmentRunner(segment, previous, make_ctx, progress, pool, self.max_inflight, self.busy_s)
                     asyncio.run(runner.run())
                 previous = segment[-1]
         finally:
@@ -77,7 +79,7 @@ def split_segments(plan: list[PlannedStep]) -> list[list[PlannedStep]]:
 
 
 class _SegmentRunner:
-    def __init__(self, segment, previous, make_ctx, progress, pool, max_inflight):
+    def __init__(self, segment, previous, make_ctx, progress, pool, max_inflight, busy_s):
         self.head: PlannedStep = segment[0]
         self.maps: list[PlannedStep] = segment[1:]
         self.previous: PlannedStep | None = previous
@@ -85,6 +87,10 @@ class _SegmentRunner:
         self.progress = progress
         self.pool = pool
         self.max_inflight = max_inflight
+        self.busy_s = busy_s
+
+    def _clock(self, name: str, started: float) -> None:
+        self.busy_s[name] = self.busy_s.get(name, 0.0) + time.perf_counter() - started
 
     async def run(self) -> None:
         for p in (self.head, *self.maps):
@@ -123,7 +129,12 @@ class _SegmentRunner:
             yield index, _loader(head.checkpoint, index)
         produced = self._produce(done)
         index = done
-        while (batch := await asyncio.to_thread(next, produced, _END)) is not _END:
+        while True:
+            started = time.perf_counter()
+            batch = await asyncio.to_thread(next, produced, _END)
+            self._clock(head.name, started)
+            if batch is _END:
+                break
             batch = self._with_ids(batch, index)
             head.checkpoint.write(index, batch)
             self.progress.advance(head.name, len(batch))
@@ -163,7 +174,9 @@ class _SegmentRunner:
         for p in self.maps[:start]:
             self.progress.advance(p.name, _rows(p.checkpoint, index))
         for p in self.maps[start:]:
+            started = time.perf_counter()
             out = await self._apply(p, records)
+            self._clock(p.name, started)
             _check_nothing_lost(p.name, index, records, out)
             p.checkpoint.write(index, out)
             self.progress.advance(p.name, len(records))

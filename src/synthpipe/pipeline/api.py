@@ -139,7 +139,7 @@ class Pipeline:
             run_dir.write_json(run_dir.state_path, {**state, "status": "failed", "error": str(exc)})
             log.exception("run failed: %s", exc)
             raise
-        metrics = self._finish(run_dir, plan, reused, started)
+        metrics = self._finish(run_dir, plan, reused, started, executor.busy_s)
         run_dir.write_json(run_dir.state_path, {**state, "status": "finished", "finished": _now()})
         return RunResult(run_dir.root, metrics)
 
@@ -161,7 +161,7 @@ class Pipeline:
         return ctx
 
     # -- outputs --------------------------------------------------------------------------
-    def _finish(self, run_dir: RunDir, plan: list[PlannedStep], reused: dict, started: float) -> dict:
+    def _finish(self, run_dir: RunDir, plan: list[PlannedStep], reused: dict, started: float, busy_s: dict) -> dict:
         fmt = self.recipe.output.format
         last = plan[-1].checkpoint
         kept_count = write_records(_flatten(last.iter_batches(kept_only=True)), run_dir.kept_path(fmt))
@@ -181,7 +181,7 @@ class Pipeline:
                 "executor": "local",
                 "run_dir": str(run_dir.root),
             },
-            "steps": _step_metrics(plan, reused),
+            "steps": _step_metrics(plan, reused, busy_s),
             "quarantined": quarantined,
             "quarantine_reasons": quarantine_reasons,
             "kept": kept_count,
@@ -242,7 +242,7 @@ def _registry_name(step: Step) -> str:
     return cls.registry_name or f"{cls.__module__}:{cls.__qualname__}"
 
 
-def _step_metrics(plan: list[PlannedStep], reused: dict) -> list[dict]:
+def _step_metrics(plan: list[PlannedStep], reused: dict, busy_s: dict) -> list[dict]:
     rows, previous_kept = [], 0
     for p in plan:
         stats = p.checkpoint.stats()
@@ -255,6 +255,7 @@ def _step_metrics(plan: list[PlannedStep], reused: dict) -> list[dict]:
                 "in": previous_kept if p.step.kind != "source" else 0,
                 **stats,
                 "reused": bool(reused.get(p.name)),
+                "duration_s": round(busy_s.get(p.name, 0.0), 3),
             }
         )
         previous_kept = stats["kept"]

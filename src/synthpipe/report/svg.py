@@ -47,6 +47,11 @@ def _svg_open(width: float, height: float, title: str) -> str:
     )
 
 
+def _text_width(text: str) -> float:
+    """Rough rendered width at 12px: capitals and digits are wider than lowercase."""
+    return sum(CHAR_W * (1.35 if c.isupper() or c.isdigit() else 1.0) for c in text)
+
+
 def bar_chart(
     items: Sequence[tuple[str, float]],
     *,
@@ -63,8 +68,8 @@ def bar_chart(
         return f'<p class="muted">No data to chart: {escape(title)}.</p>'
     labels = [_clip(str(label), max_label_chars) for label, _ in items]
     texts = list(value_labels) if value_labels is not None else [fmt_num(v) for _, v in items]
-    label_w = min(max(len(s) for s in labels), max_label_chars) * CHAR_W + 12
-    value_w = max(len(s) for s in texts) * CHAR_W + 12
+    label_w = max(_text_width(s) for s in labels) + 16
+    value_w = max(_text_width(s) for s in texts) + 12
     plot_w = max(width - label_w - value_w, 80)
     top = max((v for _, v in items), default=0) or 1
     gap = 6
