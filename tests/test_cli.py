@@ -89,3 +89,15 @@ def test_steps_recipes_and_inspect(tmp_path, seeds):
     assert "filter" in shown.stdout and "dedup" in shown.stdout and "question number" in shown.stdout
     funnel = json.loads(cli("inspect", str(out), "--json").stdout)
     assert [s["name"] for s in funnel["steps"]] == ["read", "filter", "dedup"]
+
+
+def test_convert_maps_fields_and_quarantines(tmp_path, seeds):
+    target = tmp_path / "out.parquet"
+    result = cli("convert", str(seeds), str(target), "--text-field", "q", "--label-field", "y")
+    assert result.returncode == 0, result.stderr
+    assert "wrote 12 records" in result.stdout and "quarantined 1" in result.stdout
+    from synthpipe.data.readers import read_all
+
+    rows = read_all(target)
+    assert len(rows) == 12 and rows[0]["text"].startswith("question number") and rows[0]["label"] in "AB"
+    assert cli("convert", str(seeds), str(tmp_path / "x.csv"), "--text-field", "q", "--strict").returncode == 1

@@ -103,6 +103,34 @@ def inspect(
 
 
 @app.command()
+def convert(
+    source: Annotated[Path, typer.Argument(help="Input: .jsonl, .jsonl.gz, .parquet, .csv or a saved HF dataset dir.")],
+    target: Annotated[Path, typer.Argument(help="Output path; its suffix picks the format unless --to is given.")],
+    to: Annotated[str | None, typer.Option("--to", help="Output format: jsonl, jsonl.gz, parquet, csv, hf.")] = None,
+    text_field: Annotated[str, typer.Option(help="Input field that becomes `text`.")] = "text",
+    label_field: Annotated[str | None, typer.Option(help="Input field that becomes `label`.")] = None,
+    id_field: Annotated[str | None, typer.Option(help="Input field holding ids.")] = "id",
+    strict: Annotated[bool, typer.Option("--strict", help="Fail on the first malformed record.")] = False,
+) -> None:
+    """Convert records between formats, mapping fields and quarantining malformed records."""
+    from synthpipe.data.quarantine import Quarantine
+    from synthpipe.data.readers import read_records
+    from synthpipe.data.writers import write_records
+
+    fields = {"text": text_field, **({"label": label_field} if label_field else {})}
+    quarantine_path = target.with_name(target.name + ".quarantine.jsonl")
+    quarantine_path.unlink(missing_ok=True)
+    with Quarantine(quarantine_path, strict=strict) as quarantine:
+        batches = read_records(source, fields=fields, required=["text"], types={"text": str},
+                               quarantine=quarantine, id_field=id_field)
+        count = write_records((r for batch in batches for r in batch), target, format=to)
+    line = f"wrote {count} records to {target}"
+    if quarantine.count:
+        line += f"; quarantined {quarantine.count} malformed records -> {quarantine_path}"
+    out.print(line, soft_wrap=True, highlight=False)
+
+
+@app.command()
 def steps(
     name: Annotated[str | None, typer.Argument(help="Show one step in detail.")] = None,
 ) -> None:
@@ -158,7 +186,7 @@ def _print_samples(title: str, records: list[dict]) -> None:
         return
     out.print(f"[bold]{title}[/]")
     for record in records:
-        shown = {k: v for k, v in record.items() if k not in ("_lineage",)}
+        shown = {k: v for k, v in record.items() if k != "_lineage" and not (k == "_drop" and v is None)}
         out.print(f"  {json.dumps(shown, ensure_ascii=False, default=str)[:300]}")
 
 

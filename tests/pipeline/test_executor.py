@@ -104,3 +104,21 @@ def test_the_same_pipeline_from_a_recipe(tmp_path):
     assert all(s["reused"] for s in rerun.metrics["steps"])
     assert from_python.kept_table().num_rows == len(from_python.kept)
     assert from_python.ledger_table().num_rows == len(from_python.dropped)
+
+
+def test_in_memory_dataset_source_and_parquet_output(tmp_path):
+    from datasets import Dataset
+
+    from synthpipe.data.read_step import FromRecords
+
+    dataset = Dataset.from_list([{"text": f"an example sentence number {i % 5}", "label": i % 2} for i in range(20)])
+    pipe = Pipeline(
+        "mem",
+        {"records": FromRecords.from_dataset(dataset), "dedup": ExactDedup()},
+        output={"format": "parquet"},
+    )
+    result = pipe.run(tmp_path / "run")
+    assert (tmp_path / "run" / "kept.parquet").exists() and (tmp_path / "run" / "dropped.parquet").exists()
+    assert [r["id"] for r in result.kept] == [f"records-{i:06d}" for i in range(5)]
+    assert {r["_drop"]["reason"] for r in result.dropped} == {"duplicate"}
+    assert len(result.kept) + len(result.dropped) == 20

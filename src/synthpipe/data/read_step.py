@@ -4,25 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from synthpipe.data.paths import resolve_data_path
 from synthpipe.data.readers import read_records
-from synthpipe.data.records import Batch
+from synthpipe.data.records import ID, Batch, Record
 from synthpipe.pipeline.registry import register_step
 from synthpipe.pipeline.step import SourceStep, StepConfig, StepContext
 
 
 class ReadConfig(StepConfig):
-    path: str  # file or HF dataset dir; "bundled:<relative>" for data shipped with synthpipe
-    format: str | None = None  # default: from the path's suffix
-    text_field: str = "text"  # name in the file of the field that becomes `text`
-    label_field: str | None = None  # if set, this field becomes `label`
-    id_field: str | None = "id"  # field holding record ids; missing ids become <stem>-<line>
-    fields: dict[str, str] = {}  # extra canonical -> source name mappings
-    require_text: bool = True  # quarantine records without a string `text`
-    limit: int | None = None  # read at most this many valid records
+    path: str = Field(description='file or HF dataset dir; "bundled:<relative>" for data shipped with synthpipe')
+    format: str | None = Field(None, description="jsonl, jsonl.gz, parquet, csv or hf; default from the suffix")
+    text_field: str = Field("text", description="field in the file that becomes `text`")
+    label_field: str | None = Field(None, description="field in the file that becomes `label`, if any")
+    id_field: str | None = Field("id", description="field holding ids; missing ids become <stem>-<line>")
+    fields: dict[str, str] = Field({}, description="extra canonical -> source field mappings")
+    require_text: bool = Field(True, description="quarantine records without a string `text`")
+    limit: int | None = Field(None, ge=1, description="read at most this many valid records")
 
     @model_validator(mode="after")
     def _no_duplicate_mappings(self) -> ReadConfig:
@@ -71,3 +72,38 @@ class ReadRecords(SourceStep):
             limit=cfg.limit,
             id_field=cfg.id_field,
         )
+
+
+class RecordsConfig(StepConfig):
+    records: list[dict[str, Any]] = Field(min_length=1, description="the records themselves (ids optional)")
+
+
+@register_step("records")
+class FromRecords(SourceStep):
+    """Records given inline (a recipe list, Python dicts, or an in-memory HF ``Dataset``).
+
+    The records are part of the config, so they enter the fingerprint: changing them
+    recomputes the run. Records without an ``id`` get ``records-<index>``.
+    """
+
+    Config = RecordsConfig
+    config: RecordsConfig
+
+    @classmethod
+    def from_dataset(cls, dataset: Any) -> FromRecords:
+        """Wrap an in-memory HF ``datasets.Dataset`` (or any iterable of dicts)."""
+        return cls(records=[dict(row) for row in dataset])
+
+    def expected_count(self) -> int:
+        return len(self.config.records)
+
+    def read(self, ctx: StepContext) -> Iterator[Batch]:
+        size = ctx.batch_size
+        for start in range(0, len(self.config.records), size):
+            yield [_with_id(dict(r), start + j) for j, r in enumerate(self.config.records[start : start + size])]
+
+
+def _with_id(record: Record, index: int) -> Record:
+    if record.get(ID) in (None, ""):
+        record[ID] = f"records-{index:06d}"
+    return record

@@ -71,7 +71,10 @@ def get_step_class(name: str) -> type[Step]:
 
 
 def suggest(name: str, options) -> str:
-    close = difflib.get_close_matches(name, list(options), n=3, cutoff=0.5)
+    """'; did you mean X?' for the closest option(s), or the list of valid options if short."""
+    scored = sorted(((difflib.SequenceMatcher(None, name, o).ratio(), o) for o in options), reverse=True)
+    best = scored[0][0] if scored else 0.0
+    close = [o for score, o in scored if score >= max(0.6, best - 0.05)][:3]
     if close:
         return "; did you mean " + " or ".join(repr(c) for c in close) + "?"
     return "; valid: " + ", ".join(sorted(options)) if len(options) <= 12 else ""
