@@ -29,7 +29,6 @@ install-all: $(BIN)/python
 
 demo: install
 	$(BIN)/synthpipe run quickstart --out runs/quickstart
-	@echo "report: $(CURDIR)/runs/quickstart/report.html"
 
 test: install
 	$(BIN)/ruff check src tests scripts benchmarks

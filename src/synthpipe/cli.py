@@ -73,7 +73,7 @@ def run(
         print(json.dumps(summary, indent=2))
     elif not quiet:
         _print_funnel(metrics)
-        out.print(f"report: [bold]{result.run_dir / 'report.html'}[/bold]")
+        out.print(f"report: [bold]{(result.run_dir / 'report.html').resolve()}[/bold]", soft_wrap=True)
 
 
 @app.command()
