@@ -51,6 +51,7 @@ def run(
     strict: Annotated[bool, typer.Option("--strict", help="Fail on the first malformed input record instead of quarantining it.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summary.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary on stdout.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print LLM requests, tokens and cost estimates; call no LLM.")] = False,
 ) -> None:
     """Run a recipe; rerunning the same command resumes where it stopped."""
     from synthpipe.pipeline.api import Pipeline
@@ -58,6 +59,9 @@ def run(
     from synthpipe.pipeline.progress import NullProgress, RichProgress
 
     pipeline = Pipeline.from_recipe(find_recipe(recipe), overrides or [])
+    if dry_run:
+        _print_estimate(pipeline.dry_run(out_dir), as_json)
+        return
     progress = NullProgress() if (quiet or as_json) else RichProgress(Console(stderr=True))
     result = pipeline.run(out_dir, fresh=fresh, strict=strict, progress=progress)
     metrics = result.metrics
@@ -163,6 +167,24 @@ def recipes() -> None:
         description = (yaml.safe_load(path.read_text()) or {}).get("description", "")
         out.print(f"[bold cyan]{stem}[/]  {description.strip().splitlines()[0] if description else ''}")
         out.print(f"    {path}")
+
+
+def _print_estimate(estimate: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(estimate, indent=2))
+        return
+    table = Table(title="dry run: LLM requests before spending anything")
+    for column in ("step", "model", "records in", "requests", "cached", "prompt tok", "completion tok ≤", "cost ≤"):
+        table.add_column(column, justify="left" if column in ("step", "model") else "right")
+    for row in estimate["steps"]:
+        records = "?" if row["records_in"] is None else ("" if row["exact"] else "≤") + f"{row['records_in']:,}"
+        cached = str(row.get("cached_first_requests", "")) if row["exact"] else ""
+        table.add_row(row["step"], row["model"], records, f"{row['requests']:,}", cached,
+                      f"{row['prompt_tokens']:,}", f"{row['completion_tokens_max']:,}", f"{row['cost_max']:.4f}")
+    out.print(table)
+    t = estimate["totals"]
+    out.print(f"total: {t['requests']:,} requests, ~{t['prompt_tokens']:,} prompt tokens, "
+              f"≤{t['completion_tokens_max']:,} completion tokens, cost ≤ {t['cost_max']:.4f}", soft_wrap=True)
 
 
 def _print_funnel(metrics: dict) -> None:

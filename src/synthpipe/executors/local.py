@@ -12,26 +12,18 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 from synthpipe.data.records import DROP, ID, Batch
-from synthpipe.errors import StepError
+from synthpipe.errors import StepError, SynthpipeError
 from synthpipe.pipeline.checkpoints import StepCheckpoint
+from synthpipe.pipeline.plan import PlannedStep, split_segments
 from synthpipe.pipeline.progress import NullProgress
 from synthpipe.pipeline.step import Step, StepContext
 
 _END = object()
-
-
-@dataclass
-class PlannedStep:
-    name: str
-    step: Step
-    fingerprint: str
-    checkpoint: StepCheckpoint
 
 
 ContextFactory = Callable[[PlannedStep], StepContext]
@@ -66,16 +58,6 @@ class LocalExecutor:
             return None
         # forkserver: forking a process that runs threads can deadlock
         return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("forkserver"))
-
-
-def split_segments(plan: list[PlannedStep]) -> list[list[PlannedStep]]:
-    segments: list[list[PlannedStep]] = []
-    for p in plan:
-        if p.step.kind in ("source", "global") or not segments:
-            segments.append([p])
-        else:
-            segments[-1].append(p)
-    return segments
 
 
 class _SegmentRunner:
@@ -131,7 +113,7 @@ class _SegmentRunner:
         index = done
         while True:
             started = time.perf_counter()
-            batch = await asyncio.to_thread(next, produced, _END)
+            batch = await _next_batch(produced)
             self._clock(head.name, started)
             if batch is _END:
                 break
@@ -142,11 +124,13 @@ class _SegmentRunner:
             yield index, _ready(kept)
             index += 1
 
-    def _produce(self, skip: int) -> Iterator[Batch]:
+    def _produce(self, skip: int) -> Iterator[Batch] | AsyncIterator[Batch]:
         ctx = self.make_ctx(self.head)
         step = self.head.step
         if step.kind == "source":
             ctx.skip_batches = skip
+            if type(step).aread is not None:  # async source: LLM calls share this loop
+                return _askip(step.aread(ctx), 0 if step.skips_resumed_batches else skip)
             batches = step.read(ctx)
             if step.skips_resumed_batches:
                 return batches
@@ -189,9 +173,12 @@ class _SegmentRunner:
             if p.step.io_bound:
                 return await p.step.aprocess(records, ctx)
             if p.step.cpu_bound and self.pool is not None:
+                ctx.resources = None  # run-wide services stay in this process
                 loop = asyncio.get_running_loop()
                 return await loop.run_in_executor(self.pool, _process, p.step, records, ctx)
             return await asyncio.to_thread(p.step.process, records, ctx)
+        except SynthpipeError:  # already says what to do (budget reached, bad config, ...)
+            raise
         except Exception as exc:
             raise StepError(f"step {p.name!r} failed: {type(exc).__name__}: {exc}") from exc
 
@@ -210,6 +197,20 @@ def _check_nothing_lost(name: str, index: int, before: Batch, after: Any) -> Non
             f"step {name!r} lost {len(missing)} record(s) in batch {index} (e.g. {example}); "
             "map steps must mark records with _drop instead of deleting them"
         )
+
+
+async def _next_batch(produced: Iterator[Batch] | AsyncIterator[Batch]):
+    if isinstance(produced, AsyncIterator):
+        return await anext(produced, _END)
+    return await asyncio.to_thread(next, produced, _END)  # sync sources may block: keep the loop free
+
+
+async def _askip(batches: AsyncIterator[Batch], n: int) -> AsyncIterator[Batch]:
+    i = 0
+    async for batch in batches:
+        if i >= n:
+            yield batch
+        i += 1
 
 
 def _skip(batches: Iterator[Batch], n: int) -> Iterator[Batch]:

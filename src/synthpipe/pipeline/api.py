@@ -27,14 +27,18 @@ from typing import Any
 
 import pyarrow as pa
 import yaml
+from pydantic import ValidationError
 
 from synthpipe.data.arrow import records_to_table
 from synthpipe.data.records import Batch, Record
 from synthpipe.data.writers import atomic_path, write_records
 from synthpipe.errors import UsageError
-from synthpipe.executors.local import LocalExecutor, PlannedStep
+from synthpipe.executors.local import LocalExecutor
+from synthpipe.llm.pool import LLMPool
+from synthpipe.llm.types import BudgetExceeded
+from synthpipe.pipeline.plan import PlannedStep, reopen_failed
 from synthpipe.pipeline.progress import NullProgress
-from synthpipe.pipeline.recipe import OutputConfig, Recipe, load_recipe
+from synthpipe.pipeline.recipe import Recipe, load_recipe
 from synthpipe.pipeline.rundir import RunDir
 from synthpipe.pipeline.step import Step, StepContext
 
@@ -42,36 +46,26 @@ log = logging.getLogger("synthpipe")
 
 
 class Pipeline:
-    def __init__(
-        self,
-        name: str,
-        steps: dict[str, Step],
-        *,
-        seed: int = 0,
-        batch_size: int = 256,
-        workers: int = 1,
-        max_inflight: int = 4,
-        output: OutputConfig | dict | None = None,
-        description: str = "",
-        recipe_path: str | None = None,
-    ):
+    """Steps plus run settings. `settings` are the recipe's top-level keys: seed, batch_size,
+    workers, max_inflight, output, description, llms, budget, llm_cache, use_cache."""
+
+    def __init__(self, name: str, steps: dict[str, Step], *, recipe_path: str | None = None, **settings: Any):
         if not steps:
             raise UsageError("a pipeline needs at least one step")
-        self.recipe = Recipe(
-            name=name,
-            description=description,
-            seed=seed,
-            batch_size=batch_size,
-            workers=workers,
-            max_inflight=max_inflight,
-            output=OutputConfig.model_validate(output or {}),
-            steps={n: {"step": _registry_name(s), **s.config.model_dump(mode="json")} for n, s in steps.items()},
-        )
         kinds = [s.kind for s in steps.values()]
         if kinds[0] != "source" or "source" in kinds[1:]:
             raise UsageError("the first step must be a source, and only the first")
+        try:
+            self.recipe = Recipe(
+                name=name,
+                steps={n: {"step": _registry_name(s), **s.config.model_dump(mode="json")} for n, s in steps.items()},
+                **settings,
+            )
+        except ValidationError as exc:
+            raise UsageError(f"invalid pipeline settings: {exc}") from None
         self.steps = dict(steps)
         self.recipe_path = recipe_path
+        self._check_llm_references()
 
     @classmethod
     def from_recipe(cls, path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Pipeline:
@@ -79,27 +73,30 @@ class Pipeline:
 
     @classmethod
     def from_model(cls, recipe: Recipe, recipe_path: str | None = None) -> Pipeline:
-        return cls(
-            recipe.name,
-            recipe.build_steps(),
-            seed=recipe.seed,
-            batch_size=recipe.batch_size,
-            workers=recipe.workers,
-            max_inflight=recipe.max_inflight,
-            output=recipe.output,
-            description=recipe.description,
-            recipe_path=recipe_path,
-        )
+        settings = {k: getattr(recipe, k) for k in Recipe.model_fields if k not in ("name", "steps")}
+        return cls(recipe.name, recipe.build_steps(), recipe_path=recipe_path, **settings)
+
+    def _check_llm_references(self) -> None:
+        for name, step in self.steps.items():
+            wanted = getattr(step.config, "llm", None)
+            if getattr(step, "uses_llm", False) and isinstance(wanted, str) and wanted not in self.recipe.llms:
+                known = ", ".join(self.recipe.llms) or "none"
+                raise UsageError(f"step {name!r} uses LLM {wanted!r}, which is not defined (llms: {known})")
 
     @property
     def name(self) -> str:
         return self.recipe.name
 
+    @property
+    def uses_llm(self) -> bool:
+        return any(getattr(s, "uses_llm", False) for s in self.steps.values())
+
     def plan(self, run_dir: RunDir) -> list[PlannedStep]:
         """Fingerprints chain: each step's depends on its config, code and everything before."""
         planned, fingerprint = [], ""
+        env = {"llms": self.recipe.llms}
         for index, (name, step) in enumerate(self.steps.items()):
-            fingerprint = step.fingerprint(fingerprint, self.recipe.seed)
+            fingerprint = step.fingerprint(fingerprint, self.recipe.seed, env)
             planned.append(PlannedStep(name, step, fingerprint, run_dir.checkpoint(index, name, fingerprint)))
         return planned
 
@@ -122,42 +119,86 @@ class Pipeline:
             handler.close()
             run_dir.close()
 
+    def dry_run(self, out: str | Path | None = None) -> dict:
+        """Estimate LLM requests, tokens and cost without calling any LLM (see estimate.py)."""
+        from synthpipe.pipeline.estimate import estimate_run
+
+        run_dir = RunDir(out or Path("runs") / self.name)
+        run_dir.open()
+        pool = self._llm_pool(run_dir, None)
+        try:
+            return estimate_run(self, run_dir, lambda p: self._context(p, run_dir, False, pool), pool)
+        finally:
+            if pool is not None:
+                pool.close()
+            run_dir.close()
+
     def _run(self, run_dir: RunDir, strict: bool, progress) -> RunResult:
         started = time.time()
         plan = self.plan(run_dir)
         run_dir.remove_stale_steps({p.checkpoint.dir.name for p in plan})
-        reused = {p.name: p.checkpoint.prepare() and p.checkpoint.done for p in plan}
+        for p in plan:
+            p.checkpoint.prepare()
+        for line in reopen_failed(plan):
+            log.info("retrying records that failed last time: %s", line)
+        reused = {p.name: p.checkpoint.done for p in plan}
+        previous = run_dir.read_json(run_dir.state_path) or {}
+        old_metrics = run_dir.read_json(run_dir.metrics_path)
         _write_recipe(run_dir, self.recipe)
         state = {"status": "running", "started": _now(), "fingerprints": {p.name: p.fingerprint for p in plan}}
         run_dir.write_json(run_dir.state_path, state)
         log.info("run %s in %s (%d steps)", self.name, run_dir.root, len(plan))
 
-        previous = run_dir.read_json(run_dir.state_path) or {}
-        old_metrics = run_dir.read_json(run_dir.metrics_path)
+        pool = self._llm_pool(run_dir, progress)
         executor = LocalExecutor(self.recipe.workers, self.recipe.max_inflight)
         try:
             with progress:
-                executor.execute(plan, lambda p: self._context(p, run_dir, strict), progress)
+                executor.execute(plan, lambda p: self._context(p, run_dir, strict, pool), progress)
+        except BudgetExceeded as exc:
+            run_dir.write_json(run_dir.state_path, {**state, "status": "budget_reached", "error": str(exc)})
+            log.warning("%s", exc)
+            raise
         except BaseException as exc:
             run_dir.write_json(run_dir.state_path, {**state, "status": "failed", "error": str(exc)})
             log.exception("run failed: %s", exc)
             raise
+        finally:
+            if pool is not None:
+                run_dir.write_json(run_dir.root / "llm_usage.json", pool.metrics())
+                pool.close()
         if _unchanged(previous, state, reused, old_metrics, self.recipe.output.format):
             metrics = {**old_metrics, "steps": [{**s, "reused": True} for s in old_metrics["steps"]]}
             run_dir.write_json(run_dir.metrics_path, metrics)
             log.info("nothing changed: outputs of the previous run are current")
         else:
             metrics = self._finish(run_dir, plan, reused, started, executor.busy_s)
+            if pool is not None:
+                metrics["llm"] = pool.metrics()
+                run_dir.write_json(run_dir.metrics_path, metrics)
         run_dir.write_json(run_dir.state_path, {**state, "status": "finished", "finished": _now()})
         return RunResult(run_dir.root, metrics)
 
-    def _context(self, p: PlannedStep, run_dir: RunDir, strict: bool) -> StepContext:
+    def _llm_pool(self, run_dir: RunDir, progress) -> LLMPool | None:
+        if not self.recipe.llms:
+            return None
+        cache = Path(self.recipe.llm_cache).expanduser() if self.recipe.llm_cache else None
+        return LLMPool(
+            dict(self.recipe.llms),
+            cache_path=cache,
+            use_cache=self.recipe.use_cache,
+            budget=self.recipe.budget,
+            budget_path=run_dir.root / "llm_budget.json",
+            on_update=getattr(progress, "llm_update", None),
+        )
+
+    def _context(self, p: PlannedStep, run_dir: RunDir, strict: bool, pool: LLMPool | None) -> StepContext:
         ctx = StepContext(
             name=p.name,
             seed=self.recipe.seed,
             batch_size=self.recipe.batch_size,
             strict=strict,
             run_dir=run_dir.root,
+            resources=pool,
         )
         if p.step.kind == "source":
             from synthpipe.data.quarantine import Quarantine

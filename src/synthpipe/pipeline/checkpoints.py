@@ -87,6 +87,21 @@ class StepCheckpoint:
         for batch in self.iter_batches(kept_only=False):
             yield [r for r in batch if r.get(DROP) is not None]
 
+    def batches_with_reasons(self, reasons: frozenset[str]) -> list[int]:
+        """Indexes of shards holding records dropped for one of `reasons`."""
+        found = []
+        for index in self.indexes():
+            column = pq.read_table(self.shard_path(index), columns=[DROP]).column(DROP).to_pylist()
+            if any(v is not None and json.loads(v).get("reason") in reasons for v in column):
+                found.append(index)
+        return found
+
+    def forget(self, indexes: list[int]) -> None:
+        """Drop these shards (and the DONE mark) so the executor redoes those batches."""
+        (self.dir / "DONE").unlink(missing_ok=True)
+        for index in indexes:
+            self.shard_path(index).unlink(missing_ok=True)
+
     def stats(self) -> dict:
         """Counts from the shards themselves, so resumed and reused steps report the truth."""
         out = dropped = 0

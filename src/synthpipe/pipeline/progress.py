@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 from rich.console import Console
 from rich.progress import (
@@ -31,6 +32,8 @@ class NullProgress:
 
     def finish_step(self, name: str, note: str = "") -> None: ...
 
+    def llm_update(self, endpoint: str, stats) -> None: ...
+
 
 class RichProgress(NullProgress):
     """One bar per step: records done / expected, rate, elapsed and ETA."""
@@ -49,6 +52,7 @@ class RichProgress(NullProgress):
             console=self.console,
         )
         self.tasks: dict[str, TaskID] = {}
+        self._llm_shown: dict[str, float] = {}
 
     def __enter__(self):
         self.bars.__enter__()
@@ -70,3 +74,20 @@ class RichProgress(NullProgress):
         task_id = self.tasks[name]
         task = self.bars.tasks[task_id]
         self.bars.update(task_id, total=task.completed, note=note)
+
+    def llm_update(self, endpoint: str, stats) -> None:
+        """One line per LLM endpoint: requests/s, tokens/s, retries, failures, cache hits, cost."""
+        key = f"llm:{endpoint}"
+        now = time.monotonic()
+        if key in self._llm_shown and now - self._llm_shown[key] < 0.2:
+            return
+        self._llm_shown[key] = now
+        s = stats.summary()
+        cached = f"{s['cache_hit_rate']:.0%} cached" if s["cache_hit_rate"] is not None else ""
+        note = (
+            f"{s['requests']} req {s['requests_per_s']:.1f}/s  {s['prompt_tokens'] + s['completion_tokens']:,} tok "
+            f"{s['tokens_per_s']:,.0f}/s  {s['retries']} retries  {s['failures']} failed  {cached}  ${s['cost']:.4f}"
+        )
+        if key not in self.tasks:
+            self.tasks[key] = self.bars.add_task(key, total=None, step=key, rate="", note=note)
+        self.bars.update(self.tasks[key], note=note)

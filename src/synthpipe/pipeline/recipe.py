@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from synthpipe.errors import RecipeError, UsageError
+from synthpipe.llm.config import BudgetConfig, LLMConfig
 from synthpipe.pipeline.registry import get_step_class, suggest
 from synthpipe.pipeline.step import Step
 from synthpipe.pipeline.yaml_lines import load_with_lines
@@ -47,6 +48,10 @@ class Recipe(BaseModel):
     workers: int = Field(1, ge=1, description="processes for CPU-bound steps")
     max_inflight: int = Field(4, ge=1, description="batches processed concurrently")
     output: OutputConfig = OutputConfig()
+    llms: dict[str, LLMConfig] = Field({}, description="LLM endpoints by name; steps refer to them with `llm:`")
+    budget: BudgetConfig = Field(BudgetConfig(), description="the run's cap on paid requests, tokens and cost")
+    llm_cache: str | None = Field(None, description="response cache file [default: ~/.cache/synthpipe]")
+    use_cache: bool = Field(True, description="read and write the LLM response cache")
     steps: dict[str, dict[str, Any]] = Field(min_length=1)
 
     def build_steps(self) -> dict[str, Step]:
@@ -155,8 +160,21 @@ def _validate_steps(data: dict, where: _Locator) -> list[str]:
             cls.Config.model_validate(config)
         except ValidationError as exc:
             problems.extend(_explain(exc, base, cls.Config, where))
+        problems.extend(_check_llm_reference(cls, config, data, base, where))
     problems.extend(_check_shape(steps, where))
     return problems
+
+
+def _check_llm_reference(cls, config: dict, data: dict, base: tuple, where: _Locator) -> list[str]:
+    """A step's `llm:` must name an endpoint of the recipe's `llms:` section."""
+    if "llm" not in cls.Config.model_fields:
+        return []
+    llm = config.get("llm", cls.Config.model_fields["llm"].default)
+    known = list(data.get("llms") or {})
+    if not isinstance(llm, str) or llm in known:
+        return []
+    hint = suggest(llm, known) if known else "; add an `llms:` section that defines it"
+    return [f"{where((*base, 'llm'))}: no LLM named {llm!r} in `llms:`{hint}"]
 
 
 def _check_shape(steps: dict, where: _Locator) -> list[str]:
@@ -195,9 +213,13 @@ def _explain(exc: ValidationError, base: tuple, model: type[BaseModel], where: _
 
 def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
     """Field names of the (nested) model at `loc`, for 'did you mean' hints."""
-    for key in loc:
-        field = model.model_fields.get(str(key))
+    keys = list(loc)
+    while keys:
+        field = model.model_fields.get(str(keys.pop(0)))
         annotation = getattr(field, "annotation", None)
+        if get_origin(annotation) is dict:  # dict[str, Model]: skip the user's key
+            annotation = get_args(annotation)[1]
+            keys = keys[1:]
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return list(model.model_fields)
         model = annotation

@@ -15,7 +15,7 @@ import hashlib
 import inspect
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -45,6 +45,15 @@ class StepContext:
     run_dir: Path | None = None
     skip_batches: int = 0  # sources that set `skips_resumed_batches` start after these
     quarantine: Quarantine | None = field(default=None, repr=False)
+    resources: Any = field(default=None, repr=False)  # run-wide services, e.g. the LLM pool
+
+    def llm(self, name: str):
+        """The run's shared client for the endpoint `name` (recipe `llms:` section)."""
+        if self.resources is None:
+            from synthpipe.errors import UsageError
+
+            raise UsageError(f"step {self.name!r} needs an LLM but the run has no `llms:` configured")
+        return self.resources.get(name)
 
     @property
     def log(self) -> logging.Logger:
@@ -78,8 +87,12 @@ class Step:
         """Files whose content this step depends on; their hashes enter the fingerprint."""
         return []
 
-    def fingerprint(self, input_fingerprint: str = "", seed: int = 0) -> str:
-        """Hash of config + code version + input fingerprint (+ seed and input files)."""
+    def fingerprint_extra(self, env: dict[str, Any]) -> Any:
+        """What else decides this step's output (e.g. the LLM's model); `env` holds run-wide config."""
+        return None
+
+    def fingerprint(self, input_fingerprint: str = "", seed: int = 0, env: dict[str, Any] | None = None) -> str:
+        """Hash of config + code version + input fingerprint (+ seed, input files, extras)."""
         payload = {
             "step": f"{type(self).__module__}.{type(self).__qualname__}",
             "version": self.version,
@@ -88,6 +101,7 @@ class Step:
             "files": [_file_hash(Path(p)) for p in self.input_files()],  # content, not location
             "input": input_fingerprint,
             "seed": seed,
+            "extra": self.fingerprint_extra(env or {}),
         }
         blob = json.dumps(payload, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()
@@ -104,13 +118,18 @@ class SourceStep(Step):
         return None
 
     def read(self, ctx: StepContext) -> Iterator[Batch]:
+        """Yield batches. Sources that call LLMs implement `aread` (an async generator) instead."""
         raise NotImplementedError
+
+    aread: ClassVar[Callable[..., AsyncIterator[Batch]] | None] = None
 
 
 class MapStep(Step):
     """Batch in, batch out. Mark records with ``_drop`` instead of deleting them."""
 
     kind: ClassVar[str] = "map"
+    # drop reasons worth another try: a rerun reprocesses batches holding such drops
+    retry_reasons: ClassVar[frozenset[str]] = frozenset()
 
     def process(self, batch: Batch, ctx: StepContext) -> Batch:
         raise NotImplementedError

@@ -1,0 +1,1 @@
+"""LLM access: backends behind one interface, limits, retries, a response cache, structured output."""

@@ -1,0 +1,38 @@
+"""The backend interface: one attempt at one chat request. Retries, limits and caching
+live in the client around it (client.py), so every backend gets them for free."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from synthpipe.llm.config import LLMConfig
+from synthpipe.llm.types import ChatRequest, ChatResponse
+
+
+class LLMBackend(ABC):
+    supports_response_format: bool = False  # server-side JSON schema / guided decoding
+
+    def __init__(self, config: LLMConfig):
+        self.config = config
+
+    @abstractmethod
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        """Make one attempt. Raise RetryableError / FatalError (llm.types) on failure."""
+
+    async def aclose(self) -> None:  # noqa: B027  (optional hook)
+        """Release connections, models, threads."""
+
+
+def make_backend(config: LLMConfig) -> LLMBackend:
+    """Build the backend a config names; heavy ones are imported only when asked for."""
+    if config.backend == "openai":
+        from synthpipe.llm.openai_backend import OpenAIBackend
+
+        return OpenAIBackend(config)
+    if config.backend == "transformers":
+        from synthpipe.llm.transformers_backend import TransformersBackend
+
+        return TransformersBackend(config)
+    from synthpipe.llm.vllm_backend import VLLMBackend
+
+    return VLLMBackend(config)

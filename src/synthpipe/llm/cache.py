@@ -1,0 +1,214 @@
+"""Content-addressed LLM response cache in one SQLite file.
+
+A key is the hash of everything that decides what a model answers (endpoint identity,
+messages, sampling params, n, response_format, sample index) and nothing that does not
+(base_url, API keys). Raw responses are stored; parsing happens after the cache, so a
+parser fix never needs a cache wipe.
+
+Safety: WAL + busy_timeout lets several processes read and write the same file at once;
+every put commits on its own (or put_many in one transaction), so a SIGKILL loses at most
+the write in progress, which SQLite rolls back on the next open.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from synthpipe.llm.types import ChatRequest, ChatResponse
+
+CACHE_FORMAT_VERSION = 1  # bump when the key recipe or stored shape changes
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS responses (
+    key      TEXT PRIMARY KEY,
+    response TEXT NOT NULL,
+    model    TEXT,
+    created  REAL NOT NULL
+)
+"""
+_CHUNK = 500  # stays far below SQLite's bound-parameter limit
+_LOCK_RETRIES = 5  # on top of the 30 s busy_timeout; "locked" can still surface on open/checkpoint
+
+T = TypeVar("T")
+_INHERITED: list[sqlite3.Connection] = []  # connections copied by fork(); kept alive, never closed
+
+
+def default_cache_path() -> Path:
+    """$SYNTHPIPE_CACHE_DIR/llm_cache.sqlite, else ~/.cache/synthpipe/llm_cache.sqlite."""
+    root = os.environ.get("SYNTHPIPE_CACHE_DIR")
+    base = Path(root).expanduser() if root else Path.home() / ".cache" / "synthpipe"
+    return base / "llm_cache.sqlite"
+
+
+def _is_lock_error(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+class ResponseCache:
+    """Thread-safe (one connection behind a lock), multi-process-safe, picklable."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.hits = 0
+        self.misses = 0
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._pid = 0
+        self._open()
+
+    # ---- keys -------------------------------------------------------------------------
+
+    @staticmethod
+    def key(identity: dict, request: ChatRequest, sample_index: int = 0) -> str:
+        payload = {
+            "v": CACHE_FORMAT_VERSION,
+            "identity": identity,
+            "messages": request.messages,
+            "params": request.params.model_dump(mode="json"),
+            "n": request.n,
+            "response_format": request.response_format,
+            "sample": sample_index,
+        }
+        text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    # ---- reads ------------------------------------------------------------------------
+
+    def get(self, key: str) -> ChatResponse | None:
+        row = self._run(
+            lambda c: c.execute("SELECT response FROM responses WHERE key = ?", (key,)).fetchone()
+        )
+        with self._lock:
+            if row is None:
+                self.misses += 1
+                return None
+            self.hits += 1
+        return ChatResponse.from_json(json.loads(row[0]), cached=True)
+
+    def get_many(self, keys: list[str]) -> dict[str, ChatResponse]:
+        wanted = list(dict.fromkeys(keys))  # dedupe, keep order
+        rows: list[tuple[str, str]] = []
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            sql = f"SELECT key, response FROM responses WHERE key IN ({','.join('?' * len(chunk))})"
+            rows.extend(self._run(lambda c, sql=sql, chunk=chunk: c.execute(sql, chunk).fetchall()))
+        found = {k: ChatResponse.from_json(json.loads(v), cached=True) for k, v in rows}
+        with self._lock:
+            self.hits += len(found)
+            self.misses += len(wanted) - len(found)
+        return found
+
+    # ---- writes -----------------------------------------------------------------------
+
+    def put(self, key: str, response: ChatResponse, *, model: str | None = None) -> None:
+        """Store once; a later put of the same key is ignored (first writer wins).
+        `model` (for stats) defaults to the model the server reported."""
+        row = self._row(key, response, model)
+        self._run(lambda c: c.execute("INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?)", row))
+
+    def put_many(
+        self, items: Iterable[tuple[str, ChatResponse]], *, model: str | None = None
+    ) -> None:
+        """Like put for each item, but one transaction: all rows land or none do."""
+        rows = [self._row(k, r, model) for k, r in items]
+
+        def write(c: sqlite3.Connection) -> None:
+            c.execute("BEGIN IMMEDIATE")  # take the write lock up front: no upgrade deadlock
+            try:
+                c.executemany("INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?)", rows)
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+
+        if rows:
+            self._run(write)
+
+    @staticmethod
+    def _row(key: str, response: ChatResponse, model: str | None) -> tuple[Any, ...]:
+        text = json.dumps(response.to_json(), ensure_ascii=False)
+        return (key, text, model if model is not None else response.model, time.time())
+
+    # ---- stats & lifecycle ------------------------------------------------------------
+
+    def hit_rate(self) -> float | None:
+        total = self.hits + self.misses
+        return self.hits / total if total else None
+
+    def stats(self) -> dict[str, Any]:
+        entries = self._run(lambda c: c.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
+        return {
+            "entries": entries,
+            "hits": self.hits,
+            "misses": self.misses,
+            "hit_rate": self.hit_rate(),
+            "path": str(self.path),
+        }
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> ResponseCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Connections and locks cannot cross processes; the copy reopens the same file.
+        return {"path": self.path, "hits": self.hits, "misses": self.misses}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["path"])
+        self.hits, self.misses = state["hits"], state["misses"]
+
+    # ---- internals --------------------------------------------------------------------
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: autocommit, so each statement is its own transaction.
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA busy_timeout = 30000")  # before WAL switch, which takes a lock
+            self._retry(lambda: conn.execute("PRAGMA journal_mode = WAL"))
+            conn.execute("PRAGMA synchronous = NORMAL")
+            self._retry(lambda: conn.execute(_SCHEMA))
+        except BaseException:
+            conn.close()
+            raise
+        self._conn, self._pid = conn, os.getpid()
+
+    def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        with self._lock:
+            if self._conn is None:
+                raise sqlite3.ProgrammingError(f"response cache {self.path} is closed")
+            if self._pid != os.getpid():
+                # A forked child must neither use nor close the parent's connection (closing
+                # may checkpoint and delete the WAL under the parent), so park it and reopen.
+                _INHERITED.append(self._conn)
+                self._open()
+            conn = self._conn
+            return self._retry(lambda: fn(conn))
+
+    @staticmethod
+    def _retry(fn: Callable[[], T]) -> T:
+        for attempt in range(_LOCK_RETRIES):
+            try:
+                return fn()
+            except sqlite3.OperationalError as exc:
+                if not _is_lock_error(exc) or attempt == _LOCK_RETRIES - 1:
+                    raise
+                time.sleep(0.05 * 2**attempt)
+        raise AssertionError("unreachable")

@@ -1,0 +1,55 @@
+"""How a recipe describes an LLM endpoint and the run's spending cap."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class LLMConfig(BaseModel):
+    """One endpoint. The API key is never here: only the name of the variable that holds it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    backend: Literal["openai", "transformers", "vllm"] = Field("openai", description="which backend serves it")
+    model: str = Field(description="model name (openai/vllm) or local model directory (transformers)")
+    base_url: str | None = Field(None, description="OpenAI-compatible base URL, e.g. http://localhost:8000/v1")
+    api_key_env: str | None = Field(None, description="name of the environment variable holding the API key")
+    max_concurrency: int = Field(16, ge=1, description="requests in flight at once, shared by every step")
+    requests_per_minute: float | None = Field(None, gt=0, description="rate limit shared by every step")
+    tokens_per_minute: float | None = Field(None, gt=0, description="token rate limit (prompt + max_tokens)")
+    timeout_s: float = Field(60.0, gt=0, description="per-request timeout")
+    max_retries: int = Field(5, ge=0, description="retries after the first attempt for retryable errors")
+    backoff_base_s: float = Field(0.5, ge=0, description="first backoff; doubles each retry, with jitter")
+    backoff_max_s: float = Field(30.0, ge=0, description="longest backoff between attempts")
+    response_format: Literal["auto", "json_schema", "json_object", "none"] = Field(
+        "auto", description="how to ask for structured output; auto = json_schema, falling back to prompting"
+    )
+    price_per_1k_input: float = Field(0.0, ge=0, description="cost per 1,000 prompt tokens (for the budget)")
+    price_per_1k_output: float = Field(0.0, ge=0, description="cost per 1,000 completion tokens")
+    # local backends
+    device: str = Field("cpu", description="transformers/vllm: cpu, cuda, cuda:0 ...")
+    batch_size: int = Field(8, ge=1, description="transformers/vllm: requests generated together")
+    dtype: str = Field("auto", description="transformers: torch dtype (auto, float32, bfloat16 ...)")
+
+    @model_validator(mode="after")
+    def _openai_needs_url(self) -> LLMConfig:
+        if self.backend == "openai" and not self.base_url:
+            raise ValueError("backend 'openai' needs base_url (e.g. https://api.openai.com/v1)")
+        return self
+
+    def identity(self) -> dict[str, str]:
+        """What makes two endpoints answer alike: enters cache keys and step fingerprints."""
+        return {"backend": self.backend, "model": self.model}
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return prompt_tokens / 1000 * self.price_per_1k_input + completion_tokens / 1000 * self.price_per_1k_output
+
+
+class BudgetConfig(BaseModel):
+    """A run's spending cap; cached responses are free and never count."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    max_requests: int | None = Field(None, ge=0, description="stop after this many paid requests")
+    max_tokens: int | None = Field(None, ge=0, description="stop after this many paid tokens (in + out)")
+    max_cost: float | None = Field(None, ge=0, description="stop after this cost (see price_per_1k_*)")

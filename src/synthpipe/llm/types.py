@@ -1,0 +1,102 @@
+"""The nouns of LLM access: requests, responses, usage, and the errors backends raise."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from synthpipe.errors import SynthpipeError
+
+Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": "..."}
+
+
+class SamplingParams(BaseModel):
+    """Sampling parameters; part of the cache key, so equal params mean equal requests."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    temperature: float = Field(0.7, ge=0, le=2)
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_tokens: int = Field(512, ge=1)
+    stop: tuple[str, ...] | None = None
+    seed: int | None = Field(None, description="per-request seed sent to servers that honour it")
+
+
+@dataclass
+class ChatRequest:
+    messages: list[Message]
+    params: SamplingParams = field(default_factory=SamplingParams)
+    n: int = 1  # samples in one request
+    response_format: dict[str, Any] | None = None  # OpenAI-style {"type": "json_schema", ...}
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(self.prompt_tokens + other.prompt_tokens, self.completion_tokens + other.completion_tokens)
+
+
+@dataclass
+class ChatResponse:
+    texts: list[str]  # one per sample
+    finish_reasons: list[str | None] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    model: str = ""
+    cached: bool = False  # served from the response cache (cost nothing)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "texts": self.texts,
+            "finish_reasons": self.finish_reasons,
+            "usage": {"prompt_tokens": self.usage.prompt_tokens, "completion_tokens": self.usage.completion_tokens},
+            "model": self.model,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], cached: bool = False) -> ChatResponse:
+        return cls(
+            texts=list(data["texts"]),
+            finish_reasons=list(data.get("finish_reasons") or []),
+            usage=Usage(**data.get("usage", {})),
+            model=data.get("model", ""),
+            cached=cached,
+        )
+
+
+class LLMError(Exception):
+    """One failed attempt. `retryable` says whether trying again can help."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None):
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after  # seconds, from the server's Retry-After header
+
+
+class RetryableError(LLMError):
+    """429, 5xx, connection resets, timeouts, a truncated or non-JSON body."""
+
+    retryable = True
+
+
+class FatalError(LLMError):
+    """400/401/403/404 and the like: retrying the same request cannot succeed."""
+
+
+class BudgetExceeded(SynthpipeError):
+    """The run's request/token/cost cap is reached; the run stops and can be resumed."""
+
+    exit_code = 3
+
+
+class UnsupportedResponseFormat(FatalError):
+    """The server rejected `response_format`; the client falls back to prompt + parse + validate."""

@@ -1,0 +1,60 @@
+"""A pipeline's plan: its steps with their fingerprints and checkpoints, cut into segments."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+
+from synthpipe.pipeline.checkpoints import StepCheckpoint
+from synthpipe.pipeline.step import Step
+
+
+@dataclass
+class PlannedStep:
+    name: str
+    step: Step
+    fingerprint: str
+    checkpoint: StepCheckpoint
+
+
+def split_segments(plan: list[PlannedStep]) -> list[list[PlannedStep]]:
+    """A segment is a head (source or global step) followed by the map steps it feeds."""
+    segments: list[list[PlannedStep]] = []
+    for p in plan:
+        if p.step.kind in ("source", "global") or not segments:
+            segments.append([p])
+        else:
+            segments[-1].append(p)
+    return segments
+
+
+def reopen_failed(plan: list[PlannedStep]) -> list[str]:
+    """Make a rerun retry records a step dropped for a retryable reason (e.g. ``llm_error``).
+
+    The batches holding such drops are removed from that step and the map steps after it in
+    its segment; every later segment starts over (its input changes). Returns what reopened.
+    """
+    reopened: list[str] = []
+    dirty = False
+    for segment in split_segments(plan):
+        if dirty:
+            for p in segment:
+                _wipe(p.checkpoint)
+            continue
+        for i, p in enumerate(segment):
+            reasons = p.step.retry_reasons if p.step.kind == "map" else frozenset()
+            batches = p.checkpoint.batches_with_reasons(reasons) if reasons and p.checkpoint.dir.exists() else []
+            if not batches:
+                continue
+            for later in segment[i:]:
+                later.checkpoint.forget(batches)
+            reopened.append(f"{p.name}: {len(batches)} batch(es)")
+            dirty = True
+            break
+    return reopened
+
+
+def _wipe(checkpoint: StepCheckpoint) -> None:
+    if checkpoint.dir.exists():
+        shutil.rmtree(checkpoint.dir)
+    checkpoint.prepare()

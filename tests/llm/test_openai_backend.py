@@ -1,0 +1,272 @@
+"""OpenAIBackend against a real HTTP server (tests/support/llm_server.py): success, auth,
+error mapping for every injected fault, concurrency, and event-loop changes."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from synthpipe.llm.config import LLMConfig
+from synthpipe.llm.openai_backend import OpenAIBackend, parse_retry_after
+from synthpipe.llm.types import (
+    ChatRequest,
+    FatalError,
+    LLMError,
+    RetryableError,
+    SamplingParams,
+    UnsupportedResponseFormat,
+)
+
+SUPPORT = Path(__file__).parents[1] / "support"
+sys.path.insert(0, str(SUPPORT))
+
+from llm_server import BAD_SCHEMA_TEXT, FaultPlan, ScriptedOpenAIServer  # noqa: E402
+
+SCHEMA_FORMAT = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}
+
+
+@pytest.fixture
+def server() -> Iterator[ScriptedOpenAIServer]:
+    with ScriptedOpenAIServer() as s:
+        yield s
+
+
+def make_backend(base_url: str, **overrides: Any) -> OpenAIBackend:
+    return OpenAIBackend(LLMConfig(model="test-model", base_url=base_url, **overrides))
+
+
+def ask(text: str = "hello", **kwargs: Any) -> ChatRequest:
+    return ChatRequest(messages=[{"role": "user", "content": text}], **kwargs)
+
+
+def run_once(backend: OpenAIBackend, request: ChatRequest) -> Any:
+    """One attempt in a fresh loop; returns the response or the LLMError raised."""
+
+    async def go() -> Any:
+        try:
+            return await backend.chat(request)
+        except LLMError as exc:
+            return exc
+        finally:
+            await backend.aclose()
+
+    return asyncio.run(go())
+
+
+# -- success ------------------------------------------------------------------------------
+
+
+def test_n_samples_and_request_body(server: ScriptedOpenAIServer) -> None:
+    params = SamplingParams(temperature=0.2, top_p=0.9, max_tokens=64, stop=("END",), seed=7)
+    response = run_once(make_backend(server.base_url), ask("hi there", params=params, n=3))
+
+    assert response.texts == ["echo 0: hi there", "echo 1: hi there", "echo 2: hi there"]
+    assert response.finish_reasons == ["stop"] * 3
+    assert (response.usage.prompt_tokens, response.usage.completion_tokens) == (2, 12)
+    assert response.model == "test-model"
+    sent = server.requests[0]
+    assert sent["n"] == 3 and sent["temperature"] == 0.2 and sent["top_p"] == 0.9
+    assert sent["max_tokens"] == 64 and sent["stop"] == ["END"] and sent["seed"] == 7
+    assert "response_format" not in sent
+
+
+def test_response_format_is_forwarded() -> None:
+    with ScriptedOpenAIServer(responder=lambda body: '{"ok": true}') as server:
+        response = run_once(make_backend(server.base_url), ask(response_format=SCHEMA_FORMAT))
+        assert response.texts == ['{"ok": true}']
+        assert server.requests[0]["response_format"] == SCHEMA_FORMAT
+
+
+# -- auth ---------------------------------------------------------------------------------
+
+
+def test_api_key_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    with ScriptedOpenAIServer(api_key="sk-right") as server:
+        backend = make_backend(server.base_url, api_key_env="TEST_LLM_KEY")
+        monkeypatch.setenv("TEST_LLM_KEY", "sk-right")
+        assert run_once(backend, ask()).texts == ["echo 0: hello"]
+
+        monkeypatch.setenv("TEST_LLM_KEY", "sk-wrong")
+        error = run_once(backend, ask())
+        assert type(error) is FatalError and error.status == 401
+        assert "sk-wrong" not in str(error)
+
+        assert type(run_once(make_backend(server.base_url), ask())) is FatalError  # no key at all
+
+
+def test_missing_env_var_is_fatal_and_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TEST_LLM_KEY_UNSET", raising=False)
+    with ScriptedOpenAIServer(api_key="sk-secret") as server:
+        error = run_once(make_backend(server.base_url, api_key_env="TEST_LLM_KEY_UNSET"), ask())
+        assert type(error) is FatalError
+        assert "TEST_LLM_KEY_UNSET" in str(error) and server.base_url in str(error)
+        assert "sk-secret" not in str(error)
+        assert server.requests == []  # failed before sending anything
+
+
+# -- error mapping ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "words"),
+    [
+        ("rate_limit", 429, "429"),
+        ("server_error", 500, "500"),
+        ("unavailable", 503, "503"),
+        ("reset", None, "talking to"),
+        ("malformed", None, "malformed response"),
+    ],
+)
+def test_faults_are_retryable(fault: str, status: int | None, words: str) -> None:
+    with ScriptedOpenAIServer(faults=FaultPlan(**{fault: 1.0})) as server:
+        error = run_once(make_backend(server.base_url), ask())
+    assert isinstance(error, RetryableError), error
+    assert error.status == status and words in str(error)
+    if fault == "rate_limit":
+        assert error.retry_after == pytest.approx(0.05)
+
+
+def test_hanging_server_times_out_as_retryable() -> None:
+    with ScriptedOpenAIServer(faults=FaultPlan(timeout=1.0, hang_s=2.0)) as server:
+        started = time.monotonic()
+        error = run_once(make_backend(server.base_url, timeout_s=0.3), ask())
+        assert isinstance(error, RetryableError) and "timeout after 0.3s" in str(error)
+        assert time.monotonic() - started < 1.5
+
+
+def test_bad_schema_is_a_success_for_the_backend() -> None:
+    # Validating the JSON is the structured-output layer's job, not the backend's.
+    with ScriptedOpenAIServer(faults=FaultPlan(bad_schema=1.0)) as server:
+        response = run_once(make_backend(server.base_url), ask(response_format=SCHEMA_FORMAT))
+        assert response.texts == [BAD_SCHEMA_TEXT]
+        assert server.successes_by_key.total() == 0 and server.faults_injected["bad_schema"] == 1
+
+
+def test_bad_request_is_fatal_with_server_message(server: ScriptedOpenAIServer) -> None:
+    error = run_once(make_backend(server.base_url), ChatRequest(messages=[{"role": "user"}]))
+    assert type(error) is FatalError and error.status == 400
+    assert "messages[0] must be an object" in str(error)
+
+
+def test_unsupported_response_format() -> None:
+    with ScriptedOpenAIServer(supports_response_format=False) as server:
+        backend = make_backend(server.base_url)
+        error = run_once(backend, ask(response_format=SCHEMA_FORMAT))
+        assert isinstance(error, UnsupportedResponseFormat) and error.status == 400
+        assert run_once(backend, ask()).texts == ["echo 0: hello"]  # plain requests still work
+
+
+def test_connection_refused_is_retryable() -> None:
+    with ScriptedOpenAIServer() as server:
+        url = server.base_url
+    assert isinstance(run_once(make_backend(url), ask()), RetryableError)
+
+
+def test_parse_retry_after() -> None:
+    assert parse_retry_after(httpx.Headers({"Retry-After": "2.5"})) == 2.5
+    assert parse_retry_after(httpx.Headers({"retry-after-ms": "250", "Retry-After": "9"})) == 0.25
+    assert parse_retry_after(httpx.Headers({})) is None
+    assert parse_retry_after(httpx.Headers({"Retry-After": "soon"})) is None
+    in_30s = formatdate(time.time() + 30, usegmt=True)
+    assert 25 < parse_retry_after(httpx.Headers({"Retry-After": in_30s})) <= 30
+
+
+# -- concurrency and event loops ----------------------------------------------------------
+
+
+def test_many_requests_in_flight_at_once() -> None:
+    with ScriptedOpenAIServer(latency_s=0.05) as server:
+        backend = make_backend(server.base_url, max_concurrency=256)
+
+        async def go() -> list[Any]:
+            try:
+                return await asyncio.gather(*(backend.chat(ask(f"q{i}")) for i in range(200)))
+            finally:
+                await backend.aclose()
+
+        responses = asyncio.run(go())
+        assert [r.texts[0] for r in responses] == [f"echo 0: q{i}" for i in range(200)]
+        assert len(server.requests) == 200 and len(server.count_by_key) == 200
+        assert server.max_in_flight > 50
+
+
+def test_backend_survives_successive_event_loops(server: ScriptedOpenAIServer) -> None:
+    backend = make_backend(server.base_url)
+
+    async def one(text: str) -> str:  # no aclose: the loop's shutdown must close the client
+        return (await backend.chat(ask(text))).texts[0]
+
+    assert asyncio.run(one("first")) == "echo 0: first"
+    first_client = next(iter(backend._clients.values()))
+    assert first_client.is_closed
+    assert asyncio.run(one("second")) == "echo 0: second"
+    assert len(backend._clients) == 1  # the stale client was dropped
+
+
+# -- the server's fault plan --------------------------------------------------------------
+
+
+def test_fault_plan_is_deterministic_and_roughly_calibrated() -> None:
+    plan = FaultPlan(rate_limit=0.2, server_error=0.1, reset=0.1, seed=3)
+    draws = [plan.fault_for(f"key{i}", a) for i in range(500) for a in (1, 2)]
+    assert draws == [plan.fault_for(f"key{i}", a) for i in range(500) for a in (1, 2)]
+    assert 0.3 < sum(d is not None for d in draws) / len(draws) < 0.5
+    assert draws != [FaultPlan(rate_limit=0.2, server_error=0.1, reset=0.1, seed=4).fault_for(
+        f"key{i}", a) for i in range(500) for a in (1, 2)]
+    with pytest.raises(ValueError):
+        FaultPlan(rate_limit=0.7, server_error=0.7)
+
+
+def test_same_plan_same_faults_over_http() -> None:
+    def faults_seen() -> list[str | None]:
+        plan = FaultPlan(server_error=0.3, unavailable=0.2, seed=11)
+        with ScriptedOpenAIServer(faults=plan) as server:
+            backend = make_backend(server.base_url)
+            for i in range(20):
+                run_once(backend, ask(f"q{i % 5}"))  # 5 keys, 4 attempts each
+            return [(r["key"], r["attempt"], r["fault"]) for r in server.requests]
+
+    assert faults_seen() == faults_seen()
+
+
+def test_max_failures_per_key_bounds_retries() -> None:
+    plan = FaultPlan(server_error=0.5, rate_limit=0.5, max_failures_per_key=2, seed=5)
+    with ScriptedOpenAIServer(faults=plan) as server:
+        backend = make_backend(server.base_url)
+        for i in range(10):
+            outcomes = [run_once(backend, ask(f"q{i}")) for _ in range(3)]
+            assert isinstance(outcomes[0], RetryableError) and isinstance(outcomes[1], RetryableError)
+            assert outcomes[2].texts == [f"echo 0: q{i}"]
+        assert set(server.successes_by_key.values()) == {1}
+
+
+def test_fail_keys_always_fail_only_those_records() -> None:
+    plan = FaultPlan(server_error=1.0, fail_keys={"poison"}, always=True)
+    with ScriptedOpenAIServer(faults=plan) as server:
+        backend = make_backend(server.base_url)
+        assert all(isinstance(run_once(backend, ask("a poison pill")), RetryableError) for _ in range(4))
+        assert run_once(backend, ask("a fine record")).texts == ["echo 0: a fine record"]
+
+
+def test_models_endpoint_and_standalone_mode() -> None:
+    command = [sys.executable, str(SUPPORT / "llm_server.py"), "--port", "0", "--latency", "0.01"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout is not None
+            base_url = process.stdout.readline().strip()
+            assert base_url.startswith("http://127.0.0.1:") and base_url.endswith("/v1")
+            models = httpx.get(f"{base_url}/models", timeout=5).json()
+            assert models["data"][0]["id"] == "test-model"
+            assert run_once(make_backend(base_url), ask()).texts == ["echo 0: hello"]
+        finally:
+            process.terminate()
+            assert process.wait(timeout=10) == 0
