@@ -5,8 +5,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
-# Extras installed by `make test`; `make install-all` adds the ML and Ray stacks.
-EXTRAS ?= dev
+# Extras installed by `make demo` / `make test`; `make install-all` adds the ML and Ray stacks.
+EXTRAS ?= dev,local
 # CPU wheel of torch present on these machines; a bare `torch` would pull a CUDA build.
 TORCH  ?= torch==2.13.0
 
@@ -16,13 +16,14 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
+# torch goes in first, pinned, so nothing that depends on it can pull a CUDA build.
 $(VENV)/.installed-$(EXTRAS): $(BIN)/python pyproject.toml
+	$(PIP) install --quiet "$(TORCH)"
 	$(PIP) install --quiet -e ".[$(EXTRAS)]"
 	@touch $@
 
 install: $(VENV)/.installed-$(EXTRAS)
 
-# torch goes in first, pinned, so nothing that depends on it can pull a CUDA build.
 install-all: $(BIN)/python
 	$(PIP) install --quiet "$(TORCH)"
 	$(PIP) install --quiet -e ".[all]"

@@ -206,10 +206,11 @@ def test_backend_survives_successive_event_loops(server: ScriptedOpenAIServer) -
         return (await backend.chat(ask(text))).texts[0]
 
     assert asyncio.run(one("first")) == "echo 0: first"
-    first_client = next(iter(backend._clients.values()))
-    assert first_client.is_closed
+    first_pool = next(iter(backend._pools.values()))
+    assert first_pool.closed and all(c.is_closed for c in first_pool.clients)
     assert asyncio.run(one("second")) == "echo 0: second"
-    assert len(backend._clients) == 1  # the stale client was dropped
+    assert list(backend._pools.values()) != [first_pool]  # the stale clients were dropped
+    assert len(backend._pools) == 1
 
 
 # -- the server's fault plan --------------------------------------------------------------

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from synthpipe.errors import UsageError
 from synthpipe.llm.backend import LLMBackend, make_backend
 from synthpipe.llm.budget import Budget
 from synthpipe.llm.cache import ResponseCache
@@ -97,15 +98,15 @@ class LLMClient:
             return hit
         response = await self._call_with_retries(request)
         if key is not None:
-            self.cache.put(key, response)
+            self.cache.put(key, response, model=self.config.model)
         return response
 
     async def _call_with_retries(self, request: ChatRequest) -> ChatResponse:
         last: LLMError | None = None
         for attempt in range(self.config.max_retries + 1):
-            self.budget.check()
             try:
                 async with self.limiter.slot(tokens=_estimate_tokens(request)):
+                    self.budget.check()  # inside the slot: overshoot stays below the concurrency
                     response = await self.backend.chat(request)
             except RetryableError as exc:
                 last = exc
@@ -114,8 +115,10 @@ class LLMClient:
                     self.limiter.penalize(exc.retry_after)
                 await asyncio.sleep(self._backoff(attempt, exc.retry_after))
                 continue
-            except FatalError:
+            except FatalError as exc:
                 self._count(failures=1)
+                if exc.status in _CONFIG_ERRORS:  # every request would fail the same way: stop the run
+                    raise UsageError(f"LLM endpoint {self.name!r} ({self.config.model}): {exc}{_hint(self.config)}") from None
                 raise
             self._charge(response)
             return response
@@ -176,6 +179,15 @@ class LLMClient:
 
     async def aclose(self) -> None:
         await self.backend.aclose()
+
+
+_CONFIG_ERRORS = (401, 403, 404)
+
+
+def _hint(config: LLMConfig) -> str:
+    if config.api_key_env:
+        return f" (check the API key in ${config.api_key_env}, the model name and base_url)"
+    return " (check the model name and base_url; set api_key_env if the server needs a key)"
 
 
 def _estimate_tokens(request: ChatRequest) -> int:

@@ -150,6 +150,7 @@ class Pipeline:
         log.info("run %s in %s (%d steps)", self.name, run_dir.root, len(plan))
 
         pool = self._llm_pool(run_dir, progress)
+        llm_metrics = None
         executor = LocalExecutor(self.recipe.workers, self.recipe.max_inflight)
         try:
             with progress:
@@ -164,7 +165,8 @@ class Pipeline:
             raise
         finally:
             if pool is not None:
-                run_dir.write_json(run_dir.root / "llm_usage.json", pool.metrics())
+                llm_metrics = pool.metrics()
+                run_dir.write_json(run_dir.root / "llm_usage.json", llm_metrics)
                 pool.close()
         if _unchanged(previous, state, reused, old_metrics, self.recipe.output.format):
             metrics = {**old_metrics, "steps": [{**s, "reused": True} for s in old_metrics["steps"]]}
@@ -172,8 +174,8 @@ class Pipeline:
             log.info("nothing changed: outputs of the previous run are current")
         else:
             metrics = self._finish(run_dir, plan, reused, started, executor.busy_s)
-            if pool is not None:
-                metrics["llm"] = pool.metrics()
+            if llm_metrics is not None:
+                metrics["llm"] = llm_metrics
                 run_dir.write_json(run_dir.metrics_path, metrics)
         run_dir.write_json(run_dir.state_path, {**state, "status": "finished", "finished": _now()})
         return RunResult(run_dir.root, metrics)

@@ -21,6 +21,7 @@ _BUILTIN_MODULES = (
     "synthpipe.generate.slot_template",
     "synthpipe.curate.text_filters",
     "synthpipe.curate.exact_dedup",
+    "synthpipe.generate.text_generation",
 )
 _REGISTRY: dict[str, type[Step]] = {}
 _loaded = False
