@@ -108,7 +108,7 @@ def source_md(src: Path, trees: list[dict], docs: list[dict], prompts: list[dict
         "",
         "## What was extracted",
         "",
-        f"- `documents.jsonl`: every human-written assistant reply (`synthetic` false, not",
+        "- `documents.jsonl`: every human-written assistant reply (`synthetic` false, not",
         f"  `deleted`) with more than {MIN_WORDS} words, in tree order (depth-first, replies in",
         "  file order); replies at any depth of a conversation. Fields: `id` (`oasst-<message_id>`),",
         "  `text` (the reply exactly as written), `source_prompt` (the prompter message it answers).",

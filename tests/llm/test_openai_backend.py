@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from synthpipe.llm.config import LLMConfig
-from synthpipe.llm.openai_backend import OpenAIBackend, parse_retry_after
+from synthpipe.llm.openai_backend import OpenAIBackend, _parse_completion, parse_retry_after
 from synthpipe.llm.types import (
     ChatRequest,
     FatalError,
@@ -169,6 +169,21 @@ def test_connection_refused_is_retryable() -> None:
     with ScriptedOpenAIServer() as server:
         url = server.base_url
     assert isinstance(run_once(make_backend(url), ask()), RetryableError)
+
+
+def test_url_without_scheme_is_fatal() -> None:
+    assert type(run_once(make_backend("localhost:8000/v1"), ask())) is FatalError
+
+
+def test_completion_shapes() -> None:
+    def parse(body: dict[str, Any]) -> Any:
+        return _parse_completion(httpx.Response(200, json=body))
+
+    ok = parse({"choices": [{"index": 0, "message": {"content": None}, "finish_reason": "length"}]})
+    assert ok.texts == [""] and ok.finish_reasons == ["length"] and ok.usage.total == 0
+    for bad in ({"choices": []}, {"choices": [{"message": {"role": "assistant"}}]}, {"x": 1}):
+        with pytest.raises(RetryableError, match="malformed response"):
+            parse(bad)
 
 
 def test_parse_retry_after() -> None:

@@ -156,7 +156,16 @@ def _reset_connection(request: web.Request) -> None:
 
 
 class ScriptedOpenAIServer:
-    """An aiohttp server on 127.0.0.1 in a background thread with its own event loop."""
+    """An aiohttp server on 127.0.0.1 in a background thread with its own event loop.
+
+    Observations (safe to read from the test thread; written under a lock):
+    - requests: each chat body received, plus "key" (request_key), "attempt" (1-based count of
+      bodies with that key so far) and "fault" (the injected fault kind or None)
+    - count_by_key / successes_by_key: requests received / genuine (non-faulted) 200s per key
+    - faults_injected: by kind; in_flight / max_in_flight: chat requests being handled at once
+
+    After stop() the port is kept, so start() again serves the same base_url (restart tests).
+    """
 
     def __init__(
         self,
@@ -194,7 +203,7 @@ class ScriptedOpenAIServer:
 
     @property
     def base_url(self) -> str:
-        if self._runner is None:
+        if not self.port:
             raise RuntimeError("server not started")
         return f"http://{self.host}:{self.port}/v1"
 

@@ -46,7 +46,7 @@ from typing import Any
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from synthpipe.curate.normalize import normalize
-from synthpipe.data.records import Record, drop, is_dropped
+from synthpipe.data.records import LINEAGE, Record, drop, is_dropped
 from synthpipe.generate.task import LLMTask, LLMTaskConfig, ParseError
 from synthpipe.llm.types import Message
 from synthpipe.pipeline.registry import register_step
@@ -117,6 +117,7 @@ class GroundedQA(LLMTask):
     def __init__(self, config: Any = None, /, **kwargs: Any):
         super().__init__(config, **kwargs)
         self.inputs = (self.config.document_field,)  # type: ignore[misc]
+        self.outputs_per_record = float(self.config.num_questions)  # type: ignore[misc]  # dry-run estimates
 
     def format_input(self, record: Record) -> list[Message]:
         return self.render(
@@ -143,6 +144,15 @@ class GroundedQA(LLMTask):
         if not rows:
             raise ParseError("no_qa_pairs", f"the reply held no usable question-answer pair: {pairs!r}"[:1000])
         return rows
+
+    def _merge(self, record: Record, fields: dict | list[dict], ctx: StepContext, seed: int) -> list[Record]:
+        # LLMTask._merge gives the extra records the *same* `_lineage` dict as `record` when the
+        # input already had one (e.g. from `read`); later steps would then write each other's
+        # lineage. Give every record its own copy.
+        extra = super()._merge(record, fields, ctx, seed)
+        for new in extra:
+            new[LINEAGE] = {k: dict(v) if isinstance(v, dict) else v for k, v in new[LINEAGE].items()}
+        return extra
 
 
 # -- verification ------------------------------------------------------------------------
@@ -286,7 +296,7 @@ def evidence_overlap(evidence: str, document: str) -> float:
 
 def answer_overlap(answer: str, document: str) -> float | None:
     """Share of the answer's content words found in the passage; None if it has none ("Yes")."""
-    words = [w for w in normalize(answer).split() if w not in _STOPWORDS]
+    words = [w for w in normalize(answer).split() if w not in _STOPWORDS and (len(w) > 1 or w.isdigit())]
     if not words:
         return None
     doc_words = set(normalize(document).split())

@@ -163,7 +163,7 @@ def parse_score(reply: str) -> tuple[int | float, str]:
     if matches:
         last = matches[-1]
         value = float(last.group(1))
-        reason = text[: last.start()].strip()
+        reason = text[: last.start()].rstrip("*_#> \n\t")
     else:
         lines = [line for line in text.splitlines() if line.strip()]
         bare = _BARE_SCORE.match(lines[-1]) if lines else None

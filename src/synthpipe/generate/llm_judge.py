@@ -79,7 +79,7 @@ def coerce_score(value: Any) -> Any:
     """A score from what judges actually write: 8, 8.0, "8", "8/10", "Rating: 8", "[[8]]".
 
     Strings become the first number in them; 7.5 stays 7.5 (an overall score may be
-    fractional); integer criterion scores round it (see `_int_score`).
+    fractional); integer criterion scores round it (see `coerce_int_score`).
     """
     if isinstance(value, bool):
         return value
@@ -92,7 +92,7 @@ def coerce_score(value: Any) -> Any:
     return value
 
 
-def _int_score(value: Any) -> Any:
+def coerce_int_score(value: Any) -> Any:
     value = coerce_score(value)
     if isinstance(value, float):
         return round(value)
@@ -129,6 +129,13 @@ class _JudgementBase(BaseModel):
         if not isinstance(data, dict):
             return data
         data = normalize_keys(data, ("criteria", "overall_rationale", "overall_score", "overall"))
+        if isinstance(data.get("criteria"), list):  # [{"criterion": "clarity", "score": 8, ...}]
+            by_name = {}
+            for item in data["criteria"]:
+                if isinstance(item, dict):
+                    name = item.get("criterion", item.get("name"))
+                    by_name[str(name)] = {k: v for k, v in item.items() if k not in ("criterion", "name")}
+            data = {**data, "criteria": by_name}
         if "criteria" not in data:
             criteria_fields = cls.model_fields["criteria"].annotation.model_fields  # type: ignore[union-attr]
             flat = normalize_keys(data, criteria_fields)
@@ -146,7 +153,7 @@ class _JudgementBase(BaseModel):
 def judgement_model(criteria: tuple[str, ...], scale: int) -> type[BaseModel]:
     """The structured-output schema of a pointwise judgement for this rubric and scale."""
     # the constraint before the validator, or the JSON schema shows "ge"/"le" instead of min/max
-    score = Annotated[int, Field(ge=1, le=scale), BeforeValidator(_int_score)]
+    score = Annotated[int, Field(ge=1, le=scale), BeforeValidator(coerce_int_score)]
     overall = Annotated[float, Field(ge=1, le=scale), BeforeValidator(coerce_score)]
     criterion = create_model(
         "CriterionScore",
@@ -317,6 +324,7 @@ class PairwiseJudge(LLMTask):
     template_file: ClassVar[str] = "llm_judge_pairwise.jinja2"
     output_schema: ClassVar[type[BaseModel]] = PairwiseVerdict
     inputs: ClassVar[tuple[str, ...]] = ("instruction", "response_a", "response_b")
+    requests_per_record: ClassVar[float] = 2.0  # both orders
     outputs: ClassVar[tuple[str, ...]] = ("winner", "judge_consistent", "judge_verdicts", "judge_rationales")
 
     def __init__(self, config=None, /, **kwargs):
@@ -357,7 +365,7 @@ class PairwiseJudge(LLMTask):
         }
 
     async def _one(self, record: Record, ctx: StepContext) -> list[Record]:
-        missing = [f for f in self.inputs if record.get(f) in (None, "")]
+        missing = [f for f in self.inputs if record.get(f) is None or not str(record[f]).strip()]
         if missing:
             drop(record, ctx.name, "missing_input", f"empty or missing {missing}")
             return []

@@ -153,8 +153,13 @@ _QUOTES = ('"', "'", "“", "”", "‘", "’", "«", "»")
 def clean_item(text: str) -> str:
     """Strip an item's label ("Instruction:"), bold markers, surrounding quotes and spaces."""
     text = _LABEL.sub("", text.strip()).strip()
-    if text.startswith(("**", "__")) and text.endswith(("**", "__")) and len(text) > 4:
-        text = text[2:-2].strip()
+    for mark in ("**", "__"):
+        if text.startswith(mark) and text.endswith(mark) and len(text) > 4:
+            text = text[2:-2].strip()
+        elif text.count(mark) % 2 == 1 and text.endswith(mark):  # "**" opened before the number
+            text = text[:-2].strip()
+        elif text.count(mark) % 2 == 1 and text.startswith(mark):
+            text = text[2:].strip()
     while len(text) >= 2 and text[0] in _QUOTES and text[-1] in _QUOTES:
         text = text[1:-1].strip()
     return text

@@ -22,7 +22,7 @@ import asyncio
 import hashlib
 import math
 from collections.abc import AsyncIterator
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -80,10 +80,7 @@ class LLMCalls:
 
     def render(self, **variables: Any) -> list[Message]:
         """Render the template; `=== system ===` / `=== user ===` lines split it into messages."""
-        from jinja2 import Environment, StrictUndefined
-
-        env = Environment(undefined=StrictUndefined, keep_trailing_newline=False, trim_blocks=True, lstrip_blocks=True)
-        return split_messages(env.from_string(self.template_text).render(**variables))
+        return render_messages(self.template_text, **variables)
 
     def input_files(self) -> list[Path]:
         return [Path(self.config.template)] if self.config.template else [PROMPTS / self.template_file]
@@ -180,6 +177,24 @@ class LLMSource(LLMCalls, SourceStep):
     async def aread(self, ctx: StepContext) -> AsyncIterator[Batch]:  # type: ignore[override]
         raise NotImplementedError
         yield []
+
+
+def render_messages(template_text: str, **variables: Any) -> list[Message]:
+    """Render a Jinja2 prompt (StrictUndefined) into chat messages; see `split_messages`."""
+    return split_messages(_compile(template_text).render(**variables))
+
+
+def load_prompt(name: str) -> str:
+    """A bundled prompt template by file name (generate/prompts/<name>)."""
+    return (PROMPTS / name).read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=256)
+def _compile(template_text: str) -> Any:
+    from jinja2 import Environment, StrictUndefined
+
+    env = Environment(undefined=StrictUndefined, keep_trailing_newline=False, trim_blocks=True, lstrip_blocks=True)
+    return env.from_string(template_text)  # compiled once per template text, not per record
 
 
 def record_seed(run_seed: int, step: str, record_id: Any, sample: int = 0) -> int:

@@ -49,14 +49,14 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, BeforeValidator, Field, model_validator
 
 from synthpipe.data.records import ID, Record, drop
-from synthpipe.generate.llm_judge import _int_score, normalize_keys
+from synthpipe.generate.llm_judge import coerce_int_score, normalize_keys
 from synthpipe.generate.task import (
     PROMPTS,
     LLMTask,
     LLMTaskConfig,
     ParseError,
     record_seed,
-    split_messages,
+    render_messages,
 )
 from synthpipe.llm.structured import StructuredOutput
 from synthpipe.llm.types import ChatRequest, LLMError, Message, SamplingParams
@@ -67,7 +67,7 @@ ASPECTS = ("instruction_following", "honesty", "truthfulness", "helpfulness")
 Principle = Literal["helpfulness", "honesty", "truthfulness", "verbalized_calibration"]
 
 
-# -- generic helpers: any endpoint, any template ------------------------------------------
+# -- generic helpers: any endpoint, any sampling parameters ------------------------------
 async def ask_endpoint(
     ctx: StepContext,
     llm: str,
@@ -98,14 +98,6 @@ async def ask_endpoint(
     return value, raw
 
 
-def render_template(text: str, **variables: Any) -> list[Message]:
-    """Render a Jinja2 template (StrictUndefined) and split it into messages, like LLMCalls.render."""
-    from jinja2 import Environment, StrictUndefined
-
-    env = Environment(undefined=StrictUndefined, keep_trailing_newline=False, trim_blocks=True, lstrip_blocks=True)
-    return split_messages(env.from_string(text).render(**variables))
-
-
 def endpoint_identity(env: dict[str, Any], name: str) -> Any:
     """What `LLMCalls.fingerprint_extra` records for one endpoint name."""
     llm = (env.get("llms") or {}).get(name)
@@ -115,7 +107,7 @@ def endpoint_identity(env: dict[str, Any], name: str) -> Any:
 # -- the rating schema ---------------------------------------------------------------------
 class AspectRating(BaseModel):
     rationale: str = Field(description="one or two sentences justifying the rating")
-    rating: Annotated[int, Field(ge=1, le=5), BeforeValidator(_int_score)] = Field(
+    rating: Annotated[int, Field(ge=1, le=5), BeforeValidator(coerce_int_score)] = Field(
         description="integer from 1 (worst) to 5 (best)"
     )
 
@@ -233,6 +225,16 @@ class UltraFeedback(LLMTask):
             "judge": endpoint_identity(env, self.judge_llm),
         }
 
+    # -- dry-run estimates ------------------------------------------------------------------
+    def estimate_requests(self, n_records: int | None) -> int:
+        """Each record: num_candidates candidate requests + as many ratings (first attempts)."""
+        return (n_records or 0) * 2 * self.config.num_candidates
+
+    def format_input(self, record: Record) -> list[Message]:
+        """The first request of a record (candidate 0), as `--dry-run` renders it."""
+        principles = self.config.principles
+        return self.candidate_messages(self.prompt_text(record), principles[0] if principles else None)
+
     # -- prompts ----------------------------------------------------------------------------
     def prompt_text(self, record: Record) -> str:
         cfg = self.config
@@ -243,7 +245,7 @@ class UltraFeedback(LLMTask):
         return text
 
     def candidate_messages(self, prompt: str, principle: str | None) -> list[Message]:
-        return render_template(self.generate_text, prompt=prompt, principle=principle or "")
+        return render_messages(self.generate_text, prompt=prompt, principle=principle or "")
 
     def rating_messages(self, prompt: str, response: str) -> list[Message]:
         return self.render(instruction=prompt, response=response)
@@ -270,7 +272,7 @@ class UltraFeedback(LLMTask):
 
     # -- the record -------------------------------------------------------------------------
     async def _one(self, record: Record, ctx: StepContext) -> list[Record]:
-        missing = [f for f in self.inputs if record.get(f) in (None, "")]
+        missing = [f for f in self.inputs if record.get(f) is None or not str(record[f]).strip()]
         if missing:
             drop(record, ctx.name, "missing_input", f"empty or missing {missing}")
             return []

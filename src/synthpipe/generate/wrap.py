@@ -49,7 +49,6 @@ from synthpipe.generate.task import (
     LLMTaskConfig,
     ParseError,
     record_seed,
-    split_messages,
 )
 from synthpipe.llm.types import LLMError, Message
 from synthpipe.pipeline.registry import register_step
@@ -57,8 +56,9 @@ from synthpipe.pipeline.step import StepContext
 
 STYLES = ("easy", "medium", "hard", "qa")
 _FENCE = re.compile(r"^```[\w-]*\s*\n?(.*?)\n?```$", re.DOTALL)
-_PREAMBLE = re.compile(
-    r"^\s*(?:sure|certainly|of course|okay|ok|absolutely|here(?:'s| is| are)|below is)\b[^\n]*[:：!.]\s*\n",
+_PREAMBLE = re.compile(  # chatter before the text: "Sure! Here's the paraphrase:" (a line ending in ':')
+    r"^\s*(?:(?:sure|certainly|of course|okay|ok|absolutely)\b[^\n]*[:：]|(?:here(?:'s| is| are)|below is)\b[^\n]*[:：]"
+    r"|(?:sure|certainly|of course|absolutely)[!.]?)\s*\n",
     re.IGNORECASE,
 )
 _QUESTION = re.compile(r"^\W*(?:question|q)\s*\d*\s*\W*[:：]", re.IGNORECASE | re.MULTILINE)
@@ -106,6 +106,13 @@ class WRAP(LLMTask):
     def input_files(self) -> list[Path]:
         return [self.template_path(s) for s in self.config.styles]
 
+    @property
+    def outputs_per_record(self) -> float:  # type: ignore[override]  # for --dry-run estimates
+        return len(self.config.styles)
+
+    def estimate_requests(self, n_records: int | None) -> int:
+        return (n_records or 0) * len(self.config.styles)
+
     @cached_property
     def _templates(self) -> dict[str, tuple[str, str]]:
         return {}
@@ -120,7 +127,7 @@ class WRAP(LLMTask):
     def format_input(self, record: Record, style: str | None = None) -> list[Message]:
         style = style or self.config.styles[0]
         text, _ = self.style_template(style)
-        return render_text(text, text=str(record["text"]), style=style, config=self.config)
+        return render_messages(text, text=str(record["text"]), style=style, config=self.config)
 
     def format_output(self, reply: Any, record: Record, style: str | None = None) -> dict[str, Any]:
         style = style or self.config.styles[0]
@@ -162,17 +169,9 @@ def clean_rephrasing(reply: str, style: str) -> str:
     text = reply.strip()
     if fenced := _FENCE.match(text):
         text = fenced.group(1).strip()
-    text = _PREAMBLE.sub("", text, count=1).strip()
+    text = _PREAMBLE.sub("", text + "\n", count=1).strip()
     if not text:
         raise ParseError("parse_error", f"empty {style} rephrasing: {reply[:300]!r}")
     if style == "qa" and not (_QUESTION.search(text) and _ANSWER.search(text)):
         raise ParseError("parse_error", f"qa rephrasing without Question:/Answer: tags: {text[:500]!r}")
     return text
-
-
-def render_text(template: str, **variables: Any) -> list[Message]:
-    """Render a template text like `LLMCalls.render` (StrictUndefined, marker lines)."""
-    from jinja2 import Environment, StrictUndefined
-
-    env = Environment(undefined=StrictUndefined, keep_trailing_newline=False, trim_blocks=True, lstrip_blocks=True)
-    return split_messages(env.from_string(template).render(**variables))

@@ -59,14 +59,14 @@ class OpenAIBackend(LLMBackend):
         error: Exception | None = None
         try:
             response = await pool.clients[shard].post(self.url, json=self._payload(request), headers=headers)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             error = self._request_error(exc)
         finally:
             pool.release(shard)
         # Raised outside the except block: httpx errors carry the request, headers and key included.
         if error is not None:
             raise error
-        if response.status_code != 200:
+        if not response.is_success:
             raise self._status_error(response, request, api_key)
         return _parse_completion(response)
 
@@ -100,7 +100,7 @@ class OpenAIBackend(LLMBackend):
             )
         return key
 
-    def _request_error(self, exc: httpx.HTTPError) -> Exception:
+    def _request_error(self, exc: httpx.HTTPError | httpx.InvalidURL) -> Exception:
         if isinstance(exc, httpx.TimeoutException):
             return RetryableError(f"timeout after {self.config.timeout_s}s ({type(exc).__name__}) from {self.url}")
         if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
@@ -118,7 +118,7 @@ class OpenAIBackend(LLMBackend):
             return RetryableError(message, status=status, retry_after=parse_retry_after(response.headers))
         lowered = detail.lower()
         if (
-            status == 400
+            status in (400, 422)  # 422: FastAPI-style validation (TGI and friends)
             and request.response_format is not None
             and any(word in lowered for word in _RESPONSE_FORMAT_WORDS)
         ):

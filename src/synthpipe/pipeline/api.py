@@ -173,10 +173,7 @@ class Pipeline:
             run_dir.write_json(run_dir.metrics_path, metrics)
             log.info("nothing changed: outputs of the previous run are current")
         else:
-            metrics = self._finish(run_dir, plan, reused, started, executor.busy_s)
-            if llm_metrics is not None:
-                metrics["llm"] = llm_metrics
-                run_dir.write_json(run_dir.metrics_path, metrics)
+            metrics = self._finish(run_dir, plan, reused, started, executor.busy_s, llm_metrics)
         run_dir.write_json(run_dir.state_path, {**state, "status": "finished", "finished": _now()})
         return RunResult(run_dir.root, metrics)
 
@@ -212,13 +209,14 @@ class Pipeline:
         return ctx
 
     # -- outputs --------------------------------------------------------------------------
-    def _finish(self, run_dir: RunDir, plan: list[PlannedStep], reused: dict, started: float, busy_s: dict) -> dict:
+    def _finish(
+        self, run_dir: RunDir, plan: list[PlannedStep], reused: dict, started: float, busy_s: dict, llm: dict | None
+    ) -> dict:
         fmt = self.recipe.output.format
-        last = plan[-1].checkpoint
-        kept_count = write_records(_flatten(last.iter_batches(kept_only=True)), run_dir.kept_path(fmt))
-        dropped_count = write_records(
-            _flatten(b for p in plan for b in p.checkpoint.iter_dropped()), run_dir.dropped_path(fmt)
-        )
+        kept = list(_flatten(plan[-1].checkpoint.iter_batches(kept_only=True)))
+        dropped = list(_flatten(b for p in plan for b in p.checkpoint.iter_dropped()))
+        kept_count = write_records(kept, run_dir.kept_path(fmt))
+        dropped_count = write_records(dropped, run_dir.dropped_path(fmt))
         quarantined, quarantine_reasons = _merge_quarantines(run_dir, plan)
         metrics = {
             "run": {
@@ -239,18 +237,22 @@ class Pipeline:
             "dropped": dropped_count,
             "output": {"kept": run_dir.kept_path(fmt).name, "dropped": run_dir.dropped_path(fmt).name, "format": fmt},
         }
+        if llm is not None:
+            metrics["llm"] = llm
         run_dir.write_json(run_dir.metrics_path, metrics)
-        self._report(run_dir, metrics, plan)
+        self._report(run_dir, metrics, kept, dropped)
         log.info("finished: %d kept, %d dropped, %d quarantined", kept_count, dropped_count, quarantined)
         return metrics
 
-    def _report(self, run_dir: RunDir, metrics: dict, plan: list[PlannedStep]) -> None:
-        from synthpipe.report.html import write_report
+    def _report(self, run_dir: RunDir, metrics: dict, kept: list, dropped: list) -> None:
+        from synthpipe.report.html import llm_usage_section, write_report
 
-        kept = list(_flatten(plan[-1].checkpoint.iter_batches(kept_only=True)))
-        dropped = list(_flatten(b for p in plan for b in p.checkpoint.iter_dropped()))
         out = self.recipe.output
-        write_report(run_dir.root, metrics, kept, dropped, text_field=out.text_field, label_field=out.label_field)
+        extra = [llm_usage_section(metrics["llm"])] if metrics.get("llm") else []
+        write_report(
+            run_dir.root, metrics, kept, dropped,
+            text_field=out.text_field, label_field=out.label_field, extra_sections=extra,
+        )
 
 
 class RunResult:

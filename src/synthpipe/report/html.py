@@ -533,3 +533,28 @@ ul.examples li,ol.samples li{margin:6px 0;padding:6px 0;border-bottom:1px dashed
 footer{text-align:center;color:var(--muted);font-size:12px;margin-top:32px}
 @media print{body{background:#fff}section{break-inside:avoid;border:none}nav{display:none}}
 """
+
+
+def llm_usage_section(llm: dict) -> tuple[str, str]:
+    """("LLM usage", html): requests, cache hits, retries, failures, tokens and cost per endpoint."""
+    columns = ("requests", "cached", "cache_hit_rate", "retries", "failures", "prompt_tokens",
+               "completion_tokens", "cost", "requests_per_s", "tokens_per_s")  # fmt: skip
+    head = "".join(f"<th>{escape(c.replace('_', ' '))}</th>" for c in ("endpoint", *columns))
+    rows = []
+    for name, stats in (llm.get("endpoints") or {}).items():
+        cells = "".join(f"<td>{escape(_cell(stats.get(c)))}</td>" for c in columns)
+        rows.append(f"<tr><td>{escape(name)}</td>{cells}</tr>")
+    spent = llm.get("budget") or {}
+    note = (
+        f"<p class=\"muted\">Run budget spent so far: {spent.get('spent_requests', 0)} requests, "
+        f"{spent.get('spent_tokens', 0)} tokens, cost {spent.get('spent_cost', 0)}. Cached replies are free.</p>"
+    )
+    return "LLM usage", f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{note}"
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.4g}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
