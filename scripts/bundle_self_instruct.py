@@ -34,7 +34,10 @@ def origin_line(src_source: str) -> str:
 
 
 def source_md(src_source: str) -> str:
-    seeds = [json.loads(line) for line in (OUT / "seed_tasks.jsonl").read_text(encoding="utf-8").splitlines()]
+    seeds = [
+        json.loads(line)
+        for line in (OUT / "seed_tasks.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     classification = sum(1 for s in seeds if s.get("is_classification"))
     lines = [
         "# Self-Instruct seed tasks (Wang et al. 2023): bundled copy",
@@ -56,7 +59,11 @@ def source_md(src_source: str) -> str:
     for name in FILES:
         path = OUT / name
         lines.append(f"| {name} | {path.stat().st_size} | {sha256(path)} |")
-    lines += ["", "Regenerate: `.venv/bin/python scripts/bundle_self_instruct.py` (deterministic).", ""]
+    lines += [
+        "",
+        "Regenerate: `.venv/bin/python scripts/bundle_self_instruct.py` (deterministic).",
+        "",
+    ]
     return "\n".join(lines)
 
 

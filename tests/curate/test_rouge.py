@@ -20,7 +20,9 @@ def dp_lcs(a, b) -> int:
     table = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
     for i, x in enumerate(a, 1):
         for j, y in enumerate(b, 1):
-            table[i][j] = table[i - 1][j - 1] + 1 if x == y else max(table[i - 1][j], table[i][j - 1])
+            table[i][j] = (
+                table[i - 1][j - 1] + 1 if x == y else max(table[i - 1][j], table[i][j - 1])
+            )
     return table[-1][-1]
 
 
@@ -49,7 +51,15 @@ def test_hand_computed_case():
 
 
 def test_tokenizer_matches_rouge_score_default():
-    assert tokenize("Don't stop-me NOW, 42 times!") == ["don", "t", "stop", "me", "now", "42", "times"]
+    assert tokenize("Don't stop-me NOW, 42 times!") == [
+        "don",
+        "t",
+        "stop",
+        "me",
+        "now",
+        "42",
+        "times",
+    ]
 
 
 def test_bit_parallel_matches_dp():
@@ -64,10 +74,16 @@ def test_bit_parallel_matches_dp():
 
 
 def test_max_rouge_l_and_early_stop():
-    pool = ["write a story about a dragon", "summarize the following article", "translate to french"]
+    pool = [
+        "write a story about a dragon",
+        "summarize the following article",
+        "translate to french",
+    ]
     assert max_rouge_l("Summarize the following article.", pool) == 1.0
     assert max_rouge_l("completely unrelated words here", pool) == 0.0
-    assert max_rouge_l(["translate", "to", "german"], [tokenize(p) for p in pool]) == pytest.approx(2 / 3)
+    assert max_rouge_l(["translate", "to", "german"], [tokenize(p) for p in pool]) == pytest.approx(
+        2 / 3
+    )
     # with stop_at the scan ends at the first entry reaching it
     assert max_rouge_l("write a story about a cat", pool, stop_at=0.5) >= 0.5
 

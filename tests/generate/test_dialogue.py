@@ -13,6 +13,7 @@ from llm_server import FaultPlan, ScriptedOpenAIServer  # noqa: E402
 
 from synthpipe import Pipeline  # noqa: E402
 from synthpipe.data.read_step import FromRecords  # noqa: E402
+from synthpipe.errors import UsageError  # noqa: E402
 from synthpipe.generate.dialogue import (  # noqa: E402
     DialogueConfig,
     SimulatedDialogue,
@@ -86,6 +87,8 @@ def test_config_fingerprint_and_registry() -> None:
     assert step.fingerprint(env={"llms": llms}) != SimulatedDialogue(user_llm="sim").fingerprint(env={"llms": llms})
     with pytest.raises(pydantic.ValidationError):
         DialogueConfig(turns=0)
+    with pytest.raises(UsageError, match="user_llm 'nope'"):
+        SimulatedDialogue(user_llm="nope").fingerprint(env={"llms": llms})
 
 
 # -- end to end ----------------------------------------------------------------------------
@@ -150,6 +153,9 @@ def test_end_to_end(tmp_path: Path) -> None:
     assert len(seeds) == 1
     long_seeds = {r["seed"] for r in requests if "How do I start running" in str(r["messages"])}
     assert len(long_seeds) == 5  # 3 assistant turns + 2 user turns
+    assert set(long["_lineage"]["chat"]["turn_seeds"]) == long_seeds
+    assert long["_lineage"]["chat"]["seed"] == long["_lineage"]["chat"]["turn_seeds"][0]
+    assert len(kept["short"]["_lineage"]["chat"]["turn_seeds"]) == 2  # assistant, then [END]
 
 
 def test_a_failing_turn_drops_with_llm_error_and_a_rerun_replays_from_cache(tmp_path: Path) -> None:

@@ -48,13 +48,18 @@ def test_operation_choice_is_seeded_and_covers_all():
     assert ops != [step.operation(1, f"r{i}", 0) for i in range(200)]
     only = EvolInstruct(operations=["breadth"])
     assert {only.operation(0, i, g) for i in range(20) for g in range(3)} == {"breadth"}
-    assert "#Created Prompt#" in only.format_input({"id": "x", "instruction": "Hi there you"})[-1]["content"]
+    assert (
+        "#Created Prompt#"
+        in only.format_input({"id": "x", "instruction": "Hi there you"})[-1]["content"]
+    )
 
 
 # -- parsing and elimination rules -----------------------------------------------------------------
 def test_clean_evolved_strips_labels_and_fences():
     step = EvolInstruct()
-    assert step.clean_evolved("#Rewritten Prompt#: Explain X in 3 steps.") == "Explain X in 3 steps."
+    assert (
+        step.clean_evolved("#Rewritten Prompt#: Explain X in 3 steps.") == "Explain X in 3 steps."
+    )
     assert step.clean_evolved("**Rewritten Prompt:** Explain X.") == "Explain X."
     assert step.clean_evolved("```\nExplain X.\n```") == "Explain X."
     assert step.format_output("  Created Prompt: Do Y.  ", {}) == {"instruction": "Do Y."}
@@ -126,7 +131,11 @@ def run(server, tmp_path, **kw):
     pipe = Pipeline(
         "evol",
         {"seeds": FromRecords(records=RECORDS), "evolve": step},
-        llms={"default": LLMConfig(backend="openai", base_url=server.base_url, model="test-model", max_retries=0)},
+        llms={
+            "default": LLMConfig(
+                backend="openai", base_url=server.base_url, model="test-model", max_retries=0
+            )
+        },
         llm_cache=str(tmp_path / "cache.sqlite"),
     )
     return step, pipe.run(tmp_path / "run")
@@ -161,14 +170,36 @@ def test_end_to_end_elimination_reasons(tmp_path):
 
 def test_more_generations_and_no_checks(tmp_path):
     with ScriptedOpenAIServer(responder=responder) as server:
-        _step, result = run(server, tmp_path, generations=2, check_equivalence=False, generate_response=False)
+        _step, result = run(
+            server, tmp_path, generations=2, check_equivalence=False, generate_response=False
+        )
         assert not any("The First Prompt" in last_user_content(b) for b in server.requests)
     kept = {r["id"]: r for r in result.kept}
     # without the judge and the response, only the text rules remain
     assert set(kept) == {"ok1", "ok2", "equal", "sorry", "stop", "fail"}
-    assert kept["ok1"]["instruction"] == "Describe how tides work. Explain each step. Explain each step."
+    assert (
+        kept["ok1"]["instruction"]
+        == "Describe how tides work. Explain each step. Explain each step."
+    )
     assert len(kept["ok1"]["evolution"]) == 2
     assert kept["ok1"].get("response") is None
     assert Counter(r["_drop"]["reason"] for r in result.dropped) == Counter(
         {"no_information_gain": 1, "copied_prompt_words": 1, "missing_input": 1}
     )
+
+
+def test_bundled_recipe_runs_scaled_down(tmp_path):
+    recipe = Path(__file__).resolve().parents[2] / "recipes" / "evol_instruct.yaml"
+    with ScriptedOpenAIServer(responder=responder) as server:
+        pipe = Pipeline.from_recipe(recipe, ["steps.prompts.limit=8"])
+        pipe.recipe.llms["default"] = LLMConfig(
+            backend="openai", base_url=server.base_url, model="test-model"
+        )
+        pipe.recipe.llm_cache = str(tmp_path / "cache.sqlite")
+        result = pipe.run(tmp_path / "run")
+    assert len(result.kept) == 8
+    for rec in result.kept:
+        assert rec["instruction"].endswith(
+            "Explain each step. Explain each step. Explain each step."
+        )
+        assert rec["original_instruction"] == rec["text"] and len(rec["evolution"]) == 3

@@ -147,7 +147,7 @@ def test_end_to_end(tmp_path: Path) -> None:
     assert kept["egg"]["_lineage"]["augment"]["template"] == InstructionBacktranslation().template_hash
     assert kept["egg"]["_lineage"]["curate"]["template"] == SelfCurate().template_hash
     drops = {r["id"]: r["_drop"] for r in result.dropped}
-    assert drops["ad"]["reason"] == "low_quality" and drops["ad"]["detail"] == "score 1 < 4.0"
+    assert drops["ad"]["reason"] == "low_quality" and drops["ad"]["detail"] == "score 1 < 4"
     assert drops["ad"]["step"] == "curate"
     assert (drops["riddle"]["step"], drops["riddle"]["reason"]) == ("augment", "parse_error")
     assert (drops["broken"]["step"], drops["broken"]["reason"]) == ("augment", "llm_error")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -38,7 +39,11 @@ def test_math_problem_prompt():
         ("instruction", "Guess a prompt", "User prompt"),
         ("user prompt", "Guess a prompt", "User prompt"),
         ("knowledge-rich text", "Write an informative, knowledge-rich article", "Title"),
-        ("logical reasoning problem", "Create a logical reasoning problem related to", "Logical reasoning problem"),
+        (
+            "logical reasoning problem",
+            "Create a logical reasoning problem related to",
+            "Logical reasoning problem",
+        ),
     ],
 )
 def test_other_task_kinds(kind, opening, label):
@@ -58,7 +63,10 @@ def test_text_to_persona_prompt_truncates_long_texts():
 
 
 def test_bundled_personas():
-    rows = [json.loads(line) for line in resolve_data_path("bundled:personas/personas.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(line)
+        for line in resolve_data_path("bundled:personas/personas.jsonl").read_text().splitlines()
+    ]
     assert len(rows) >= 60 and len({r["persona"] for r in rows}) == len(rows)
     assert all(r["id"].startswith("persona-") and len(r["persona"].split()) >= 6 for r in rows)
 
@@ -78,13 +86,18 @@ def test_generate_output_parsing():
         step.format_output("I'm sorry, but I can't help with that.", NURSE)
     assert err.value.reason == "refusal"
     custom = PersonaHub(task_kind="instruction", output_field="prompt")
-    assert custom.format_output("User prompt: Plan my week.", NURSE) == {"prompt": "Plan my week.", "task_kind": "instruction"}
+    assert custom.format_output("User prompt: Plan my week.", NURSE) == {
+        "prompt": "Plan my week.",
+        "task_kind": "instruction",
+    }
 
 
 def test_persona_output_parsing():
     step = PersonaFromText()
     reply = "Persona:  A marine biologist\n who studies coral reefs."
-    assert step.format_output(reply, {}) == {"persona": "A marine biologist who studies coral reefs."}
+    assert step.format_output(reply, {}) == {
+        "persona": "A marine biologist who studies coral reefs."
+    }
     assert strip_label("## Persona: x", "Persona") == "x"
     with pytest.raises(ParseError):
         step.format_output("Persona:", {})
@@ -97,14 +110,19 @@ def responder(body: dict) -> str:
         if "refuse me" in content:
             return "Sorry, I cannot describe people."
         return "Persona: A software engineer who maintains legacy payroll systems."
-    persona = content.split("persona:\n\n", 1)[1].split("\n", 1)[0]
+    persona = content.split("\n\n", 1)[1].split("\n", 1)[0]
+    label = re.search(r'must start with "(.*?):"', content).group(1)
     if "Kenya" in persona:
         return "```\n```"  # empty after cleaning
-    return f"Math problem: {persona} needs to schedule 7 tasks over 3 days; how many ways?"
+    return f"{label}: {persona} needs to schedule 7 tasks over 3 days; how many ways?"
 
 
 def llms(server):
-    return {"default": LLMConfig(backend="openai", base_url=server.base_url, model="test-model", max_retries=0)}
+    return {
+        "default": LLMConfig(
+            backend="openai", base_url=server.base_url, model="test-model", max_retries=0
+        )
+    }
 
 
 def test_end_to_end_persona_generate_on_bundled_personas(tmp_path):
@@ -112,7 +130,10 @@ def test_end_to_end_persona_generate_on_bundled_personas(tmp_path):
     with ScriptedOpenAIServer(responder=responder) as server:
         result = Pipeline(
             "personas",
-            {"personas": ReadRecords(path="bundled:personas/personas.jsonl", require_text=False), "generate": step},
+            {
+                "personas": ReadRecords(path="bundled:personas/personas.jsonl", require_text=False),
+                "generate": step,
+            },
             llms=llms(server),
             llm_cache=str(tmp_path / "cache.sqlite"),
             batch_size=16,
@@ -143,4 +164,22 @@ def test_end_to_end_text_to_persona(tmp_path):
     [kept] = result.kept
     assert kept["persona"] == "A software engineer who maintains legacy payroll systems."
     assert kept["_lineage"]["persona"]["template"] == step.template_hash
-    assert {r["id"]: r["_drop"]["reason"] for r in result.dropped} == {"t2": "refusal", "t3": "missing_input"}
+    assert {r["id"]: r["_drop"]["reason"] for r in result.dropped} == {
+        "t2": "refusal",
+        "t3": "missing_input",
+    }
+
+
+@pytest.mark.parametrize("name, kept", [("persona_hub", 63), ("text_to_persona", 1)])
+def test_bundled_recipes_run_scaled_down(tmp_path, name, kept):
+    recipe = Path(__file__).resolve().parents[2] / "recipes" / f"{name}.yaml"
+    first = "personas" if name == "persona_hub" else "documents"
+    with ScriptedOpenAIServer(responder=responder) as server:
+        pipe = Pipeline.from_recipe(recipe, [f"steps.{first}.limit=64"])
+        pipe.recipe.llms["default"] = llms(server)["default"]
+        pipe.recipe.llm_cache = str(tmp_path / "cache.sqlite")
+        result = pipe.run(tmp_path / "run")
+    assert (
+        len(result.kept) == kept
+    )  # text_to_persona: one persona for all -> one prompt after dedup
+    assert all(r["instruction"] and r["persona"] for r in result.kept)

@@ -150,8 +150,8 @@ def test_end_to_end(tmp_path: Path) -> None:
         reasons[key] = reasons.get(key, 0) + 1
     assert reasons[("privacy leaks", "off_target")] == 1
     assert reasons[("privacy leaks", "duplicate")] >= 1
-    assert reasons[("an unparseable behaviour", "parse_error")] == 4  # every request, capped at 4
-    assert reasons[("a broken endpoint", "llm_error")] == 4
+    assert reasons[("an unparseable behaviour", "parse_error")] == 3  # max_failed_requests
+    assert reasons[("a broken endpoint", "llm_error")] == 3
     assert not by_behavior["an unparseable behaviour"] and not by_behavior["a broken endpoint"]
     few_requests = [r for r in requests if "Earlier test prompts" in last_user_content(r)]
     assert few_requests and all(r["temperature"] == 1.0 for r in requests if "Test prompt:" not in last_user_content(r))

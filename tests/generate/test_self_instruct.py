@@ -24,16 +24,46 @@ from synthpipe.generate.self_instruct import (  # noqa: E402
 from synthpipe.llm.config import LLMConfig  # noqa: E402
 
 SEEDS = [
-    ("Suggest three names for a bakery that sells vegan cakes.", False, "", "Sweet Sprout, Green Crumb, Kind Crust"),
-    ("Classify the sentiment of the sentence as positive or negative.", True, "I loved it.", "positive"),
-    ("Rewrite the sentence in the passive voice.", False, "The cat chased the mouse.", "The mouse was chased by the cat."),
+    (
+        "Suggest three names for a bakery that sells vegan cakes.",
+        False,
+        "",
+        "Sweet Sprout, Green Crumb, Kind Crust",
+    ),
+    (
+        "Classify the sentiment of the sentence as positive or negative.",
+        True,
+        "I loved it.",
+        "positive",
+    ),
+    (
+        "Rewrite the sentence in the passive voice.",
+        False,
+        "The cat chased the mouse.",
+        "The mouse was chased by the cat.",
+    ),
     ("Tell me whether the number is prime.", True, "17", "Yes"),
-    ("Explain how a rainbow forms to a seven year old.", False, "", "Sunlight bends in raindrops..."),
+    (
+        "Explain how a rainbow forms to a seven year old.",
+        False,
+        "",
+        "Sunlight bends in raindrops...",
+    ),
     ("Translate the phrase into Spanish.", False, "Good morning", "Buenos días"),
     ("Give a step by step recipe for pancakes.", False, "", "1. Mix flour, eggs and milk..."),
-    ("Find the grammatical errors in the paragraph and correct them.", False, "He go to school.", "He goes to school."),
+    (
+        "Find the grammatical errors in the paragraph and correct them.",
+        False,
+        "He go to school.",
+        "He goes to school.",
+    ),
     ("Decide whether the email is spam.", True, "You won a prize!!!", "spam"),
-    ("Write a limerick about a forgetful astronaut.", False, "", "There once was a spacer named Lee..."),
+    (
+        "Write a limerick about a forgetful astronaut.",
+        False,
+        "",
+        "There once was a spacer named Lee...",
+    ),
 ]
 POISON = SEEDS[0][0]  # a prompt showing this seed gets an unparsable reply
 VOCAB = [
@@ -82,14 +112,27 @@ def responder(body: dict) -> str:
         return "Sorry, I can only chat about the weather today."
     demos = re.findall(r"^Task \d+: (.*)$", content, re.MULTILINE)
     rng = random.Random(hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest())
-    items = [demos[0], "Draw a picture of a friendly dragon.", "Be nice.", novel_instruction(rng), novel_instruction(rng)]
+    items = [
+        demos[0],
+        "Draw a picture of a friendly dragon.",
+        "Be nice.",
+        novel_instruction(rng),
+        novel_instruction(rng),
+    ]
     start = len(demos) + 1
     listing = "\n".join(f"Task {start + i}: {item}" for i, item in enumerate(items))
     return f"Sure! Here are some new tasks:\n\n{listing}\n\nLet me know if you want more."
 
 
 def make_step(seeds: Path, **kw) -> SelfInstruct:
-    defaults = {"seeds": str(seeds), "n": 12, "num_demos": 4, "requests_per_round": 2, "num_new": 5, "max_rounds": 20}
+    defaults = {
+        "seeds": str(seeds),
+        "n": 12,
+        "num_demos": 4,
+        "requests_per_round": 2,
+        "num_new": 5,
+        "max_rounds": 20,
+    }
     return SelfInstruct(**{**defaults, **kw})
 
 
@@ -104,13 +147,21 @@ def test_generation_prompt_lists_demos_and_asks_to_continue(tmp_path):
 
 
 def test_classify_and_instance_prompts(tmp_path):
-    step = make_step(write_seeds(tmp_path / "seeds.jsonl"), classify_examples=4, instance_examples=2)
+    step = make_step(
+        write_seeds(tmp_path / "seeds.jsonl"), classify_examples=4, instance_examples=2
+    )
     user = step.classify_messages("Classify the fruit as sweet or sour.")[-1]["content"]
-    assert user.rstrip().endswith("Task: Classify the fruit as sweet or sour.\nIs it classification?")
-    assert user.count("Is it classification? Yes") == 2 and user.count("Is it classification? No") == 2
+    assert user.rstrip().endswith(
+        "Task: Classify the fruit as sweet or sour.\nIs it classification?"
+    )
+    assert (
+        user.count("Is it classification? Yes") == 2 and user.count("Is it classification? No") == 2
+    )
     rng = random.Random(0)
     plain = step.instance_messages("Summarize the text.", False, rng)[-1]["content"]
-    assert "Task: Summarize the text." in plain and '"output"' in plain and plain.count("Output:") == 2
+    assert (
+        "Task: Summarize the text." in plain and '"output"' in plain and plain.count("Output:") == 2
+    )
     labelled = step.instance_messages("Is the review positive?", True, rng)[-1]["content"]
     assert "class_label" in labelled and labelled.count("Class label:") == 2
 
@@ -124,7 +175,10 @@ def test_bundled_seed_tasks_load():
 
 # -- parsing and filters ---------------------------------------------------------------------------
 def test_parse_numbered_list_good_messy_and_bad():
-    assert parse_numbered_list("Task 9: Write a poem.\nTask 10: Sort numbers.") == ["Write a poem.", "Sort numbers."]
+    assert parse_numbered_list("Task 9: Write a poem.\nTask 10: Sort numbers.") == [
+        "Write a poem.",
+        "Sort numbers.",
+    ]
     messy = (
         "Here you go!\n```\n1. **Instruction:** Plan a trip to Rome.\n2) Name three rivers\n"
         "   that flow into the sea.\n\n3 - Solve 2+2.\n**4.** \u201cQuote a poet.\u201d\n```\n\nHope this helps!"
@@ -167,7 +221,11 @@ def run(server, tmp_path, seeds, out="run", **kw):
     pipe = Pipeline(
         "si",
         {"generate": step},
-        llms={"default": LLMConfig(backend="openai", base_url=server.base_url, model="test-model", max_retries=0)},
+        llms={
+            "default": LLMConfig(
+                backend="openai", base_url=server.base_url, model="test-model", max_retries=0
+            )
+        },
         llm_cache=str(tmp_path / "cache.sqlite"),
     )
     return step, pipe.run(tmp_path / out)
@@ -185,7 +243,10 @@ def test_end_to_end_against_scripted_server(tmp_path):
             assert rec["is_classification"] == rec["instruction"].startswith("Classify")
             assert rec["output"] == ("yes" if rec["is_classification"] else "A plausible answer.")
             lineage = rec["_lineage"]["generate"]
-            assert lineage["template"] == step.template_hash and lineage["classification_source"] == "llm"
+            assert (
+                lineage["template"] == step.template_hash
+                and lineage["classification_source"] == "llm"
+            )
             assert len(lineage["demonstrations"]) == 4
         reasons = {r["_drop"]["reason"] for r in dropped}
         assert {"rouge_l_too_similar", "filtered_keyword", "bad_length", "parse_error"} <= reasons
@@ -193,12 +254,16 @@ def test_end_to_end_against_scripted_server(tmp_path):
         assert "ROUGE-L 1.000" in similar["_drop"]["detail"]
         # later rounds show machine-generated demonstrations (2 of 4)
         assert any(
-            sum(d.startswith("self_instruct-") for d in r["_lineage"]["generate"]["demonstrations"]) == 2 for r in kept
+            sum(d.startswith("self_instruct-") for d in r["_lineage"]["generate"]["demonstrations"])
+            == 2
+            for r in kept
         )
         assert len({r["instruction"] for r in kept}) == 12
 
         requests = len(server.requests)
-        _step, again = run(server, tmp_path, seeds, out="run2")  # same seed + cache: no new requests
+        _step, again = run(
+            server, tmp_path, seeds, out="run2"
+        )  # same seed + cache: no new requests
         assert len(server.requests) == requests
         assert [r["instruction"] for r in again.kept] == [r["instruction"] for r in kept]
 
@@ -218,3 +283,20 @@ def test_unknown_template_role_is_an_error(tmp_path, bad):
 
     with pytest.raises(UsageError, match="unknown template role"):
         make_step(write_seeds(tmp_path / "seeds.jsonl"), **bad)
+
+
+def test_bundled_recipe_runs_scaled_down(tmp_path):
+    recipe = Path(__file__).resolve().parents[2] / "recipes" / "self_instruct.yaml"
+    with ScriptedOpenAIServer(responder=responder) as server:
+        pipe = Pipeline.from_recipe(recipe, ["steps.generate.n=6"])
+        pipe.recipe.llms["default"] = LLMConfig(
+            backend="openai", base_url=server.base_url, model="test-model"
+        )
+        pipe.recipe.llm_cache = str(tmp_path / "cache.sqlite")
+        result = pipe.run(tmp_path / "run")
+    assert len(result.kept) == 6
+    assert all(
+        d.startswith(("seed_task_", "self_instruct-"))
+        for r in result.kept
+        for d in r["_lineage"]["generate"]["demonstrations"]
+    )

@@ -51,18 +51,25 @@ def test_prompt_has_label_description_examples_and_attributes():
     for seed in request.few_shot:
         assert f"- {seed['text']}\n" in content
     assert f"- topic: {request.attributes['topic']}" in content
-    assert content.rstrip().endswith("Reply with a numbered list from 1 to 1, one example per line, and nothing else.")
+    assert content.rstrip().endswith(
+        "Reply with a numbered list from 1 to 1, one example per line, and nothing else."
+    )
 
 
 def test_zero_shot_needs_labels():
     with pytest.raises(pydantic.ValidationError, match="zero-shot"):
         ZeroGen(seeds=None)
-    step = ZeroGen(seeds=None, label_descriptions={"pos": "happy", "neg": "sad"}, n=4, per_request=2)
+    step = ZeroGen(
+        seeds=None, label_descriptions={"pos": "happy", "neg": "sad"}, n=4, per_request=2
+    )
     assert step.labels == ["neg", "pos"] and all(not r.few_shot for r in step.plan(0, "g"))
 
 
 def test_parse_good_messy_and_bad():
-    assert ZeroGen.parse("1. What is NASA ?\n2. Who wrote Hamlet?", "ABBR") == ["What is NASA ?", "Who wrote Hamlet?"]
+    assert ZeroGen.parse("1. What is NASA ?\n2. Who wrote Hamlet?", "ABBR") == [
+        "What is NASA ?",
+        "Who wrote Hamlet?",
+    ]
     messy = 'Sure!\n\n1) "What does CPU stand for?" (ABBR)\n2. **What is UFO short for?** - Label: ABBR\n\nEnjoy!'
     assert ZeroGen.parse(messy, "ABBR") == ["What does CPU stand for?", "What is UFO short for?"]
     with pytest.raises(ParseError) as err:
@@ -99,7 +106,9 @@ def test_quickstart_llm_recipe_end_to_end(tmp_path):
         result = pipe.run(tmp_path / "run")
         first = len(server.requests)
         assert first == 24  # 120 / 5
-        generated = [r for r in result.kept] + [r for r in result.dropped if r["_drop"]["step"] != "generate"]
+        generated = [r for r in result.kept] + [
+            r for r in result.dropped if r["_drop"]["step"] != "generate"
+        ]
         dropped_here = [r for r in result.dropped if r["_drop"]["step"] == "generate"]
 
     step = pipe.steps["generate"]
@@ -108,16 +117,30 @@ def test_quickstart_llm_recipe_end_to_end(tmp_path):
     plan = step.plan(0, "generate")
     num_requests = sum(1 for r in plan if r.label == "NUM")
     assert reasons["copied_seed"] == reasons["extra_item"] == num_requests
-    assert reasons["parse_error"] == sum(1 for r in plan if r.label == "ABBR" and r.attributes["length"] == "short")
+    assert reasons["parse_error"] == sum(
+        1 for r in plan if r.label == "ABBR" and r.attributes["length"] == "short"
+    )
     for rec in generated:
-        assert re.fullmatch(r"zerogen-\d{6}", rec["id"]) and rec["label"] in {"ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"}
+        assert re.fullmatch(r"zerogen-\d{6}", rec["id"]) and rec["label"] in {
+            "ABBR",
+            "DESC",
+            "ENTY",
+            "HUM",
+            "LOC",
+            "NUM",
+        }
         assert rec["text"].startswith(f"What {rec['label']} question")
         lineage = rec["_lineage"]["generate"]
         assert lineage["template"] == step.template_hash
         assert set(lineage["attributes"]) == {"topic", "length", "style"}
-        assert len(lineage["few_shot"]) == 3 and all(i.startswith("trec-train-") for i in lineage["few_shot"])
+        assert len(lineage["few_shot"]) == 3 and all(
+            i.startswith("trec-train-") for i in lineage["few_shot"]
+        )
     failed = [r for r in dropped_here if r["_drop"]["reason"] == "parse_error"]
-    assert all(r["label"] == "ABBR" and r["_lineage"]["generate"]["attributes"]["length"] == "short" for r in failed)
+    assert all(
+        r["label"] == "ABBR" and r["_lineage"]["generate"]["attributes"]["length"] == "short"
+        for r in failed
+    )
     assert all("I only write about food." in r["_drop"]["detail"] for r in failed)
     labels = Counter(r["label"] for r in result.kept)
     assert set(labels) == {"ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"}
@@ -140,7 +163,9 @@ def test_resume_skips_finished_batches_without_requests(tmp_path):
         again = make().run(tmp_path / "run")  # everything checkpointed: nothing to ask
         assert len(server.requests) == 12
     assert [r["id"] for r in again.kept] == [r["id"] for r in first.kept]
-    assert json.dumps(sorted(r["text"] for r in again.kept)) == json.dumps(sorted(r["text"] for r in first.kept))
+    assert json.dumps(sorted(r["text"] for r in again.kept)) == json.dumps(
+        sorted(r["text"] for r in first.kept)
+    )
 
 
 def test_skip_batches_makes_no_requests_for_them(tmp_path):
@@ -159,6 +184,9 @@ def test_skip_batches_makes_no_requests_for_them(tmp_path):
         full = asyncio.run(collect(StepContext("generate", batch_size=20, resources=pool)))
         assert len(full) == 3 and len(server.requests) == 12
         server.reset_counters()
-        tail = asyncio.run(collect(StepContext("generate", batch_size=20, skip_batches=2, resources=pool)))
+        tail = asyncio.run(
+            collect(StepContext("generate", batch_size=20, skip_batches=2, resources=pool))
+        )
         assert len(server.requests) == 4  # only the last batch's requests
+        pool.close()
     assert tail == full[2:]

@@ -4,6 +4,7 @@ error mapping for every injected fault, concurrency, and event-loop changes."""
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from multidict import CIMultiDict
 
 from synthpipe.llm.config import LLMConfig
 from synthpipe.llm.openai_backend import OpenAIBackend, _parse_completion, parse_retry_after
@@ -177,7 +179,7 @@ def test_url_without_scheme_is_fatal() -> None:
 
 def test_completion_shapes() -> None:
     def parse(body: dict[str, Any]) -> Any:
-        return _parse_completion(httpx.Response(200, json=body))
+        return _parse_completion(json.dumps(body).encode())
 
     ok = parse({"choices": [{"index": 0, "message": {"content": None}, "finish_reason": "length"}]})
     assert ok.texts == [""] and ok.finish_reasons == ["length"] and ok.usage.total == 0
@@ -186,13 +188,13 @@ def test_completion_shapes() -> None:
             parse(bad)
 
 
-def test_parse_retry_after() -> None:
-    assert parse_retry_after(httpx.Headers({"Retry-After": "2.5"})) == 2.5
-    assert parse_retry_after(httpx.Headers({"retry-after-ms": "250", "Retry-After": "9"})) == 0.25
-    assert parse_retry_after(httpx.Headers({})) is None
-    assert parse_retry_after(httpx.Headers({"Retry-After": "soon"})) is None
+def test_parse_retry_after() -> None:  # aiohttp hands over a CIMultiDictProxy
+    assert parse_retry_after(CIMultiDict({"Retry-After": "2.5"})) == 2.5
+    assert parse_retry_after(CIMultiDict({"Retry-After-Ms": "250", "Retry-After": "9"})) == 0.25
+    assert parse_retry_after(CIMultiDict({})) is None
+    assert parse_retry_after(CIMultiDict({"Retry-After": "soon"})) is None
     in_30s = formatdate(time.time() + 30, usegmt=True)
-    assert 25 < parse_retry_after(httpx.Headers({"Retry-After": in_30s})) <= 30
+    assert 25 < parse_retry_after(CIMultiDict({"Retry-After": in_30s})) <= 30
 
 
 # -- concurrency and event loops ----------------------------------------------------------
@@ -217,15 +219,15 @@ def test_many_requests_in_flight_at_once() -> None:
 def test_backend_survives_successive_event_loops(server: ScriptedOpenAIServer) -> None:
     backend = make_backend(server.base_url)
 
-    async def one(text: str) -> str:  # no aclose: the loop's shutdown must close the client
+    async def one(text: str) -> str:  # no aclose: the loop's shutdown must close the session
         return (await backend.chat(ask(text))).texts[0]
 
     assert asyncio.run(one("first")) == "echo 0: first"
-    first_pool = next(iter(backend._pools.values()))
-    assert first_pool.closed and all(c.is_closed for c in first_pool.clients)
+    first_session = next(iter(backend._sessions.values()))
+    assert first_session.closed
     assert asyncio.run(one("second")) == "echo 0: second"
-    assert list(backend._pools.values()) != [first_pool]  # the stale clients were dropped
-    assert len(backend._pools) == 1
+    assert list(backend._sessions.values()) != [first_session]  # the stale session was dropped
+    assert len(backend._sessions) == 1
 
 
 # -- the server's fault plan --------------------------------------------------------------

@@ -20,7 +20,8 @@ with the user, no empty turn), ``num_turns`` (assistant replies, 1..`turns`) and
 ``ended_by_user`` (the simulated user sent `end_marker`).
 
 Every turn is its own request with a seed derived from the record id, the role and the turn
-number, so each turn is cached on its own and a rerun after a failure replays the finished
+number (``_lineage`` lists them as ``turn_seeds``; ``seed`` is the first), so each turn is
+cached on its own and a rerun after a failure replays the finished
 turns from the cache. A turn whose request gives up drops the record with ``llm_error``; an
 empty assistant reply with ``parse_error``. An empty simulated-user reply ends the dialogue,
 like `end_marker`.
@@ -40,7 +41,8 @@ from typing import Any
 
 from pydantic import Field
 
-from synthpipe.data.records import ID, Record, drop
+from synthpipe.data.records import ID, LINEAGE, Record, drop
+from synthpipe.errors import UsageError
 from synthpipe.generate.task import (
     PROMPTS,
     LLMTask,
@@ -103,6 +105,9 @@ class SimulatedDialogue(LLMTask):
 
     def fingerprint_extra(self, env: dict[str, Any]) -> Any:
         llms = env.get("llms") or {}
+        user_llm = self.config.user_llm
+        if user_llm is not None and llms and user_llm not in llms:  # fail at plan time, not mid-run
+            raise UsageError(f"dialogue: user_llm {user_llm!r} is not defined (llms: {', '.join(llms)})")
         names = {"llm": self.config.llm, "user_llm": self.config.user_llm or self.config.llm}
         return {role: (llms[n].identity() if n in llms else n) for role, n in names.items()}
 
@@ -143,8 +148,9 @@ class SimulatedDialogue(LLMTask):
         if record.get("instruction") in (None, "") or not str(record["instruction"]).strip():
             drop(record, ctx.name, "missing_input", "empty or missing ['instruction']")
             return []
+        seeds: list[int] = []
         try:
-            history, ended = await self.converse(record, ctx)
+            history, ended = await self.converse(record, ctx, seeds)
         except LLMError as exc:
             drop(record, ctx.name, "llm_error", str(exc)[:1000])
             return []
@@ -156,14 +162,19 @@ class SimulatedDialogue(LLMTask):
             "num_turns": sum(m["role"] == "assistant" for m in history),
             "ended_by_user": ended,
         }
-        return self._merge(record, fields, ctx, record_seed(ctx.seed, ctx.name, record.get(ID)))
+        extra = self._merge(record, fields, ctx, seeds[0])
+        record[LINEAGE][ctx.name]["turn_seeds"] = seeds  # assistant, user, assistant, ...
+        return extra
 
-    async def converse(self, record: Record, ctx: StepContext) -> tuple[list[Message], bool]:
-        """(messages, ended_by_user). Raises LLMError / ParseError naming the failing turn."""
+    async def converse(self, record: Record, ctx: StepContext, seeds: list[int] | None = None) -> tuple[list[Message], bool]:
+        """(messages, ended_by_user); the seed of every request is appended to `seeds`.
+        Raises LLMError / ParseError naming the failing turn."""
+        seeds = [] if seeds is None else seeds
         cfg = self.config
         history: list[Message] = [{"role": "user", "content": str(record["instruction"]).strip()}]
         for turn in range(cfg.turns):
             seed = record_seed(ctx.seed, f"{ctx.name}:assistant", record.get(ID), turn)
+            seeds.append(seed)
             try:
                 reply, _ = await self.ask(ctx, self.assistant_messages(record, history), seed)
                 content = self.format_output(reply, record)["content"]
@@ -175,6 +186,7 @@ class SimulatedDialogue(LLMTask):
             if turn == cfg.turns - 1:
                 break
             seed = record_seed(ctx.seed, f"{ctx.name}:user", record.get(ID), turn)
+            seeds.append(seed)
             params = SamplingParams(temperature=cfg.user_temperature, top_p=cfg.top_p, max_tokens=cfg.user_max_tokens, seed=seed)
             try:
                 text = await self._chat(ctx, cfg.user_llm or cfg.llm, self.user_messages(record, history), params)

@@ -57,9 +57,20 @@ from synthpipe.pipeline.registry import register_step
 from synthpipe.pipeline.step import StepContext
 
 Operation = Literal[
-    "add_constraints", "deepening", "concretizing", "increase_reasoning", "complicate_input", "breadth"
+    "add_constraints",
+    "deepening",
+    "concretizing",
+    "increase_reasoning",
+    "complicate_input",
+    "breadth",
 ]
-DEPTH_OPERATIONS = ("add_constraints", "deepening", "concretizing", "increase_reasoning", "complicate_input")
+DEPTH_OPERATIONS = (
+    "add_constraints",
+    "deepening",
+    "concretizing",
+    "increase_reasoning",
+    "complicate_input",
+)
 OPERATIONS = (*DEPTH_OPERATIONS, "breadth")
 
 COPIED_PHRASES = (
@@ -71,13 +82,137 @@ _LEADING_LABEL = re.compile(
     re.IGNORECASE,
 )
 STOP_WORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before being
-    below between both but by can could did do does doing down during each few for from further had
-    has have having he her here hers herself him himself his how i if in into is it its itself just
-    me more most my myself no nor not now of off on once only or other our ours ourselves out over
-    own same she should so some such than that the their theirs them themselves then there these
-    they this those through to too under until up very was we were what when where which while who
-    whom why will with would you your yours yourself yourselves ok okay yes""".split()
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "against",
+        "all",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "down",
+        "during",
+        "each",
+        "few",
+        "for",
+        "from",
+        "further",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "herself",
+        "him",
+        "himself",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "itself",
+        "just",
+        "me",
+        "more",
+        "most",
+        "my",
+        "myself",
+        "no",
+        "nor",
+        "not",
+        "now",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "our",
+        "ours",
+        "ourselves",
+        "out",
+        "over",
+        "own",
+        "same",
+        "she",
+        "should",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "theirs",
+        "them",
+        "themselves",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "very",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "yours",
+        "yourself",
+        "yourselves",
+        "ok",
+        "okay",
+        "yes",
+    ]
 )
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?", re.UNICODE)
 
@@ -93,19 +228,27 @@ class EvolInstructConfig(MultiTemplateConfig):
     )
     generations: int = Field(1, ge=1, le=10, description="evolution rounds per record")
     check_equivalence: bool = Field(
-        True, description="elimination rule 1: ask the LLM whether the evolution brings no information gain"
+        True,
+        description="elimination rule 1: ask the LLM whether the evolution brings no information gain",
     )
     generate_response: bool = Field(
         True, description="answer the evolved instruction (needed for elimination rules 2 and 3)"
     )
     strip_label: bool = Field(
-        True, description="remove a leading '#Rewritten Prompt#:' style label before rule 4 is checked"
+        True,
+        description="remove a leading '#Rewritten Prompt#:' style label before rule 4 is checked",
     )
-    sorry_max_words: int = Field(80, ge=1, description="rule 2: a response with 'sorry' shorter than this fails")
-    response_temperature: float = Field(0.7, ge=0, le=2, description="sampling temperature of responses")
+    sorry_max_words: int = Field(
+        80, ge=1, description="rule 2: a response with 'sorry' shorter than this fails"
+    )
+    response_temperature: float = Field(
+        0.7, ge=0, le=2, description="sampling temperature of responses"
+    )
     response_max_tokens: int = Field(1024, ge=1, description="longest response")
     max_tokens: int = Field(1024, ge=1, description="longest evolved instruction")
-    seed: int | None = Field(None, description="random seed for operation choice; defaults to the run's seed")
+    seed: int | None = Field(
+        None, description="random seed for operation choice; defaults to the run's seed"
+    )
 
 
 class Rejected(Exception):
@@ -125,7 +268,12 @@ class EvolInstruct(MultiTemplate, LLMTask):
     Config = EvolInstructConfig
     config: EvolInstructConfig
     inputs: ClassVar[tuple[str, ...]] = ("instruction",)
-    outputs: ClassVar[tuple[str, ...]] = ("instruction", "original_instruction", "evolution", "response")
+    outputs: ClassVar[tuple[str, ...]] = (
+        "instruction",
+        "original_instruction",
+        "evolution",
+        "response",
+    )
     template_files: ClassVar[dict[str, str]] = {
         "depth": "evol_instruct_depth.jinja2",
         "breadth": "evol_instruct_breadth.jinja2",
@@ -133,14 +281,24 @@ class EvolInstruct(MultiTemplate, LLMTask):
         "response": "evol_instruct_response.jinja2",
     }
 
+    def estimate_requests(self, n_records: int | None) -> int:
+        """Upper bound for --dry-run: every generation makes all its calls."""
+        cfg = self.config
+        per_generation = 1 + int(cfg.check_equivalence) + int(cfg.generate_response)
+        return (n_records or 0) * cfg.generations * per_generation
+
     # -- prompts ----------------------------------------------------------------------------
     def operation(self, ctx_seed: int, record_id: Any, generation: int) -> str:
         seed = self.config.seed if self.config.seed is not None else ctx_seed
-        return random.Random(_mix(seed, "evol-op", str(record_id), generation)).choice(self.config.operations)
+        return random.Random(_mix(seed, "evol-op", str(record_id), generation)).choice(
+            self.config.operations
+        )
 
     def evolve_messages(self, instruction: str, operation: str) -> list[Message]:
         role = "breadth" if operation == "breadth" else "depth"
-        return self.render_role(role, instruction=instruction, operation=operation, config=self.config)
+        return self.render_role(
+            role, instruction=instruction, operation=operation, config=self.config
+        )
 
     def format_input(self, record: Record) -> list[Message]:
         """The first generation's evolving prompt (operation drawn with run seed 0)."""
@@ -164,7 +322,9 @@ class EvolInstruct(MultiTemplate, LLMTask):
         lowered = text.lower()
         for phrase in COPIED_PHRASES:
             if phrase in lowered:
-                raise Rejected("copied_prompt_words", f"the evolved instruction contains {phrase!r}")
+                raise Rejected(
+                    "copied_prompt_words", f"the evolved instruction contains {phrase!r}"
+                )
         return text
 
     @staticmethod
@@ -175,15 +335,23 @@ class EvolInstruct(MultiTemplate, LLMTask):
             return False
         if re.search(r"\bequal\b", text):
             return True
-        raise ParseError("parse_error", f"equality judgement is neither 'Equal' nor 'Not Equal': {reply[:300]}")
+        raise ParseError(
+            "parse_error", f"equality judgement is neither 'Equal' nor 'Not Equal': {reply[:300]}"
+        )
 
     def check_response(self, response: str) -> None:
         """Elimination rules 2 and 3; raises Rejected."""
         words = _WORD.findall(response.lower())
         if "sorry" in response.lower() and len(response.split()) < self.config.sorry_max_words:
-            raise Rejected("hard_to_respond", f"response says 'sorry' in {len(response.split())} words: {response[:300]}")
+            raise Rejected(
+                "hard_to_respond",
+                f"response says 'sorry' in {len(response.split())} words: {response[:300]}",
+            )
         if not words or all(w in STOP_WORDS for w in words):
-            raise Rejected("stopwords_only_response", f"response has only punctuation and stop words: {response[:300]!r}")
+            raise Rejected(
+                "stopwords_only_response",
+                f"response has only punctuation and stop words: {response[:300]!r}",
+            )
 
     # -- the step ---------------------------------------------------------------------------
     async def _one(self, record: Record, ctx: StepContext) -> list[Record]:
@@ -220,28 +388,41 @@ class EvolInstruct(MultiTemplate, LLMTask):
             return []
         original = record.get("original_instruction") or record["instruction"]
         previous = record.get("evolution") if isinstance(record.get("evolution"), list) else []
-        record.update(instruction=current, original_instruction=original, evolution=[*previous, *accepted])
+        record.update(
+            instruction=current, original_instruction=original, evolution=[*previous, *accepted]
+        )
         if cfg.generate_response:
             record["response"] = response
         return []
 
-    async def _evolve(self, ctx: StepContext, instruction: str, op: str, seed: int) -> tuple[str, str | None]:
+    async def _evolve(
+        self, ctx: StepContext, instruction: str, op: str, seed: int
+    ) -> tuple[str, str | None]:
         """One generation: evolve, then the elimination rules. Raises Rejected/ParseError/LLMError."""
         cfg = self.config
         reply, _raw = await self.ask_as(ctx, self.evolve_messages(instruction, op), seed)
         evolved = self.clean_evolved(reply)
         if evolved.strip().lower() == instruction.strip().lower():
-            raise Rejected("no_information_gain", "the evolved instruction is identical to the original")
+            raise Rejected(
+                "no_information_gain", "the evolved instruction is identical to the original"
+            )
         if cfg.check_equivalence:
             messages = self.render_role("equal", original=instruction, evolved=evolved, config=cfg)
             verdict, _raw = await self.ask_as(ctx, messages, seed, temperature=0.0, max_tokens=16)
             if self.parse_equal(verdict):
-                raise Rejected("no_information_gain", "the LLM judged the evolved instruction equal to the original")
+                raise Rejected(
+                    "no_information_gain",
+                    "the LLM judged the evolved instruction equal to the original",
+                )
         response = None
         if cfg.generate_response:
             messages = self.render_role("response", instruction=evolved, config=cfg)
             response, _raw = await self.ask_as(
-                ctx, messages, seed, temperature=cfg.response_temperature, max_tokens=cfg.response_max_tokens
+                ctx,
+                messages,
+                seed,
+                temperature=cfg.response_temperature,
+                max_tokens=cfg.response_max_tokens,
             )
             response = response.strip()
             self.check_response(response)

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import random
 from typing import Any, ClassVar
 
@@ -90,18 +91,27 @@ class GLANConfig(MultiTemplateConfig):
     disciplines: list[str] | None = Field(
         None, description="disciplines to cover; None asks the LLM for `n_disciplines` of them"
     )
-    n_disciplines: int = Field(10, ge=1, description="disciplines the LLM lists when `disciplines` is not set")
+    n_disciplines: int = Field(
+        10, ge=1, description="disciplines the LLM lists when `disciplines` is not set"
+    )
     subjects_per_discipline: int = Field(3, ge=1, description="subjects asked for per discipline")
     sessions_per_subject: int = Field(6, ge=1, description="class sessions asked for per syllabus")
     questions_per_session: int = Field(2, ge=1, description="homework questions per class session")
-    concepts_per_question: int = Field(3, ge=1, description="most key concepts combined in one question")
+    concepts_per_question: int = Field(
+        3, ge=1, description="most key concepts combined in one question"
+    )
     cross_session_prob: float = Field(
-        0.5, ge=0, le=1, description="chance that a question also draws concepts from one earlier session"
+        0.5,
+        ge=0,
+        le=1,
+        description="chance that a question also draws concepts from one earlier session",
     )
     n: int = Field(200, gt=0, description="questions to generate (stops early when reached)")
     generate_answers: bool = Field(False, description="also ask the LLM to answer each question")
     answer_max_tokens: int = Field(1024, ge=1, description="longest answer")
-    max_tokens: int = Field(2048, ge=1, description="longest reply for lists, syllabi and questions")
+    max_tokens: int = Field(
+        2048, ge=1, description="longest reply for lists, syllabi and questions"
+    )
     seed: int | None = Field(None, description="random seed; defaults to the run's seed")
 
 
@@ -137,13 +147,27 @@ class GLAN(MultiTemplate, LLMSource):
     def expected_count(self) -> int:
         return self.config.n
 
+    def estimate_requests(self, n_records: int | None) -> int:
+        """For --dry-run, if every request succeeds: lists, syllabi, questions (and answers)."""
+        cfg = self.config
+        n_disciplines = len(cfg.disciplines) if cfg.disciplines else cfg.n_disciplines
+        subjects = math.ceil(cfg.n / (cfg.sessions_per_subject * cfg.questions_per_session))
+        subjects = min(subjects, n_disciplines * cfg.subjects_per_discipline)
+        disciplines = min(n_disciplines, math.ceil(subjects / cfg.subjects_per_discipline))
+        questions = min(cfg.n, subjects * cfg.sessions_per_subject * cfg.questions_per_session)
+        listing = 0 if cfg.disciplines else 1
+        return listing + disciplines + subjects + questions * (1 + int(cfg.generate_answers))
+
     # -- prompts ----------------------------------------------------------------------------
     def disciplines_messages(self) -> list[dict[str, str]]:
         return self.render_role("disciplines", n=self.config.n_disciplines, config=self.config)
 
     def subjects_messages(self, discipline: str) -> list[dict[str, str]]:
         return self.render_role(
-            "subjects", discipline=discipline, n=self.config.subjects_per_discipline, config=self.config
+            "subjects",
+            discipline=discipline,
+            n=self.config.subjects_per_discipline,
+            config=self.config,
         )
 
     def syllabus_messages(self, discipline: str, subject: dict[str, str]) -> list[dict[str, str]]:
@@ -158,7 +182,11 @@ class GLAN(MultiTemplate, LLMSource):
         )
 
     def question_messages(
-        self, discipline: str, subject: dict[str, str], sessions: list[dict[str, Any]], concepts: list[str]
+        self,
+        discipline: str,
+        subject: dict[str, str],
+        sessions: list[dict[str, Any]],
+        concepts: list[str],
     ) -> list[dict[str, str]]:
         return self.render_role(
             "question",
@@ -181,7 +209,9 @@ class GLAN(MultiTemplate, LLMSource):
         k = min(self.config.concepts_per_question, len(pool))
         picked = rng.sample(pool, k)
         if len(chosen) == 2 and k >= 2 and not set(picked) & set(sessions[j]["key_concepts"]):
-            picked[-1] = rng.choice(sessions[j]["key_concepts"])  # always involve the session itself
+            picked[-1] = rng.choice(
+                sessions[j]["key_concepts"]
+            )  # always involve the session itself
         order = {c: i for i, c in enumerate(pool)}
         return chosen, sorted(dict.fromkeys(picked), key=order.__getitem__)
 
@@ -204,32 +234,49 @@ class GLAN(MultiTemplate, LLMSource):
                 if not subjects:
                     raise ParseError("parse_error", "the subject list is empty")
             except (LLMError, ParseError) as exc:
-                batch.append(self._failed(ctx, f"glan-d{d}-subjects", lineage, exc, discipline=discipline))
+                batch.append(
+                    self._failed(ctx, f"glan-d{d}-subjects", lineage, exc, discipline=discipline)
+                )
                 yield batch
                 continue
-            syllabi = await asyncio.gather(
-                *(self._syllabus(ctx, run_seed, discipline, s) for s in subjects)
-            )
             planned: list[tuple[Record, list[dict[str, str]], int]] = []
-            for s_i, (subject, syllabus) in enumerate(zip(subjects, syllabi, strict=True)):
-                if isinstance(syllabus, Exception):
-                    seed = record_seed(run_seed, ctx.name, f"syllabus|{discipline}|{subject['name']}")
-                    batch.append(
-                        self._failed(
-                            ctx, f"glan-d{d}-s{s_i}-syllabus", self.lineage(ctx, seed), syllabus,
-                            discipline=discipline, subject=subject["name"], level=subject["level"],
+            pending = list(enumerate(subjects))
+            per_subject = cfg.sessions_per_subject * cfg.questions_per_session
+            while pending and index < cfg.n:  # syllabi only for subjects that n still needs
+                need = -(-(cfg.n - index) // per_subject)
+                wave, pending = pending[:need], pending[need:]
+                syllabi = await asyncio.gather(
+                    *(self._syllabus(ctx, run_seed, discipline, s) for _i, s in wave)
+                )
+                for (s_i, subject), syllabus in zip(wave, syllabi, strict=True):
+                    if isinstance(syllabus, Exception):
+                        seed = record_seed(
+                            run_seed, ctx.name, f"syllabus|{discipline}|{subject['name']}"
                         )
-                    )  # fmt: skip
-                    continue
-                for j, session in enumerate(syllabus):
-                    for q in range(cfg.questions_per_session):
-                        if index >= cfg.n:
-                            break
-                        planned.append(self._plan(ctx, run_seed, index, discipline, subject, syllabus, j, q))
-                        index += 1
+                        batch.append(
+                            self._failed(
+                                ctx, f"glan-d{d}-s{s_i}-syllabus", self.lineage(ctx, seed), syllabus,
+                                discipline=discipline, subject=subject["name"], level=subject["level"],
+                            )
+                        )  # fmt: skip
+                        continue
+                    for j in range(len(syllabus)):
+                        for q in range(cfg.questions_per_session):
+                            if index < cfg.n:
+                                planned.append(
+                                    self._plan(
+                                        ctx, run_seed, index, discipline, subject, syllabus, j, q
+                                    )
+                                )
+                                index += 1
             await asyncio.gather(*(self._question(ctx, *p) for p in planned))
             batch.extend(p[0] for p in planned)
-            ctx.log.info("glan: discipline %r gave %d records (%d questions so far)", discipline, len(batch), index)
+            ctx.log.info(
+                "glan: discipline %r gave %d records (%d questions so far)",
+                discipline,
+                len(batch),
+                index,
+            )
             yield batch
 
     async def _disciplines(self, ctx: StepContext, run_seed: int) -> list[str]:
@@ -238,7 +285,9 @@ class GLAN(MultiTemplate, LLMSource):
             return _clean_list(cfg.disciplines, len(cfg.disciplines))
         seed = record_seed(run_seed, ctx.name, "disciplines")
         try:
-            value, _raw = await self.ask_as(ctx, self.disciplines_messages(), seed, schema=DisciplineList)
+            value, _raw = await self.ask_as(
+                ctx, self.disciplines_messages(), seed, schema=DisciplineList
+            )
         except (LLMError, ParseError) as exc:
             raise StepError(
                 f"glan: could not get the list of disciplines from the LLM ({exc}); rerun, or set "
@@ -246,7 +295,9 @@ class GLAN(MultiTemplate, LLMSource):
             ) from exc
         disciplines = _clean_list(value["disciplines"], cfg.n_disciplines)
         if not disciplines:
-            raise StepError("glan: the LLM listed no disciplines; set `disciplines` in the step's config")
+            raise StepError(
+                "glan: the LLM listed no disciplines; set `disciplines` in the step's config"
+            )
         return disciplines
 
     def _subjects(self, value: dict[str, Any]) -> list[dict[str, str]]:
@@ -255,7 +306,13 @@ class GLAN(MultiTemplate, LLMSource):
             name = " ".join(s["name"].split())
             if name and name.lower() not in seen:
                 seen.add(name.lower())
-                out.append({"name": name, "level": s["level"].strip(), "description": s["description"].strip()})
+                out.append(
+                    {
+                        "name": name,
+                        "level": s["level"].strip(),
+                        "description": s["description"].strip(),
+                    }
+                )
         return out[: self.config.subjects_per_discipline]
 
     async def _syllabus(
@@ -273,7 +330,13 @@ class GLAN(MultiTemplate, LLMSource):
             concepts = _clean_list(s["key_concepts"], 10)
             title = " ".join(s["title"].split())
             if title and concepts:
-                sessions.append({"title": title, "description": s["description"].strip(), "key_concepts": concepts})
+                sessions.append(
+                    {
+                        "title": title,
+                        "description": s["description"].strip(),
+                        "key_concepts": concepts,
+                    }
+                )
         if not sessions:
             return ParseError("parse_error", "the syllabus has no session with key concepts")
         return sessions[: self.config.sessions_per_subject]
@@ -306,7 +369,9 @@ class GLAN(MultiTemplate, LLMSource):
         add_lineage(record, **{ctx.name: lineage})
         return record, self.question_messages(discipline, subject, sessions, concepts), seed
 
-    async def _question(self, ctx: StepContext, record: Record, messages: list[dict[str, str]], seed: int) -> None:
+    async def _question(
+        self, ctx: StepContext, record: Record, messages: list[dict[str, str]], seed: int
+    ) -> None:
         cfg = self.config
         try:
             value, _raw = await self.ask_as(ctx, messages, seed, schema=Homework)
@@ -316,9 +381,15 @@ class GLAN(MultiTemplate, LLMSource):
             record["instruction"] = question
             if cfg.generate_answers:
                 answer_messages = self.render_role(
-                    "answer", question=question, discipline=record["discipline"], subject=record["subject"], config=cfg
+                    "answer",
+                    question=question,
+                    discipline=record["discipline"],
+                    subject=record["subject"],
+                    config=cfg,
                 )
-                answer, _raw = await self.ask_as(ctx, answer_messages, seed, max_tokens=cfg.answer_max_tokens)
+                answer, _raw = await self.ask_as(
+                    ctx, answer_messages, seed, max_tokens=cfg.answer_max_tokens
+                )
                 record["answer"] = answer.strip()
                 if not record["answer"]:
                     raise ParseError("empty_output", "the answer is empty")
@@ -327,7 +398,9 @@ class GLAN(MultiTemplate, LLMSource):
         except ParseError as exc:
             drop(record, ctx.name, exc.reason, exc.detail[:2000])
 
-    def _failed(self, ctx: StepContext, rid: str, lineage: dict[str, Any], exc: Exception, **fields: Any) -> Record:
+    def _failed(
+        self, ctx: StepContext, rid: str, lineage: dict[str, Any], exc: Exception, **fields: Any
+    ) -> Record:
         reason = exc.reason if isinstance(exc, ParseError) else "llm_error"
         detail = exc.detail if isinstance(exc, ParseError) else str(exc)
         record: Record = {ID: rid, "instruction": None, **fields}

@@ -151,7 +151,7 @@ class SelfCurate(LLMTask):
         extra = await super()._one(record, ctx)
         score = record.get("quality_score")
         if not is_dropped(record) and score is not None and score < self.config.threshold:
-            drop(record, ctx.name, "low_quality", f"score {score} < {self.config.threshold}")
+            drop(record, ctx.name, "low_quality", f"score {score} < {self.config.threshold:g}")
         return extra
 
 

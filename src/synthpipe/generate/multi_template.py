@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, Field
 
 from synthpipe.errors import UsageError
-from synthpipe.generate.task import PROMPTS, LLMTaskConfig, ParseError, split_messages
+from synthpipe.generate.task import PROMPTS, LLMTaskConfig, ParseError, render_messages
 from synthpipe.llm.structured import StructuredOutput
 from synthpipe.llm.types import ChatRequest, Message
 from synthpipe.pipeline.step import StepContext
@@ -59,9 +59,10 @@ class MultiTemplate:
     def primary_role(self) -> str:
         return next(iter(self.template_files))
 
-    @property
-    def template_file(self) -> str:  # type: ignore[override]
-        return self.template_files[self.primary_role]
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        if cls.template_files:  # the primary template, for code that reads `template_file`
+            cls.template_file = next(iter(cls.template_files.values()))  # type: ignore[attr-defined]
 
     def template_path(self, role: str) -> Path:
         overrides = getattr(self.config, "templates", {}) or {}
@@ -93,15 +94,8 @@ class MultiTemplate:
         return [self.template_path(role) for role in self.template_files]
 
     def render_role(self, role: str, **variables: Any) -> list[Message]:
-        from jinja2 import Environment, StrictUndefined
-
-        env = Environment(
-            undefined=StrictUndefined,
-            keep_trailing_newline=False,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-        return split_messages(env.from_string(self.template_texts[role]).render(**variables))
+        """Render the template of `role` (compiled once per template text)."""
+        return render_messages(self.template_texts[role], **variables)
 
     async def ask_as(
         self,

@@ -50,13 +50,16 @@ LABELS = {
     "knowledge-rich text": "Title",
 }
 _REFUSAL = re.compile(
-    r"^\W*(?:i'?m sorry|i am sorry|sorry\b|i can(?:no|')t\b|i'?m (?:not able|unable)|as an ai\b)", re.IGNORECASE
+    r"^\W*(?:i'?m sorry|i am sorry|sorry\b|i can(?:no|')t\b|i'?m (?:not able|unable)|as an ai\b)",
+    re.IGNORECASE,
 )
 
 
 def strip_label(text: str, label: str) -> str:
     """`text` without a leading "<label>:" (any case, optional markdown bold or heading marks)."""
-    pattern = rf"^\s*(?:#+\s*)?(?:\*\*|__)?\s*{re.escape(label)}\s*(?:\*\*|__)?\s*:\s*(?:\*\*|__)?\s*"
+    pattern = (
+        rf"^\s*(?:#+\s*)?(?:\*\*|__)?\s*{re.escape(label)}\s*(?:\*\*|__)?\s*:\s*(?:\*\*|__)?\s*"
+    )
     return re.sub(pattern, "", text, count=1, flags=re.IGNORECASE).strip()
 
 
@@ -135,7 +138,9 @@ class PersonaFromTextConfig(LLMTaskConfig):
     relation: Literal["read", "write", "like", "dislike"] = Field(
         "read", description="who is likely to <relation> the text (the paper uses all four)"
     )
-    max_text_chars: int = Field(4000, ge=100, description="longer texts are cut to this many characters")
+    max_text_chars: int = Field(
+        4000, ge=100, description="longer texts are cut to this many characters"
+    )
     temperature: float = Field(0.7, ge=0, le=2, description="sampling temperature")
     max_tokens: int = Field(256, ge=1, description="longest reply")
 

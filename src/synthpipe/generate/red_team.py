@@ -27,7 +27,8 @@ to the model under test, whose replies are then checked (for refusals, accuracy,
     dropped with ``duplicate``; a request that gives up or whose reply holds no list item is
     emitted as a dropped record (``llm_error`` / ``parse_error``, no prompt) so the funnel
     shows it. Items beyond `n_per_behavior` from the last request are discarded. Each
-    behaviour makes at most `max_requests_per_behavior` requests.
+    behaviour makes at most `max_requests_per_behavior` requests and stops after
+    `max_failed_requests` failed ones.
 
 ``eval_item_filter`` (`EvalItemFilter`, a map step)
     The MWE paper's label-correctness check: a judge decides whether each item tests the
@@ -85,6 +86,9 @@ class RedTeamConfig(LLMTaskConfig):
     max_requests_per_behavior: int | None = Field(
         None, ge=1, description="cap on requests per behaviour [default: 3 x the requests n_per_behavior needs, + 1]"
     )
+    max_failed_requests: int = Field(
+        3, ge=1, description="stop a behaviour after this many failed (llm_error / parse_error) requests"
+    )
     min_words: int = Field(3, ge=1, description="ignore list items with fewer words")
     temperature: float = Field(1.0, ge=0, le=2, description="sampling temperature (high: diverse prompts)")
     max_tokens: int = Field(1024, ge=1, description="longest reply")
@@ -97,6 +101,7 @@ class _Behavior:
     pool: list[tuple[str, str]] = field(default_factory=list)  # (id, prompt) accepted so far
     seen: dict[str, str] = field(default_factory=dict)  # normalised prompt -> id
     requests: int = 0
+    failures: int = 0
     emitted: int = 0  # records emitted (accepted + dropped), numbers the ids
 
 
@@ -141,7 +146,7 @@ class RedTeamPrompts(LLMSource):
             for b in behaviors:
                 need = cfg.n_per_behavior - len(b.pool)
                 budget = self.max_requests - b.requests
-                if need <= 0 or budget <= 0:
+                if need <= 0 or budget <= 0 or b.failures >= cfg.max_failed_requests:
                     continue
                 wanted = cfg.zero_shot_requests if b.requests < cfg.zero_shot_requests else math.ceil(need / cfg.per_request)
                 for _ in range(min(wanted, budget)):
@@ -156,6 +161,7 @@ class RedTeamPrompts(LLMSource):
                            "seed": seed, "round": round_, "request": k, "shots": [i for i, _ in shots]}  # fmt: skip
                 base = {"behavior": b.text, "generation": "few_shot" if shots else "zero_shot"}
                 if failure is not None:
+                    b.failures += 1
                     record = {ID: self._next_id(ctx, b), "prompt": None, **base}
                     batch.append(drop(add_lineage(record, **{ctx.name: lineage}), ctx.name, *failure))
                     continue
@@ -178,7 +184,7 @@ class RedTeamPrompts(LLMSource):
                 yield batch
         short = [f"{b.index} ({len(b.pool)}/{cfg.n_per_behavior})" for b in behaviors if len(b.pool) < cfg.n_per_behavior]
         if short:
-            ctx.log.warning("request cap reached before n_per_behavior for behaviour(s) %s", ", ".join(short))
+            ctx.log.warning("request or failure cap reached before n_per_behavior for behaviour(s) %s", ", ".join(short))
 
     def _shots(self, ctx: StepContext, b: _Behavior, k: int) -> list[tuple[str, str]]:
         """Few-shot examples for request `k`: a seeded uniform sample of earlier prompts."""

@@ -169,6 +169,12 @@ class SelfInstruct(MultiTemplate, LLMSource):
         "instance": "self_instruct_instance.jinja2",
     }
 
+    def estimate_requests(self, n_records: int | None) -> int:
+        """Upper bound for --dry-run: every round runs, every kept instruction gets an instance."""
+        cfg = self.config
+        per_instance = (2 if cfg.classification == "llm" else 1) if cfg.generate_instances else 0
+        return cfg.max_rounds * cfg.requests_per_round + cfg.n * per_instance
+
     # -- inputs -----------------------------------------------------------------------------
     def _seeds_path(self) -> Path:
         from synthpipe.data.paths import resolve_data_path

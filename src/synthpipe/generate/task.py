@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
-from synthpipe.data.records import ID, Batch, Record, add_lineage, drop
+from synthpipe.data.records import ID, LINEAGE, Batch, Record, add_lineage, drop
 from synthpipe.llm.structured import StructuredOutput
 from synthpipe.llm.types import ChatRequest, LLMError, Message, SamplingParams
 from synthpipe.pipeline.step import MapStep, SourceStep, StepConfig, StepContext
@@ -63,6 +63,10 @@ class LLMCalls:
     uses_llm: ClassVar[bool] = True
     requests_per_record: ClassVar[float] = 1.0  # for --dry-run estimates (first attempts only)
     outputs_per_record: ClassVar[float] = 1.0  # records out per record in, for estimates
+
+    def llm_names(self) -> list[str]:
+        """Every endpoint this step calls (steps with judges or several candidates override it)."""
+        return [self.config.llm]
 
     def estimate_requests(self, n_records: int | None) -> int:
         """Requests this step will make for `n_records` inputs (sources: ignore it)."""
@@ -164,7 +168,7 @@ class LLMTask(LLMCalls, MapStep):
         add_lineage(record, **{ctx.name: self.lineage(ctx, seed)})
         extra = []
         for k, row in enumerate(rows[1:], start=1):
-            new = {**base, **row, ID: f"{record[ID]}~{k}"}
+            new = {**base, **row, ID: f"{record[ID]}~{k}", LINEAGE: dict(base.get(LINEAGE) or {})}  # own lineage dict
             extra.append(add_lineage(new, **{ctx.name: self.lineage(ctx, seed)}))
         return extra
 

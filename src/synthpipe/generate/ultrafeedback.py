@@ -219,6 +219,9 @@ class UltraFeedback(LLMTask):
     def input_files(self) -> list[Path]:
         return [*super().input_files(), self._generate_path()]
 
+    def llm_names(self) -> list[str]:
+        return sorted({*self.candidate_llms, self.judge_llm})
+
     def fingerprint_extra(self, env: dict[str, Any]) -> Any:
         return {
             "candidates": [endpoint_identity(env, name) for name in self.candidate_llms],

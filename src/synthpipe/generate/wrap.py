@@ -49,6 +49,7 @@ from synthpipe.generate.task import (
     LLMTaskConfig,
     ParseError,
     record_seed,
+    render_messages,
 )
 from synthpipe.llm.types import LLMError, Message
 from synthpipe.pipeline.registry import register_step

@@ -21,10 +21,10 @@ Algorithm
    `per_request` examples.
 4. The reply is parsed as a numbered (or bullet) list; each item becomes a record ``{text,
    label}``. Nothing is lost silently: a reply with no list, or a request that gave up,
-   yields one dropped record (``parse_error`` / ``llm_error``, with the raw reply); an item
-   equal to a seed example (ignoring case, spaces and punctuation) is dropped as
-   ``copied_seed`` (with `keep_seeds_out`); items beyond `per_request` are dropped as
-   ``extra_item``. Replies with fewer items give fewer records (the run's count shows it).
+   yields one dropped record (``parse_error`` / ``llm_error``, with the raw reply, id of the
+   request's first slot); an item equal to a seed example (ignoring case, spaces and
+   punctuation) is dropped as ``copied_seed`` (with `keep_seeds_out`); items beyond
+   `per_request` are dropped as ``extra_item`` (ids ``zerogen-<first>-extra<k>``). Replies with fewer items give fewer records (the run's count shows it).
 
 Output records: ``id`` (``zerogen-<index>``: request r's items take indexes from the sum of
 the sizes of the requests before it, so ids never depend on other replies), ``text``,
@@ -75,25 +75,36 @@ class ZeroGenConfig(LLMTaskConfig):
     text_field: str = Field("text", description="field of a seed record holding its text")
     label_field: str = Field("label", description="field of a seed record holding its label")
     labels: list[str] | None = Field(
-        None, description="labels to generate; default: every label of the seeds and of label_descriptions"
+        None,
+        description="labels to generate; default: every label of the seeds and of label_descriptions",
     )
     label_descriptions: dict[str, str] = Field(
-        {}, description="what each label means, shown in the prompt (e.g. ABBR: questions asking for an abbreviation)"
+        {},
+        description="what each label means, shown in the prompt (e.g. ABBR: questions asking for an abbreviation)",
     )
-    text_kind: str = Field("short text", description="what one example is, e.g. 'question', 'movie review'")
-    task_description: str = Field("", description="optional sentence about the classification task or domain")
+    text_kind: str = Field(
+        "short text", description="what one example is, e.g. 'question', 'movie review'"
+    )
+    task_description: str = Field(
+        "", description="optional sentence about the classification task or domain"
+    )
     n: int = Field(2000, gt=0, description="examples to ask for in total")
     per_label: Literal["balanced", "seed_proportional"] = Field(
-        "balanced", description="'balanced': as many per label; 'seed_proportional': like the seed file"
+        "balanced",
+        description="'balanced': as many per label; 'seed_proportional': like the seed file",
     )
-    per_request: int = Field(5, ge=1, le=50, description="examples asked for per request (a numbered list)")
+    per_request: int = Field(
+        5, ge=1, le=50, description="examples asked for per request (a numbered list)"
+    )
     few_shot: int = Field(3, ge=0, description="seed examples of the label shown per request")
     attributes: dict[str, list[str]] = Field(
         {},
         description="attribute -> values; one value per attribute is sampled per request, e.g. "
         "{topic: [...], length: [short, medium], style: [...]}",
     )
-    keep_seeds_out: bool = Field(True, description="drop generated examples equal to a seed example")
+    keep_seeds_out: bool = Field(
+        True, description="drop generated examples equal to a seed example"
+    )
     temperature: float = Field(1.0, ge=0, le=2, description="sampling temperature (diversity)")
     top_p: float = Field(0.95, gt=0, le=1, description="nucleus sampling")
     max_tokens: int = Field(512, ge=1, description="longest reply")
@@ -102,7 +113,9 @@ class ZeroGenConfig(LLMTaskConfig):
     @model_validator(mode="after")
     def _needs_labels(self) -> ZeroGenConfig:
         if self.seeds is None and not (self.labels or self.label_descriptions):
-            raise ValueError("zero-shot zerogen (seeds: null) needs `labels` or `label_descriptions`")
+            raise ValueError(
+                "zero-shot zerogen (seeds: null) needs `labels` or `label_descriptions`"
+            )
         for name, values in self.attributes.items():
             if not values:
                 raise ValueError(f"attribute {name!r} has no values")
@@ -150,6 +163,10 @@ class ZeroGen(LLMSource):
     def expected_count(self) -> int:
         return self.config.n
 
+    def estimate_requests(self, n_records: int | None) -> int:
+        """Exact for --dry-run: one request per planned request."""
+        return len(self.plan(0, "estimate"))
+
     @cached_property
     def seeds(self) -> list[Record]:
         """Seed examples {id, text, label}."""
@@ -159,9 +176,17 @@ class ZeroGen(LLMSource):
         from synthpipe.data.readers import read_all
 
         cfg = self.config
-        rows = read_all(path, fields={"text": cfg.text_field, "label": cfg.label_field}, required=["text", "label"])
+        rows = read_all(
+            path,
+            fields={"text": cfg.text_field, "label": cfg.label_field},
+            required=["text", "label"],
+        )
         seeds = [
-            {ID: str(r.get(ID) or f"seed-{i}"), "text": str(r["text"]).strip(), "label": str(r["label"])}
+            {
+                ID: str(r.get(ID) or f"seed-{i}"),
+                "text": str(r["text"]).strip(),
+                "label": str(r["label"]),
+            }
             for i, r in enumerate(rows)
             if str(r.get("text") or "").strip() and r.get("label") is not None
         ]
@@ -187,7 +212,9 @@ class ZeroGen(LLMSource):
         by_label: dict[str, list[Record]] = defaultdict(list)
         for s in self.seeds:
             by_label[s["label"]].append(s)
-        counts = _label_counts(self.labels, Counter(s["label"] for s in self.seeds), cfg.n, cfg.per_label, rng)
+        counts = _label_counts(
+            self.labels, Counter(s["label"] for s in self.seeds), cfg.n, cfg.per_label, rng
+        )
         shapes = [
             (label, min(cfg.per_request, counts[label] - k))
             for label in self.labels
@@ -197,11 +224,21 @@ class ZeroGen(LLMSource):
         requests, start = [], 0
         for number, (label, size) in enumerate(shapes):
             r_rng = random.Random(_mix(seed, "request", number))
-            attributes = {name: r_rng.choice(values) for name, values in sorted(cfg.attributes.items())}
+            attributes = {
+                name: r_rng.choice(values) for name, values in sorted(cfg.attributes.items())
+            }
             pool = by_label.get(label, [])
             few_shot = r_rng.sample(pool, min(cfg.few_shot, len(pool)))
             requests.append(
-                Request(number, label, size, start, attributes, few_shot, record_seed(seed, ctx_name, "request", number))
+                Request(
+                    number,
+                    label,
+                    size,
+                    start,
+                    attributes,
+                    few_shot,
+                    record_seed(seed, ctx_name, "request", number),
+                )
             )
             start += size
         return requests
@@ -255,13 +292,20 @@ class ZeroGen(LLMSource):
                 rid = f"zerogen-{request.start:06d}-extra{j - request.size + 1}"
             record = self._record(rid, text, request.label, ctx, lineage)
             if j >= request.size:
-                drop(record, ctx.name, "extra_item", f"item {j + 1} of a reply asked for {request.size}")
+                drop(
+                    record,
+                    ctx.name,
+                    "extra_item",
+                    f"item {j + 1} of a reply asked for {request.size}",
+                )
             elif _norm(text) in seed_keys:
                 drop(record, ctx.name, "copied_seed", "identical to a seed example")
             records.append(record)
         return records
 
-    def _record(self, rid: str, text: str, label: str, ctx: StepContext, lineage: dict[str, Any]) -> Record:
+    def _record(
+        self, rid: str, text: str, label: str, ctx: StepContext, lineage: dict[str, Any]
+    ) -> Record:
         return add_lineage({ID: rid, "text": text, "label": label}, **{ctx.name: dict(lineage)})
 
     @staticmethod

@@ -1,4 +1,4 @@
-"""Any OpenAI-compatible chat completions server (OpenAI, vLLM serve, llama.cpp, TGI, ...) over httpx.
+"""Any OpenAI-compatible chat completions server (OpenAI, vLLM serve, llama.cpp, TGI, ...) over aiohttp.
 
 One call is one attempt; every failure is mapped onto RetryableError / FatalError so the
 client around the backend can decide whether to retry."""
@@ -6,15 +6,18 @@ client around the backend can decide whether to retry."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import ssl
 import time
-from collections.abc import AsyncGenerator
+import urllib.request
+from collections.abc import AsyncGenerator, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-import httpx
+import aiohttp
+from yarl import URL
 
 from synthpipe.llm.backend import LLMBackend
 from synthpipe.llm.config import LLMConfig
@@ -28,10 +31,12 @@ from synthpipe.llm.types import (
 )
 
 _MAX_ERROR_CHARS = 500
-_CONNECTIONS_PER_SHARD = 8  # see _ClientPool
 _RETRYABLE_STATUS = {408, 409, 429}
 # Words servers use when they reject structured output (OpenAI, vLLM, TGI, llama.cpp).
 _RESPONSE_FORMAT_WORDS = ("response_format", "json_schema", "guided")
+# Idle connections are dropped before the server's keep-alive ends (uvicorn, so vLLM and
+# TGI's OpenAI layer: 5 s), so a request rarely lands on a connection the server is closing.
+_KEEPALIVE_S = 4.0
 
 
 class OpenAIBackend(LLMBackend):
@@ -43,9 +48,13 @@ class OpenAIBackend(LLMBackend):
             raise ValueError("OpenAIBackend needs config.base_url")
         self.base_url = config.base_url.rstrip("/")
         self.url = f"{self.base_url}/chat/completions"
-        # An httpx.AsyncClient is bound to the loop it first ran in, and the executor may run
-        # several loops in turn (one asyncio.run per segment): keep clients per loop.
-        self._pools: dict[asyncio.AbstractEventLoop, _ClientPool] = {}
+        try:  # parsed once, not per request; a bad URL fails at request time, as FatalError
+            self._target: URL | str = URL(self.url)
+        except (ValueError, TypeError):
+            self._target = self.url
+        # A ClientSession is bound to the loop it was made in, and the executor may run
+        # several loops in turn (one asyncio.run per segment): keep sessions per loop.
+        self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
         self._closers: dict[asyncio.AbstractEventLoop, AsyncGenerator[None, None]] = {}
         self._ssl_context: ssl.SSLContext | None = None
 
@@ -53,22 +62,22 @@ class OpenAIBackend(LLMBackend):
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         api_key = self._api_key()
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        pool = await self._pool()
-        shard = pool.acquire()
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
+        session = await self._session()
         error: Exception | None = None
         try:
-            response = await pool.clients[shard].post(self.url, json=self._payload(request), headers=headers)
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            async with session.post(
+                self._target, json=self._payload(request), headers=headers, allow_redirects=False
+            ) as response:
+                body = await response.read()
+        except (aiohttp.ClientError, OSError) as exc:  # TimeoutError is an OSError
             error = self._request_error(exc)
-        finally:
-            pool.release(shard)
-        # Raised outside the except block: httpx errors carry the request, headers and key included.
+        # Raised outside the except block: aiohttp errors can carry the request, headers and key included.
         if error is not None:
             raise error
-        if not response.is_success:
-            raise self._status_error(response, request, api_key)
-        return _parse_completion(response)
+        if not 200 <= response.status < 300:
+            raise self._status_error(response, body, request, api_key)
+        return _parse_completion(body)
 
     def _payload(self, request: ChatRequest) -> dict[str, Any]:
         p = request.params
@@ -100,17 +109,19 @@ class OpenAIBackend(LLMBackend):
             )
         return key
 
-    def _request_error(self, exc: httpx.HTTPError | httpx.InvalidURL) -> Exception:
-        if isinstance(exc, httpx.TimeoutException):
+    def _request_error(self, exc: aiohttp.ClientError | OSError) -> Exception:
+        if isinstance(exc, TimeoutError):  # aiohttp's own timeouts subclass it too
             return RetryableError(f"timeout after {self.config.timeout_s}s ({type(exc).__name__}) from {self.url}")
-        if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
-            return FatalError(f"cannot call {self.url}: {exc}")
-        # Connect errors, resets, RemoteProtocolError, a body that does not decode: try again.
+        if isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
+            return FatalError(f"cannot call {self.url}: {type(exc).__name__}: {exc}")
+        # Refused connections, resets, server disconnects, truncated or undecodable bodies: try again.
         return RetryableError(f"{type(exc).__name__} talking to {self.url}: {exc}")
 
-    def _status_error(self, response: httpx.Response, request: ChatRequest, api_key: str | None) -> Exception:
-        status = response.status_code
-        detail = _error_message(response)
+    def _status_error(
+        self, response: aiohttp.ClientResponse, body: bytes, request: ChatRequest, api_key: str | None
+    ) -> Exception:
+        status = response.status
+        detail = _error_message(body, response.reason)
         if api_key:  # some servers echo what they were sent
             detail = detail.replace(api_key, "***")
         message = f"HTTP {status} from {self.url}: {detail}"
@@ -125,95 +136,103 @@ class OpenAIBackend(LLMBackend):
             return UnsupportedResponseFormat(message, status=status)
         return FatalError(message, status=status)
 
-    # -- clients per event loop ------------------------------------------------------------
+    # -- sessions per event loop -----------------------------------------------------------
 
-    async def _pool(self) -> _ClientPool:
+    async def _session(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
-        pool = self._pools.get(loop)
-        if pool is None or pool.closed:
+        session = self._sessions.get(loop)
+        if session is None or session.closed:
             self._forget_closed_loops()
-            pool = self._pools[loop] = self._new_pool()
-            self._closers[loop] = closer = _close_at_loop_shutdown(pool)
+            session = self._sessions[loop] = self._new_session()
+            self._closers[loop] = closer = _close_at_loop_shutdown(session)
             # Run it to its `yield`: the loop now tracks it, and asyncio.run's
-            # shutdown_asyncgens() closes the clients while the loop can still do I/O.
+            # shutdown_asyncgens() closes the session while the loop can still do I/O.
             await anext(closer)
-        return pool
+        return session
 
-    def _new_pool(self) -> _ClientPool:
-        if self._ssl_context is None:  # shared: loading the CA bundle costs ~20 ms per client
-            self._ssl_context = httpx.create_ssl_context()
-        total = self.config.max_concurrency
-        shards = -(-total // _CONNECTIONS_PER_SHARD)
-        sizes = [total // shards + (i < total % shards) for i in range(shards)]
-        return _ClientPool([self._new_client(size) for size in sizes])
-
-    def _new_client(self, connections: int) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            http1=True,
-            http2=False,
-            verify=self._ssl_context,
-            timeout=self.config.timeout_s,
-            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+    def _new_session(self) -> aiohttp.ClientSession:
+        https = self.url.lower().startswith("https:")
+        if https and self._ssl_context is None:  # shared: loading CA bundles costs ~20 ms each
+            self._ssl_context = _default_ssl_context()
+        connector = aiohttp.TCPConnector(
+            limit=self.config.max_concurrency,
+            keepalive_timeout=_KEEPALIVE_S,
+            ssl=self._ssl_context if https else True,
+        )
+        proxy, proxy_auth = _env_proxy(self.url)
+        return aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=self.config.timeout_s),
             headers={"User-Agent": "synthpipe"},
+            proxy=proxy,
+            proxy_auth=proxy_auth,
         )
 
     def _forget_closed_loops(self) -> None:
-        # Their clients were closed at loop shutdown (or cannot be closed any more).
-        for loop in [lp for lp in self._pools if lp.is_closed()]:
-            self._pools.pop(loop, None)
+        # Their sessions were closed at loop shutdown (or cannot be closed any more).
+        for loop in [lp for lp in self._sessions if lp.is_closed()]:
+            self._sessions.pop(loop, None)
             self._closers.pop(loop, None)
 
     async def aclose(self) -> None:
-        """Close this loop's clients; those of other, finished loops are dropped."""
+        """Close this loop's session; those of other, finished loops are dropped."""
         loop = asyncio.get_running_loop()
-        pool = self._pools.pop(loop, None)
+        session = self._sessions.pop(loop, None)
         closer = self._closers.pop(loop, None)
         if closer is not None:
             await closer.aclose()
-        elif pool is not None:
-            await pool.aclose()
+        elif session is not None:
+            await session.close()
         self._forget_closed_loops()
 
 
-class _ClientPool:
-    """One loop's httpx clients, each holding a few of its `max_concurrency` connections.
-
-    httpcore's pool scans every connection it holds (a syscall each, to spot server-closed
-    ones) several times per request: one pool of 256 connections burns ~20 ms of CPU per
-    request, shards of 8 about 0.5 ms."""
-
-    def __init__(self, clients: list[httpx.AsyncClient]):
-        self.clients = clients
-        self.in_flight = [0] * len(clients)
-        self.closed = False
-
-    def acquire(self) -> int:
-        # Least loaded; ties go to the first, so light traffic reuses a few warm connections.
-        shard = min(range(len(self.clients)), key=self.in_flight.__getitem__)
-        self.in_flight[shard] += 1
-        return shard
-
-    def release(self, shard: int) -> None:
-        self.in_flight[shard] -= 1
-
-    async def aclose(self) -> None:
-        self.closed = True
-        for client in self.clients:
-            await client.aclose()
-
-
-async def _close_at_loop_shutdown(pool: _ClientPool) -> AsyncGenerator[None, None]:
+async def _close_at_loop_shutdown(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
     try:
         yield
     finally:
-        await pool.aclose()
+        # aiohttp (>= 3.11) waits here until every connection's transport is really closed,
+        # so nothing is left for the loop's close to warn about.
+        await session.close()
 
 
-def _parse_completion(response: httpx.Response) -> ChatResponse:
+def _default_ssl_context() -> ssl.SSLContext:
+    """The system's CAs (or SSL_CERT_FILE / SSL_CERT_DIR when set, as httpx honoured them),
+    plus certifi's bundle when importable, which is what httpx trusted by default."""
+    context = ssl.create_default_context()
+    if not (os.environ.get("SSL_CERT_FILE") or os.environ.get("SSL_CERT_DIR")):
+        with contextlib.suppress(ImportError, OSError, ssl.SSLError):
+            import certifi
+
+            context.load_verify_locations(certifi.where())
+    return context
+
+
+def _env_proxy(url: str) -> tuple[str | None, aiohttp.BasicAuth | None]:
+    """HTTP(S)_PROXY / ALL_PROXY unless NO_PROXY covers the host: read once per session, as
+    httpx (trust_env) read them once per client. Not aiohttp's trust_env, which also looks
+    for a .netrc in a thread on every request."""
+    proxies = urllib.request.getproxies_environment()
+    if not proxies:
+        return None, None
     try:
-        body = response.json()
+        target = URL(url)
+        if target.host and urllib.request.proxy_bypass_environment(target.host, proxies):
+            return None, None
+        proxy = proxies.get(target.scheme) or proxies.get("all")
+        if not proxy:
+            return None, None
+        proxy_url = URL(proxy if "://" in proxy else f"http://{proxy}")
+    except ValueError:  # a bad base_url fails at request time, as FatalError
+        return None, None
+    return str(proxy_url.with_user(None)), aiohttp.BasicAuth.from_url(proxy_url)
+
+
+def _parse_completion(raw: bytes) -> ChatResponse:
+    try:
+        body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise RetryableError(f"malformed response: not JSON ({exc}): {response.text[:200]!r}") from None
+        text = raw[:200].decode("utf-8", errors="replace")
+        raise RetryableError(f"malformed response: not JSON ({exc}): {text!r}") from None
     choices = body.get("choices") if isinstance(body, dict) else None
     if not isinstance(choices, list) or not choices:
         raise RetryableError(f"malformed response: no choices in {_snippet(body)}")
@@ -251,11 +270,11 @@ def _snippet(body: Any) -> str:
     return json.dumps(body, default=str)[:200]
 
 
-def _error_message(response: httpx.Response) -> str:
+def _error_message(raw: bytes, reason: str | None) -> str:
     """The server's own explanation: OpenAI's {"error": {"message"}}, or FastAPI's
     {"detail"}, or {"message"}, or the raw text."""
     try:
-        body = response.json()
+        body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         body = None
     message: Any = None
@@ -265,14 +284,16 @@ def _error_message(response: httpx.Response) -> str:
             message = error.get("message")
         message = message or error or body.get("detail") or body.get("message")
     if message is None:
-        message = response.text or response.reason_phrase
+        message = raw.decode("utf-8", errors="replace") or reason or ""
     if not isinstance(message, str):
         message = json.dumps(message, default=str)
     return message[:_MAX_ERROR_CHARS]
 
 
-def parse_retry_after(headers: httpx.Headers) -> float | None:
-    """Seconds to wait: OpenAI's `retry-after-ms`, else `Retry-After` as seconds or an HTTP date."""
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait: OpenAI's `retry-after-ms`, else `Retry-After` as seconds or an HTTP date.
+
+    `headers` must look names up case-insensitively (aiohttp's CIMultiDictProxy does)."""
     ms = headers.get("retry-after-ms")
     if ms:
         try:

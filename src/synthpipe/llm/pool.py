@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,6 +37,12 @@ class LLMPool:
             if name not in self.configs:
                 known = ", ".join(sorted(self.configs)) or "none"
                 raise UsageError(f"no LLM named {name!r} in the recipe's `llms:` section (defined: {known})")
+            key_env = self.configs[name].api_key_env
+            if key_env and not os.environ.get(key_env):
+                raise UsageError(
+                    f"LLM {name!r} reads its API key from ${key_env}, which is not set: export it, or remove "
+                    f"`api_key_env` (e.g. -s llms.{name}.api_key_env=null) for servers without keys"
+                )
             self.clients[name] = LLMClient(
                 name, self.configs[name], cache=self.cache, budget=self.budget, on_update=self.on_update
             )

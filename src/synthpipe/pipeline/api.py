@@ -78,10 +78,12 @@ class Pipeline:
 
     def _check_llm_references(self) -> None:
         for name, step in self.steps.items():
-            wanted = getattr(step.config, "llm", None)
-            if getattr(step, "uses_llm", False) and isinstance(wanted, str) and wanted not in self.recipe.llms:
-                known = ", ".join(self.recipe.llms) or "none"
-                raise UsageError(f"step {name!r} uses LLM {wanted!r}, which is not defined (llms: {known})")
+            if not getattr(step, "uses_llm", False):
+                continue
+            for wanted in step.llm_names():
+                if wanted not in self.recipe.llms:
+                    known = ", ".join(self.recipe.llms) or "none"
+                    raise UsageError(f"step {name!r} uses LLM {wanted!r}, which is not defined (llms: {known})")
 
     @property
     def name(self) -> str:

@@ -15,8 +15,15 @@ def recipes_dir() -> Path | None:
 
 
 def bundled_recipes() -> dict[str, Path]:
+    """Recipe files by name; other YAML files beside them (e.g. constitutions) are skipped."""
     root = recipes_dir()
-    return {p.stem: p for p in sorted(root.glob("*.yaml"))} if root else {}
+    if root is None:
+        return {}
+    return {p.stem: p for p in sorted(root.glob("*.yaml")) if _is_recipe(p)}
+
+
+def _is_recipe(path: Path) -> bool:
+    return any(line.startswith("steps:") for line in path.read_text(encoding="utf-8").splitlines())
 
 
 def find_recipe(name_or_path: str) -> Path:

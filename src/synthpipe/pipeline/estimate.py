@@ -35,7 +35,7 @@ def estimate_run(pipeline: Any, run_dir: Any, make_ctx, pool: Any) -> dict:
         )
     rows: list[dict] = []
     records = None if first == 0 else [r for b in plan[first - 1].checkpoint.iter_batches() for r in b]
-    n_in = None if records is None else len(records)
+    n_in = len(records) if records is not None else plan[0].step.expected_count()  # an LLM source
     avg_prompt = None
     for p in plan[first:]:
         if not getattr(p.step, "uses_llm", False):
@@ -55,7 +55,8 @@ def estimate_run(pipeline: Any, run_dir: Any, make_ctx, pool: Any) -> dict:
         row["cost_max"] = round(llm.cost(row["prompt_tokens"], row["completion_tokens_max"]), 4)
         row["exact"] = not rows and records is not None
         rows.append(row)
-        n_in = None if n_in is None else math.ceil(n_in * getattr(p.step, "outputs_per_record", 1))
+        if p.step.kind == "map":
+            n_in = None if n_in is None else math.ceil(n_in * getattr(p.step, "outputs_per_record", 1))
     return {"steps": rows, "totals": _totals(rows)}
 
 

@@ -22,6 +22,14 @@ _BUILTIN_MODULES = (
     "synthpipe.curate.text_filters",
     "synthpipe.curate.exact_dedup",
     "synthpipe.generate.text_generation",
+    "synthpipe.generate.llm_judge",
+    "synthpipe.generate.ultrafeedback",
+    "synthpipe.generate.constitutional_ai",
+    "synthpipe.generate.grounded_qa",
+    "synthpipe.generate.humpback",
+    "synthpipe.generate.wrap",
+    "synthpipe.generate.dialogue",
+    "synthpipe.generate.red_team",
 )
 _REGISTRY: dict[str, type[Step]] = {}
 _loaded = False
