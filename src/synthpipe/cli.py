@@ -164,9 +164,10 @@ def recipes() -> None:
     from synthpipe.pipeline.bundled import bundled_recipes
 
     for stem, path in bundled_recipes().items():
-        description = (yaml.safe_load(path.read_text()) or {}).get("description", "")
-        out.print(f"[bold cyan]{stem}[/]  {description.strip().splitlines()[0] if description else ''}")
-        out.print(f"    {path}")
+        description = " ".join(((yaml.safe_load(path.read_text()) or {}).get("description") or "").split())
+        summary = description.split(": ")[0].split(". ")[0]
+        summary = summary if len(summary) <= 110 else summary[:107] + "..."
+        out.print(f"[bold cyan]{stem:<16}[/] {summary}", highlight=False)
 
 
 def _print_estimate(estimate: dict, as_json: bool) -> None:

@@ -4,10 +4,13 @@ error mapping for every injected fault, concurrency, and event-loop changes."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import logging
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from email.utils import formatdate
 from pathlib import Path
@@ -177,6 +180,88 @@ def test_url_without_scheme_is_fatal() -> None:
     assert type(run_once(make_backend("localhost:8000/v1"), ask())) is FatalError
 
 
+def test_non_http_url_is_fatal() -> None:
+    assert type(run_once(make_backend("ftp://127.0.0.1:1/v1"), ask())) is FatalError
+
+
+def raw_http(reply: bytes, key: str | None = None) -> Any:
+    """One attempt against a bare TCP server that reads the request, then writes `reply`
+    verbatim and closes: for the failures a real HTTP server will not produce."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":", 1)[1]) for line in head.lower().split(b"\r\n") if line.startswith(b"content-length:")
+        )
+        await reader.readexactly(length)  # all of it, or closing would send a reset
+        writer.write(reply)
+        await writer.drain()
+        writer.close()
+
+    async def go() -> Any:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        backend = make_backend(f"http://127.0.0.1:{port}/v1", api_key_env="TEST_RAW_KEY" if key else None)
+        try:
+            return await backend.chat(ask())
+        except LLMError as exc:
+            return exc
+        finally:
+            await backend.aclose()
+            server.close()
+            await server.wait_closed()
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize(
+    ("reply", "words"),
+    [
+        (b"", "ServerDisconnectedError"),  # closed before any response
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"choi", "ClientPayloadError"),  # body cut short
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"cho", "ClientPayloadError"),
+        (b"NOT HTTP AT ALL\r\n\r\n", "talking to"),  # unparseable status line
+    ],
+)
+def test_broken_connections_are_retryable_and_keep_the_key_out(
+    reply: bytes, words: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_RAW_KEY", "sk-raw-secret")
+    error = run_raw = raw_http(reply, key="sk-raw-secret")
+    assert type(run_raw) is RetryableError, error
+    assert words in str(error) and "sk-raw-secret" not in str(error)
+    assert error.__context__ is None and error.__cause__ is None  # no aiohttp error (with headers) attached
+
+
+def test_json_body_is_parsed_whatever_its_content_type() -> None:
+    body = json.dumps({"choices": [{"index": 0, "message": {"content": "hi"}, "finish_reason": "stop"}]}).encode()
+    reply = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    assert raw_http(reply).texts == ["hi"]
+
+
+def test_redirects_are_not_followed() -> None:
+    reply = b"HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:1/x\r\nContent-Length: 0\r\n\r\n"
+    error = raw_http(reply)
+    assert type(error) is FatalError and error.status == 307
+
+
+_PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+
+
+def test_proxy_from_environment(server: ScriptedOpenAIServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in _PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    # The test server answers absolute-form requests, so it can stand in for a proxy.
+    monkeypatch.setenv("http_proxy", f"http://user:pw@127.0.0.1:{server.port}")
+    assert run_once(make_backend("http://upstream.invalid/v1"), ask()).texts == ["echo 0: hello"]
+
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:1")  # nothing listens there
+    assert isinstance(run_once(make_backend(server.base_url), ask()), RetryableError)
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    assert run_once(make_backend(server.base_url), ask()).texts == ["echo 0: hello"]
+
+
 def test_completion_shapes() -> None:
     def parse(body: dict[str, Any]) -> Any:
         return _parse_completion(json.dumps(body).encode())
@@ -228,6 +313,24 @@ def test_backend_survives_successive_event_loops(server: ScriptedOpenAIServer) -
     assert asyncio.run(one("second")) == "echo 0: second"
     assert list(backend._sessions.values()) != [first_session]  # the stale session was dropped
     assert len(backend._sessions) == 1
+
+
+def test_loop_shutdown_leaves_nothing_unclosed(server: ScriptedOpenAIServer, caplog: pytest.LogCaptureFixture) -> None:
+    backend = make_backend(server.base_url, max_concurrency=32)
+
+    async def burst() -> None:  # no aclose, and requests still running when the loop ends
+        await asyncio.gather(*(backend.chat(ask(f"q{i}")) for i in range(32)))
+        asyncio.get_running_loop().create_task(backend.chat(ask("abandoned")))
+        await asyncio.sleep(0.001)
+
+    with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.DEBUG, logger="asyncio"):
+        warnings.simplefilter("always")
+        for _ in range(3):
+            asyncio.run(burst())
+        del backend
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+    assert "nclosed" not in caplog.text
 
 
 # -- the server's fault plan --------------------------------------------------------------
