@@ -165,9 +165,8 @@ def recipes() -> None:
 
     for stem, path in bundled_recipes().items():
         description = " ".join(((yaml.safe_load(path.read_text()) or {}).get("description") or "").split())
-        summary = description.split(": ")[0].split(". ")[0]
-        summary = summary if len(summary) <= 110 else summary[:107] + "..."
-        out.print(f"[bold cyan]{stem:<16}[/] {summary}", highlight=False)
+        summary = description if len(description) <= 100 else description[:97].rsplit(" ", 1)[0] + "..."
+        out.print(f"[bold cyan]{stem:<16}[/] {summary}", highlight=False, soft_wrap=True)
 
 
 def _print_estimate(estimate: dict, as_json: bool) -> None:
