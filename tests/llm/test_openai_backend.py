@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
@@ -184,12 +184,21 @@ def test_non_http_url_is_fatal() -> None:
     assert type(run_once(make_backend("ftp://127.0.0.1:1/v1"), ask())) is FatalError
 
 
-def raw_http(reply: bytes, key: str | None = None) -> Any:
+def raw_http(
+    reply: bytes,
+    key: str | None = None,
+    base_url: str = "http://127.0.0.1:{port}/v1",
+    on_port: Callable[[int], None] | None = None,
+) -> tuple[Any, list[bytes]]:
     """One attempt against a bare TCP server that reads the request, then writes `reply`
-    verbatim and closes: for the failures a real HTTP server will not produce."""
+    verbatim and closes: for the failures a real HTTP server will not produce. Returns the
+    response (or LLMError) and the request heads the server saw. `on_port` is told the
+    server's port before the backend is made (to point a proxy at it)."""
+    heads: list[bytes] = []
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
+        heads.append(head)
         length = next(
             int(line.split(b":", 1)[1]) for line in head.lower().split(b"\r\n") if line.startswith(b"content-length:")
         )
@@ -201,7 +210,9 @@ def raw_http(reply: bytes, key: str | None = None) -> Any:
     async def go() -> Any:
         server = await asyncio.start_server(handle, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
-        backend = make_backend(f"http://127.0.0.1:{port}/v1", api_key_env="TEST_RAW_KEY" if key else None)
+        if on_port is not None:
+            on_port(port)
+        backend = make_backend(base_url.format(port=port), api_key_env="TEST_RAW_KEY" if key else None)
         try:
             return await backend.chat(ask())
         except LLMError as exc:
@@ -211,7 +222,7 @@ def raw_http(reply: bytes, key: str | None = None) -> Any:
             server.close()
             await server.wait_closed()
 
-    return asyncio.run(go())
+    return asyncio.run(go()), heads
 
 
 @pytest.mark.parametrize(
@@ -227,39 +238,46 @@ def test_broken_connections_are_retryable_and_keep_the_key_out(
     reply: bytes, words: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TEST_RAW_KEY", "sk-raw-secret")
-    error = run_raw = raw_http(reply, key="sk-raw-secret")
-    assert type(run_raw) is RetryableError, error
+    error, _ = raw_http(reply, key="sk-raw-secret")
+    assert type(error) is RetryableError, error
     assert words in str(error) and "sk-raw-secret" not in str(error)
     assert error.__context__ is None and error.__cause__ is None  # no aiohttp error (with headers) attached
 
 
+_HI = json.dumps({"choices": [{"index": 0, "message": {"content": "hi"}, "finish_reason": "stop"}]}).encode()
+_HI_AS_TEXT = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s" % (len(_HI), _HI)
+
+
 def test_json_body_is_parsed_whatever_its_content_type() -> None:
-    body = json.dumps({"choices": [{"index": 0, "message": {"content": "hi"}, "finish_reason": "stop"}]}).encode()
-    reply = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
-    assert raw_http(reply).texts == ["hi"]
+    assert raw_http(_HI_AS_TEXT)[0].texts == ["hi"]
 
 
 def test_redirects_are_not_followed() -> None:
     reply = b"HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:1/x\r\nContent-Length: 0\r\n\r\n"
-    error = raw_http(reply)
+    error, _ = raw_http(reply)
     assert type(error) is FatalError and error.status == 307
 
 
 _PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
 
-def test_proxy_from_environment(server: ScriptedOpenAIServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_proxy_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in _PROXY_VARS:
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.upper(), raising=False)
-    # The test server answers absolute-form requests, so it can stand in for a proxy.
-    monkeypatch.setenv("http_proxy", f"http://user:pw@127.0.0.1:{server.port}")
-    assert run_once(make_backend("http://upstream.invalid/v1"), ask()).texts == ["echo 0: hello"]
 
-    monkeypatch.setenv("http_proxy", "http://127.0.0.1:1")  # nothing listens there
-    assert isinstance(run_once(make_backend(server.base_url), ask()), RetryableError)
-    monkeypatch.setenv("no_proxy", "127.0.0.1")
-    assert run_once(make_backend(server.base_url), ask()).texts == ["echo 0: hello"]
+    def proxy_at(port: int) -> None:  # the raw server stands in for the proxy
+        monkeypatch.setenv("http_proxy", f"http://user:p%40ss@127.0.0.1:{port}")
+
+    response, heads = raw_http(_HI_AS_TEXT, base_url="http://upstream.invalid/v1", on_port=proxy_at)
+    assert response.texts == ["hi"]
+    assert heads[0].startswith(b"POST http://upstream.invalid/v1/chat/completions HTTP/1.1\r\n")
+    assert b"\r\nProxy-Authorization: Basic dXNlcjpwQHNz\r\n" in heads[0]  # user:p@ss
+
+    monkeypatch.setenv("no_proxy", "127.0.0.1")  # the server itself now, not as a proxy
+    response, heads = raw_http(_HI_AS_TEXT, on_port=lambda port: monkeypatch.setenv("http_proxy", "http://127.0.0.1:1"))
+    assert response.texts == ["hi"] and heads[0].startswith(b"POST /v1/chat/completions HTTP/1.1\r\n")
+
 
 
 def test_completion_shapes() -> None:
@@ -327,8 +345,7 @@ def test_loop_shutdown_leaves_nothing_unclosed(server: ScriptedOpenAIServer, cap
         warnings.simplefilter("always")
         for _ in range(3):
             asyncio.run(burst())
-        del backend
-        gc.collect()
+        gc.collect()  # the sessions of the first two loops, dropped by now
     assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
     assert "nclosed" not in caplog.text
 

@@ -57,6 +57,7 @@ class OpenAIBackend(LLMBackend):
         self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
         self._closers: dict[asyncio.AbstractEventLoop, AsyncGenerator[None, None]] = {}
         self._ssl_context: ssl.SSLContext | None = None
+        self._proxy: dict[str, Any] = {}  # post() arguments, read from the environment per session
 
     # -- the one attempt -------------------------------------------------------------------
 
@@ -67,7 +68,7 @@ class OpenAIBackend(LLMBackend):
         error: Exception | None = None
         try:
             async with session.post(
-                self._target, json=self._payload(request), headers=headers, allow_redirects=False
+                self._target, json=self._payload(request), headers=headers, allow_redirects=False, **self._proxy
             ) as response:
                 body = await response.read()
         except (aiohttp.ClientError, OSError) as exc:  # TimeoutError is an OSError
@@ -159,13 +160,11 @@ class OpenAIBackend(LLMBackend):
             keepalive_timeout=_KEEPALIVE_S,
             ssl=self._ssl_context if https else True,
         )
-        proxy, proxy_auth = _env_proxy(self.url)
+        self._proxy = _env_proxy(self.url)
         return aiohttp.ClientSession(
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=self.config.timeout_s),
             headers={"User-Agent": "synthpipe"},
-            proxy=proxy,
-            proxy_auth=proxy_auth,
         )
 
     def _forget_closed_loops(self) -> None:
@@ -207,24 +206,26 @@ def _default_ssl_context() -> ssl.SSLContext:
     return context
 
 
-def _env_proxy(url: str) -> tuple[str | None, aiohttp.BasicAuth | None]:
-    """HTTP(S)_PROXY / ALL_PROXY unless NO_PROXY covers the host: read once per session, as
-    httpx (trust_env) read them once per client. Not aiohttp's trust_env, which also looks
-    for a .netrc in a thread on every request."""
+def _env_proxy(url: str) -> dict[str, Any]:
+    """HTTP(S)_PROXY / ALL_PROXY unless NO_PROXY covers the host, as post() arguments: read
+    once per session, as httpx (trust_env) read them once per client. Not aiohttp's
+    trust_env, which looks them (and a .netrc) up in a thread on every request."""
     proxies = urllib.request.getproxies_environment()
     if not proxies:
-        return None, None
+        return {}
     try:
         target = URL(url)
         if target.host and urllib.request.proxy_bypass_environment(target.host, proxies):
-            return None, None
+            return {}
         proxy = proxies.get(target.scheme) or proxies.get("all")
         if not proxy:
-            return None, None
+            return {}
         proxy_url = URL(proxy if "://" in proxy else f"http://{proxy}")
     except ValueError:  # a bad base_url fails at request time, as FatalError
-        return None, None
-    return str(proxy_url.with_user(None)), aiohttp.BasicAuth.from_url(proxy_url)
+        return {}
+    # Credentials stay in the URL: aiohttp turns them into Proxy-Authorization, on plain
+    # requests and CONNECTs alike (its proxy_headers reach only CONNECTs).
+    return {"proxy": proxy_url}
 
 
 def _parse_completion(raw: bytes) -> ChatResponse:
