@@ -200,7 +200,8 @@ def raw_http(
         head = await reader.readuntil(b"\r\n\r\n")
         heads.append(head)
         length = next(
-            int(line.split(b":", 1)[1]) for line in head.lower().split(b"\r\n") if line.startswith(b"content-length:")
+            (int(line.split(b":", 1)[1]) for line in head.lower().split(b"\r\n") if line.startswith(b"content-length:")),
+            0,
         )
         await reader.readexactly(length)  # all of it, or closing would send a reset
         writer.write(reply)
@@ -274,10 +275,19 @@ def test_proxy_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert heads[0].startswith(b"POST http://upstream.invalid/v1/chat/completions HTTP/1.1\r\n")
     assert b"\r\nProxy-Authorization: Basic dXNlcjpwQHNz\r\n" in heads[0]  # user:p@ss
 
+    refused = b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n"
+
+    def https_proxy_at(port: int) -> None:
+        monkeypatch.setenv("https_proxy", f"http://user:p%40ss@127.0.0.1:{port}")
+
+    error, heads = raw_http(refused, base_url="https://upstream.invalid/v1", on_port=https_proxy_at)
+    assert heads[0].startswith(b"CONNECT upstream.invalid:443 HTTP/1.1\r\n")
+    assert isinstance(error, RetryableError) and "407" in str(error)
+    assert "p@ss" not in str(error) and "p%40ss" not in str(error)
+
     monkeypatch.setenv("no_proxy", "127.0.0.1")  # the server itself now, not as a proxy
     response, heads = raw_http(_HI_AS_TEXT, on_port=lambda port: monkeypatch.setenv("http_proxy", "http://127.0.0.1:1"))
     assert response.texts == ["hi"] and heads[0].startswith(b"POST /v1/chat/completions HTTP/1.1\r\n")
-
 
 
 def test_completion_shapes() -> None:

@@ -24,6 +24,9 @@ class ReadConfig(StepConfig):
     fields: dict[str, str] = Field({}, description="extra canonical -> source field mappings")
     require_text: bool = Field(True, description="quarantine records without a string `text`")
     limit: int | None = Field(None, ge=1, description="read at most this many valid records")
+    keep_field_names: bool = Field(
+        False, description="validate `text_field` but keep every field under its own name (no renaming)"
+    )
 
     @model_validator(mode="after")
     def _no_duplicate_mappings(self) -> ReadConfig:
@@ -51,8 +54,14 @@ class ReadRecords(SourceStep):
     def input_files(self) -> list[Path]:
         return [self.path()]
 
+    def text_name(self) -> str:
+        """The name the text field has in the records this step yields."""
+        return self.config.text_field if self.config.keep_field_names else "text"
+
     def field_map(self) -> dict[str, str]:
         cfg = self.config
+        if cfg.keep_field_names:
+            return {**cfg.fields, cfg.text_field: cfg.text_field}
         mapping = {**cfg.fields, "text": cfg.text_field}
         if cfg.label_field is not None:
             mapping["label"] = cfg.label_field
@@ -64,8 +73,8 @@ class ReadRecords(SourceStep):
             self.path(),
             format=cfg.format,
             fields=self.field_map(),
-            required=["text"] if cfg.require_text else [],
-            types={"text": str} if cfg.require_text else None,
+            required=[self.text_name()] if cfg.require_text else [],
+            types={self.text_name(): str} if cfg.require_text else None,
             quarantine=ctx.quarantine,
             strict=ctx.strict,
             batch_size=ctx.batch_size,

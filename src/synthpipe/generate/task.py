@@ -3,14 +3,19 @@
 A technique is four small things (distilabel-style): `inputs`/`outputs` (documented fields),
 `format_input(record) -> messages` (usually just the bundled Jinja2 template), and
 `format_output(reply, record) -> fields` (raise `ParseError` to drop the record with a
-reason). Everything else, shared by all techniques, is here:
+reason; `reject(record)` may drop it after its fields are merged). Everything else, shared by
+all techniques, is here:
 
 - one request per record and sample, with a per-record seed, through the run's shared client
   (cache, limiter, retries, budget);
 - structured output when the technique declares `output_schema`;
 - failures never lose a record: a request that gives up drops it with reason ``llm_error``
   (retried on the next run), an unparseable reply with ``parse_error`` and the raw text;
-- `_lineage` records model, prompt-template hash and seed.
+- `_lineage` records model, prompt-template hash and seed;
+- several prompt templates by role (`template_files`, `render_role`), several output schemas,
+  endpoints and sampling overrides per call (`ask(..., schema=, llm=, temperature=...)`).
+
+Reply parsers shared by the techniques (lists, fences, scores, verdicts) are in `parsing`.
 
 LLM sources (which invent records rather than transform them) use `LLMSource`; both share
 `LLMCalls`.
@@ -28,7 +33,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
-from synthpipe.data.records import ID, LINEAGE, Batch, Record, add_lineage, drop
+from synthpipe.data.records import ID, LINEAGE, Batch, Record, add_lineage, drop, is_dropped
+from synthpipe.errors import UsageError
 from synthpipe.llm.structured import StructuredOutput
 from synthpipe.llm.types import ChatRequest, LLMError, Message, SamplingParams
 from synthpipe.pipeline.step import MapStep, SourceStep, StepConfig, StepContext
@@ -54,18 +60,45 @@ class LLMTaskConfig(StepConfig):
     max_parse_attempts: int = Field(3, ge=1, description="structured output: tries with the error fed back")
 
 
+class MultiTemplateConfig(LLMTaskConfig):
+    """Options of a step with several prompt templates (see `LLMCalls.template_files`)."""
+
+    templates: dict[str, str] = Field(
+        {},
+        description="replace bundled prompt files by role, e.g. {instance: my_instance.jinja2} "
+        "(`template` replaces the main role's file)",
+    )
+
+
 class LLMCalls:
-    """Prompt rendering and LLM calls shared by map tasks and sources."""
+    """Prompt rendering and LLM calls shared by map tasks and sources.
+
+    Templates, by role: `template_file` is the main role's (`main_role`) bundled template,
+    `template_files` maps further roles to theirs. The config replaces a role's file with
+    `templates[role]` (where the config has `templates`), a field `<role>_template` (e.g.
+    `user_template`), or, for the main role, `template`. `template_hash` covers every role's
+    template and `input_files()` lists them all, so editing any prompt invalidates checkpoints.
+
+    Endpoints: `llm_names()` lists every endpoint the step calls (override it for judges,
+    simulated users or several candidate endpoints); `fingerprint_extra` records the identity of
+    each, and `ask(..., llm=name)` calls one of them.
+    """
 
     config: LLMTaskConfig
-    template_file: ClassVar[str] = ""  # bundled template under generate/prompts/
+    template_file: ClassVar[str] = ""  # bundled template of the main role, under generate/prompts/
+    template_files: ClassVar[dict[str, str]] = {}  # further roles: role -> bundled template
+    main_role: ClassVar[str] = "main"
     output_schema: ClassVar[type[BaseModel] | dict | None] = None
     uses_llm: ClassVar[bool] = True
     requests_per_record: ClassVar[float] = 1.0  # for --dry-run estimates (first attempts only)
     outputs_per_record: ClassVar[float] = 1.0  # records out per record in, for estimates
 
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.check_template_roles()
+
     def llm_names(self) -> list[str]:
-        """Every endpoint this step calls (steps with judges or several candidates override it)."""
+        """Every endpoint this step calls (steps with judges or several candidates extend it)."""
         return [self.config.llm]
 
     def estimate_requests(self, n_records: int | None) -> int:
@@ -73,43 +106,119 @@ class LLMCalls:
         return math.ceil((n_records or 0) * self.requests_per_record)
 
     # -- prompts --------------------------------------------------------------------------
+    def template_roles(self) -> dict[str, str]:
+        """Role -> bundled template file, the main role first."""
+        return {self.main_role: self.template_file, **self.template_files}
+
+    def check_template_roles(self) -> None:
+        """Raise UsageError if the config's `templates` names a role the step does not have."""
+        roles = self.template_roles()
+        unknown = sorted(set(getattr(self.config, "templates", None) or {}) - set(roles))
+        if unknown:
+            raise UsageError(
+                f"{type(self).__name__}: unknown template role(s) {unknown}; roles are {sorted(roles)}"
+            )
+
+    def template_path(self, role: str) -> Path:
+        """The template file of `role`: the config's replacement, else the bundled file."""
+        cfg = self.config
+        override = (getattr(cfg, "templates", None) or {}).get(role) or getattr(cfg, f"{role}_template", None)
+        if not override and role == self.main_role:
+            override = cfg.template
+        return Path(override) if override else PROMPTS / self.template_roles()[role]
+
     @cached_property
+    def template_texts(self) -> dict[str, str]:
+        """Role -> template text, read once per step instance."""
+        return {role: self.template_path(role).read_text(encoding="utf-8") for role in self.template_roles()}
+
+    @property
     def template_text(self) -> str:
-        path = Path(self.config.template) if self.config.template else PROMPTS / self.template_file
-        return path.read_text(encoding="utf-8")
+        """The main role's template text."""
+        return self.template_texts[self.main_role]
 
     @cached_property
     def template_hash(self) -> str:
-        return hashlib.sha256(self.template_text.encode()).hexdigest()[:12]
+        """One hash over every template of the step (it enters `_lineage`)."""
+        texts = self.template_texts
+        if len(texts) == 1:
+            return text_hash(next(iter(texts.values())))
+        return text_hash("".join(f"{role}\0{texts[role]}\0" for role in sorted(texts)))
+
+    def render_role(self, role: str, **variables: Any) -> list[Message]:
+        """Render the template of `role` into messages (see `render_messages`)."""
+        return render_messages(self.template_texts[role], **variables)
 
     def render(self, **variables: Any) -> list[Message]:
-        """Render the template; `=== system ===` / `=== user ===` lines split it into messages."""
-        return render_messages(self.template_text, **variables)
+        """Render the main template; `=== system ===` / `=== user ===` lines split it into messages."""
+        return self.render_role(self.main_role, **variables)
 
     def input_files(self) -> list[Path]:
-        return [Path(self.config.template)] if self.config.template else [PROMPTS / self.template_file]
+        return [self.template_path(role) for role in self.template_roles()]
 
     def fingerprint_extra(self, env: dict[str, Any]) -> Any:
-        llm = (env.get("llms") or {}).get(self.config.llm)
-        return {"llm": llm.identity() if llm is not None else self.config.llm}
+        """The identity (backend, model...) of every endpoint in `llm_names()`.
+
+        Raises UsageError if `env` defines endpoints but not one this step uses.
+        """
+        llms = env.get("llms") or {}
+        names = list(dict.fromkeys(self.llm_names()))
+        for name in names:
+            if llms and name not in llms:  # fail at plan time, not mid-run
+                raise UsageError(
+                    f"{type(self).__name__}: {self._llm_field(name)} {name!r} is not defined "
+                    f"(llms: {', '.join(llms)})"
+                )
+        return {"llms": {name: endpoint_identity(env, name) for name in names}}
+
+    def _llm_field(self, name: str) -> str:
+        """The config field naming endpoint `name`, for error messages."""
+        for field, value in self.config:
+            if (field == "llm" or field.endswith(("_llm", "_llms"))) and (
+                value == name or (isinstance(value, list) and name in value)
+            ):
+                return field
+        return "llm"
 
     # -- calls ------------------------------------------------------------------------------
     def params(self, seed: int) -> SamplingParams:
         cfg = self.config
         return SamplingParams(temperature=cfg.temperature, top_p=cfg.top_p, max_tokens=cfg.max_tokens, seed=seed)
 
-    async def ask(self, ctx: StepContext, messages: list[Message], seed: int, sample: int = 0) -> tuple[Any, str]:
-        """Return (reply, raw text): the parsed structure if `output_schema` is set, else the text.
+    async def ask(
+        self,
+        ctx: StepContext,
+        messages: list[Message],
+        seed: int,
+        sample: int = 0,
+        *,
+        schema: type[BaseModel] | dict | type[str] | None = None,
+        llm: str | None = None,
+        **sampling_overrides: Any,
+    ) -> tuple[Any, str]:
+        """Return (reply, raw text): the parsed structure for a structured reply, else the text.
+
+        `schema`: a pydantic model or JSON schema for a structured reply, `str` for plain text;
+        default: the step's `output_schema`. `llm`: the endpoint (default `config.llm`).
+        `sampling_overrides` replace the config's sampling parameters for this call
+        (``temperature``, ``top_p``, ``max_tokens``, ``stop``).
 
         Raises LLMError when the request gives up, ParseError when the reply stays invalid.
         """
-        client = ctx.llm(self.config.llm)
-        request = ChatRequest(messages, self.params(seed))
-        if self.output_schema is None:
+        client = ctx.llm(llm or self.config.llm)
+        params = self.params(seed)
+        if sampling_overrides:
+            params = SamplingParams.model_validate({**params.model_dump(), **sampling_overrides})
+        request = ChatRequest(messages, params)
+        if schema is None:
+            schema, name = self.output_schema, type(self).__name__
+        else:
+            name = getattr(schema, "__name__", type(self).__name__)
+        if schema is None or schema is str:
             response = await client.chat(request, sample)
             text = response.texts[0] if response.texts else ""
             return text, text
-        output = StructuredOutput(self.output_schema, type(self).__name__)
+        output = StructuredOutput(schema, name)  # type: ignore[arg-type]
         value, raw, error = await client.structured(
             request, output, sample_index=sample, max_attempts=self.config.max_parse_attempts
         )
@@ -140,23 +249,37 @@ class LLMTask(LLMCalls, MapStep):
         extra = await asyncio.gather(*(self._one(record, ctx) for record in batch))
         return batch + [r for more in extra for r in more]
 
-    async def _one(self, record: Record, ctx: StepContext) -> list[Record]:
-        """Fill `record` in place (or drop it); return extra records if the reply yields several."""
-        missing = [f for f in self.inputs if record.get(f) in (None, "")]
+    def reject(self, record: Record) -> tuple[str, str] | None:
+        """A filter on a record's merged output fields: (reason, detail) drops it, None keeps it."""
+        return None
+
+    def drop_if_missing(
+        self, record: Record, ctx: StepContext, fields: tuple[str, ...] | list[str] | None = None, *, blank: bool = False
+    ) -> bool:
+        """Drop `record` with ``missing_input`` if a field of `fields` (default `inputs`) is None
+        or "" (with `blank`, also a string of only whitespace); True if it was dropped."""
+        empty = is_blank if blank else _is_empty
+        missing = [f for f in (self.inputs if fields is None else fields) if empty(record.get(f))]
         if missing:
             drop(record, ctx.name, "missing_input", f"empty or missing {missing}")
+        return bool(missing)
+
+    async def _one(self, record: Record, ctx: StepContext) -> list[Record]:
+        """Fill `record` in place (or drop it); return extra records if the reply yields several."""
+        if self.drop_if_missing(record, ctx):
             return []
         seed = record_seed(ctx.seed, ctx.name, record.get(ID))
         try:
             reply, _raw = await self.ask(ctx, self.format_input(record), seed)
             fields = self.format_output(reply, record)
-        except LLMError as exc:
-            drop(record, ctx.name, "llm_error", str(exc)[:1000])
+        except (LLMError, ParseError) as exc:
+            drop_failed(record, ctx.name, exc)
             return []
-        except ParseError as exc:
-            drop(record, ctx.name, exc.reason, exc.detail[:2000])
-            return []
-        return self._merge(record, fields, ctx, seed)
+        extra = self._merge(record, fields, ctx, seed)
+        for row in (record, *extra):
+            if not is_dropped(row) and (problem := self.reject(row)) is not None:
+                drop(row, ctx.name, *problem)
+        return extra
 
     def _merge(self, record: Record, fields: dict | list[dict], ctx: StepContext, seed: int) -> list[Record]:
         rows = fields if isinstance(fields, list) else [fields]
@@ -186,6 +309,38 @@ class LLMSource(LLMCalls, SourceStep):
 def render_messages(template_text: str, **variables: Any) -> list[Message]:
     """Render a Jinja2 prompt (StrictUndefined) into chat messages; see `split_messages`."""
     return split_messages(_compile(template_text).render(**variables))
+
+
+def text_hash(text: str) -> str:
+    """The short content hash recorded for prompt templates."""
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def endpoint_identity(env: dict[str, Any], name: str) -> Any:
+    """What fingerprints record for endpoint `name`: its identity, or the name if undefined."""
+    llm = (env.get("llms") or {}).get(name)
+    return llm.identity() if llm is not None else name
+
+
+def failure(exc: LLMError | ParseError) -> tuple[str, str]:
+    """(drop reason, detail) for a request that gave up (``llm_error``) or an unusable reply."""
+    if isinstance(exc, ParseError):
+        return exc.reason, exc.detail[:2000]
+    return "llm_error", str(exc)[:1000]
+
+
+def drop_failed(record: Record, step: str, exc: LLMError | ParseError) -> Record:
+    """Drop `record` for a failed request or reply (see `failure`)."""
+    return drop(record, step, *failure(exc))
+
+
+def is_blank(value: Any) -> bool:
+    """None, or a string of only whitespace."""
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or value == ""
 
 
 def load_prompt(name: str) -> str:

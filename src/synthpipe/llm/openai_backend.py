@@ -114,9 +114,17 @@ class OpenAIBackend(LLMBackend):
         if isinstance(exc, TimeoutError):  # aiohttp's own timeouts subclass it too
             return RetryableError(f"timeout after {self.config.timeout_s}s ({type(exc).__name__}) from {self.url}")
         if isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
-            return FatalError(f"cannot call {self.url}: {type(exc).__name__}: {exc}")
+            return FatalError(f"cannot call {self.url}: {type(exc).__name__}: {self._scrub(str(exc))}")
         # Refused connections, resets, server disconnects, truncated or undecodable bodies: try again.
-        return RetryableError(f"{type(exc).__name__} talking to {self.url}: {exc}")
+        return RetryableError(f"{type(exc).__name__} talking to {self.url}: {self._scrub(str(exc))}")
+
+    def _scrub(self, text: str) -> str:
+        """aiohttp's proxy errors name the proxy URL, password included."""
+        proxy = self._proxy.get("proxy")
+        if proxy is not None:
+            for secret in {proxy.raw_password, proxy.password} - {None, ""}:
+                text = text.replace(secret, "***")
+        return text
 
     def _status_error(
         self, response: aiohttp.ClientResponse, body: bytes, request: ChatRequest, api_key: str | None
@@ -189,14 +197,12 @@ async def _close_at_loop_shutdown(session: aiohttp.ClientSession) -> AsyncGenera
     try:
         yield
     finally:
-        # aiohttp (>= 3.11) waits here until every connection's transport is really closed,
-        # so nothing is left for the loop's close to warn about.
-        await session.close()
+        await session.close()  # closes every connection's transport
 
 
 def _default_ssl_context() -> ssl.SSLContext:
-    """The system's CAs (or SSL_CERT_FILE / SSL_CERT_DIR when set, as httpx honoured them),
-    plus certifi's bundle when importable, which is what httpx trusted by default."""
+    """The system's CAs (or SSL_CERT_FILE / SSL_CERT_DIR when set), plus certifi's bundle
+    when importable: what the backend trusted before it moved to aiohttp."""
     context = ssl.create_default_context()
     if not (os.environ.get("SSL_CERT_FILE") or os.environ.get("SSL_CERT_DIR")):
         with contextlib.suppress(ImportError, OSError, ssl.SSLError):
@@ -208,7 +214,7 @@ def _default_ssl_context() -> ssl.SSLContext:
 
 def _env_proxy(url: str) -> dict[str, Any]:
     """HTTP(S)_PROXY / ALL_PROXY unless NO_PROXY covers the host, as post() arguments: read
-    once per session, as httpx (trust_env) read them once per client. Not aiohttp's
+    once per session, as the backend did before it moved to aiohttp. Not aiohttp's
     trust_env, which looks them (and a .netrc) up in a thread on every request."""
     proxies = urllib.request.getproxies_environment()
     if not proxies:

@@ -217,8 +217,8 @@ class Pipeline:
         fmt = self.recipe.output.format
         kept = list(_flatten(plan[-1].checkpoint.iter_batches(kept_only=True)))
         dropped = list(_flatten(b for p in plan for b in p.checkpoint.iter_dropped()))
-        kept_count = write_records(kept, run_dir.kept_path(fmt))
-        dropped_count = write_records(dropped, run_dir.dropped_path(fmt))
+        kept_count = write_records(kept, run_dir.kept_path(fmt), format=fmt)
+        dropped_count = write_records(dropped, run_dir.dropped_path(fmt), format=fmt)
         quarantined, quarantine_reasons = _merge_quarantines(run_dir, plan)
         metrics = {
             "run": {
@@ -274,7 +274,8 @@ class RunResult:
     def _read(self, key: str) -> list[Record]:
         from synthpipe.data.readers import read_all
 
-        return read_all(self.run_dir / self.metrics["output"][key], id_field="id")
+        output = self.metrics["output"]
+        return read_all(self.run_dir / output[key], format=output.get("format"), id_field="id")
 
     @cached_property
     def kept(self) -> list[Record]:

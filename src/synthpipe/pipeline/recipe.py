@@ -32,7 +32,9 @@ from synthpipe.pipeline.yaml_lines import load_with_lines
 
 class OutputConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    format: Literal["jsonl", "parquet"] = Field("jsonl", description="kept.<fmt> and dropped.<fmt>")
+    format: Literal["jsonl", "jsonl.gz", "parquet", "csv", "hf"] = Field(
+        "jsonl", description="format of kept.<fmt> and dropped.<fmt>"
+    )
     text_field: str = Field("text", description="field shown in the report and statistics")
     label_field: str = Field("label", description="label field for the label-balance statistics")
 
