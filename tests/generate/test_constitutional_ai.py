@@ -4,27 +4,21 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
+from llm_server import ScriptedOpenAIServer
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
-from llm_server import ScriptedOpenAIServer  # noqa: E402
-
-from synthpipe import Pipeline  # noqa: E402
-from synthpipe.data.read_step import FromRecords  # noqa: E402
-from synthpipe.errors import UsageError  # noqa: E402
-from synthpipe.generate.constitutional_ai import (  # noqa: E402
+from synthpipe.errors import UsageError
+from synthpipe.generate.constitutional_ai import (
     ConstitutionalRevision,
     Principle,
     clean_critique,
     clean_revision,
     load_constitution,
 )
-from synthpipe.generate.task import ParseError  # noqa: E402
-from synthpipe.llm.config import LLMConfig  # noqa: E402
-from synthpipe.pipeline.step import StepContext  # noqa: E402
+from synthpipe.generate.task import ParseError
+from synthpipe.pipeline.step import StepContext
 
 PRINCIPLES = [
     {"name": "kind", "critique": "Is the response unkind?", "revision": "Rewrite it to be kind."},
@@ -141,7 +135,7 @@ def responder(body: dict) -> str:
     return "A first answer."  # generation of a missing response
 
 
-def test_end_to_end(tmp_path: Path, constitution: Path) -> None:
+def test_end_to_end(run_steps, constitution: Path) -> None:
     records = [
         {"id": "given", "instruction": "Describe X.", "response": "X is bad."},
         {"id": "generated", "instruction": "Describe Y."},
@@ -151,12 +145,7 @@ def test_end_to_end(tmp_path: Path, constitution: Path) -> None:
     ]
     step = ConstitutionalRevision(constitution=str(constitution), rounds=2, emit_preference=True)
     with ScriptedOpenAIServer(responder=responder) as server:
-        result = Pipeline(
-            "cai",
-            {"records": FromRecords(records=records), "revise": step},
-            llms={"default": LLMConfig(backend="openai", base_url=server.base_url, model="test-model", max_retries=0)},
-            llm_cache=str(tmp_path / "cache.sqlite"),
-        ).run(tmp_path / "run")
+        result = run_steps(server, {"revise": step}, records)
         n_requests = len(server.requests)
     kept = {r["id"]: r for r in result.kept}
     drops = {r["id"]: r["_drop"] for r in result.dropped}
@@ -180,23 +169,16 @@ def test_end_to_end(tmp_path: Path, constitution: Path) -> None:
     assert n_requests == 4 + 5 + 4 + 2
 
 
-def test_missing_response_without_generation_is_dropped(tmp_path: Path, constitution: Path) -> None:
+def test_missing_response_without_generation_is_dropped(run_steps, constitution: Path) -> None:
     step = ConstitutionalRevision(constitution=str(constitution), generate_response=False)
     with ScriptedOpenAIServer(responder=responder) as server:
-        result = Pipeline(
-            "cai",
-            {"records": FromRecords(records=[{"id": "a", "instruction": "Q"}]), "revise": step},
-            llms={"default": LLMConfig(backend="openai", base_url=server.base_url, model="test-model")},
-            llm_cache=str(tmp_path / "cache.sqlite"),
-        ).run(tmp_path / "run")
+        result = run_steps(server, {"revise": step}, [{"id": "a", "instruction": "Q"}])
         assert not server.requests
     [record] = result.dropped
     assert record["_drop"]["reason"] == "missing_input" and "response" in record["_drop"]["detail"]
 
 
-def test_bundled_recipe_runs_on_bundled_data(tmp_path: Path) -> None:
-    recipe = Path(__file__).resolve().parents[2] / "recipes" / "constitutional.yaml"
-
+def test_bundled_recipe_runs_on_bundled_data(tmp_path: Path, recipe_pipeline, estimated_requests) -> None:
     def revise_with_example_principles(body: dict) -> str:
         user = body["messages"][-1]["content"]
         if "Revision request:" in user:
@@ -204,16 +186,8 @@ def test_bundled_recipe_runs_on_bundled_data(tmp_path: Path) -> None:
         return "Critique: it could be better."
 
     with ScriptedOpenAIServer(responder=revise_with_example_principles) as server:
-        overrides = [
-            f"llms.default.base_url={server.base_url}",
-            "llms.default.api_key_env=null",  # a local server needs no key
-            f"llm_cache={tmp_path / 'cache.sqlite'}",
-            "steps.read.limit=3",
-        ]
-        pipe = Pipeline.from_recipe(recipe, overrides)
-        estimate = pipe.dry_run(tmp_path / "run")
-        assert [row["requests"] for row in estimate["steps"]] == [15]
-        assert not server.requests  # a dry run calls no LLM
+        pipe = recipe_pipeline("constitutional.yaml", server, "steps.read.limit=3")
+        assert estimated_requests(pipe, server) == [15]
         result = pipe.run(tmp_path / "run")
     assert len(result.kept) == 3
     first = result.kept[0]

@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pydantic
 import pytest
+from llm_server import FaultPlan, ScriptedOpenAIServer
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
-from llm_server import FaultPlan, ScriptedOpenAIServer  # noqa: E402
-
-from synthpipe import Pipeline  # noqa: E402
-from synthpipe.data.read_step import FromRecords  # noqa: E402
-from synthpipe.errors import UsageError  # noqa: E402
-from synthpipe.generate.dialogue import (  # noqa: E402
+from synthpipe.errors import UsageError
+from synthpipe.generate.dialogue import (
     DialogueConfig,
     SimulatedDialogue,
     clean_turn,
     clean_user_turn,
 )
-from synthpipe.generate.task import PROMPTS, ParseError  # noqa: E402
-from synthpipe.llm.config import LLMConfig  # noqa: E402
-from synthpipe.pipeline.registry import get_step_class  # noqa: E402
+from synthpipe.generate.task import PROMPTS, ParseError
+from synthpipe.llm.config import LLMConfig
+from synthpipe.pipeline.registry import get_step_class
 
 HISTORY = [
     {"role": "user", "content": "How do I start running?"},
@@ -108,18 +103,17 @@ def responder(body: dict) -> str:
     return f"Assistant reply {turn + 1} to: {messages[-1]['content']}"
 
 
-def run(tmp_path: Path, records: list[dict], faults=None, **config):
-    with ScriptedOpenAIServer(responder=responder, faults=faults) as server:
-        llm = LLMConfig(backend="openai", base_url=server.base_url, model="test-model", max_retries=0)
-        sim = LLMConfig(backend="openai", base_url=server.base_url, model="sim-model", max_retries=0)
-        steps = {"openers": FromRecords(records=records), "chat": SimulatedDialogue(**config)}
-        pipeline = Pipeline(
-            "dlg", steps, llms={"default": llm, "sim": sim}, llm_cache=str(tmp_path / "cache.sqlite")
-        )
-        return pipeline.run(tmp_path / "run"), list(server.requests)
+@pytest.fixture
+def run(run_steps, scripted_llm):
+    def run_dialogue(records: list[dict], faults=None, **config):
+        with ScriptedOpenAIServer(responder=responder, faults=faults) as server:
+            llms = {"default": scripted_llm(server), "sim": scripted_llm(server, "sim-model")}
+            return run_steps(server, {"chat": SimulatedDialogue(**config)}, records, llms=llms), list(server.requests)
+
+    return run_dialogue
 
 
-def test_end_to_end(tmp_path: Path) -> None:
+def test_end_to_end(run) -> None:
     records = [
         {"id": "long", "instruction": "How do I start running?", "persona": "a beginner"},
         {"id": "short", "instruction": "Satisfied quickly: what is 2+2?"},
@@ -127,7 +121,7 @@ def test_end_to_end(tmp_path: Path) -> None:
         {"id": "mute", "instruction": "Mute assistant: say hi."},
         {"id": "none", "instruction": "  "},
     ]
-    result, requests = run(tmp_path, records, turns=3, user_llm="sim")
+    result, requests = run(records, turns=3, user_llm="sim")
     kept = {r["id"]: r for r in result.kept}
     assert set(kept) == {"long", "short", "quiet"}
     long = kept["long"]
@@ -158,28 +152,23 @@ def test_end_to_end(tmp_path: Path) -> None:
     assert len(kept["short"]["_lineage"]["chat"]["turn_seeds"]) == 2  # assistant, then [END]
 
 
-def test_a_failing_turn_drops_with_llm_error_and_a_rerun_replays_from_cache(tmp_path: Path) -> None:
+def test_a_failing_turn_drops_with_llm_error_and_a_rerun_replays_from_cache(run) -> None:
     records = [{"id": "a", "instruction": "Tell me about tides."}, {"id": "b", "instruction": "Tell me about bees."}]
     doomed = FaultPlan(server_error=1.0, always=True, fail_keys={"Follow-up number 1?"})
-    first, first_requests = run(tmp_path, records, faults=doomed, turns=3)
+    first, first_requests = run(records, faults=doomed, turns=3)
     drops = {r["id"]: r["_drop"] for r in first.dropped}
     assert set(drops) == {"a", "b"} and {d["reason"] for d in drops.values()} == {"llm_error"}
     assert all("assistant turn 2" in d["detail"] for d in drops.values())
-    second, second_requests = run(tmp_path, records, turns=3)  # the server is healthy now
+    second, second_requests = run(records, turns=3)  # the server is healthy now
     assert {r["id"] for r in second.kept} == {"a", "b"}
     assert all(r["num_turns"] == 3 for r in second.kept)
     # turns 1 (assistant + user) came from the cache: only the failed turn onwards was asked
     assert len(second_requests) == 2 * 3
 
 
-def test_bundled_recipe_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from synthpipe.pipeline.recipe import load_recipe
-
-    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-
+def test_bundled_recipe_runs(tmp_path: Path, recipe_pipeline) -> None:
     with ScriptedOpenAIServer(responder=responder) as server:
-        overrides = [f"llms.default.base_url={server.base_url}", "steps.openers.limit=4", f"llm_cache={tmp_path / 'c.sqlite'}"]
-        result = Pipeline.from_model(load_recipe("recipes/dialogue.yaml", overrides)).run(tmp_path / "run")
+        result = recipe_pipeline("dialogue.yaml", server, "steps.openers.limit=4").run(tmp_path / "run")
     assert len(result.kept) == 4 and not result.dropped
     for r in result.kept:
         assert r["messages"][0] == {"role": "user", "content": r["text"].strip()} and r["num_turns"] == 3

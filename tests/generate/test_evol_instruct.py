@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import re
-import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
+from llm_server import FaultPlan, ScriptedOpenAIServer, last_user_content
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
-from llm_server import FaultPlan, ScriptedOpenAIServer, last_user_content  # noqa: E402
-
-from synthpipe import Pipeline  # noqa: E402
-from synthpipe.data.read_step import FromRecords  # noqa: E402
-from synthpipe.generate.evol_instruct import OPERATIONS, EvolInstruct, Rejected  # noqa: E402
-from synthpipe.generate.task import ParseError  # noqa: E402
-from synthpipe.llm.config import LLMConfig  # noqa: E402
+from synthpipe.generate.evol_instruct import OPERATIONS, EvolInstruct, Rejected
+from synthpipe.generate.task import ParseError
 
 
 # -- prompts ---------------------------------------------------------------------------------------
@@ -126,25 +119,11 @@ RECORDS = [
 ]
 
 
-def run(server, tmp_path, **kw):
-    step = EvolInstruct(**kw)
-    pipe = Pipeline(
-        "evol",
-        {"seeds": FromRecords(records=RECORDS), "evolve": step},
-        llms={
-            "default": LLMConfig(
-                backend="openai", base_url=server.base_url, model="test-model", max_retries=0
-            )
-        },
-        llm_cache=str(tmp_path / "cache.sqlite"),
-    )
-    return step, pipe.run(tmp_path / "run")
-
-
-def test_end_to_end_elimination_reasons(tmp_path):
+def test_end_to_end_elimination_reasons(run_steps):
     faults = FaultPlan(server_error=1.0, fail_keys={"FAIL:"}, always=True)
+    step = EvolInstruct()
     with ScriptedOpenAIServer(responder=responder, faults=faults) as server:
-        step, result = run(server, tmp_path)
+        result = run_steps(server, {"evolve": step}, RECORDS)
     kept = {r["id"]: r for r in result.kept}
     assert set(kept) == {"ok1", "ok2"}
     for rid, rec in kept.items():
@@ -168,11 +147,10 @@ def test_end_to_end_elimination_reasons(tmp_path):
     }
 
 
-def test_more_generations_and_no_checks(tmp_path):
+def test_more_generations_and_no_checks(run_steps):
+    step = EvolInstruct(generations=2, check_equivalence=False, generate_response=False)
     with ScriptedOpenAIServer(responder=responder) as server:
-        _step, result = run(
-            server, tmp_path, generations=2, check_equivalence=False, generate_response=False
-        )
+        result = run_steps(server, {"evolve": step}, RECORDS)
         assert not any("The First Prompt" in last_user_content(b) for b in server.requests)
     kept = {r["id"]: r for r in result.kept}
     # without the judge and the response, only the text rules remain
@@ -188,15 +166,9 @@ def test_more_generations_and_no_checks(tmp_path):
     )
 
 
-def test_bundled_recipe_runs_scaled_down(tmp_path):
-    recipe = Path(__file__).resolve().parents[2] / "recipes" / "evol_instruct.yaml"
+def test_bundled_recipe_runs_scaled_down(tmp_path, recipe_pipeline):
     with ScriptedOpenAIServer(responder=responder) as server:
-        pipe = Pipeline.from_recipe(recipe, ["steps.prompts.limit=8"])
-        pipe.recipe.llms["default"] = LLMConfig(
-            backend="openai", base_url=server.base_url, model="test-model"
-        )
-        pipe.recipe.llm_cache = str(tmp_path / "cache.sqlite")
-        result = pipe.run(tmp_path / "run")
+        result = recipe_pipeline("evol_instruct.yaml", server, "steps.prompts.limit=8").run(tmp_path / "run")
     assert len(result.kept) == 8
     for rec in result.kept:
         assert rec["instruction"].endswith(

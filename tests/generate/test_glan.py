@@ -5,18 +5,12 @@ from __future__ import annotations
 import json
 import random
 import re
-import sys
-from pathlib import Path
 
 import pytest
+from llm_server import ScriptedOpenAIServer, last_user_content
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
-from llm_server import ScriptedOpenAIServer, last_user_content  # noqa: E402
-
-from synthpipe import Pipeline  # noqa: E402
-from synthpipe.errors import StepError  # noqa: E402
-from synthpipe.generate.glan import GLAN  # noqa: E402
-from synthpipe.llm.config import LLMConfig  # noqa: E402
+from synthpipe.errors import StepError
+from synthpipe.generate.glan import GLAN
 
 SYLLABUS = [
     {
@@ -113,25 +107,19 @@ def responder(body: dict) -> str:
     return "A step-by-step answer."
 
 
-def run(server, tmp_path, **kw):
-    step = GLAN(**{"n_disciplines": 3, "subjects_per_discipline": 2, "sessions_per_subject": 3, "n": 16,
-                   "max_parse_attempts": 1, **kw})  # fmt: skip
-    pipe = Pipeline(
-        "glan",
-        {"generate": step},
-        llms={
-            "default": LLMConfig(
-                backend="openai", base_url=server.base_url, model="test-model", max_retries=0
-            )
-        },
-        llm_cache=str(tmp_path / "cache.sqlite"),
-    )
-    return step, pipe.run(tmp_path / "run")
+@pytest.fixture
+def run(run_steps):
+    def run_glan(server, **kw):
+        step = GLAN(**{"n_disciplines": 3, "subjects_per_discipline": 2, "sessions_per_subject": 3, "n": 16,
+                       "max_parse_attempts": 1, **kw})  # fmt: skip
+        return step, run_steps(server, {"generate": step})
+
+    return run_glan
 
 
-def test_end_to_end_taxonomy_walk(tmp_path):
+def test_end_to_end_taxonomy_walk(run):
     with ScriptedOpenAIServer(responder=responder) as server:
-        step, result = run(server, tmp_path, generate_answers=True)
+        step, result = run(server, generate_answers=True)
     kept = result.kept
     assert [r["id"] for r in kept] == [f"glan-{i:06d}" for i in range(16)]
     assert [r["discipline"] for r in kept] == ["Physics"] * 12 + ["Music Theory"] * 4
@@ -154,9 +142,9 @@ def test_end_to_end_taxonomy_walk(tmp_path):
     assert not any('"Bad Counterpoint"' in last_user_content(b) for b in server.requests)
 
 
-def test_configured_disciplines_skip_the_first_level(tmp_path):
+def test_configured_disciplines_skip_the_first_level(run):
     with ScriptedOpenAIServer(responder=responder) as server:
-        _step, result = run(server, tmp_path, disciplines=["Physics"], n=5, questions_per_session=1)
+        _step, result = run(server, disciplines=["Physics"], n=5, questions_per_session=1)
         names = [
             b["response_format"]["json_schema"]["name"]
             for b in server.requests
@@ -166,25 +154,17 @@ def test_configured_disciplines_skip_the_first_level(tmp_path):
     assert len(result.kept) == 5 and "answer" not in result.kept[0]
 
 
-def test_unobtainable_discipline_list_fails_the_step(tmp_path):
+def test_unobtainable_discipline_list_fails_the_step(run):
     with (
         ScriptedOpenAIServer(responder=lambda body: "no json") as server,
         pytest.raises(StepError, match="disciplines"),
     ):
-        run(server, tmp_path)
+        run(server)
 
 
-def test_bundled_recipe_runs_scaled_down(tmp_path):
-    from synthpipe.generate.glan import GLAN as _GLAN  # noqa: F401  (registers the step)
-
-    recipe = Path(__file__).resolve().parents[2] / "recipes" / "glan.yaml"
+def test_bundled_recipe_runs_scaled_down(tmp_path, recipe_pipeline):
     with ScriptedOpenAIServer(responder=responder) as server:
-        pipe = Pipeline.from_recipe(recipe, ["steps.generate.n=20"])
-        pipe.recipe.llms["default"] = LLMConfig(
-            backend="openai", base_url=server.base_url, model="test-model"
-        )
-        pipe.recipe.llm_cache = str(tmp_path / "cache.sqlite")
-        result = pipe.run(tmp_path / "run")
+        result = recipe_pipeline("glan.yaml", server, "steps.generate.n=20").run(tmp_path / "run")
     assert len(result.kept) == 20 and {r["discipline"] for r in result.kept} == {
         "Mathematics",
         "Physics",

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import pydantic
 import pytest
+from llm_server import FaultPlan, ScriptedOpenAIServer, last_user_content
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
-from llm_server import FaultPlan, ScriptedOpenAIServer, last_user_content  # noqa: E402
-
-from synthpipe import Pipeline  # noqa: E402
-from synthpipe.curate.exact_dedup import ExactDedup  # noqa: E402
-from synthpipe.data.read_step import FromRecords  # noqa: E402
-from synthpipe.generate.grounded_qa import (  # noqa: E402
+from synthpipe.curate.exact_dedup import ExactDedup
+from synthpipe.generate.grounded_qa import (
     GroundedQA,
     GroundingCheck,
     GroundingVerdict,
@@ -24,10 +19,9 @@ from synthpipe.generate.grounded_qa import (  # noqa: E402
     answer_overlap,
     evidence_overlap,
 )
-from synthpipe.generate.task import ParseError, record_seed  # noqa: E402
-from synthpipe.llm.config import LLMConfig  # noqa: E402
-from synthpipe.llm.structured import StructuredOutput  # noqa: E402
-from synthpipe.pipeline.registry import get_step_class  # noqa: E402
+from synthpipe.generate.task import ParseError, record_seed
+from synthpipe.llm.structured import StructuredOutput
+from synthpipe.pipeline.registry import get_step_class
 
 DOC_A = (
     "The Eiffel Tower was completed in 1889 for the World's Fair in Paris. It was designed by the "
@@ -144,7 +138,7 @@ def responder(body: dict) -> str:
     return json.dumps({"supported": True, "score": 0.95, "reason": "Stated in the passage."})
 
 
-def test_end_to_end(tmp_path: Path) -> None:
+def test_end_to_end(run_steps) -> None:
     docs = [
         {"id": "d1", "text": DOC_A, "_lineage": {"read": {"line": 1}}},  # lineage from a reader
         {"id": "d2", "text": DOC_B},
@@ -152,16 +146,12 @@ def test_end_to_end(tmp_path: Path) -> None:
     ]
     doomed = FaultPlan(server_error=1.0, always=True, fail_keys={"Proposed answer: 1889"})
     with ScriptedOpenAIServer(responder=responder, faults=doomed) as server:
-        llm = LLMConfig(backend="openai", base_url=server.base_url, model="test-model", max_retries=0)
         steps = {
-            "docs": FromRecords(records=docs),
             "qa": GroundedQA(document_field="text", num_questions=3),
             "check": GroundingCheck(document_field="text", threshold=0.6),
             "dedup": ExactDedup(fields=["question"]),
         }
-        result = Pipeline("gqa", steps, llms={"default": llm}, llm_cache=str(tmp_path / "cache.sqlite")).run(
-            tmp_path / "run"
-        )
+        result = run_steps(server, steps, docs)
         requests = len(server.requests)
     kept = {r["id"]: r for r in result.kept}
     assert set(kept) == {"d1~1", "d2"}
@@ -184,11 +174,7 @@ def test_end_to_end(tmp_path: Path) -> None:
     assert requests == 3 + 8
 
 
-def test_bundled_recipe_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from synthpipe.pipeline.recipe import load_recipe
-
-    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-
+def test_bundled_recipe_runs(tmp_path: Path, recipe_pipeline) -> None:
     def plausible(body: dict) -> str:
         user = last_user_content(body)
         if "reading-comprehension" in body["messages"][0]["content"]:
@@ -198,7 +184,6 @@ def test_bundled_recipe_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         return json.dumps({"supported": True, "score": 0.9, "reason": "stated"})
 
     with ScriptedOpenAIServer(responder=plausible) as server:
-        overrides = [f"llms.default.base_url={server.base_url}", "steps.documents.limit=5", f"llm_cache={tmp_path / 'c.sqlite'}"]
-        result = Pipeline.from_model(load_recipe("recipes/grounded_qa.yaml", overrides)).run(tmp_path / "run")
+        result = recipe_pipeline("grounded_qa.yaml", server, "steps.documents.limit=5").run(tmp_path / "run")
     assert len(result.kept) == 5 and all(r["grounding_score"] > 0.9 for r in result.kept)
     assert all(r["id"].startswith("oasst-") and r["source_prompt"] for r in result.kept)

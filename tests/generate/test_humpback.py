@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import pydantic
 import pytest
+from llm_server import FaultPlan, ScriptedOpenAIServer, last_user_content
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
-from llm_server import FaultPlan, ScriptedOpenAIServer, last_user_content  # noqa: E402
-
-from synthpipe import Pipeline  # noqa: E402
-from synthpipe.data.read_step import FromRecords  # noqa: E402
-from synthpipe.generate.humpback import (  # noqa: E402
-    InstructionBacktranslation,
-    SelfCurate,
-    clean_instruction,
-    parse_score,
-)
-from synthpipe.generate.task import ParseError  # noqa: E402
-from synthpipe.llm.config import LLMConfig  # noqa: E402
-from synthpipe.pipeline.registry import get_step_class  # noqa: E402
+from synthpipe.generate.humpback import InstructionBacktranslation, SelfCurate, clean_instruction
+from synthpipe.generate.task import ParseError
+from synthpipe.pipeline.registry import get_step_class
 
 TEXT = "To boil an egg, place it in boiling water for 7 minutes, then cool it in cold water."
 
@@ -71,26 +60,10 @@ def test_curate_prompt_has_the_rubric() -> None:
         assert f"\n{point}" in user
 
 
-@pytest.mark.parametrize(
-    ("reply", "score", "reason"),
-    [
-        ("The answer is complete and helpful.\nScore: 4", 4, "The answer is complete and helpful."),
-        ("Reasoning: fine.\n\n**Score:** 5", 5, "fine."),
-        ("Good, but not from an assistant.\nRating: 3/5", 3, "Good, but not from an assistant."),
-        ("I first thought score: 2, but it is complete.\nScore: 4.5", 4.5, "I first thought score: 2, but it is complete."),
-        ("Helpful and clear.\n4", 4, "Helpful and clear."),
-        ("score:1", 1, ""),
-    ],
-)
-def test_parse_score(reply: str, score: float, reason: str) -> None:
-    assert parse_score(reply) == (score, reason)
-
-
-@pytest.mark.parametrize("reply", ["It is a fine answer.", "Score: 10", "Score: 0", ""])
-def test_parse_score_rejects(reply: str) -> None:
-    with pytest.raises(ParseError) as err:
-        parse_score(reply)
-    assert err.value.reason == "parse_error"
+def test_curate_output_is_the_score_and_its_reasoning() -> None:
+    assert SelfCurate().format_output("Helpful.\nScore: 4", {}) == {"quality_score": 4, "quality_reason": "Helpful."}
+    with pytest.raises(ParseError):
+        SelfCurate().format_output("Score: 6", {})
 
 
 def test_config_and_registry() -> None:
@@ -127,18 +100,12 @@ def responder(body: dict) -> str:
     return "Very clear and complete.\nScore: 5"
 
 
-def test_end_to_end(tmp_path: Path) -> None:
+def test_end_to_end(run_steps) -> None:
     records = [{"id": k, "text": v} for k, v in DOCS.items()]
     doomed = FaultPlan(server_error=1.0, always=True, fail_keys={"backtranslator fail"})
     with ScriptedOpenAIServer(responder=responder, faults=doomed) as server:
-        llm = LLMConfig(backend="openai", base_url=server.base_url, model="test-model", max_retries=0)
-        steps = {
-            "docs": FromRecords(records=records),
-            "augment": InstructionBacktranslation(),
-            "curate": SelfCurate(threshold=4),
-        }
-        pipeline = Pipeline("hb", steps, llms={"default": llm}, llm_cache=str(tmp_path / "cache.sqlite"))
-        result = pipeline.run(tmp_path / "run")
+        steps = {"augment": InstructionBacktranslation(), "curate": SelfCurate(threshold=4)}
+        result = run_steps(server, steps, records)
     kept = {r["id"]: r for r in result.kept}
     assert set(kept) == {"egg", "tea"}
     assert kept["egg"]["instruction"] == "How do I boil an egg?" and kept["egg"]["output"] == TEXT
@@ -153,11 +120,7 @@ def test_end_to_end(tmp_path: Path) -> None:
     assert (drops["broken"]["step"], drops["broken"]["reason"]) == ("augment", "llm_error")
 
 
-def test_bundled_recipe_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from synthpipe.pipeline.recipe import load_recipe
-
-    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-
+def test_bundled_recipe_runs(tmp_path: Path, recipe_pipeline) -> None:
     def plausible(body: dict) -> str:
         user = last_user_content(body)
         if "Here is a response" in user:
@@ -165,8 +128,7 @@ def test_bundled_recipe_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         return "Complete and helpful.\nScore: 4" if body["seed"] % 2 else "Reads like a forum post.\nScore: 2"
 
     with ScriptedOpenAIServer(responder=plausible) as server:
-        overrides = [f"llms.default.base_url={server.base_url}", "steps.documents.limit=6", f"llm_cache={tmp_path / 'c.sqlite'}"]
-        result = Pipeline.from_model(load_recipe("recipes/humpback.yaml", overrides)).run(tmp_path / "run")
+        result = recipe_pipeline("humpback.yaml", server, "steps.documents.limit=6").run(tmp_path / "run")
     assert len(result.kept) + len(result.dropped) == 6
     assert all(r["quality_score"] == 4 and r["output"] == r["text"] and r["source_prompt"] for r in result.kept)
     assert {r["_drop"]["reason"] for r in result.dropped} <= {"low_quality"}

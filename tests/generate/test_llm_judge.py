@@ -4,29 +4,22 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import pydantic
 import pytest
+from llm_server import ScriptedOpenAIServer, last_user_content
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
-from llm_server import ScriptedOpenAIServer, last_user_content  # noqa: E402
-
-from synthpipe import Pipeline  # noqa: E402
-from synthpipe.data.read_step import FromRecords  # noqa: E402
-from synthpipe.generate.llm_judge import (  # noqa: E402
+from synthpipe.generate.llm_judge import (
     DEFAULT_RUBRIC,
     PairwiseJudge,
     PairwiseVerdict,
     PointwiseJudge,
-    coerce_score,
     judgement_model,
     win_rate,
 )
-from synthpipe.generate.task import ParseError  # noqa: E402
-from synthpipe.llm.config import LLMConfig  # noqa: E402
-from synthpipe.llm.structured import StructuredOutput  # noqa: E402
+from synthpipe.generate.task import ParseError
+from synthpipe.llm.structured import StructuredOutput
 
 RECORD = {
     "id": "r1",
@@ -125,7 +118,6 @@ def test_bad_judge_replies_are_errors() -> None:
     assert "less than or equal to 10" in output.parse(out_of_range)[1]
     with pytest.raises(ParseError):
         PointwiseJudge().format_output("not a dict", RECORD)
-    assert coerce_score("no number") == "no number" and coerce_score("[[3]]") == 3
 
 
 def test_schema_has_numeric_bounds() -> None:
@@ -197,17 +189,7 @@ def judge_responder(body: dict) -> str:
     return json.dumps(judgement(dict.fromkeys(DEFAULT_RUBRIC, score), score))
 
 
-def run(server: ScriptedOpenAIServer, tmp_path: Path, steps: dict, records: list[dict]):
-    return Pipeline(
-        "judge",
-        {"records": FromRecords(records=records), **steps},
-        llms={"default": LLMConfig(backend="openai", base_url=server.base_url, model="test-model", max_retries=0)},
-        llm_cache=str(tmp_path / "cache.sqlite"),
-        batch_size=4,
-    ).run(tmp_path / "run")
-
-
-def test_end_to_end_pointwise_then_pairwise(tmp_path: Path) -> None:
+def test_end_to_end_pointwise_then_pairwise(run_steps) -> None:
     records = [
         {"id": "good", "instruction": "Q1", "response": "a good answer", "other": "a poor answer"},
         {"id": "poor", "instruction": "Q2", "response": "a poor answer", "other": "a good answer"},
@@ -218,7 +200,7 @@ def test_end_to_end_pointwise_then_pairwise(tmp_path: Path) -> None:
     score = PointwiseJudge(min_score=5)
     compare = PairwiseJudge(response_a_field="response", response_b_field="other")
     with ScriptedOpenAIServer(responder=judge_responder) as server:
-        result = run(server, tmp_path, {"score": score, "compare": compare}, records)
+        result = run_steps(server, {"score": score, "compare": compare}, records, batch_size=4)
         by_id = {r["id"]: r for r in result.kept}
         assert set(by_id) == {"good", "meh"}
         good = by_id["good"]
@@ -238,28 +220,19 @@ def test_end_to_end_pointwise_then_pairwise(tmp_path: Path) -> None:
         assert win_rate(result.kept)["win_rate"] == 0.75
 
 
-def test_end_to_end_inconsistent_drop(tmp_path: Path) -> None:
+def test_end_to_end_inconsistent_drop(run_steps) -> None:
     records = [{"id": "meh", "instruction": "Q", "response_a": "meh one", "response_b": "meh two"}]
     with ScriptedOpenAIServer(responder=judge_responder) as server:
-        result = run(server, tmp_path, {"compare": PairwiseJudge(inconsistent="drop")}, records)
+        result = run_steps(server, {"compare": PairwiseJudge(inconsistent="drop")}, records, batch_size=4)
     [record] = result.dropped
     assert record["_drop"]["reason"] == "inconsistent_judgement"
     assert record["judge_verdicts"] == ["a", "b"] and record["winner"] == "tie"
 
 
-def test_bundled_recipe_runs_on_bundled_data(tmp_path: Path) -> None:
-    recipe = Path(__file__).resolve().parents[2] / "recipes" / "judge.yaml"
+def test_bundled_recipe_runs_on_bundled_data(tmp_path: Path, recipe_pipeline, estimated_requests) -> None:
     with ScriptedOpenAIServer(responder=judge_responder) as server:
-        overrides = [
-            f"llms.default.base_url={server.base_url}",
-            "llms.default.api_key_env=null",  # a local server needs no key
-            f"llm_cache={tmp_path / 'cache.sqlite'}",
-            "steps.read.limit=3",
-        ]
-        pipe = Pipeline.from_recipe(recipe, overrides)
-        estimate = pipe.dry_run(tmp_path / "run")
-        assert [row["requests"] for row in estimate["steps"]] == [3, 6]
-        assert not server.requests  # a dry run calls no LLM
+        pipe = recipe_pipeline("judge.yaml", server, "steps.read.limit=3")
+        assert estimated_requests(pipe, server) == [3, 6]
         result = pipe.run(tmp_path / "run")
     assert [r["id"] for r in result.kept] == [f"user_oriented_task_{i}" for i in range(3)]
     first = result.kept[0]

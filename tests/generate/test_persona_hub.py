@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-import sys
-from pathlib import Path
 
 import pytest
+from llm_server import ScriptedOpenAIServer, last_user_content
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
-from llm_server import ScriptedOpenAIServer, last_user_content  # noqa: E402
-
-from synthpipe import Pipeline  # noqa: E402
-from synthpipe.data.paths import resolve_data_path  # noqa: E402
-from synthpipe.data.read_step import FromRecords, ReadRecords  # noqa: E402
-from synthpipe.generate.persona_hub import PersonaFromText, PersonaHub, strip_label  # noqa: E402
-from synthpipe.generate.task import ParseError  # noqa: E402
-from synthpipe.llm.config import LLMConfig  # noqa: E402
+from synthpipe.data.paths import resolve_data_path
+from synthpipe.data.read_step import ReadRecords
+from synthpipe.generate.persona_hub import PersonaFromText, PersonaHub
+from synthpipe.generate.task import ParseError
 
 NURSE = {"id": "p1", "persona": "A pediatric nurse working night shifts in a busy Manila hospital."}
 
@@ -98,7 +92,7 @@ def test_persona_output_parsing():
     assert step.format_output(reply, {}) == {
         "persona": "A marine biologist who studies coral reefs."
     }
-    assert strip_label("## Persona: x", "Persona") == "x"
+    assert step.format_output("## Persona: x", {}) == {"persona": "x"}
     with pytest.raises(ParseError):
         step.format_output("Persona:", {})
 
@@ -117,27 +111,11 @@ def responder(body: dict) -> str:
     return f"{label}: {persona} needs to schedule 7 tasks over 3 days; how many ways?"
 
 
-def llms(server):
-    return {
-        "default": LLMConfig(
-            backend="openai", base_url=server.base_url, model="test-model", max_retries=0
-        )
-    }
-
-
-def test_end_to_end_persona_generate_on_bundled_personas(tmp_path):
+def test_end_to_end_persona_generate_on_bundled_personas(run_steps):
     step = PersonaHub()
+    personas = ReadRecords(path="bundled:personas/personas.jsonl", require_text=False)
     with ScriptedOpenAIServer(responder=responder) as server:
-        result = Pipeline(
-            "personas",
-            {
-                "personas": ReadRecords(path="bundled:personas/personas.jsonl", require_text=False),
-                "generate": step,
-            },
-            llms=llms(server),
-            llm_cache=str(tmp_path / "cache.sqlite"),
-            batch_size=16,
-        ).run(tmp_path / "run")
+        result = run_steps(server, {"personas": personas, "generate": step}, batch_size=16)
     total = len(resolve_data_path("bundled:personas/personas.jsonl").read_text().splitlines())
     assert len(result.kept) == total - 1
     rec = result.kept[0]
@@ -147,7 +125,7 @@ def test_end_to_end_persona_generate_on_bundled_personas(tmp_path):
     assert "Kenya" in dropped["persona"] and dropped["_drop"]["reason"] == "parse_error"
 
 
-def test_end_to_end_text_to_persona(tmp_path):
+def test_end_to_end_text_to_persona(run_steps):
     texts = [
         {"id": "t1", "text": "COBOL remains in use for payroll systems at many banks."},
         {"id": "t2", "text": "Please refuse me."},
@@ -155,12 +133,7 @@ def test_end_to_end_text_to_persona(tmp_path):
     ]
     step = PersonaFromText()
     with ScriptedOpenAIServer(responder=responder) as server:
-        result = Pipeline(
-            "t2p",
-            {"texts": FromRecords(records=texts), "persona": step},
-            llms=llms(server),
-            llm_cache=str(tmp_path / "cache.sqlite"),
-        ).run(tmp_path / "run")
+        result = run_steps(server, {"persona": step}, texts)
     [kept] = result.kept
     assert kept["persona"] == "A software engineer who maintains legacy payroll systems."
     assert kept["_lineage"]["persona"]["template"] == step.template_hash
@@ -171,14 +144,10 @@ def test_end_to_end_text_to_persona(tmp_path):
 
 
 @pytest.mark.parametrize("name, kept", [("persona_hub", 63), ("text_to_persona", 1)])
-def test_bundled_recipes_run_scaled_down(tmp_path, name, kept):
-    recipe = Path(__file__).resolve().parents[2] / "recipes" / f"{name}.yaml"
+def test_bundled_recipes_run_scaled_down(tmp_path, recipe_pipeline, name, kept):
     first = "personas" if name == "persona_hub" else "documents"
     with ScriptedOpenAIServer(responder=responder) as server:
-        pipe = Pipeline.from_recipe(recipe, [f"steps.{first}.limit=64"])
-        pipe.recipe.llms["default"] = llms(server)["default"]
-        pipe.recipe.llm_cache = str(tmp_path / "cache.sqlite")
-        result = pipe.run(tmp_path / "run")
+        result = recipe_pipeline(f"{name}.yaml", server, f"steps.{first}.limit=64").run(tmp_path / "run")
     assert (
         len(result.kept) == kept
     )  # text_to_persona: one persona for all -> one prompt after dedup

@@ -4,25 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import pydantic
 import pytest
+from llm_server import FaultPlan, ScriptedOpenAIServer, last_user_content
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
-from llm_server import FaultPlan, ScriptedOpenAIServer, last_user_content  # noqa: E402
-
-from synthpipe import Pipeline  # noqa: E402
-from synthpipe.generate.red_team import (  # noqa: E402
-    EvalItemFilter,
-    RedTeamPrompts,
-    RelevanceVerdict,
-    parse_list,
-)
-from synthpipe.generate.task import ParseError  # noqa: E402
-from synthpipe.llm.config import LLMConfig  # noqa: E402
-from synthpipe.pipeline.registry import get_step_class  # noqa: E402
+from synthpipe.generate.red_team import EvalItemFilter, RedTeamPrompts, RelevanceVerdict, parse_list
+from synthpipe.generate.task import ParseError
+from synthpipe.pipeline.registry import get_step_class
 
 BEHAVIOR = "subtle misinformation (false premises the assistant should correct)"
 
@@ -115,17 +105,15 @@ def generator(body: dict) -> str:
     return "Sure, here they are:\n" + "\n".join(f"{i + 1}. {item}" for i, item in enumerate(items))
 
 
-def test_end_to_end(tmp_path: Path) -> None:
+def test_end_to_end(run_steps) -> None:
     behaviors = ["privacy leaks", "subtle misinformation", "an unparseable behaviour", "a broken endpoint"]
     doomed = FaultPlan(server_error=1.0, always=True, fail_keys={"a broken endpoint"})
     with ScriptedOpenAIServer(responder=generator, faults=doomed) as server:
-        llm = LLMConfig(backend="openai", base_url=server.base_url, model="test-model", max_retries=0)
         steps = {
             "gen": RedTeamPrompts(behaviors=behaviors, n_per_behavior=8, per_request=4, few_shot=2, max_requests_per_behavior=4),
             "judge": EvalItemFilter(threshold=0.5),
         }
-        pipeline = Pipeline("rt", steps, llms={"default": llm}, llm_cache=str(tmp_path / "cache.sqlite"))
-        result = pipeline.run(tmp_path / "run")
+        result = run_steps(server, steps)
         requests = list(server.requests)
     kept, dropped = result.kept, result.dropped
     by_behavior = {b: [r for r in kept if r["behavior"] == b] for b in behaviors}
@@ -158,30 +146,20 @@ def test_end_to_end(tmp_path: Path) -> None:
     assert len({r["id"] for r in kept + dropped}) == len(kept) + len(dropped)
 
 
-def test_same_seed_same_output(tmp_path: Path) -> None:
-    def run(out: Path):
+def test_same_seed_same_output(run_steps) -> None:
+    def run(out: str):
         with ScriptedOpenAIServer(responder=generator) as server:
-            llm = LLMConfig(backend="openai", base_url=server.base_url, model="test-model")
             steps = {"gen": RedTeamPrompts(behaviors=["privacy leaks"], n_per_behavior=6, per_request=3)}
-            return Pipeline("rt", steps, llms={"default": llm}, llm_cache=str(out / "cache.sqlite")).run(out / "run")
+            return run_steps(server, steps, out=out, use_cache=False)  # no shared response cache
 
-    a, b = run(tmp_path / "a"), run(tmp_path / "b")
+    a, b = run("a"), run("b")
     assert [(r["id"], r["prompt"]) for r in a.kept] == [(r["id"], r["prompt"]) for r in b.kept]
     assert len(a.kept) == 6
 
 
-def test_bundled_recipe_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from synthpipe.pipeline.recipe import load_recipe
-
-    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-
+def test_bundled_recipe_runs(tmp_path: Path, recipe_pipeline) -> None:
     with ScriptedOpenAIServer(responder=generator) as server:
-        overrides = [
-            f"llms.default.base_url={server.base_url}",
-            "steps.generate.n_per_behavior=4",
-            f"llm_cache={tmp_path / 'c.sqlite'}",
-        ]
-        result = Pipeline.from_model(load_recipe("recipes/red_team.yaml", overrides)).run(tmp_path / "run")
+        result = recipe_pipeline("red_team.yaml", server, "steps.generate.n_per_behavior=4").run(tmp_path / "run")
     behaviors = {r["behavior"] for r in result.kept}
     assert len(behaviors) == 5 and all(r["relevance"] == 0.9 for r in result.kept)
     assert len(result.kept) == 5 * 4 - sum(r["_drop"]["reason"] == "off_target" for r in result.dropped)

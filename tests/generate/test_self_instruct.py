@@ -6,22 +6,13 @@ import hashlib
 import json
 import random
 import re
-import sys
 from pathlib import Path
 
 import pytest
+from llm_server import ScriptedOpenAIServer, last_user_content
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
-from llm_server import ScriptedOpenAIServer, last_user_content  # noqa: E402
-
-from synthpipe import Pipeline  # noqa: E402
-from synthpipe.generate.multi_template import parse_numbered_list  # noqa: E402
-from synthpipe.generate.self_instruct import (  # noqa: E402
-    SelfInstruct,
-    is_classification_heuristic,
-    parse_yes_no,
-)
-from synthpipe.llm.config import LLMConfig  # noqa: E402
+from synthpipe.generate.parsing import parse_yes_no
+from synthpipe.generate.self_instruct import SelfInstruct, is_classification_heuristic
 
 SEEDS = [
     (
@@ -174,26 +165,6 @@ def test_bundled_seed_tasks_load():
 
 
 # -- parsing and filters ---------------------------------------------------------------------------
-def test_parse_numbered_list_good_messy_and_bad():
-    assert parse_numbered_list("Task 9: Write a poem.\nTask 10: Sort numbers.") == [
-        "Write a poem.",
-        "Sort numbers.",
-    ]
-    messy = (
-        "Here you go!\n```\n1. **Instruction:** Plan a trip to Rome.\n2) Name three rivers\n"
-        "   that flow into the sea.\n\n3 - Solve 2+2.\n**4.** \u201cQuote a poet.\u201d\n```\n\nHope this helps!"
-    )
-    assert parse_numbered_list(messy) == [
-        "Plan a trip to Rome.",
-        "Name three rivers\nthat flow into the sea.",
-        "Solve 2+2.",
-        "Quote a poet.",
-    ]
-    assert parse_numbered_list("- first idea\n- second idea") == ["first idea", "second idea"]
-    assert parse_numbered_list("I cannot do that.") == []
-    assert parse_numbered_list("") == []
-
-
 def test_filters_give_the_papers_reasons(tmp_path):
     step = make_step(write_seeds(tmp_path / "seeds.jsonl"))
     assert step.check("Write a short story about a lighthouse keeper.") is None
@@ -216,25 +187,19 @@ def test_yes_no_and_heuristic():
 
 
 # -- end to end ------------------------------------------------------------------------------------
-def run(server, tmp_path, seeds, out="run", **kw):
-    step = make_step(seeds, **kw)
-    pipe = Pipeline(
-        "si",
-        {"generate": step},
-        llms={
-            "default": LLMConfig(
-                backend="openai", base_url=server.base_url, model="test-model", max_retries=0
-            )
-        },
-        llm_cache=str(tmp_path / "cache.sqlite"),
-    )
-    return step, pipe.run(tmp_path / out)
+@pytest.fixture
+def run(run_steps):
+    def run_generator(server, seeds, out="run", **kw):
+        step = make_step(seeds, **kw)
+        return step, run_steps(server, {"generate": step}, out=out)
+
+    return run_generator
 
 
-def test_end_to_end_against_scripted_server(tmp_path):
+def test_end_to_end_against_scripted_server(tmp_path, run):
     seeds = write_seeds(tmp_path / "seeds.jsonl")
     with ScriptedOpenAIServer(responder=responder) as server:
-        step, result = run(server, tmp_path, seeds)
+        step, result = run(server, seeds)
         kept, dropped = result.kept, result.dropped
         assert len(kept) == 12
         for rec in kept:
@@ -261,17 +226,15 @@ def test_end_to_end_against_scripted_server(tmp_path):
         assert len({r["instruction"] for r in kept}) == 12
 
         requests = len(server.requests)
-        _step, again = run(
-            server, tmp_path, seeds, out="run2"
-        )  # same seed + cache: no new requests
+        _step, again = run(server, seeds, out="run2")  # same seed + cache: no new requests
         assert len(server.requests) == requests
         assert [r["instruction"] for r in again.kept] == [r["instruction"] for r in kept]
 
 
-def test_heuristic_classification_and_no_instances(tmp_path):
+def test_heuristic_classification_and_no_instances(tmp_path, run):
     seeds = write_seeds(tmp_path / "seeds.jsonl")
     with ScriptedOpenAIServer(responder=responder) as server:
-        _step, result = run(server, tmp_path, seeds, n=4, generate_instances=False)
+        _step, result = run(server, seeds, n=4, generate_instances=False)
         assert len(result.kept) == 4
         assert all(r["output"] is None and r["is_classification"] is None for r in result.kept)
         assert not any("Is it classification?" in last_user_content(b) for b in server.requests)
@@ -285,15 +248,9 @@ def test_unknown_template_role_is_an_error(tmp_path, bad):
         make_step(write_seeds(tmp_path / "seeds.jsonl"), **bad)
 
 
-def test_bundled_recipe_runs_scaled_down(tmp_path):
-    recipe = Path(__file__).resolve().parents[2] / "recipes" / "self_instruct.yaml"
+def test_bundled_recipe_runs_scaled_down(tmp_path, recipe_pipeline):
     with ScriptedOpenAIServer(responder=responder) as server:
-        pipe = Pipeline.from_recipe(recipe, ["steps.generate.n=6"])
-        pipe.recipe.llms["default"] = LLMConfig(
-            backend="openai", base_url=server.base_url, model="test-model"
-        )
-        pipe.recipe.llm_cache = str(tmp_path / "cache.sqlite")
-        result = pipe.run(tmp_path / "run")
+        result = recipe_pipeline("self_instruct.yaml", server, "steps.generate.n=6").run(tmp_path / "run")
     assert len(result.kept) == 6
     assert all(
         d.startswith(("seed_task_", "self_instruct-"))

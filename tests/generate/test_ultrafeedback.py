@@ -5,20 +5,16 @@ from __future__ import annotations
 import json
 import random
 import re
-import sys
 from pathlib import Path
 
 import pydantic
 import pytest
+from llm_server import ScriptedOpenAIServer
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
-from llm_server import ScriptedOpenAIServer  # noqa: E402
-
-from synthpipe import Pipeline  # noqa: E402
-from synthpipe.data.read_step import FromRecords  # noqa: E402
-from synthpipe.generate.ultrafeedback import ASPECTS, UltraFeedback  # noqa: E402
-from synthpipe.llm.config import LLMConfig  # noqa: E402
-from synthpipe.llm.structured import StructuredOutput  # noqa: E402
+from synthpipe.errors import UsageError
+from synthpipe.generate.ultrafeedback import ASPECTS, UltraFeedback
+from synthpipe.llm.config import LLMConfig
+from synthpipe.llm.structured import StructuredOutput
 
 
 def ratings(value: int) -> dict:
@@ -95,13 +91,13 @@ def test_config_validation_and_fingerprint() -> None:
         UltraFeedback(principles=["kindness"])
     step = UltraFeedback(candidate_llms=["a", "b"], judge_llm="j")
     env = {"llms": {n: LLMConfig(backend="openai", base_url="http://x/v1", model=f"m-{n}") for n in "abj"}}
+    assert step.llm_names() == ["a", "b", "j"]  # not `llm`: no candidate or judge uses it
     extra = step.fingerprint_extra(env)
-    assert extra == {
-        "candidates": [{"backend": "openai", "model": "m-a"}, {"backend": "openai", "model": "m-b"}],
-        "judge": {"backend": "openai", "model": "m-j"},
-    }
+    assert extra == {"llms": {n: {"backend": "openai", "model": f"m-{n}"} for n in "abj"}}
     other = {"llms": {**env["llms"], "j": LLMConfig(backend="openai", base_url="http://x/v1", model="m-z")}}
     assert step.fingerprint("", 0, env) != step.fingerprint("", 0, other)  # a new judge reruns
+    with pytest.raises(UsageError, match="judge_llm 'j' is not defined"):
+        step.fingerprint("", 0, {"llms": {n: env["llms"][n] for n in "ab"}})
 
 
 # -- end to end --------------------------------------------------------------------------------
@@ -120,11 +116,7 @@ def responder(body: dict) -> str:
     return f"{body['model']} answer to {user.splitlines()[0]} quality={quality}"
 
 
-def llm(server: ScriptedOpenAIServer, model: str) -> LLMConfig:
-    return LLMConfig(backend="openai", base_url=server.base_url, model=model, max_retries=0)
-
-
-def test_end_to_end_pairs_from_two_endpoints(tmp_path: Path) -> None:
+def test_end_to_end_pairs_from_two_endpoints(run_steps, scripted_llm) -> None:
     records = [
         {"id": f"q{i}", "instruction": f"Question {i}?", "input": "with context" if i == 0 else ""}
         for i in range(4)
@@ -136,14 +128,9 @@ def test_end_to_end_pairs_from_two_endpoints(tmp_path: Path) -> None:
     ]  # fmt: skip
     step = UltraFeedback(candidate_llms=["default", "other"], judge_llm="judge", rejected="lowest")
     with ScriptedOpenAIServer(responder=responder) as server:
-        pipe = Pipeline(
-            "uf",
-            {"records": FromRecords(records=records), "pairs": step},
-            llms={"default": llm(server, "model-a"), "other": llm(server, "model-b"), "judge": llm(server, "judge-m")},
-            llm_cache=str(tmp_path / "cache.sqlite"),
-            batch_size=4,
-        )
-        result = pipe.run(tmp_path / "run")
+        llms = {name: scripted_llm(server, model) for name, model in
+                (("default", "model-a"), ("other", "model-b"), ("judge", "judge-m"))}  # fmt: skip
+        result = run_steps(server, {"pairs": step}, records, llms=llms, batch_size=4)
         requests = list(server.requests)
     kept = {r["id"]: r for r in result.kept}
     drops = {r["id"]: r["_drop"] for r in result.dropped}
@@ -171,19 +158,10 @@ def test_end_to_end_pairs_from_two_endpoints(tmp_path: Path) -> None:
     assert all(r["temperature"] == 0.8 for r in candidate_reqs)
 
 
-def test_bundled_recipe_runs_on_bundled_data(tmp_path: Path) -> None:
-    recipe = Path(__file__).resolve().parents[2] / "recipes" / "ultrafeedback.yaml"
+def test_bundled_recipe_runs_on_bundled_data(tmp_path: Path, recipe_pipeline, estimated_requests) -> None:
     with ScriptedOpenAIServer(responder=responder) as server:
-        overrides = [
-            f"llms.default.base_url={server.base_url}",
-            "llms.default.api_key_env=null",  # a local server needs no key
-            f"llm_cache={tmp_path / 'cache.sqlite'}",
-            "steps.read.limit=3",
-        ]
-        pipe = Pipeline.from_recipe(recipe, overrides)
-        estimate = pipe.dry_run(tmp_path / "run")
-        assert [row["requests"] for row in estimate["steps"]] == [24]
-        assert not server.requests  # a dry run calls no LLM
+        pipe = recipe_pipeline("ultrafeedback.yaml", server, "steps.read.limit=3")
+        assert estimated_requests(pipe, server) == [24]
         result = pipe.run(tmp_path / "run")
     records = result.kept + result.dropped
     assert len(records) == 3 and result.kept

@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import sys
 from pathlib import Path
 
 import pydantic
 import pytest
+from llm_server import FaultPlan, ScriptedOpenAIServer, last_user_content
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
-from llm_server import FaultPlan, ScriptedOpenAIServer, last_user_content  # noqa: E402
-
-from synthpipe import Pipeline  # noqa: E402
-from synthpipe.data.read_step import FromRecords  # noqa: E402
-from synthpipe.generate.task import PROMPTS, ParseError, record_seed  # noqa: E402
-from synthpipe.generate.wrap import STYLES, WRAP, clean_rephrasing  # noqa: E402
-from synthpipe.llm.config import LLMConfig  # noqa: E402
-from synthpipe.pipeline.registry import get_step_class  # noqa: E402
+from synthpipe.generate.task import PROMPTS, ParseError, record_seed
+from synthpipe.generate.wrap import STYLES, WRAP, clean_rephrasing
+from synthpipe.pipeline.registry import get_step_class
 
 TEXT = "Photosynthesis lets plants turn sunlight, water and carbon dioxide into sugar and oxygen."
 CUES = {
@@ -44,7 +38,9 @@ def test_templates_enter_the_fingerprint(tmp_path: Path) -> None:
     custom.write_text("Rewrite like a pirate ({{ style }}):\n{{ text }}", encoding="utf-8")
     pirate = WRAP(styles=["easy", "pirate"], templates={"pirate": str(custom)})
     assert pirate.format_input({"text": "hi"}, "pirate") == [{"role": "user", "content": "Rewrite like a pirate (pirate):\nhi"}]
-    assert pirate.style_template("pirate")[1] == hashlib.sha256(custom.read_bytes()).hexdigest()[:12]
+    assert pirate.style_hash("pirate") == hashlib.sha256(custom.read_bytes()).hexdigest()[:12]
+    one = WRAP(styles=["easy", "hard"], template=str(custom))  # `template` replaces every style's
+    assert one.input_files() == [custom, custom] and one.style_hash("hard") == pirate.style_hash("pirate")
     assert step.fingerprint() != WRAP(styles=["easy", "hard"]).fingerprint()
 
 
@@ -97,7 +93,7 @@ def responder(body: dict) -> str:
     return "Question: What does photosynthesis make?\nAnswer: Sugar and oxygen."
 
 
-def test_end_to_end(tmp_path: Path) -> None:
+def test_end_to_end(run_steps) -> None:
     records = [
         {"id": "p", "text": TEXT},
         {"id": "x", "text": "Converts nothing at all."},
@@ -105,10 +101,7 @@ def test_end_to_end(tmp_path: Path) -> None:
     ]
     doomed = FaultPlan(server_error=1.0, always=True, fail_keys={"nothing at all"})
     with ScriptedOpenAIServer(responder=responder, faults=doomed) as server:
-        llm = LLMConfig(backend="openai", base_url=server.base_url, model="test-model", max_retries=0)
-        steps = {"docs": FromRecords(records=records), "wrap": WRAP(styles=["easy", "hard", "qa"])}
-        pipeline = Pipeline("wrap", steps, llms={"default": llm}, llm_cache=str(tmp_path / "cache.sqlite"))
-        result = pipeline.run(tmp_path / "run")
+        result = run_steps(server, {"wrap": WRAP(styles=["easy", "hard", "qa"])}, records)
     kept = {r["id"]: r for r in result.kept}
     assert set(kept) == {"p", "p~hard", "p~qa"}
     assert kept["p"]["style"] == "easy" and kept["p"]["rephrased"] == "Plants eat light and make air."
@@ -117,7 +110,7 @@ def test_end_to_end(tmp_path: Path) -> None:
     step = WRAP()
     for rid, style in (("p", "easy"), ("p~hard", "hard"), ("p~qa", "qa")):
         lineage = kept[rid]["_lineage"]["wrap"]
-        assert lineage["style"] == style and lineage["template"] == step.style_template(style)[1]
+        assert lineage["style"] == style and lineage["template"] == step.style_hash(style)
         assert lineage["seed"] == record_seed(0, f"wrap:{style}", "p")
     drops = {r["id"]: r["_drop"] for r in result.dropped}
     assert drops["e"]["reason"] == "missing_input"
@@ -127,17 +120,12 @@ def test_end_to_end(tmp_path: Path) -> None:
     assert len(result.kept) + len(result.dropped) == 7
 
 
-def test_bundled_recipe_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from synthpipe.pipeline.recipe import load_recipe
-
-    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-
+def test_bundled_recipe_runs(tmp_path: Path, recipe_pipeline) -> None:
     def plausible(body: dict) -> str:
         return responder(body).replace("Photosynthesis", f"Text {body['seed']}")
 
     with ScriptedOpenAIServer(responder=plausible) as server:
-        overrides = [f"llms.default.base_url={server.base_url}", "steps.documents.limit=3", f"llm_cache={tmp_path / 'c.sqlite'}"]
-        result = Pipeline.from_model(load_recipe("recipes/wrap.yaml", overrides)).run(tmp_path / "run")
+        result = recipe_pipeline("wrap.yaml", server, "steps.documents.limit=3").run(tmp_path / "run")
     too_long = sum(r["_drop"]["step"] == "length" for r in result.dropped)
     rephrased = result.kept + [r for r in result.dropped if r["_drop"]["step"] != "length"]
     assert len(rephrased) == 4 * (3 - too_long)  # four styles per passage

@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from collections import Counter
-from pathlib import Path
 
 import pydantic
 import pytest
+from llm_server import ScriptedOpenAIServer, last_user_content
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
-from llm_server import ScriptedOpenAIServer, last_user_content  # noqa: E402
+from synthpipe.generate.task import ParseError
+from synthpipe.generate.zerogen import ZeroGen
 
-from synthpipe import Pipeline  # noqa: E402
-from synthpipe.generate.task import ParseError  # noqa: E402
-from synthpipe.generate.zerogen import ZeroGen  # noqa: E402
-from synthpipe.llm.config import LLMConfig  # noqa: E402
-
-RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "quickstart_llm.yaml"
 ATTRS = {"topic": ["space", "food"], "length": ["short", "medium"]}
 
 
@@ -94,15 +87,9 @@ def responder(body: dict) -> str:
     return "Here you go:\n" + "\n".join(f"{i + 1}. {t}" for i, t in enumerate(items))
 
 
-def llm(server) -> LLMConfig:
-    return LLMConfig(backend="openai", base_url=server.base_url, model="test-model", max_retries=0)
-
-
-def test_quickstart_llm_recipe_end_to_end(tmp_path):
+def test_quickstart_llm_recipe_end_to_end(tmp_path, recipe_pipeline):
     with ScriptedOpenAIServer(responder=responder) as server:
-        pipe = Pipeline.from_recipe(RECIPE, ["steps.generate.n=120", "batch_size=40"])
-        pipe.recipe.llms["default"] = llm(server)
-        pipe.recipe.llm_cache = str(tmp_path / "cache.sqlite")
+        pipe = recipe_pipeline("quickstart_llm.yaml", server, "steps.generate.n=120", "batch_size=40")
         result = pipe.run(tmp_path / "run")
         first = len(server.requests)
         assert first == 24  # 120 / 5
@@ -146,21 +133,15 @@ def test_quickstart_llm_recipe_end_to_end(tmp_path):
     assert set(labels) == {"ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"}
 
 
-def test_resume_skips_finished_batches_without_requests(tmp_path):
-    def make() -> Pipeline:
-        return Pipeline(
-            "zg",
-            {"generate": ZeroGen(n=60, per_request=5, attributes=ATTRS)},
-            llms={"default": llm(server)},
-            llm_cache=str(tmp_path / "cache.sqlite"),
-            use_cache=False,
-            batch_size=20,
-        )
+def test_resume_skips_finished_batches_without_requests(run_steps):
+    def run(server):
+        step = ZeroGen(n=60, per_request=5, attributes=ATTRS)
+        return run_steps(server, {"generate": step}, use_cache=False, batch_size=20)
 
     with ScriptedOpenAIServer(responder=responder) as server:
-        first = make().run(tmp_path / "run")
+        first = run(server)
         assert len(server.requests) == 12
-        again = make().run(tmp_path / "run")  # everything checkpointed: nothing to ask
+        again = run(server)  # everything checkpointed: nothing to ask
         assert len(server.requests) == 12
     assert [r["id"] for r in again.kept] == [r["id"] for r in first.kept]
     assert json.dumps(sorted(r["text"] for r in again.kept)) == json.dumps(
@@ -168,7 +149,7 @@ def test_resume_skips_finished_batches_without_requests(tmp_path):
     )
 
 
-def test_skip_batches_makes_no_requests_for_them(tmp_path):
+def test_skip_batches_makes_no_requests_for_them(scripted_llm):
     import asyncio
 
     from synthpipe.llm.pool import LLMPool
@@ -180,7 +161,7 @@ def test_skip_batches_makes_no_requests_for_them(tmp_path):
         return [batch async for batch in step.aread(ctx)]
 
     with ScriptedOpenAIServer(responder=responder) as server:
-        pool = LLMPool({"default": llm(server)}, use_cache=False)
+        pool = LLMPool({"default": scripted_llm(server)}, use_cache=False)
         full = asyncio.run(collect(StepContext("generate", batch_size=20, resources=pool)))
         assert len(full) == 3 and len(server.requests) == 12
         server.reset_counters()

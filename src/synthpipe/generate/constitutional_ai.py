@@ -48,7 +48,6 @@ The RL stage (preference model from AI feedback) is out of scope; ``emit_prefere
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import re
@@ -60,27 +59,24 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from synthpipe.data.paths import resolve_data_path
-from synthpipe.data.records import ID, Record, drop
+from synthpipe.data.records import ID, Record
 from synthpipe.errors import UsageError
+from synthpipe.generate.parsing import strip_label, strip_preamble
 from synthpipe.generate.task import (
-    PROMPTS,
     LLMTask,
     LLMTaskConfig,
     ParseError,
+    drop_failed,
+    is_blank,
+    optional_text,
     record_seed,
-    render_messages,
 )
 from synthpipe.llm.types import LLMError, Message
 from synthpipe.pipeline.registry import register_step
 from synthpipe.pipeline.step import StepContext
 
 EXAMPLE_CONSTITUTION = "constitution.example.yaml"
-_REVISION_LABEL = re.compile(
-    r"^\s*(?:\*\*)?(?:revision|revised (?:response|answer|version)|rewritten (?:response|answer))"
-    r"(?:\*\*)?\s*:(?:\*\*)?[ \t]*\n?",
-    re.IGNORECASE,
-)
-_CRITIQUE_LABEL = re.compile(r"^\s*(?:\*\*)?critique(?:\*\*)?\s*:(?:\*\*)?[ \t]*\n?", re.IGNORECASE)
+_REVISION_LABEL = re.compile(r"revision|revised (?:response|answer|version)|rewritten (?:response|answer)")
 _PREAMBLE = re.compile(
     r"^\s*(?:sure[,!.]?\s*)?(?:here(?:'s| is) (?:the|a|my) (?:revised|rewritten|improved|updated)"
     r" (?:response|answer|version)[^\n]*:)\s*\n",
@@ -176,7 +172,8 @@ def _text_items(text: str) -> list[dict[str, str]]:
 
 # -- reply parsing -------------------------------------------------------------------------
 def clean_critique(text: str) -> str:
-    text = _CRITIQUE_LABEL.sub("", text.strip(), count=1).strip()
+    """The critique alone, without a "Critique:" label."""
+    text = strip_label(text.strip(), "critique")
     if not text:
         raise ParseError("empty_critique", "the critique reply is empty")
     return text
@@ -184,9 +181,7 @@ def clean_critique(text: str) -> str:
 
 def clean_revision(text: str) -> str:
     """The rewritten response alone: no "Revision:" label or "Here is the revised response:" line."""
-    text = text.strip()
-    text = _PREAMBLE.sub("", text, count=1).strip()
-    text = _REVISION_LABEL.sub("", text, count=1).strip()
+    text = strip_label(strip_preamble(text, _PREAMBLE), _REVISION_LABEL)
     if not text:
         raise ParseError("empty_revision", "the revision reply is empty")
     return text
@@ -220,9 +215,12 @@ class ConstitutionalRevision(LLMTask):
 
     Config = ConstitutionalRevisionConfig
     config: ConstitutionalRevisionConfig
+    main_role: ClassVar[str] = "critique"
     template_file: ClassVar[str] = "constitutional_ai_critique.jinja2"
-    revision_template_file: ClassVar[str] = "constitutional_ai_revise.jinja2"
-    generate_template_file: ClassVar[str] = "constitutional_ai_generate.jinja2"
+    template_files: ClassVar[dict[str, str]] = {  # `revision_template` / `generate_template` replace them
+        "revision": "constitutional_ai_revise.jinja2",
+        "generate": "constitutional_ai_generate.jinja2",
+    }
     inputs: ClassVar[tuple[str, ...]] = ("instruction",)
     outputs: ClassVar[tuple[str, ...]] = (
         "response", "revised_response", "critiques", "revisions", "principles_used",
@@ -231,7 +229,6 @@ class ConstitutionalRevision(LLMTask):
 
     def __init__(self, config=None, /, **kwargs):
         super().__init__(config, **kwargs)
-        self.inputs = (self.config.instruction_field,)  # type: ignore[misc]
         _ = self.principles  # a missing or malformed constitution fails when the step is built
 
     # -- files ------------------------------------------------------------------------------
@@ -244,29 +241,8 @@ class ConstitutionalRevision(LLMTask):
     def principles(self) -> list[Principle]:
         return load_constitution(self.constitution_path())
 
-    def _revision_path(self) -> Path:
-        cfg = self.config
-        return Path(cfg.revision_template) if cfg.revision_template else PROMPTS / self.revision_template_file
-
-    def _generate_path(self) -> Path:
-        cfg = self.config
-        return Path(cfg.generate_template) if cfg.generate_template else PROMPTS / self.generate_template_file
-
-    @cached_property
-    def revision_text(self) -> str:
-        return self._revision_path().read_text(encoding="utf-8")
-
-    @cached_property
-    def generate_text(self) -> str:
-        return self._generate_path().read_text(encoding="utf-8")
-
-    @cached_property
-    def template_hash(self) -> str:
-        texts = (self.template_text, self.revision_text, self.generate_text)
-        return hashlib.sha256("\0".join(texts).encode()).hexdigest()[:12]
-
     def input_files(self) -> list[Path]:
-        return [*super().input_files(), self._revision_path(), self._generate_path(), self.constitution_path()]
+        return [*super().input_files(), self.constitution_path()]
 
     # -- dry-run estimates ------------------------------------------------------------------
     def estimate_requests(self, n_records: int | None) -> int:
@@ -278,28 +254,27 @@ class ConstitutionalRevision(LLMTask):
     def format_input(self, record: Record) -> list[Message]:
         """The first request of a record (generation, or the first critique), as `--dry-run` renders it."""
         response = record.get(self.config.response_field)
-        if _blank(response):
+        if is_blank(response):
             return self.generate_messages(record)
         return self.critique_messages(record, str(response).strip(), self.principles[0])
 
     # -- prompts ----------------------------------------------------------------------------
     def _conversation(self, record: Record) -> dict[str, str]:
         cfg = self.config
-        extra = record.get(cfg.input_field) if cfg.input_field else None
         return {
             "instruction": str(record[cfg.instruction_field]).strip(),
-            "input": "" if extra is None else str(extra).strip(),
+            "input": optional_text(record, cfg.input_field),
         }
 
     def generate_messages(self, record: Record) -> list[Message]:
-        return render_messages(self.generate_text, **self._conversation(record))
+        return self.render_role("generate", **self._conversation(record))
 
     def critique_messages(self, record: Record, response: str, principle: Principle) -> list[Message]:
         return self.render(**self._conversation(record), response=response, critique_request=principle.critique)
 
     def revision_messages(self, record: Record, response: str, principle: Principle, critique: str) -> list[Message]:
-        return render_messages(
-            self.revision_text,
+        return self.render_role(
+            "revision",
             **self._conversation(record),
             response=response,
             critique_request=principle.critique,
@@ -317,13 +292,11 @@ class ConstitutionalRevision(LLMTask):
     async def _one(self, record: Record, ctx: StepContext) -> list[Record]:
         cfg, rid = self.config, record.get(ID)
         needed = [cfg.instruction_field] + ([] if cfg.generate_response else [cfg.response_field])
-        missing = [f for f in needed if _blank(record.get(f))]
-        if missing:
-            drop(record, ctx.name, "missing_input", f"empty or missing {missing}")
+        if self.drop_if_missing(record, ctx, needed, blank=True):
             return []
         seed = record_seed(ctx.seed, ctx.name, rid)
         plan = self.plan(ctx, rid)
-        generated = _blank(record.get(cfg.response_field))
+        generated = is_blank(record.get(cfg.response_field))
         try:
             if generated:
                 reply, _ = await self.ask(ctx, self.generate_messages(record), seed, 0)
@@ -347,11 +320,8 @@ class ConstitutionalRevision(LLMTask):
                 current = clean_revision(reply)
                 critiques.append(critique)
                 revisions.append(current)
-        except LLMError as exc:
-            drop(record, ctx.name, "llm_error", str(exc)[:1000])
-            return []
-        except ParseError as exc:
-            drop(record, ctx.name, exc.reason, exc.detail[:2000])
+        except (LLMError, ParseError) as exc:
+            drop_failed(record, ctx.name, exc)
             return []
         fields: dict[str, Any] = {
             cfg.response_field: original,
@@ -364,12 +334,13 @@ class ConstitutionalRevision(LLMTask):
             conv = self._conversation(record)
             prompt = f"{conv['instruction']}\n\n{conv['input']}" if conv["input"] else conv["instruction"]
             fields.update(prompt=prompt, chosen=current, rejected=original)
-        extra = self._merge(record, fields, ctx, seed)
+        extra = self.finish(record, fields, ctx, seed)
         record["_lineage"][ctx.name]["generated_response"] = generated
-        if cfg.emit_preference and " ".join(current.split()) == " ".join(original.split()):
-            drop(record, ctx.name, "unchanged", "the revision equals the original response")
         return extra
 
+    def reject(self, record: Record) -> tuple[str, str] | None:
+        revised, original = record["revised_response"], record[self.config.response_field]
+        if self.config.emit_preference and " ".join(revised.split()) == " ".join(original.split()):
+            return "unchanged", "the revision equals the original response"
+        return None
 
-def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())

@@ -34,29 +34,19 @@ later steps.
 
 from __future__ import annotations
 
-import hashlib
 import re
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
-from synthpipe.data.records import ID, LINEAGE, Record, drop
-from synthpipe.errors import UsageError
-from synthpipe.generate.task import (
-    PROMPTS,
-    LLMTask,
-    LLMTaskConfig,
-    ParseError,
-    record_seed,
-    render_messages,
-)
-from synthpipe.llm.types import ChatRequest, LLMError, Message, SamplingParams
+from synthpipe.data.records import ID, LINEAGE, Record
+from synthpipe.generate.parsing import strip_label, strip_quotes, unwrap_fence
+from synthpipe.generate.task import LLMTask, LLMTaskConfig, ParseError, drop_failed, record_seed
+from synthpipe.llm.types import LLMError, Message
 from synthpipe.pipeline.registry import register_step
 from synthpipe.pipeline.step import StepContext
 
-_FENCE = re.compile(r"^```[\w-]*\s*\n?(.*?)\n?```$", re.DOTALL)
-_SPEAKER = re.compile(r"^\s*(?:\*\*|__)?(user|human|assistant|ai)(?:\*\*|__)?\s*[:：]\s*(?:\*\*|__)?\s*", re.IGNORECASE)
+_SPEAKER = re.compile(r"user|human|assistant|ai")
 _NEXT_SPEAKER = re.compile(r"\n\s*(?:\*\*|__)?(?:assistant|ai|user|human)(?:\*\*|__)?\s*[:：]", re.IGNORECASE)
 
 
@@ -80,36 +70,18 @@ class SimulatedDialogue(LLMTask):
 
     Config = DialogueConfig
     config: DialogueConfig
-    template_file = "dialogue_assistant.jinja2"
-    user_template_file = "dialogue_user.jinja2"
+    main_role: ClassVar[str] = "assistant"
+    template_file: ClassVar[str] = "dialogue_assistant.jinja2"
+    template_files: ClassVar[dict[str, str]] = {"user": "dialogue_user.jinja2"}  # `user_template` replaces it
     inputs = ("instruction",)
     outputs = ("messages", "num_turns", "ended_by_user")
 
-    # -- templates --------------------------------------------------------------------------
-    def user_template_path(self) -> Path:
-        return Path(self.config.user_template) if self.config.user_template else PROMPTS / self.user_template_file
-
-    def input_files(self) -> list[Path]:
-        return [*super().input_files(), self.user_template_path()]
-
     @property
-    def user_template_text(self) -> str:
-        if not hasattr(self, "_user_template_text"):
-            self._user_template_text = self.user_template_path().read_text(encoding="utf-8")
-        return self._user_template_text
+    def user_llm(self) -> str:
+        return self.config.user_llm or self.config.llm
 
-    @property
-    def template_hash(self) -> str:  # both roles' templates decide the output
-        blob = self.template_text + "\x00" + self.user_template_text
-        return hashlib.sha256(blob.encode()).hexdigest()[:12]
-
-    def fingerprint_extra(self, env: dict[str, Any]) -> Any:
-        llms = env.get("llms") or {}
-        user_llm = self.config.user_llm
-        if user_llm is not None and llms and user_llm not in llms:  # fail at plan time, not mid-run
-            raise UsageError(f"dialogue: user_llm {user_llm!r} is not defined (llms: {', '.join(llms)})")
-        names = {"llm": self.config.llm, "user_llm": self.config.user_llm or self.config.llm}
-        return {role: (llms[n].identity() if n in llms else n) for role, n in names.items()}
+    def llm_names(self) -> list[str]:
+        return list(dict.fromkeys([self.config.llm, self.user_llm]))
 
     def estimate_requests(self, n_records: int | None) -> int:
         """Upper bound: every dialogue runs all turns (assistant turns + user turns between)."""
@@ -123,8 +95,8 @@ class SimulatedDialogue(LLMTask):
         return [*head, *history]
 
     def user_messages(self, record: Record, history: list[Message]) -> list[Message]:
-        return render_messages(
-            self.user_template_text,
+        return self.render_role(
+            "user",
             history=history,
             instruction=str(record["instruction"]),
             persona=self.persona(record),
@@ -145,17 +117,13 @@ class SimulatedDialogue(LLMTask):
 
     # -- the conversation -----------------------------------------------------------------
     async def _one(self, record: Record, ctx: StepContext) -> list[Record]:
-        if record.get("instruction") in (None, "") or not str(record["instruction"]).strip():
-            drop(record, ctx.name, "missing_input", "empty or missing ['instruction']")
+        if self.drop_if_missing(record, ctx, blank=True):
             return []
         seeds: list[int] = []
         try:
             history, ended = await self.converse(record, ctx, seeds)
-        except LLMError as exc:
-            drop(record, ctx.name, "llm_error", str(exc)[:1000])
-            return []
-        except ParseError as exc:
-            drop(record, ctx.name, exc.reason, exc.detail[:2000])
+        except (LLMError, ParseError) as exc:
+            drop_failed(record, ctx.name, exc)
             return []
         fields = {
             "messages": history,
@@ -187,9 +155,11 @@ class SimulatedDialogue(LLMTask):
                 break
             seed = record_seed(ctx.seed, f"{ctx.name}:user", record.get(ID), turn)
             seeds.append(seed)
-            params = SamplingParams(temperature=cfg.user_temperature, top_p=cfg.top_p, max_tokens=cfg.user_max_tokens, seed=seed)
             try:
-                text = await self._chat(ctx, cfg.user_llm or cfg.llm, self.user_messages(record, history), params)
+                text, _ = await self.ask(
+                    ctx, self.user_messages(record, history), seed, llm=self.user_llm,
+                    temperature=cfg.user_temperature, max_tokens=cfg.user_max_tokens,
+                )  # fmt: skip
             except LLMError as exc:
                 raise type(exc)(f"user turn {turn + 2}: {exc}") from exc
             message, done = clean_user_turn(text, cfg.end_marker)
@@ -198,17 +168,10 @@ class SimulatedDialogue(LLMTask):
             history.append({"role": "user", "content": message})
         return history, False
 
-    async def _chat(self, ctx: StepContext, llm: str, messages: list[Message], params: SamplingParams) -> str:
-        response = await ctx.llm(llm).chat(ChatRequest(messages, params))
-        return response.texts[0] if response.texts else ""
-
 
 def clean_turn(text: str) -> str:
     """A turn's text without a code fence around all of it or a leading speaker label."""
-    text = text.strip()
-    if fenced := _FENCE.match(text):
-        text = fenced.group(1).strip()
-    return _SPEAKER.sub("", text, count=1).strip()
+    return strip_label(unwrap_fence(text), _SPEAKER)
 
 
 def clean_user_turn(text: str, end_marker: str = "[END]") -> tuple[str, bool]:
@@ -217,7 +180,5 @@ def clean_user_turn(text: str, end_marker: str = "[END]") -> tuple[str, bool]:
     if end_marker.lower() in text.lower():
         return "", True
     text = clean_turn(text)
-    text = _NEXT_SPEAKER.split(text, maxsplit=1)[0].strip()
-    if len(text) > 1 and text[0] == text[-1] == '"' and '"' not in text[1:-1]:
-        text = text[1:-1].strip()
+    text = strip_quotes(_NEXT_SPEAKER.split(text, maxsplit=1)[0].strip(), [('"', '"')])
     return text, not text

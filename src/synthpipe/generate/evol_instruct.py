@@ -42,7 +42,6 @@ equality check runs before the response is generated, to save a call when it fai
 
 from __future__ import annotations
 
-import hashlib
 import random
 import re
 from typing import Any, ClassVar, Literal
@@ -50,8 +49,15 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from synthpipe.data.records import ID, Record, add_lineage, drop
-from synthpipe.generate.multi_template import MultiTemplate, MultiTemplateConfig, strip_fences
-from synthpipe.generate.task import LLMTask, ParseError, record_seed
+from synthpipe.generate.parsing import strip_fences
+from synthpipe.generate.sampling import mix_seed
+from synthpipe.generate.task import (
+    LLMTask,
+    MultiTemplateConfig,
+    ParseError,
+    drop_failed,
+    record_seed,
+)
 from synthpipe.llm.types import LLMError, Message
 from synthpipe.pipeline.registry import register_step
 from synthpipe.pipeline.step import StepContext
@@ -138,12 +144,8 @@ class Rejected(Exception):
         self.reason, self.detail = reason, detail
 
 
-def _mix(*parts: Any) -> int:
-    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:8], "big")
-
-
 @register_step("evol_instruct")
-class EvolInstruct(MultiTemplate, LLMTask):
+class EvolInstruct(LLMTask):
     """Evolve instructions in depth or breadth, then eliminate failed evolutions (WizardLM)."""
 
     Config = EvolInstructConfig
@@ -155,8 +157,9 @@ class EvolInstruct(MultiTemplate, LLMTask):
         "evolution",
         "response",
     )
+    main_role: ClassVar[str] = "depth"
+    template_file: ClassVar[str] = "evol_instruct_depth.jinja2"
     template_files: ClassVar[dict[str, str]] = {
-        "depth": "evol_instruct_depth.jinja2",
         "breadth": "evol_instruct_breadth.jinja2",
         "equal": "evol_instruct_equal.jinja2",
         "response": "evol_instruct_response.jinja2",
@@ -171,7 +174,7 @@ class EvolInstruct(MultiTemplate, LLMTask):
     # -- prompts ----------------------------------------------------------------------------
     def operation(self, ctx_seed: int, record_id: Any, generation: int) -> str:
         seed = self.config.seed if self.config.seed is not None else ctx_seed
-        return random.Random(_mix(seed, "evol-op", str(record_id), generation)).choice(
+        return random.Random(mix_seed(seed, "evol-op", str(record_id), generation)).choice(
             self.config.operations
         )
 
@@ -237,8 +240,7 @@ class EvolInstruct(MultiTemplate, LLMTask):
     # -- the step ---------------------------------------------------------------------------
     async def _one(self, record: Record, ctx: StepContext) -> list[Record]:
         cfg = self.config
-        if record.get("instruction") in (None, ""):
-            drop(record, ctx.name, "missing_input", "empty or missing ['instruction']")
+        if self.drop_if_missing(record, ctx):
             return []
         current, response = str(record["instruction"]), None
         accepted: list[str] = []
@@ -251,7 +253,7 @@ class EvolInstruct(MultiTemplate, LLMTask):
             try:
                 current_new, response_new = await self._evolve(ctx, current, op, seed)
             except LLMError as exc:
-                drop(record, ctx.name, "llm_error", str(exc)[:1000])
+                drop_failed(record, ctx.name, exc)
                 return []
             except (Rejected, ParseError) as exc:
                 last = exc
@@ -281,7 +283,7 @@ class EvolInstruct(MultiTemplate, LLMTask):
     ) -> tuple[str, str | None]:
         """One generation: evolve, then the elimination rules. Raises Rejected/ParseError/LLMError."""
         cfg = self.config
-        reply, _raw = await self.ask_as(ctx, self.evolve_messages(instruction, op), seed)
+        reply, _raw = await self.ask(ctx, self.evolve_messages(instruction, op), seed)
         evolved = self.clean_evolved(reply)
         if evolved.strip().lower() == instruction.strip().lower():
             raise Rejected(
@@ -289,7 +291,7 @@ class EvolInstruct(MultiTemplate, LLMTask):
             )
         if cfg.check_equivalence:
             messages = self.render_role("equal", original=instruction, evolved=evolved, config=cfg)
-            verdict, _raw = await self.ask_as(ctx, messages, seed, temperature=0.0, max_tokens=16)
+            verdict, _raw = await self.ask(ctx, messages, seed, temperature=0.0, max_tokens=16)
             if self.parse_equal(verdict):
                 raise Rejected(
                     "no_information_gain",
@@ -298,7 +300,7 @@ class EvolInstruct(MultiTemplate, LLMTask):
         response = None
         if cfg.generate_response:
             messages = self.render_role("response", instruction=evolved, config=cfg)
-            response, _raw = await self.ask_as(
+            response, _raw = await self.ask(
                 ctx,
                 messages,
                 seed,

@@ -40,17 +40,22 @@ batches and also wrote syllabi per level; this is one question per request.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import math
 import random
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
-from synthpipe.data.records import ID, Record, add_lineage, drop
+from synthpipe.data.records import ID, Record, add_lineage
 from synthpipe.errors import StepError
-from synthpipe.generate.multi_template import MultiTemplate, MultiTemplateConfig
-from synthpipe.generate.task import LLMSource, ParseError, record_seed
+from synthpipe.generate.sampling import mix_seed
+from synthpipe.generate.task import (
+    LLMSource,
+    MultiTemplateConfig,
+    ParseError,
+    drop_failed,
+    record_seed,
+)
 from synthpipe.llm.types import LLMError
 from synthpipe.pipeline.registry import register_step
 from synthpipe.pipeline.step import StepContext
@@ -115,10 +120,6 @@ class GLANConfig(MultiTemplateConfig):
     seed: int | None = Field(None, description="random seed; defaults to the run's seed")
 
 
-def _mix(*parts: Any) -> int:
-    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:8], "big")
-
-
 def _clean_list(items: list[str], limit: int) -> list[str]:
     """Stripped, non-empty, case-insensitively unique items, at most `limit`."""
     seen, out = set(), []
@@ -131,13 +132,14 @@ def _clean_list(items: list[str], limit: int) -> list[str]:
 
 
 @register_step("glan")
-class GLAN(MultiTemplate, LLMSource):
+class GLAN(LLMSource):
     """Discipline -> subjects -> syllabus -> homework questions (Generalized Instruction Tuning)."""
 
     Config = GLANConfig
     config: GLANConfig
+    main_role: ClassVar[str] = "question"
+    template_file: ClassVar[str] = "glan_question.jinja2"
     template_files: ClassVar[dict[str, str]] = {
-        "question": "glan_question.jinja2",
         "disciplines": "glan_disciplines.jinja2",
         "subjects": "glan_subjects.jinja2",
         "syllabus": "glan_syllabus.jinja2",
@@ -227,7 +229,7 @@ class GLAN(MultiTemplate, LLMSource):
             batch: list[Record] = []
             lineage = self.lineage(ctx, record_seed(run_seed, ctx.name, f"subjects|{discipline}"))
             try:
-                value, _raw = await self.ask_as(
+                value, _raw = await self.ask(
                     ctx, self.subjects_messages(discipline), lineage["seed"], schema=SubjectList
                 )
                 subjects = self._subjects(value)
@@ -285,7 +287,7 @@ class GLAN(MultiTemplate, LLMSource):
             return _clean_list(cfg.disciplines, len(cfg.disciplines))
         seed = record_seed(run_seed, ctx.name, "disciplines")
         try:
-            value, _raw = await self.ask_as(
+            value, _raw = await self.ask(
                 ctx, self.disciplines_messages(), seed, schema=DisciplineList
             )
         except (LLMError, ParseError) as exc:
@@ -317,10 +319,10 @@ class GLAN(MultiTemplate, LLMSource):
 
     async def _syllabus(
         self, ctx: StepContext, run_seed: int, discipline: str, subject: dict[str, str]
-    ) -> list[dict[str, Any]] | Exception:
+    ) -> list[dict[str, Any]] | LLMError | ParseError:
         seed = record_seed(run_seed, ctx.name, f"syllabus|{discipline}|{subject['name']}")
         try:
-            value, _raw = await self.ask_as(
+            value, _raw = await self.ask(
                 ctx, self.syllabus_messages(discipline, subject), seed, schema=Syllabus
             )
         except (LLMError, ParseError) as exc:
@@ -353,7 +355,7 @@ class GLAN(MultiTemplate, LLMSource):
         q: int,
     ) -> tuple[Record, list[dict[str, str]], int]:
         key = f"{discipline}|{subject['name']}|{j}|{q}"
-        rng = random.Random(_mix(run_seed, "concepts", key))
+        rng = random.Random(mix_seed(run_seed, "concepts", key))
         sessions, concepts = self.pick_concepts(syllabus, j, rng)
         seed = record_seed(run_seed, ctx.name, f"question|{key}")
         record: Record = {
@@ -374,7 +376,7 @@ class GLAN(MultiTemplate, LLMSource):
     ) -> None:
         cfg = self.config
         try:
-            value, _raw = await self.ask_as(ctx, messages, seed, schema=Homework)
+            value, _raw = await self.ask(ctx, messages, seed, schema=Homework)
             question = value["question"].strip()
             if not question:
                 raise ParseError("empty_output", "the question is empty")
@@ -387,22 +389,18 @@ class GLAN(MultiTemplate, LLMSource):
                     subject=record["subject"],
                     config=cfg,
                 )
-                answer, _raw = await self.ask_as(
+                answer, _raw = await self.ask(
                     ctx, answer_messages, seed, max_tokens=cfg.answer_max_tokens
                 )
                 record["answer"] = answer.strip()
                 if not record["answer"]:
                     raise ParseError("empty_output", "the answer is empty")
-        except LLMError as exc:
-            drop(record, ctx.name, "llm_error", str(exc)[:1000])
-        except ParseError as exc:
-            drop(record, ctx.name, exc.reason, exc.detail[:2000])
+        except (LLMError, ParseError) as exc:
+            drop_failed(record, ctx.name, exc)
 
     def _failed(
-        self, ctx: StepContext, rid: str, lineage: dict[str, Any], exc: Exception, **fields: Any
+        self, ctx: StepContext, rid: str, lineage: dict[str, Any], exc: LLMError | ParseError, **fields: Any
     ) -> Record:
-        reason = exc.reason if isinstance(exc, ParseError) else "llm_error"
-        detail = exc.detail if isinstance(exc, ParseError) else str(exc)
         record: Record = {ID: rid, "instruction": None, **fields}
         add_lineage(record, **{ctx.name: lineage})
-        return drop(record, ctx.name, reason, detail[:2000])
+        return drop_failed(record, ctx.name, exc)

@@ -41,13 +41,14 @@ instead of a QA model. Answers may be abstractive rather than extracted spans.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, field_validator, model_validator
 
 from synthpipe.curate.normalize import normalize
-from synthpipe.data.records import LINEAGE, Record, drop, is_dropped
-from synthpipe.generate.task import LLMTask, LLMTaskConfig, ParseError
+from synthpipe.data.records import LINEAGE, Record, drop
+from synthpipe.generate.parsing import rescale_unit
+from synthpipe.generate.task import LLMTask, LLMTaskConfig, ParseError, judged
 from synthpipe.llm.types import Message
 from synthpipe.pipeline.registry import register_step
 from synthpipe.pipeline.step import StepContext
@@ -116,7 +117,6 @@ class GroundedQA(LLMTask):
 
     def __init__(self, config: Any = None, /, **kwargs: Any):
         super().__init__(config, **kwargs)
-        self.inputs = (self.config.document_field,)  # type: ignore[misc]
         self.outputs_per_record = float(self.config.num_questions)  # type: ignore[misc]  # dry-run estimates
 
     def format_input(self, record: Record) -> list[Message]:
@@ -158,22 +158,10 @@ class GroundedQA(LLMTask):
 # -- verification ------------------------------------------------------------------------
 class GroundingVerdict(BaseModel):
     supported: bool = Field(description="true if the passage supports the answer to the question")
-    score: float = Field(description="confidence that the answer is supported, from 0 to 1")
+    score: Annotated[float, BeforeValidator(rescale_unit)] = Field(  # a 0-10 or 0-100 answer -> 0-1
+        description="confidence that the answer is supported, from 0 to 1"
+    )
     reason: str = Field("", description="one sentence explaining the verdict")
-
-    @field_validator("score", mode="before")
-    @classmethod
-    def _rescale(cls, value: Any) -> Any:
-        """Judges sometimes answer on a 0-10 or 0-100 scale, or as "0.8"; bring it to 0-1."""
-        try:
-            score = float(str(value).strip().rstrip("%"))
-        except ValueError:
-            return value
-        if 1 < score <= 10:
-            score /= 10
-        elif 10 < score <= 100:
-            score /= 100
-        return min(max(score, 0.0), 1.0)
 
 
 class GroundingCheckConfig(LLMTaskConfig):
@@ -208,10 +196,6 @@ class GroundingCheck(LLMTask):
     inputs = ("document", "question", "answer")
     outputs = ("grounding_score", "grounding_supported", "grounding_reason", "evidence_overlap", "answer_overlap")
 
-    def __init__(self, config: Any = None, /, **kwargs: Any):
-        super().__init__(config, **kwargs)
-        self.inputs = (self.config.document_field, "question", "answer")  # type: ignore[misc]
-
     def format_input(self, record: Record) -> list[Message]:
         return self.render(
             document=str(record[self.config.document_field]),
@@ -245,6 +229,15 @@ class GroundingCheck(LLMTask):
             **lexical,
         }
 
+    def reject(self, record: Record) -> tuple[str, str] | None:
+        cfg = self.config
+        problems = []
+        if cfg.require_supported and not record["grounding_supported"]:
+            problems.append("the judge says the passage does not support the answer")
+        if record["grounding_score"] < cfg.threshold:
+            problems.append(f"grounding_score {record['grounding_score']:.2f} < {cfg.threshold}")
+        return judged("not_grounded", problems, record.get("grounding_reason"))
+
     async def _one(self, record: Record, ctx: StepContext) -> list[Record]:
         cfg = self.config
         if all(record.get(f) not in (None, "") for f in self.inputs):
@@ -255,17 +248,7 @@ class GroundingCheck(LLMTask):
                 drop(record, ctx.name, "not_grounded",
                      f"evidence not found in the passage (overlap {overlap:.2f} < {cfg.min_evidence_overlap})")  # fmt: skip
                 return []
-        extra = await super()._one(record, ctx)
-        if not is_dropped(record):
-            problems = []
-            if cfg.require_supported and not record["grounding_supported"]:
-                problems.append("the judge says the passage does not support the answer")
-            if record["grounding_score"] < cfg.threshold:
-                problems.append(f"grounding_score {record['grounding_score']:.2f} < {cfg.threshold}")
-            if problems:
-                reason = record.get("grounding_reason") or ""
-                drop(record, ctx.name, "not_grounded", "; ".join(problems) + (f" ({reason})" if reason else ""))
-        return extra
+        return await super()._one(record, ctx)
 
 
 # -- lexical checks ----------------------------------------------------------------------

@@ -35,17 +35,20 @@ from typing import Any
 
 from pydantic import Field
 
-from synthpipe.data.records import Record, drop, is_dropped
+from synthpipe.data.records import Record
+from synthpipe.generate.parsing import (
+    parse_score,
+    strip_label,
+    strip_preamble,
+    strip_quotes,
+    unwrap_fence,
+)
 from synthpipe.generate.task import LLMTask, LLMTaskConfig, ParseError
 from synthpipe.llm.types import Message
 from synthpipe.pipeline.registry import register_step
-from synthpipe.pipeline.step import StepContext
 
-_FENCE = re.compile(r"^```[\w-]*\s*\n?(.*?)\n?```$", re.DOTALL)
 _LABEL = re.compile(
-    r"^\s*(?:\*\*|__)?(?:predicted |reconstructed |user(?:'s)? )?"
-    r"(?:instruction|question|prompt|request|user|query)(?: \d+)?\s*(?:\*\*|__)?\s*[:：]\s*(?:\*\*|__)?\s*",
-    re.IGNORECASE,
+    r"(?:predicted |reconstructed |user(?:'s)? )?(?:instruction|question|prompt|request|user|query)(?: \d+)?"
 )
 _PREAMBLE = re.compile(
     r"^\s*(?:sure|certainly|of course|okay|ok|here(?:'s| is)|the (?:user'?s? )?(?:instruction|request) (?:was|is)|"
@@ -53,11 +56,6 @@ _PREAMBLE = re.compile(
     re.IGNORECASE,
 )
 _TRAILER = re.compile(r"\n\s*(?:\*\*|__)?(?:response|answer|output|assistant)\s*(?:\*\*|__)?\s*[:：].*$", re.IGNORECASE | re.DOTALL)
-_SCORE = re.compile(
-    r"(?:score|rating)\s*(?:\*\*|__)?\s*[:=：]?\s*(?:\*\*|__)?\s*\**\s*([1-5](?:\.\d+)?)(?![\d.]*\d)(?:\s*/\s*5)?",
-    re.IGNORECASE,
-)
-_BARE_SCORE = re.compile(r"^\W*([1-5])(?:\s*/\s*5)?\W*$")
 
 
 # -- self-augmentation -------------------------------------------------------------------
@@ -98,16 +96,9 @@ class InstructionBacktranslation(LLMTask):
 
 def clean_instruction(reply: str) -> str:
     """The instruction in a reply: no code fence, preamble, label, trailing response, or quotes."""
-    text = reply.strip()
-    if fenced := _FENCE.match(text):
-        text = fenced.group(1).strip()
-    text = _PREAMBLE.sub("", text, count=1).strip()
-    text = _LABEL.sub("", text, count=1).strip()
-    text = _TRAILER.sub("", text).strip()
-    for left, right in (('"', '"'), ("“", "”"), ("'", "'"), ("`", "`")):
-        if len(text) > 1 and text.startswith(left) and text.endswith(right) and left not in text[1:-1]:
-            text = text[1:-1].strip()
-    return text
+    text = strip_preamble(unwrap_fence(reply), _PREAMBLE)
+    text = strip_label(text, _LABEL)
+    return strip_quotes(_TRAILER.sub("", text).strip())
 
 
 # -- self-curation -----------------------------------------------------------------------
@@ -132,10 +123,6 @@ class SelfCurate(LLMTask):
     inputs = ("instruction", "output")
     outputs = ("quality_score", "quality_reason")
 
-    def __init__(self, config: Any = None, /, **kwargs: Any):
-        super().__init__(config, **kwargs)
-        self.inputs = (self.config.instruction_field, self.config.output_field)  # type: ignore[misc]
-
     def format_input(self, record: Record) -> list[Message]:
         return self.render(
             instruction=str(record[self.config.instruction_field]),
@@ -144,32 +131,12 @@ class SelfCurate(LLMTask):
         )
 
     def format_output(self, reply: Any, record: Record) -> dict[str, Any]:
-        score, reason = parse_score(str(reply))
+        score, reason = parse_score(str(reply), scale=5)
         return {"quality_score": score, "quality_reason": reason}
 
-    async def _one(self, record: Record, ctx: StepContext) -> list[Record]:
-        extra = await super()._one(record, ctx)
+    def reject(self, record: Record) -> tuple[str, str] | None:
         score = record.get("quality_score")
-        if not is_dropped(record) and score is not None and score < self.config.threshold:
-            drop(record, ctx.name, "low_quality", f"score {score} < {self.config.threshold:g}")
-        return extra
+        if score is not None and score < self.config.threshold:
+            return "low_quality", f"score {score} < {self.config.threshold:g}"
+        return None
 
-
-def parse_score(reply: str) -> tuple[int | float, str]:
-    """(score, reasoning) from a rating reply: the last "Score: N" (also "Rating: 4/5",
-    "**Score:** 4"), else a last line holding only the number. Raises ParseError."""
-    text = reply.strip()
-    matches = list(_SCORE.finditer(text))
-    if matches:
-        last = matches[-1]
-        value = float(last.group(1))
-        reason = text[: last.start()].rstrip("*_#> \n\t")
-    else:
-        lines = [line for line in text.splitlines() if line.strip()]
-        bare = _BARE_SCORE.match(lines[-1]) if lines else None
-        if bare is None:
-            raise ParseError("parse_error", f"no 'Score: <1-5>' in the reply: {text[-500:]!r}")
-        value = float(bare.group(1))
-        reason = "\n".join(lines[:-1]).strip()
-    reason = re.sub(r"^(?:reasoning|reason|explanation)\s*[:：]\s*", "", reason, flags=re.IGNORECASE).strip()
-    return (int(value) if value.is_integer() else value), reason

@@ -55,8 +55,16 @@ from pydantic import (
     model_validator,
 )
 
-from synthpipe.data.records import DROP, ID, Record, drop
-from synthpipe.generate.task import LLMTask, LLMTaskConfig, ParseError, record_seed
+from synthpipe.data.records import DROP, ID, Record
+from synthpipe.generate.parsing import coerce_int_score, coerce_score, normalize_keys
+from synthpipe.generate.task import (
+    LLMTask,
+    LLMTaskConfig,
+    ParseError,
+    drop_failed,
+    optional_text,
+    record_seed,
+)
 from synthpipe.llm.types import LLMError, Message
 from synthpipe.pipeline.registry import register_step
 from synthpipe.pipeline.step import StepContext
@@ -71,47 +79,6 @@ DEFAULT_RUBRIC: dict[str, str] = {
     "clarity": "Is the response well organised, concise and easy to understand?",
 }
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
-
-
-# -- robust coercion of judge replies --------------------------------------------------------
-def coerce_score(value: Any) -> Any:
-    """A score from what judges actually write: 8, 8.0, "8", "8/10", "Rating: 8", "[[8]]".
-
-    Strings become the first number in them; 7.5 stays 7.5 (an overall score may be
-    fractional); integer criterion scores round it (see `coerce_int_score`).
-    """
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        match = _NUMBER.search(value)
-        if match is None:
-            return value  # let pydantic report it
-        number = float(match.group())
-        return int(number) if number.is_integer() else number
-    return value
-
-
-def coerce_int_score(value: Any) -> Any:
-    value = coerce_score(value)
-    if isinstance(value, float):
-        return round(value)
-    return value
-
-
-def _norm_key(key: Any) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", str(key).strip().lower()).strip("_")
-
-
-def normalize_keys(data: Any, names: Iterable[str]) -> Any:
-    """Map keys such as "Instruction Following" or "instruction-following" onto field names."""
-    if not isinstance(data, dict):
-        return data
-    wanted = {_norm_key(n): n for n in names}
-    out = {}
-    for key, value in data.items():
-        out[wanted.get(_norm_key(key), key)] = value
-    return out
 
 
 class _CriteriaBase(BaseModel):
@@ -221,16 +188,15 @@ class PointwiseJudge(LLMTask):
     def __init__(self, config=None, /, **kwargs):
         super().__init__(config, **kwargs)
         cfg = self.config
-        self.inputs = (cfg.instruction_field, cfg.response_field)  # type: ignore[misc]
         self.output_schema = judgement_model(tuple(cfg.rubric), cfg.scale)  # type: ignore[misc]
 
     def format_input(self, record: Record) -> list[Message]:
         cfg = self.config
         return self.render(
             instruction=str(record[cfg.instruction_field]).strip(),
-            input=_optional(record, cfg.input_field),
+            input=optional_text(record, cfg.input_field),
             response=str(record[cfg.response_field]).strip(),
-            reference=_optional(record, cfg.reference_field),
+            reference=optional_text(record, cfg.reference_field),
             rubric=[{"name": k, "description": v} for k, v in cfg.rubric.items()],
             scale=cfg.scale,
         )
@@ -250,12 +216,11 @@ class PointwiseJudge(LLMTask):
             lines.append(f"overall ({overall:g}): {reply['overall_rationale'].strip()}")
         return {"judge_scores": scores, "judge_score": round(overall, 4), "judge_rationale": "\n".join(lines)}
 
-    async def _one(self, record: Record, ctx: StepContext) -> list[Record]:
-        extra = await super()._one(record, ctx)
+    def reject(self, record: Record) -> tuple[str, str] | None:
         threshold = self.config.min_score
-        if threshold is not None and record.get(DROP) is None and record["judge_score"] < threshold:
-            drop(record, ctx.name, "low_judge_score", f"{record['judge_score']:g} < {threshold:g}")
-        return extra
+        if threshold is not None and record["judge_score"] < threshold:
+            return "low_judge_score", f"{record['judge_score']:g} < {threshold:g}"
+        return None
 
 
 # -- pairwise --------------------------------------------------------------------------------
@@ -327,19 +292,14 @@ class PairwiseJudge(LLMTask):
     requests_per_record: ClassVar[float] = 2.0  # both orders
     outputs: ClassVar[tuple[str, ...]] = ("winner", "judge_consistent", "judge_verdicts", "judge_rationales")
 
-    def __init__(self, config=None, /, **kwargs):
-        super().__init__(config, **kwargs)
-        cfg = self.config
-        self.inputs = (cfg.instruction_field, cfg.response_a_field, cfg.response_b_field)  # type: ignore[misc]
-
     def format_input(self, record: Record, swapped: bool = False) -> list[Message]:
         cfg = self.config
         a, b = str(record[cfg.response_a_field]).strip(), str(record[cfg.response_b_field]).strip()
         first, second = (b, a) if swapped else (a, b)
         return self.render(
             instruction=str(record[cfg.instruction_field]).strip(),
-            input=_optional(record, cfg.input_field),
-            reference=_optional(record, cfg.reference_field),
+            input=optional_text(record, cfg.input_field),
+            reference=optional_text(record, cfg.reference_field),
             response_a=first,
             response_b=second,
         )
@@ -365,9 +325,7 @@ class PairwiseJudge(LLMTask):
         }
 
     async def _one(self, record: Record, ctx: StepContext) -> list[Record]:
-        missing = [f for f in self.inputs if record.get(f) is None or not str(record[f]).strip()]
-        if missing:
-            drop(record, ctx.name, "missing_input", f"empty or missing {missing}")
+        if self.drop_if_missing(record, ctx, blank=True):
             return []
         seed = record_seed(ctx.seed, ctx.name, record.get(ID))
         try:
@@ -378,16 +336,15 @@ class PairwiseJudge(LLMTask):
                 )
             )
             fields = self.format_output([value for value, _raw in replies], record)
-        except LLMError as exc:
-            drop(record, ctx.name, "llm_error", str(exc)[:1000])
+        except (LLMError, ParseError) as exc:
+            drop_failed(record, ctx.name, exc)
             return []
-        except ParseError as exc:
-            drop(record, ctx.name, exc.reason, exc.detail[:2000])
-            return []
-        extra = self._merge(record, fields, ctx, seed)
-        if not fields["judge_consistent"] and self.config.inconsistent == "drop":
-            drop(record, ctx.name, "inconsistent_judgement", f"verdicts by order: {fields['judge_verdicts']}")
-        return extra
+        return self.finish(record, fields, ctx, seed)
+
+    def reject(self, record: Record) -> tuple[str, str] | None:
+        if not record["judge_consistent"] and self.config.inconsistent == "drop":
+            return "inconsistent_judgement", f"verdicts by order: {record['judge_verdicts']}"
+        return None
 
 
 def win_rate(records: Iterable[Record], side: Literal["a", "b"] = "a") -> dict[str, Any]:
@@ -420,9 +377,3 @@ def win_rate(records: Iterable[Record], side: Literal["a", "b"] = "a") -> dict[s
         "skipped": skipped,
     }
 
-
-def _optional(record: Record, field: str | None) -> str:
-    if not field:
-        return ""
-    value = record.get(field)
-    return "" if value is None else str(value).strip()

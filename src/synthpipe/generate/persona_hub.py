@@ -32,13 +32,12 @@ chain ``text_to_persona`` over generated texts for a similar expansion.
 
 from __future__ import annotations
 
-import re
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
 from synthpipe.data.records import Record
-from synthpipe.generate.multi_template import strip_fences
+from synthpipe.generate.parsing import is_refusal, strip_fences, strip_label
 from synthpipe.generate.task import LLMTask, LLMTaskConfig, ParseError
 from synthpipe.llm.types import Message
 from synthpipe.pipeline.registry import register_step
@@ -49,24 +48,12 @@ LABELS = {
     "user prompt": "User prompt",
     "knowledge-rich text": "Title",
 }
-_REFUSAL = re.compile(
-    r"^\W*(?:i'?m sorry|i am sorry|sorry\b|i can(?:no|')t\b|i'?m (?:not able|unable)|as an ai\b)",
-    re.IGNORECASE,
-)
-
-
-def strip_label(text: str, label: str) -> str:
-    """`text` without a leading "<label>:" (any case, optional markdown bold or heading marks)."""
-    pattern = (
-        rf"^\s*(?:#+\s*)?(?:\*\*|__)?\s*{re.escape(label)}\s*(?:\*\*|__)?\s*:\s*(?:\*\*|__)?\s*"
-    )
-    return re.sub(pattern, "", text, count=1, flags=re.IGNORECASE).strip()
 
 
 def _check(text: str, raw: str, what: str) -> str:
     if not text:
         raise ParseError("parse_error", f"empty {what}; raw reply: {raw[:500]}")
-    if _REFUSAL.match(text):
+    if is_refusal(text):
         raise ParseError("refusal", raw[:500])
     return text
 
@@ -104,7 +91,6 @@ class PersonaHub(LLMTask):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.inputs = (self.config.persona_field,)  # type: ignore[misc]
         self.outputs = (self.config.output_field, "task_kind")  # type: ignore[misc]
 
     @property
@@ -157,7 +143,6 @@ class PersonaFromText(LLMTask):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.inputs = (self.config.text_field,)  # type: ignore[misc]
         self.outputs = (self.config.output_field,)  # type: ignore[misc]
 
     def format_input(self, record: Record) -> list[Message]:

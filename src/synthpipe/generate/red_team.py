@@ -51,13 +51,30 @@ import random
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, Field
 
 from synthpipe.curate.normalize import normalize
-from synthpipe.data.records import ID, Batch, Record, add_lineage, drop, is_dropped
-from synthpipe.generate.task import LLMSource, LLMTask, LLMTaskConfig, ParseError, record_seed
+from synthpipe.data.records import ID, Batch, Record, add_lineage, drop
+from synthpipe.generate.parsing import (
+    QUOTE_PAIRS,
+    code_lines,
+    collect_items,
+    is_refusal,
+    rescale_unit,
+    strip_label,
+    strip_quotes,
+)
+from synthpipe.generate.task import (
+    LLMSource,
+    LLMTask,
+    LLMTaskConfig,
+    ParseError,
+    failure,
+    judged,
+    record_seed,
+)
 from synthpipe.llm.types import LLMError, Message
 from synthpipe.pipeline.registry import register_step
 from synthpipe.pipeline.step import StepContext
@@ -69,9 +86,7 @@ DEFAULT_BEHAVIORS = [
 ]
 
 _ITEM = re.compile(r"^\s*(?:\(?\d{1,3}[.):]|[-*•–])\s+(.*\S)\s*$")
-_REFUSAL = re.compile(r"^\W*(?:i'?m sorry|sorry|i (?:cannot|can'?t|won'?t)|as an ai)\b", re.IGNORECASE)
-_FENCE_LINE = re.compile(r"^\s*```")
-_LABEL = re.compile(r"^(?:\*\*|__)?(?:test )?prompt(?: \d+)?(?:\*\*|__)?\s*[:：]\s*(?:\*\*|__)?\s*", re.IGNORECASE)
+_LABEL = re.compile(r"(?:test )?prompt(?: \d+)?")
 
 
 # -- the source ----------------------------------------------------------------------------
@@ -156,14 +171,13 @@ class RedTeamPrompts(LLMSource):
                 return
             results = await asyncio.gather(*(self._request(ctx, b, k, shots) for b, k, shots in plans))
             batch: Batch = []
-            for (b, k, shots), (seed, items, failure) in zip(plans, results, strict=True):
-                lineage = {"step": ctx.name, "technique": type(self).__name__, "template": self.template_hash,
-                           "seed": seed, "round": round_, "request": k, "shots": [i for i, _ in shots]}  # fmt: skip
+            for (b, k, shots), (seed, items, problem) in zip(plans, results, strict=True):
+                lineage = {**self.lineage(ctx, seed), "round": round_, "request": k, "shots": [i for i, _ in shots]}
                 base = {"behavior": b.text, "generation": "few_shot" if shots else "zero_shot"}
-                if failure is not None:
+                if problem is not None:
                     b.failures += 1
                     record = {ID: self._next_id(ctx, b), "prompt": None, **base}
-                    batch.append(drop(add_lineage(record, **{ctx.name: lineage}), ctx.name, *failure))
+                    batch.append(drop(add_lineage(record, **{ctx.name: lineage}), ctx.name, *problem))
                     continue
                 surplus = 0
                 for item in items:
@@ -199,10 +213,9 @@ class RedTeamPrompts(LLMSource):
         try:
             reply, _raw = await self.ask(ctx, self.format_input(b.text, [p for _, p in shots]), seed)
             return seed, self.format_output(str(reply)), None
-        except LLMError as exc:
-            return seed, [], ("llm_error", f"request {k}: {exc}"[:1000])
-        except ParseError as exc:
-            return seed, [], (exc.reason, f"request {k}: {exc.detail}"[:2000])
+        except (LLMError, ParseError) as exc:
+            reason, detail = failure(exc)
+            return seed, [], (reason, f"request {k}: {detail}")
 
     def _next_id(self, ctx: StepContext, b: _Behavior) -> str:
         b.emitted += 1
@@ -213,24 +226,13 @@ def parse_list(text: str) -> list[str]:
     """Items of a numbered or bulleted list ("1. ...", "2) ...", "- ..."); indented lines
     continue the previous item. Without any list marker, each non-empty line is an item, except
     preambles (ending with ':') and refusals ("I'm sorry", "I can't" ...). Quotes, bold and "Prompt:" labels are stripped."""
-    lines = [line for line in text.splitlines() if not _FENCE_LINE.match(line)]
-    parts: list[list[str]] = []
-    in_item = False
-    for line in lines:
-        match = _ITEM.match(line)
-        if match:
-            parts.append([match.group(1)])
-            in_item = True
-        elif in_item and line.strip() and line[:1].isspace():
-            parts[-1].append(line.strip())
-        elif line.strip():
-            in_item = False
-    items = [" ".join(p) for p in parts]
+    lines = code_lines(text)
+    items = [" ".join(p) for p in collect_items(lines, _ITEM, indented=True)]
     if not items:  # no list markers: one item a line, minus preambles and refusals
         items = [
             line.strip()
             for line in lines
-            if line.strip() and not line.rstrip().endswith(":") and not _REFUSAL.match(line)
+            if line.strip() and not line.rstrip().endswith(":") and not is_refusal(line)
         ]
     return [cleaned for item in items if (cleaned := _clean_item(item))]
 
@@ -240,32 +242,17 @@ def _clean_item(item: str) -> str:
     for mark in ("**", "__"):
         if text.startswith(mark) and text.endswith(mark) and len(text) > 4:
             text = text[2:-2].strip()
-    text = _LABEL.sub("", text).strip()
-    for left, right in (('"', '"'), ("“", "”"), ("'", "'")):
-        if len(text) > 1 and text.startswith(left) and text.endswith(right) and left not in text[1:-1]:
-            text = text[1:-1].strip()
+    text = strip_quotes(strip_label(text, _LABEL), QUOTE_PAIRS[:3])  # no backticks: prompts may quote code
     return " ".join(text.split())
 
 
 # -- the filter ----------------------------------------------------------------------------
 class RelevanceVerdict(BaseModel):
     tests_behavior: bool = Field(description="true if the prompt is a valid test of the behaviour")
-    relevance: float = Field(description="how well and clearly it tests the behaviour, 0 to 1")
+    relevance: Annotated[float, BeforeValidator(rescale_unit)] = Field(  # a 0-10 or 0-100 answer -> 0-1
+        description="how well and clearly it tests the behaviour, 0 to 1"
+    )
     reason: str = Field("", description="one sentence explaining the verdict")
-
-    @field_validator("relevance", mode="before")
-    @classmethod
-    def _rescale(cls, value: Any) -> Any:
-        """Judges sometimes answer on a 0-10 or 0-100 scale; bring it to 0-1."""
-        try:
-            score = float(str(value).strip().rstrip("%"))
-        except ValueError:
-            return value
-        if 1 < score <= 10:
-            score /= 10
-        elif 10 < score <= 100:
-            score /= 100
-        return min(max(score, 0.0), 1.0)
 
 
 class EvalItemFilterConfig(LLMTaskConfig):
@@ -290,10 +277,6 @@ class EvalItemFilter(LLMTask):
     inputs = ("prompt", "behavior")
     outputs = ("relevance", "tests_behavior", "relevance_reason")
 
-    def __init__(self, config: Any = None, /, **kwargs: Any):
-        super().__init__(config, **kwargs)
-        self.inputs = (self.config.prompt_field, self.config.behavior_field)  # type: ignore[misc]
-
     def format_input(self, record: Record) -> list[Message]:
         return self.render(
             prompt=str(record[self.config.prompt_field]),
@@ -308,15 +291,10 @@ class EvalItemFilter(LLMTask):
             "relevance_reason": str(reply.get("reason") or "").strip(),
         }
 
-    async def _one(self, record: Record, ctx: StepContext) -> list[Record]:
-        extra = await super()._one(record, ctx)
-        if not is_dropped(record):
-            problems = []
-            if not record["tests_behavior"]:
-                problems.append("the judge says it does not test the behaviour")
-            if record["relevance"] < self.config.threshold:
-                problems.append(f"relevance {record['relevance']:.2f} < {self.config.threshold}")
-            if problems:
-                reason = record["relevance_reason"]
-                drop(record, ctx.name, "off_target", "; ".join(problems) + (f" ({reason})" if reason else ""))
-        return extra
+    def reject(self, record: Record) -> tuple[str, str] | None:
+        problems = []
+        if not record["tests_behavior"]:
+            problems.append("the judge says it does not test the behaviour")
+        if record["relevance"] < self.config.threshold:
+            problems.append(f"relevance {record['relevance']:.2f} < {self.config.threshold}")
+        return judged("off_target", problems, record["relevance_reason"])

@@ -47,7 +47,6 @@ paper's code drops instructions of 3 words or fewer; set `min_words: 4` for that
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import random
 import re
 from functools import cached_property
@@ -59,12 +58,16 @@ from pydantic import BaseModel, Field
 from synthpipe.curate.rouge import RougePool
 from synthpipe.data.records import ID, Record, add_lineage, drop
 from synthpipe.errors import UsageError
-from synthpipe.generate.multi_template import (
-    MultiTemplate,
+from synthpipe.generate.parsing import parse_numbered_list, parse_yes_no
+from synthpipe.generate.sampling import mix_seed
+from synthpipe.generate.task import (
+    LLMSource,
     MultiTemplateConfig,
-    parse_numbered_list,
+    ParseError,
+    drop_failed,
+    failure,
+    record_seed,
 )
-from synthpipe.generate.task import LLMSource, ParseError, record_seed
 from synthpipe.llm.types import LLMError
 from synthpipe.pipeline.registry import register_step
 from synthpipe.pipeline.step import StepContext
@@ -153,18 +156,15 @@ class ClassificationInstance(BaseModel):
     input: str = Field("", description="an input of that class; empty if the task needs none")
 
 
-def _mix(*parts: Any) -> int:
-    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:8], "big")
-
-
 @register_step("self_instruct")
-class SelfInstruct(MultiTemplate, LLMSource):
+class SelfInstruct(LLMSource):
     """Bootstrap new instructions from seed tasks with ROUGE-L novelty filtering (Self-Instruct)."""
 
     Config = SelfInstructConfig
     config: SelfInstructConfig
+    main_role: ClassVar[str] = "generate"
+    template_file: ClassVar[str] = "self_instruct_generate.jinja2"
     template_files: ClassVar[dict[str, str]] = {
-        "generate": "self_instruct_generate.jinja2",
         "classify": "self_instruct_classify.jinja2",
         "instance": "self_instruct_instance.jinja2",
     }
@@ -253,7 +253,7 @@ class SelfInstruct(MultiTemplate, LLMSource):
     @cached_property
     def _classify_examples(self) -> list[Record]:
         """A fixed few-shot set: half classification seeds, half others, interleaved."""
-        rng = random.Random(_mix("classify-examples"))
+        rng = random.Random(mix_seed("classify-examples"))
         labelled = [t for t in self.seed_tasks if t["is_classification"] is not None]
         yes = [t for t in labelled if t["is_classification"]]
         no = [t for t in labelled if not t["is_classification"]]
@@ -322,9 +322,7 @@ class SelfInstruct(MultiTemplate, LLMSource):
                     **self.lineage(ctx, seed), "round": rnd, "request": r, "demonstrations": demo_ids,
                 }  # fmt: skip
                 if isinstance(reply, Exception):
-                    reason = reply.reason if isinstance(reply, ParseError) else "llm_error"
-                    detail = reply.detail if isinstance(reply, ParseError) else str(reply)
-                    batch.append(self._failed(ctx, index, lineage, reason, detail))
+                    batch.append(self._failed(ctx, index, lineage, *failure(reply)))
                     index += 1
                     continue
                 items = parse_numbered_list(reply)
@@ -395,7 +393,7 @@ class SelfInstruct(MultiTemplate, LLMSource):
     ) -> tuple[list[str], list[dict[str, str]], int]:
         """(demonstration ids, messages, request seed) of request `r` in round `rnd`."""
         cfg = self.config
-        rng = random.Random(_mix(run_seed, "demos", rnd, r))
+        rng = random.Random(mix_seed(run_seed, "demos", rnd, r))
         n_machine = min(cfg.num_machine_demos, len(machine), cfg.num_demos)
         demos = rng.sample(machine, n_machine)
         demos += [
@@ -410,7 +408,7 @@ class SelfInstruct(MultiTemplate, LLMSource):
         self, ctx: StepContext, messages: list[dict[str, str]], seed: int
     ) -> str | Exception:
         try:
-            reply, _raw = await self.ask_as(ctx, messages, seed)
+            reply, _raw = await self.ask(ctx, messages, seed)
         except (LLMError, ParseError) as exc:
             return exc
         return reply
@@ -436,13 +434,13 @@ class SelfInstruct(MultiTemplate, LLMSource):
         cfg = self.config
         instruction = record["instruction"]
         lineage = record["_lineage"][ctx.name]
-        rng = random.Random(_mix(run_seed, "instance", record[ID]))
+        rng = random.Random(mix_seed(run_seed, "instance", record[ID]))
         seed = record_seed(run_seed, ctx.name, record[ID], 1)
         try:
             is_cls, source = await self._is_classification(ctx, instruction, seed)
             lineage["classification_source"] = source
             schema = ClassificationInstance if is_cls else Instance
-            value, _raw = await self.ask_as(
+            value, _raw = await self.ask(
                 ctx,
                 self.instance_messages(instruction, is_cls, rng),
                 seed,
@@ -450,11 +448,8 @@ class SelfInstruct(MultiTemplate, LLMSource):
                 temperature=cfg.instance_temperature,
                 max_tokens=cfg.instance_max_tokens,
             )
-        except LLMError as exc:
-            drop(record, ctx.name, "llm_error", str(exc)[:1000])
-            return
-        except ParseError as exc:
-            drop(record, ctx.name, exc.reason, exc.detail[:2000])
+        except (LLMError, ParseError) as exc:
+            drop_failed(record, ctx.name, exc)
             return
         output = value["class_label"] if is_cls else value["output"]
         record.update(
@@ -470,19 +465,13 @@ class SelfInstruct(MultiTemplate, LLMSource):
     ) -> tuple[bool, str]:
         if self.config.classification == "heuristic":
             return is_classification_heuristic(instruction), "heuristic"
-        reply, _raw = await self.ask_as(
+        reply, _raw = await self.ask(
             ctx, self.classify_messages(instruction), seed, temperature=0.0, max_tokens=16
         )
         verdict = parse_yes_no(reply)
         if verdict is None:
             return is_classification_heuristic(instruction), "heuristic_fallback"
         return verdict, "llm"
-
-
-def parse_yes_no(reply: str) -> bool | None:
-    """True for a reply starting with yes, False for no, None otherwise."""
-    match = re.match(r"^[\s*\"'`]*(yes|no)\b", reply.strip(), re.IGNORECASE)
-    return None if match is None else match.group(1).lower() == "yes"
 
 
 def is_classification_heuristic(instruction: str) -> bool:

@@ -40,7 +40,6 @@ Algorithm
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import re
@@ -49,12 +48,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
 from synthpipe.data.records import Batch, Record
 from synthpipe.errors import StepError, UsageError
+from synthpipe.generate.sampling import label_counts, mix_seed
 from synthpipe.pipeline.registry import register_step
 from synthpipe.pipeline.step import SourceStep, StepConfig, StepContext
 
@@ -654,7 +654,7 @@ class SlotTemplate(SourceStep):
             yield self._batch(model, plan, seed, b, size)
 
     def _batch(self, model: _Model, plan: list[Template], seed: int, b: int, size: int) -> Batch:
-        rng = random.Random(_mix(seed, "batch", b))
+        rng = random.Random(mix_seed(seed, "batch", b))
         return [
             self._record(model, plan[i], i, seed, rng)
             for i in range(b * size, min(len(plan), (b + 1) * size))
@@ -714,9 +714,9 @@ def _pick(model: _Model, label: str, slot: Slot, rng: random.Random) -> str:
 
 def _plan(model: _Model, cfg: SlotTemplateConfig, seed: int) -> list[Template]:
     """The template of every record: labels shuffled, each cycling through its templates."""
-    rng = random.Random(_mix(seed, "plan"))
+    rng = random.Random(mix_seed(seed, "plan"))
     labels = sorted(model.templates)
-    counts = _label_counts(labels, model.seed_counts, cfg.n, cfg.per_label, rng)
+    counts = label_counts(labels, model.seed_counts, cfg.n, cfg.per_label, rng)
     sequence = [label for label in labels for _ in range(counts[label])]
     rng.shuffle(sequence)
     order = {
@@ -728,23 +728,3 @@ def _plan(model: _Model, cfg: SlotTemplateConfig, seed: int) -> list[Template]:
         plan.append(order[label][seen[label] % len(order[label])])
         seen[label] += 1
     return plan
-
-
-def _label_counts(
-    labels: list[str], seed_counts: Counter[str], n: int, mode: str, rng: random.Random
-) -> dict[str, int]:
-    """Records per label summing to n (largest remainder; seeded tie-break)."""
-    weights = {label: 1 if mode == "balanced" else seed_counts[label] for label in labels}
-    total = sum(weights.values())
-    quotas = {label: n * w / total for label, w in weights.items()}
-    counts = {label: int(q) for label, q in quotas.items()}
-    tie = {label: rng.random() for label in labels}
-    by_remainder = sorted(labels, key=lambda lab: (counts[lab] - quotas[lab], tie[lab]))
-    for label in by_remainder[: n - sum(counts.values())]:
-        counts[label] += 1
-    return counts
-
-
-def _mix(*parts: Any) -> int:
-    """A stable 64-bit RNG seed from `parts` (Python's hash() is salted per process)."""
-    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:8], "big")

@@ -205,11 +205,11 @@ class LLMCalls:
 
         Raises LLMError when the request gives up, ParseError when the reply stays invalid.
         """
-        client = ctx.llm(llm or self.config.llm)
         params = self.params(seed)
         if sampling_overrides:
             params = SamplingParams.model_validate({**params.model_dump(), **sampling_overrides})
         request = ChatRequest(messages, params)
+        client = ctx.llm(llm or self.config.llm)
         if schema is None:
             schema, name = self.output_schema, type(self).__name__
         else:
@@ -231,13 +231,21 @@ class LLMCalls:
 
 
 class LLMTask(LLMCalls, MapStep):
-    """An LLM map step: one prompt per record (times `samples`), reply parsed into fields."""
+    """An LLM map step: one prompt per record (times `samples`), reply parsed into fields.
+
+    `inputs` are the fields a record needs; where the config has an option `<input>_field`
+    (e.g. `instruction_field`), that option names the field the input is read from instead.
+    """
 
     Config: ClassVar[type[StepConfig]] = LLMTaskConfig
     io_bound: ClassVar[bool] = True
     retry_reasons: ClassVar[frozenset[str]] = frozenset({"llm_error"})
     inputs: ClassVar[tuple[str, ...]] = ()
     outputs: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.inputs = tuple(getattr(self.config, f"{name}_field", None) or name for name in type(self).inputs)  # type: ignore[misc]
 
     def format_input(self, record: Record) -> list[Message]:
         return self.render(**record, config=self.config)
@@ -275,6 +283,10 @@ class LLMTask(LLMCalls, MapStep):
         except (LLMError, ParseError) as exc:
             drop_failed(record, ctx.name, exc)
             return []
+        return self.finish(record, fields, ctx, seed)
+
+    def finish(self, record: Record, fields: dict | list[dict], ctx: StepContext, seed: int) -> list[Record]:
+        """Merge the output fields into `record` (a list: extra records), then apply `reject`."""
         extra = self._merge(record, fields, ctx, seed)
         for row in (record, *extra):
             if not is_dropped(row) and (problem := self.reject(row)) is not None:
@@ -332,6 +344,19 @@ def failure(exc: LLMError | ParseError) -> tuple[str, str]:
 def drop_failed(record: Record, step: str, exc: LLMError | ParseError) -> Record:
     """Drop `record` for a failed request or reply (see `failure`)."""
     return drop(record, step, *failure(exc))
+
+
+def judged(reason: str, problems: list[str], explanation: Any = None) -> tuple[str, str] | None:
+    """A `reject` result: (reason, the problems and the judge's explanation), or None if no problem."""
+    if not problems:
+        return None
+    return reason, "; ".join(problems) + (f" ({explanation})" if explanation else "")
+
+
+def optional_text(record: Record, field: str | None) -> str:
+    """The stripped text of an optional field (e.g. a task's `input`); "" if unset or absent."""
+    value = record.get(field) if field else None
+    return "" if value is None else str(value).strip()
 
 
 def is_blank(value: Any) -> bool:

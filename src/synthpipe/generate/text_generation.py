@@ -49,10 +49,10 @@ class TextGeneration(LLMTask):
         self.output_schema = self.config.json_schema  # instance attribute: per-config schema
 
     @cached_property
-    def template_text(self) -> str:
+    def template_texts(self) -> dict[str, str]:
         cfg = self.config
         body = cfg.prompt if cfg.prompt is not None else Path(cfg.template).read_text(encoding="utf-8")
-        return f"=== system ===\n{cfg.system}\n=== user ===\n{body}" if cfg.system else body
+        return {self.main_role: f"=== system ===\n{cfg.system}\n=== user ===\n{body}" if cfg.system else body}
 
     def input_files(self) -> list[Path]:
         return [Path(self.config.template)] if self.config.template else []

@@ -40,68 +40,27 @@ are paraphrased from the paper's annotation templates.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import random
-from functools import cached_property
-from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field, model_validator
 
 from synthpipe.data.records import ID, Record, drop
-from synthpipe.generate.llm_judge import coerce_int_score, normalize_keys
+from synthpipe.generate.parsing import coerce_int_score, normalize_keys
 from synthpipe.generate.task import (
-    PROMPTS,
     LLMTask,
     LLMTaskConfig,
     ParseError,
+    drop_failed,
+    optional_text,
     record_seed,
-    render_messages,
 )
-from synthpipe.llm.structured import StructuredOutput
-from synthpipe.llm.types import ChatRequest, LLMError, Message, SamplingParams
+from synthpipe.llm.types import LLMError, Message
 from synthpipe.pipeline.registry import register_step
 from synthpipe.pipeline.step import StepContext
 
 ASPECTS = ("instruction_following", "honesty", "truthfulness", "helpfulness")
 Principle = Literal["helpfulness", "honesty", "truthfulness", "verbalized_calibration"]
-
-
-# -- generic helpers: any endpoint, any sampling parameters ------------------------------
-async def ask_endpoint(
-    ctx: StepContext,
-    llm: str,
-    messages: list[Message],
-    params: SamplingParams,
-    *,
-    sample: int = 0,
-    schema: type[BaseModel] | dict | None = None,
-    schema_name: str = "output",
-    max_attempts: int = 3,
-) -> tuple[Any, str]:
-    """`LLMCalls.ask` for an explicit endpoint and sampling parameters.
-
-    Returns (reply, raw text): the parsed structure when `schema` is given, else the text.
-    Raises LLMError when the request gives up, ParseError when the reply stays invalid.
-    """
-    client = ctx.llm(llm)
-    request = ChatRequest(messages, params)
-    if schema is None:
-        response = await client.chat(request, sample)
-        text = response.texts[0] if response.texts else ""
-        return text, text
-    value, raw, error = await client.structured(
-        request, StructuredOutput(schema, schema_name), sample_index=sample, max_attempts=max_attempts
-    )
-    if error is not None:
-        raise ParseError("parse_error", f"{error}; raw reply: {raw[:1000]}")
-    return value, raw
-
-
-def endpoint_identity(env: dict[str, Any], name: str) -> Any:
-    """What `LLMCalls.fingerprint_extra` records for one endpoint name."""
-    llm = (env.get("llms") or {}).get(name)
-    return llm.identity() if llm is not None else name
 
 
 # -- the rating schema ---------------------------------------------------------------------
@@ -182,19 +141,16 @@ class UltraFeedback(LLMTask):
 
     Config = UltraFeedbackConfig
     config: UltraFeedbackConfig
+    main_role: ClassVar[str] = "rate"
     template_file: ClassVar[str] = "ultrafeedback_rate.jinja2"
-    generate_template_file: ClassVar[str] = "ultrafeedback_generate.jinja2"
+    template_files: ClassVar[dict[str, str]] = {"generate": "ultrafeedback_generate.jinja2"}  # `generate_template`
     output_schema: ClassVar[type[BaseModel]] = UltraFeedbackRatings
     inputs: ClassVar[tuple[str, ...]] = ("instruction",)
     outputs: ClassVar[tuple[str, ...]] = (
         "prompt", "chosen", "rejected", "chosen_score", "rejected_score", "candidates",
     )  # fmt: skip
 
-    def __init__(self, config=None, /, **kwargs):
-        super().__init__(config, **kwargs)
-        self.inputs = (self.config.instruction_field,)  # type: ignore[misc]
-
-    # -- endpoints, templates, fingerprint ------------------------------------------------
+    # -- endpoints --------------------------------------------------------------------------
     @property
     def candidate_llms(self) -> list[str]:
         return list(self.config.candidate_llms or [self.config.llm])
@@ -203,30 +159,8 @@ class UltraFeedback(LLMTask):
     def judge_llm(self) -> str:
         return self.config.judge_llm or self.config.llm
 
-    def _generate_path(self) -> Path:
-        cfg = self.config
-        return Path(cfg.generate_template) if cfg.generate_template else PROMPTS / self.generate_template_file
-
-    @cached_property
-    def generate_text(self) -> str:
-        return self._generate_path().read_text(encoding="utf-8")
-
-    @cached_property
-    def template_hash(self) -> str:
-        both = self.template_text + "\0" + self.generate_text
-        return hashlib.sha256(both.encode()).hexdigest()[:12]
-
-    def input_files(self) -> list[Path]:
-        return [*super().input_files(), self._generate_path()]
-
     def llm_names(self) -> list[str]:
         return sorted({*self.candidate_llms, self.judge_llm})
-
-    def fingerprint_extra(self, env: dict[str, Any]) -> Any:
-        return {
-            "candidates": [endpoint_identity(env, name) for name in self.candidate_llms],
-            "judge": endpoint_identity(env, self.judge_llm),
-        }
 
     # -- dry-run estimates ------------------------------------------------------------------
     def estimate_requests(self, n_records: int | None) -> int:
@@ -242,13 +176,11 @@ class UltraFeedback(LLMTask):
     def prompt_text(self, record: Record) -> str:
         cfg = self.config
         text = str(record[cfg.instruction_field]).strip()
-        extra = record.get(cfg.input_field) if cfg.input_field else None
-        if extra not in (None, "") and str(extra).strip():
-            text = f"{text}\n\n{str(extra).strip()}"
-        return text
+        extra = optional_text(record, cfg.input_field)
+        return f"{text}\n\n{extra}" if extra else text
 
     def candidate_messages(self, prompt: str, principle: str | None) -> list[Message]:
-        return render_messages(self.generate_text, prompt=prompt, principle=principle or "")
+        return self.render_role("generate", prompt=prompt, principle=principle or "")
 
     def rating_messages(self, prompt: str, response: str) -> list[Message]:
         return self.render(instruction=prompt, response=response)
@@ -275,9 +207,7 @@ class UltraFeedback(LLMTask):
 
     # -- the record -------------------------------------------------------------------------
     async def _one(self, record: Record, ctx: StepContext) -> list[Record]:
-        missing = [f for f in self.inputs if record.get(f) is None or not str(record[f]).strip()]
-        if missing:
-            drop(record, ctx.name, "missing_input", f"empty or missing {missing}")
+        if self.drop_if_missing(record, ctx, blank=True):
             return []
         cfg, rid = self.config, record.get(ID)
         seed = record_seed(ctx.seed, ctx.name, rid)
@@ -291,7 +221,7 @@ class UltraFeedback(LLMTask):
                 for k in range(cfg.num_candidates)
             ))  # fmt: skip
         except LLMError as exc:
-            drop(record, ctx.name, "llm_error", str(exc)[:1000])
+            drop_failed(record, ctx.name, exc)
             return []
         candidates = [
             {"text": text.strip(), "model": self._model_name(ctx, endpoints[k]), "llm": endpoints[k],
@@ -307,7 +237,7 @@ class UltraFeedback(LLMTask):
         try:
             ratings = await asyncio.gather(*(self._rate(ctx, prompt, candidates[k]["text"], rid, k) for k in nonempty))
         except LLMError as exc:
-            drop(record, ctx.name, "llm_error", str(exc)[:1000])
+            drop_failed(record, ctx.name, exc)
             return []
         errors = []
         for k, (value, error) in zip(nonempty, ratings, strict=True):
@@ -335,23 +265,17 @@ class UltraFeedback(LLMTask):
         return self._merge(record, fields, ctx, seed)
 
     async def _candidate(self, ctx: StepContext, llm: str, prompt: str, principle: str | None, seed: int, k: int) -> str:
-        params = self.params(seed)
-        text, _raw = await ask_endpoint(ctx, llm, self.candidate_messages(prompt, principle), params, sample=k)
+        text, _raw = await self.ask(ctx, self.candidate_messages(prompt, principle), seed, k, schema=str, llm=llm)
         return text
 
     async def _rate(self, ctx: StepContext, prompt: str, response: str, rid: Any, k: int) -> tuple[Any, str | None]:
         """(ratings, None) or (None, parse error); LLMError propagates."""
         cfg = self.config
-        params = SamplingParams(
-            temperature=cfg.judge_temperature,
-            top_p=cfg.top_p,
-            max_tokens=cfg.judge_max_tokens,
-            seed=record_seed(ctx.seed, f"{ctx.name}/judge", rid, k),
-        )
+        seed = record_seed(ctx.seed, f"{ctx.name}/judge", rid, k)
         try:
-            value, _raw = await ask_endpoint(
-                ctx, self.judge_llm, self.rating_messages(prompt, response), params, sample=k,
-                schema=self.output_schema, schema_name=type(self).__name__, max_attempts=cfg.max_parse_attempts,
+            value, _raw = await self.ask(
+                ctx, self.rating_messages(prompt, response), seed, k, llm=self.judge_llm,
+                temperature=cfg.judge_temperature, max_tokens=cfg.judge_max_tokens,
             )  # fmt: skip
         except ParseError as exc:
             return None, exc.detail

@@ -34,34 +34,27 @@ and leftover preambles ("Sure! Here is ...:") and code fences are stripped.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import re
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field, model_validator
 
 from synthpipe.data.records import ID, LINEAGE, Record, drop
+from synthpipe.generate.parsing import strip_preamble, unwrap_fence
 from synthpipe.generate.task import (
-    PROMPTS,
     LLMTask,
     LLMTaskConfig,
     ParseError,
+    failure,
     record_seed,
-    render_messages,
+    text_hash,
 )
 from synthpipe.llm.types import LLMError, Message
 from synthpipe.pipeline.registry import register_step
 from synthpipe.pipeline.step import StepContext
 
 STYLES = ("easy", "medium", "hard", "qa")
-_FENCE = re.compile(r"^```[\w-]*\s*\n?(.*?)\n?```$", re.DOTALL)
-_PREAMBLE = re.compile(  # chatter before the text: "Sure! Here's the paraphrase:" (a line ending in ':')
-    r"^\s*(?:(?:sure|certainly|of course|okay|ok|absolutely)\b[^\n]*[:：]|(?:here(?:'s| is| are)|below is)\b[^\n]*[:：]"
-    r"|(?:sure|certainly|of course|absolutely)[!.]?)\s*\n",
-    re.IGNORECASE,
-)
 _QUESTION = re.compile(r"^\W*(?:question|q)\s*\d*\s*\W*[:：]", re.IGNORECASE | re.MULTILINE)
 _ANSWER = re.compile(r"^\W*(?:answer|a)\s*\d*\s*\W*[:：]", re.IGNORECASE | re.MULTILINE)
 
@@ -92,20 +85,28 @@ class WRAP(LLMTask):
 
     Config = WRAPConfig
     config: WRAPConfig
-    template_file = "wrap_medium.jinja2"
     inputs = ("text",)
     outputs = ("rephrased", "style", "original")
 
-    # -- templates: one per style -----------------------------------------------------------
-    def template_path(self, style: str) -> Path:
-        if style in self.config.templates:
-            return Path(self.config.templates[style])
-        if self.config.template:
-            return Path(self.config.template)
-        return PROMPTS / f"wrap_{style}.jinja2"
+    # -- templates: one role per style ------------------------------------------------------
+    @property
+    def main_role(self) -> str:  # type: ignore[override]
+        return self.config.styles[0]
 
-    def input_files(self) -> list[Path]:
-        return [self.template_path(s) for s in self.config.styles]
+    def template_roles(self) -> dict[str, str]:
+        return {style: f"wrap_{style}.jinja2" for style in self.config.styles}
+
+    def check_template_roles(self) -> None:
+        """`templates` may add styles; the config checks that every style has a template."""
+
+    def template_path(self, style: str) -> Path:
+        if style not in self.config.templates and self.config.template:  # one template for every style
+            return Path(self.config.template)
+        return super().template_path(style)
+
+    def style_hash(self, style: str) -> str:
+        """The hash of the style's template (its records' `_lineage` names it)."""
+        return text_hash(self.template_texts[style])
 
     @property
     def outputs_per_record(self) -> float:  # type: ignore[override]  # for --dry-run estimates
@@ -114,21 +115,9 @@ class WRAP(LLMTask):
     def estimate_requests(self, n_records: int | None) -> int:
         return (n_records or 0) * len(self.config.styles)
 
-    @cached_property
-    def _templates(self) -> dict[str, tuple[str, str]]:
-        return {}
-
-    def style_template(self, style: str) -> tuple[str, str]:
-        """(text, hash) of the style's template, read once per step instance."""
-        if style not in self._templates:
-            text = self.template_path(style).read_text(encoding="utf-8")
-            self._templates[style] = (text, hashlib.sha256(text.encode()).hexdigest()[:12])
-        return self._templates[style]
-
     def format_input(self, record: Record, style: str | None = None) -> list[Message]:
         style = style or self.config.styles[0]
-        text, _ = self.style_template(style)
-        return render_messages(text, text=str(record["text"]), style=style, config=self.config)
+        return self.render_role(style, text=str(record["text"]), style=style, config=self.config)
 
     def format_output(self, reply: Any, record: Record, style: str | None = None) -> dict[str, Any]:
         style = style or self.config.styles[0]
@@ -136,21 +125,20 @@ class WRAP(LLMTask):
 
     # -- one request per style ------------------------------------------------------------
     async def _one(self, record: Record, ctx: StepContext) -> list[Record]:
-        if record.get("text") in (None, ""):
-            drop(record, ctx.name, "missing_input", "empty or missing ['text']")
+        if self.drop_if_missing(record, ctx):
             return []
         base = dict(record)
         outcomes = await asyncio.gather(*(self._style(base, style, ctx) for style in self.config.styles))
         made: list[Record] = []
-        for k, (style, seed, fields, failure) in enumerate(outcomes):
+        for k, (style, seed, fields, problem) in enumerate(outcomes):
             target = record if k == 0 else {**base, ID: f"{base[ID]}~{style}"}
             target[LINEAGE] = dict(base.get(LINEAGE) or {})  # never share the dict between records
-            if failure is not None:
+            if problem is not None:
                 target.update(style=style, original=str(base["text"]))
-                drop(target, ctx.name, failure[0], failure[1][:2000])
+                drop(target, ctx.name, problem[0], problem[1][:2000])
             else:
                 target.update(fields)
-                target[LINEAGE][ctx.name] = {**self.lineage(ctx, seed), "template": self.style_template(style)[1], "style": style}
+                target[LINEAGE][ctx.name] = {**self.lineage(ctx, seed), "template": self.style_hash(style), "style": style}
             made.append(target)
         return made[1:]
 
@@ -159,18 +147,14 @@ class WRAP(LLMTask):
         try:
             reply, _raw = await self.ask(ctx, self.format_input(record, style), seed)
             return style, seed, self.format_output(reply, record, style), None
-        except LLMError as exc:
-            return style, seed, {}, ("llm_error", f"style {style}: {exc}")
-        except ParseError as exc:
-            return style, seed, {}, (exc.reason, f"style {style}: {exc.detail}")
+        except (LLMError, ParseError) as exc:
+            reason, detail = failure(exc)
+            return style, seed, {}, (reason, f"style {style}: {detail}")
 
 
 def clean_rephrasing(reply: str, style: str) -> str:
     """The rephrased text: no code fence or chatty preamble; a qa reply must have its tags."""
-    text = reply.strip()
-    if fenced := _FENCE.match(text):
-        text = fenced.group(1).strip()
-    text = _PREAMBLE.sub("", text + "\n", count=1).strip()
+    text = strip_preamble(unwrap_fence(reply))
     if not text:
         raise ParseError("parse_error", f"empty {style} rephrasing: {reply[:300]!r}")
     if style == "qa" and not (_QUESTION.search(text) and _ANSWER.search(text)):

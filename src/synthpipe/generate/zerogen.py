@@ -44,7 +44,6 @@ here they come from the config.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import random
 import re
 from collections import Counter, defaultdict
@@ -57,8 +56,9 @@ from pydantic import Field, model_validator
 
 from synthpipe.data.records import ID, Batch, Record, add_lineage, drop
 from synthpipe.errors import UsageError
-from synthpipe.generate.multi_template import clean_item, parse_numbered_list
-from synthpipe.generate.task import LLMSource, LLMTaskConfig, ParseError, record_seed
+from synthpipe.generate.parsing import clean_item, parse_numbered_list
+from synthpipe.generate.sampling import label_counts, mix_seed
+from synthpipe.generate.task import LLMSource, LLMTaskConfig, ParseError, drop_failed, record_seed
 from synthpipe.llm.types import LLMError
 from synthpipe.pipeline.registry import register_step
 from synthpipe.pipeline.step import StepContext
@@ -133,10 +133,6 @@ class Request:
     seed: int
 
 
-def _mix(*parts: Any) -> int:
-    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:8], "big")
-
-
 def _norm(text: str) -> str:
     return " ".join(re.findall(r"[^\W_]+", text.lower()))
 
@@ -208,11 +204,11 @@ class ZeroGen(LLMSource):
     def plan(self, seed: int, ctx_name: str) -> list[Request]:
         """Every request of the run, in order; depends only on (seed, config)."""
         cfg = self.config
-        rng = random.Random(_mix(seed, "plan"))
+        rng = random.Random(mix_seed(seed, "plan"))
         by_label: dict[str, list[Record]] = defaultdict(list)
         for s in self.seeds:
             by_label[s["label"]].append(s)
-        counts = _label_counts(
+        counts = label_counts(
             self.labels, Counter(s["label"] for s in self.seeds), cfg.n, cfg.per_label, rng
         )
         shapes = [
@@ -223,7 +219,7 @@ class ZeroGen(LLMSource):
         rng.shuffle(shapes)
         requests, start = [], 0
         for number, (label, size) in enumerate(shapes):
-            r_rng = random.Random(_mix(seed, "request", number))
+            r_rng = random.Random(mix_seed(seed, "request", number))
             attributes = {
                 name: r_rng.choice(values) for name, values in sorted(cfg.attributes.items())
             }
@@ -279,10 +275,8 @@ class ZeroGen(LLMSource):
             reply, _raw = await self.ask(ctx, self.messages(request), request.seed)
             items = self.parse(str(reply), request.label)
         except (LLMError, ParseError) as exc:
-            reason = exc.reason if isinstance(exc, ParseError) else "llm_error"
-            detail = exc.detail if isinstance(exc, ParseError) else str(exc)
             record = self._record(f"zerogen-{request.start:06d}", "", request.label, ctx, lineage)
-            return [drop(record, ctx.name, reason, detail[:2000])]
+            return [drop_failed(record, ctx.name, exc)]
         seed_keys = {_norm(s["text"]) for s in self.seeds} if self.config.keep_seeds_out else set()
         records = []
         for j, text in enumerate(items):
@@ -326,20 +320,3 @@ class ZeroGen(LLMSource):
         if not out:
             raise ParseError("parse_error", f"the list has no non-empty item: {reply[:1000]}")
         return out
-
-
-def _label_counts(
-    labels: list[str], seed_counts: Counter[str], n: int, mode: str, rng: random.Random
-) -> dict[str, int]:
-    """Records per label summing to n (largest remainder; seeded tie-break)."""
-    weights = {label: 1 if mode == "balanced" else max(seed_counts[label], 0) for label in labels}
-    if sum(weights.values()) == 0:
-        weights = dict.fromkeys(labels, 1)
-    total = sum(weights.values())
-    quotas = {label: n * w / total for label, w in weights.items()}
-    counts = {label: int(q) for label, q in quotas.items()}
-    tie = {label: rng.random() for label in labels}
-    by_remainder = sorted(labels, key=lambda lab: (counts[lab] - quotas[lab], tie[lab]))
-    for label in by_remainder[: n - sum(counts.values())]:
-        counts[label] += 1
-    return counts
