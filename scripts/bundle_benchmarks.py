@@ -291,7 +291,9 @@ def main() -> None:
     parser.add_argument("--src", type=Path, default=DEFAULT_SRC)
     parser.add_argument("--only", nargs="*", default=None, help="benchmark names (default: all)")
     args = parser.parse_args()
-    makers: dict[str, Callable] = {k: v for k, v in BENCHMARKS.items() if not args.only or k in args.only}
+    makers: dict[str, Callable] = {
+        k: v for k, v in BENCHMARKS.items() if not args.only or k in args.only
+    }
     for name, meta in makers.items():
         fname, n = write_benchmark(name, meta, args.src)
         print(f"{name}: {n} records -> {OUT / name / fname}")

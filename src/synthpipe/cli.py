@@ -134,6 +134,131 @@ def convert(
     out.print(line, soft_wrap=True, highlight=False)
 
 
+# -- one-shot curation commands -----------------------------------------------------------
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output directory: kept, dropped (ledger), summary.json, report.")]
+TextFieldOpt = Annotated[list[str] | None, typer.Option("--text-field", help="Field(s) holding the text [default: text].")]
+FormatOpt = Annotated[str | None, typer.Option("--format", help="Output format [default: the input's].")]
+FreshOpt = Annotated[bool, typer.Option("--fresh", help="Discard checkpoints in --out and start over.")]
+StrictOpt = Annotated[bool, typer.Option("--strict", help="Fail on the first malformed input record.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summary.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print summary.json on stdout.")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", help="Step config override NAME.KEY=VALUE (repeatable).")]
+
+_FILTERS = {"text": "text_filter", "repetition": "repetition_filter", "symbol": "symbol_filter",
+            "llm_output": "llm_output_filter", "language": "language_filter"}  # fmt: skip
+
+
+@app.command("filter")
+def filter_command(
+    source: Annotated[Path, typer.Argument(help="Input records (jsonl, jsonl.gz, parquet, csv, HF dataset dir).")],
+    out_dir: OutOpt,
+    filters: Annotated[str, typer.Option(help=f"Comma list, applied in order, from: {', '.join(_FILTERS)}.")] = "text,repetition,symbol,llm_output",
+    text_field: TextFieldOpt = None,
+    instruction_field: Annotated[str | None, typer.Option(help="Instruction field, if any (echo and impossible-instruction checks).")] = None,
+    response_field: Annotated[str | None, typer.Option(help="Response field [default: the text field].")] = None,
+    languages: Annotated[str | None, typer.Option(help="Languages to keep, e.g. en,fr (adds the language filter).")] = None,
+    sets: SetOpt = None, fmt: FormatOpt = None, fresh: FreshOpt = False, strict: StrictOpt = False,
+    quiet: QuietOpt = False, as_json: JsonOpt = False,
+) -> None:
+    """Heuristic quality filters; every removed record goes to the ledger with its reason."""
+    names = [n.strip() for n in filters.split(",") if n.strip()]
+    if languages and "language" not in names:
+        names.append("language")
+    fields = text_field or ["text"]
+    common = {"text_field": fields[0] if len(fields) == 1 else fields, "instruction_field": instruction_field,
+              "response_field": response_field or fields[0], "languages": languages.split(",") if languages else None}  # fmt: skip
+    steps = {}
+    for name in names:
+        if name not in _FILTERS:
+            from synthpipe.pipeline.registry import suggest
+
+            raise UsageError(f"unknown filter {name!r}{suggest(name, _FILTERS)}")
+        nullable = ("instruction_field",) if name == "llm_output" else ()
+        steps[name] = _build_step(_FILTERS[name], common, _overrides(sets, name), nullable=nullable)
+    if "text" in steps:  # text_filter takes one field
+        steps["text"] = _build_step("text_filter", {"text_field": fields[0]}, _overrides(sets, "text"))
+    _curate("filter", source, out_dir, steps, fields[0], fmt, fresh, strict, quiet, as_json)
+
+
+@app.command()
+def pii(
+    source: Annotated[Path, typer.Argument(help="Input records.")],
+    out_dir: OutOpt,
+    action: Annotated[str, typer.Option(help="redact (placeholders like [EMAIL]), drop, or flag.")] = "redact",
+    types: Annotated[str | None, typer.Option(help="Comma list of PII types [default: all].")] = None,
+    text_field: TextFieldOpt = None,
+    sets: SetOpt = None, fmt: FormatOpt = None, fresh: FreshOpt = False, strict: StrictOpt = False,
+    quiet: QuietOpt = False, as_json: JsonOpt = False,
+) -> None:
+    """Find PII (emails, phones, cards, IPs, IBANs, national ids, credentials, secrets); redact, drop or flag.
+
+    The ledger never stores a matched value. The run's read checkpoint under --out/steps holds the raw input."""
+    fields = text_field or ["text"]
+    config = {"text_field": fields if len(fields) > 1 else fields[0], "action": action,
+              "types": types.split(",") if types else None}  # fmt: skip
+    steps = {"pii": _build_step("pii", config, _overrides(sets, "pii"))}
+    _curate("pii", source, out_dir, steps, fields[0], fmt, fresh, strict, quiet, as_json, _pii_summary)
+
+
+def _pii_summary(result) -> dict:
+    from collections import Counter
+
+    field = result.metrics.get("pii_field", "pii")
+    by_type: Counter[str] = Counter()
+    with_pii = 0
+    for record in [*result.kept, *result.dropped]:
+        matches = record.get(field) or []
+        with_pii += bool(matches)
+        by_type.update(m.get("type", "?") for m in matches if isinstance(m, dict))
+    return {"records_with_pii": with_pii, "matches_by_type": dict(by_type.most_common())}
+
+
+def _build_step(registered: str, values: dict, overrides: dict, nullable: tuple[str, ...] = ()):
+    """The step with those of `values` its config knows (None means 'use the default' unless nullable)."""
+    from synthpipe.pipeline.registry import get_step_class
+
+    cls = get_step_class(registered)
+    config = {k: v for k, v in values.items() if k in cls.Config.model_fields and (v is not None or k in nullable)}
+    try:
+        return cls(**{**config, **overrides})
+    except Exception as exc:  # pydantic ValidationError: a bad --set value
+        raise UsageError(f"{registered}: {exc}") from None
+
+
+def _overrides(sets: list[str] | None, name: str) -> dict:
+    import yaml
+
+    found = {}
+    for item in sets or []:
+        key, sep, value = item.partition("=")
+        step, dot, field = key.partition(".")
+        if not sep or not dot:
+            raise UsageError(f"--set {item!r} must look like NAME.KEY=VALUE (e.g. repetition.min_words=0)")
+        if step == name:
+            found[field] = yaml.safe_load(value)
+    return found
+
+
+def _curate(command, source, out_dir, steps, text_field, fmt, fresh, strict, quiet, as_json, summarize=None) -> None:
+    from synthpipe.pipeline.oneshot import run_curation
+    from synthpipe.pipeline.progress import NullProgress, RichProgress
+
+    if not source.exists():
+        raise UsageError(f"no such input: {source}")
+    progress = NullProgress() if (quiet or as_json) else RichProgress(Console(stderr=True))
+    result = run_curation(command, source, out_dir, steps, text_field=text_field, fmt=fmt, strict=strict,
+                          fresh=fresh, progress=progress)  # fmt: skip
+    if summarize is not None:
+        from synthpipe.pipeline.oneshot import write_summary
+
+        write_summary(result, summarize(result))
+    if as_json:
+        print((result.run_dir / "summary.json").read_text())
+    elif not quiet:
+        _print_funnel(result.metrics)
+        out.print(f"outputs in {result.run_dir.resolve()}", soft_wrap=True, highlight=False)
+
+
 @app.command()
 def steps(
     name: Annotated[str | None, typer.Argument(help="Show one step in detail.")] = None,

@@ -254,8 +254,13 @@ class LLMTask(LLMCalls, MapStep):
         raise NotImplementedError
 
     async def aprocess(self, batch: Batch, ctx: StepContext) -> Batch:
-        extra = await asyncio.gather(*(self._one(record, ctx) for record in batch))
-        return batch + [r for more in extra for r in more]
+        # return_exceptions: when one record stops the run (budget reached), requests already
+        # sent for the others still finish and land in the cache instead of being paid twice
+        results = await asyncio.gather(*(self._one(record, ctx) for record in batch), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return batch + [r for more in results for r in more]
 
     def reject(self, record: Record) -> tuple[str, str] | None:
         """A filter on a record's merged output fields: (reason, detail) drops it, None keeps it."""

@@ -13,17 +13,19 @@ Short benchmark texts. A question with fewer than ``n`` tokens has no n-gram, so
 - ``min_span`` (default 8) to ``n - 1`` tokens: its full token sequence is indexed as one
   span and matches wherever it occurs inside a record text. 8 follows the GPT-3 paper, which
   never went below 8 words on non-synthetic tasks "due to spurious collisions at lower values".
-- fewer than ``min_span`` tokens: matches only a record text that is that sequence exactly
-  (e.g. TREC's "Who was Galileo ?" catches the record "who was Galileo?" but not "Who was
-  Galileo's teacher?").
+- 3 to ``min_span - 1`` tokens: matches only a record text that is exactly that sequence
+  (TREC's "Who was Galileo ?" catches the record "who was Galileo?" but not "Who was
+  Galileo's teacher?"). Texts of 1-2 tokens (SST-2's "no .") are not indexed.
 - short *answers* (``"18"``, ``"B. 4"``) are not indexed on their own: they would match
   everywhere.
 
 Index: the 64-bit Python hashes of the token tuples, sorted in a NumPy array, with a CSR map
-from each hash to the benchmark texts holding it (about 1.0 M n-grams and 25 MB for the whole
-bundled registry). Python's string hash is salted per process, so an index is only valid in
-the process that built it (:func:`get_index` caches one per process and configuration).
-Collisions at 64 bits are negligible for millions of n-grams (expected < 1e-6 false hits).
+from each hash to the benchmark texts holding it (about 1.0 M keys, 21 MB for the whole
+bundled registry) and an 8 MB one-hash Bloom filter in front of the binary search. Short
+spans are keyed by their first ``min_span`` tokens and verified on a hit, so a record is
+hashed in two passes (n- and min_span-token windows). Python's string hash is salted per
+process, so an index is only valid in the process that built it (:func:`get_index` caches
+one per process and configuration). 64-bit collisions are negligible at these sizes.
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ import numpy as np
 from synthpipe.curate.decontam.registry import BenchmarkSet
 from synthpipe.curate.normalize import normalize
 
+MIN_EXACT_TOKENS = 3  # shorter benchmark questions are not indexed at all
+_BITMAP_BITS = (
+    26  # 2**26-bit (8 MB) prefilter: ~1.5% of non-matching windows reach the binary search
+)
 _CACHE: dict[tuple, NgramIndex] = {}
 _CACHE_LOCK = threading.Lock()
 
@@ -61,8 +67,10 @@ class Unit:
 
     benchmark: str
     item_id: str
-    field: str
-    total: int  # distinct keys this text contributed (denominator of fractional overlap)
+    field: str  # "question" or "answer"
+    total: int  # distinct keys of this text (denominator of a fractional overlap)
+    span_len: int = 0  # short span: its token count (keyed by its first min_span tokens)
+    span_hash: int = 0  # short span: hash of its full token tuple, checked on a prefix hit
 
 
 @dataclass
@@ -70,7 +78,7 @@ class NgramHit:
     benchmark: str
     item_id: str
     field: str  # record field that matched
-    span: str  # the matched n-gram (or whole short text), normalised
+    span: str  # the first matched n-gram (or short span), normalised
     count: int  # distinct matched n-grams of that benchmark text
     fraction: float  # count / n-grams of that benchmark text
 
@@ -85,43 +93,55 @@ class NgramIndex:
 
     n: int
     min_span: int
-    keys: np.ndarray  # sorted unique int64 hashes of n-grams and short spans
-    offsets: np.ndarray  # CSR: units of keys[i] are unit_ids[offsets[i]:offsets[i+1]]
+    keys: (
+        np.ndarray
+    )  # sorted unique int64 hashes (n-grams, and min_span-token prefixes of short spans)
+    offsets: np.ndarray  # CSR: the units of keys[i] are unit_ids[offsets[i]:offsets[i+1]]
     unit_ids: np.ndarray
     units: list[Unit]
-    span_lengths: tuple[int, ...]  # window lengths to hash in records: n and short-span lengths
     exact: dict[int, list[int]] = field(default_factory=dict)  # hash of a very short text -> units
+    bitmap: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint8), repr=False)
+
+    def __post_init__(self) -> None:
+        if not len(self.bitmap):
+            self.bitmap = _bitmap(self.keys)
 
     @classmethod
     def build(cls, sets: Sequence[BenchmarkSet], n: int = 13, min_span: int = 8) -> NgramIndex:
-        pairs: list[np.ndarray] = []  # distinct keys of each keyed unit
+        """Index every question and answer of `sets` (see the module doc for short texts)."""
+        if not 1 <= min_span <= n:
+            raise ValueError(f"min_span must be in 1..n, got {min_span} (n={n})")
+        pairs: list[np.ndarray] = []  # the distinct keys of each keyed unit
         owners: list[int] = []  # the unit of each entry of `pairs`
         units: list[Unit] = []
         exact: dict[int, list[int]] = {}
-        lengths = {n}
         for bench in sets:
             for item in bench.load():
                 questions, answers = bench.texts(item)
-                for kind, text in [("question", t) for t in questions] + [("answer", t) for t in answers]:
+                for kind, text in [("question", t) for t in questions] + [
+                    ("answer", t) for t in answers
+                ]:
                     tokens = tokenize(text)
+                    unit = Unit(bench.name, item["id"], kind, 1)
                     if len(tokens) >= n:
                         keys = np.unique(_grams(tokens, n))
-                    elif kind == "answer" or not tokens:
+                        unit.total = len(keys)
+                    elif kind == "answer" or len(tokens) < MIN_EXACT_TOKENS:
                         continue
                     elif len(tokens) >= min_span:
-                        keys = np.array([hash(tuple(tokens))], dtype=np.int64)
-                        lengths.add(len(tokens))
+                        keys = np.array([hash(tuple(tokens[:min_span]))], dtype=np.int64)
+                        unit.span_len, unit.span_hash = len(tokens), hash(tuple(tokens))
                     else:
                         exact.setdefault(hash(tuple(tokens)), []).append(len(units))
-                        units.append(Unit(bench.name, item["id"], kind, 1))
+                        units.append(unit)
                         continue
                     pairs.append(keys)
                     owners.append(len(units))
-                    units.append(Unit(bench.name, item["id"], kind, len(keys)))
-        return cls._from_pairs(n, min_span, pairs, owners, units, exact, lengths)
+                    units.append(unit)
+        return cls._from_pairs(n, min_span, pairs, owners, units, exact)
 
     @classmethod
-    def _from_pairs(cls, n, min_span, pairs, owners, units, exact, lengths) -> NgramIndex:
+    def _from_pairs(cls, n, min_span, pairs, owners, units, exact) -> NgramIndex:
         """Sort all (key, unit) pairs by key and compress them into unique keys + CSR offsets."""
         all_keys = np.concatenate(pairs) if pairs else np.empty(0, dtype=np.int64)
         owner = np.repeat(np.array(owners, dtype=np.int32), [len(p) for p in pairs])
@@ -130,81 +150,125 @@ class NgramIndex:
         keys, starts = np.unique(all_keys, return_index=True)
         offsets = np.append(starts, len(all_keys)).astype(np.int64)
         return cls(n=n, min_span=min_span, keys=keys, offsets=offsets, unit_ids=owner.astype(np.int32),
-                   units=units, span_lengths=tuple(sorted(lengths, reverse=True)), exact=exact)  # fmt: skip
+                   units=units, exact=exact)  # fmt: skip
 
     @property
     def size(self) -> int:
+        """Indexed keys: n-grams, short-span prefixes and exact short texts."""
         return len(self.keys) + len(self.exact)
 
     def nbytes(self) -> int:
-        return self.keys.nbytes + self.offsets.nbytes + self.unit_ids.nbytes
+        return self.keys.nbytes + self.offsets.nbytes + self.unit_ids.nbytes + self.bitmap.nbytes
 
-    def match(self, texts: Sequence[str]) -> list[list[tuple[int, str, int]]]:
-        """For each text: ``(unit index, matched span, distinct matched keys)`` per matched unit."""
+    def match(self, texts: Sequence[str]) -> list[dict[int, tuple[str, int]]]:
+        """For each text: ``{unit index: (first matched span, distinct matched keys)}``."""
         token_lists = [tokenize(t) for t in texts]
-        chunks, meta = [], []  # meta: (text index, window length, offset into the concatenation)
+        lengths = (self.n,) if self.min_span == self.n else (self.n, self.min_span)
+        chunks, meta = [], []  # meta: (text index, window length, offset of the chunk)
         offset = 0
         for j, tokens in enumerate(token_lists):
-            for length in self.span_lengths:
+            for length in lengths:
                 grams = _grams(tokens, length)
                 if len(grams):
                     chunks.append(grams)
                     meta.append((j, length, offset))
                     offset += len(grams)
         found: list[dict[int, list]] = [{} for _ in texts]
-        if chunks:
+        if chunks and len(self.keys):
             self._lookup(np.concatenate(chunks), meta, token_lists, found)
-        for j, tokens in enumerate(token_lists):
-            if tokens and len(tokens) < self.min_span and self.exact:
-                for unit in self.exact.get(hash(tuple(tokens)), ()):
-                    found[j].setdefault(unit, [" ".join(tokens), set()])[1].add(0)
-        return [[(u, span, len(keys)) for u, (span, keys) in per_text.items()] for per_text in found]
+        if self.exact:
+            for j, tokens in enumerate(token_lists):
+                if MIN_EXACT_TOKENS <= len(tokens) < self.min_span:
+                    for unit in self.exact.get(hash(tuple(tokens)), ()):
+                        found[j][unit] = [" ".join(tokens), {-1}]
+        return [{u: (span, len(keys)) for u, (span, keys) in per.items()} for per in found]
 
     def _lookup(self, grams: np.ndarray, meta: list, token_lists: list, found: list[dict]) -> None:
-        pos = np.searchsorted(self.keys, grams)
+        candidates = np.nonzero(_in_bitmap(self.bitmap, grams))[0]
+        pos = np.searchsorted(self.keys, grams[candidates])
         pos[pos >= len(self.keys)] = 0
-        hit = np.nonzero(self.keys[pos] == grams)[0] if len(self.keys) else np.empty(0, dtype=np.int64)
-        if not len(hit):
+        confirmed = self.keys[pos] == grams[candidates]
+        hits, pos = candidates[confirmed], pos[confirmed]
+        if not len(hits):
             return
         chunk_starts = np.array([m[2] for m in meta])
-        for g in hit.tolist():
-            j, length, start = meta[int(np.searchsorted(chunk_starts, g, side="right")) - 1]
-            key = int(pos[g])
-            for unit in self.unit_ids[self.offsets[key] : self.offsets[key + 1]].tolist():
-                entry = found[j].get(unit)
+        chunk_of = np.searchsorted(chunk_starts, hits, side="right") - 1
+        for g, key, c in zip(hits.tolist(), pos.tolist(), chunk_of.tolist(), strict=True):
+            j, length, start = meta[c]
+            tokens, at = token_lists[j], g - start
+            for unit_index in self.unit_ids[self.offsets[key] : self.offsets[key + 1]].tolist():
+                unit = self.units[unit_index]
+                span_len = length
+                if unit.span_len:  # a short span keyed by its prefix: check the whole span
+                    span_len = unit.span_len
+                    if (
+                        length != self.min_span
+                        or hash(tuple(tokens[at : at + span_len])) != unit.span_hash
+                    ):
+                        continue
+                elif length != self.n:
+                    continue
+                entry = found[j].get(unit_index)
                 if entry is None:
-                    window = token_lists[j][g - start : g - start + length]
-                    entry = found[j][unit] = [" ".join(window), set()]
+                    entry = found[j][unit_index] = [" ".join(tokens[at : at + span_len]), set()]
                 entry[1].add(key)
+
+
+def _bitmap(keys: np.ndarray) -> np.ndarray:
+    """A one-hash Bloom filter over `keys` (their low bits), so most windows skip the binary search."""
+    bitmap = np.zeros(1 << (_BITMAP_BITS - 3), dtype=np.uint8)
+    slots = keys.view(np.uint64) & np.uint64((1 << _BITMAP_BITS) - 1)
+    np.bitwise_or.at(
+        bitmap, slots >> np.uint64(3), np.left_shift(1, slots & np.uint64(7)).astype(np.uint8)
+    )
+    return bitmap
+
+
+def _in_bitmap(bitmap: np.ndarray, grams: np.ndarray) -> np.ndarray:
+    slots = grams.view(np.uint64) & np.uint64((1 << _BITMAP_BITS) - 1)
+    return (bitmap[slots >> np.uint64(3)] >> (slots & np.uint64(7)).astype(np.uint8)) & 1 == 1
 
 
 def get_index(sets: Sequence[BenchmarkSet], n: int = 13, min_span: int = 8) -> NgramIndex:
     """The index for `sets`, built once per process (keyed by the sets' content hashes)."""
-    key = (tuple((s.name, s.content_hash()) for s in sets), n, min_span)
+    key = (tuple((s.name, s.content_hash()) for s in sets), n, min(min_span, n))
     with _CACHE_LOCK:
         if key not in _CACHE:
-            _CACHE[key] = NgramIndex.build(sets, n=n, min_span=min_span)
+            _CACHE[key] = NgramIndex.build(sets, n=n, min_span=min(min_span, n))
         return _CACHE[key]
 
 
 def passes(count: int, total: int, min_overlap: int | float) -> bool:
     """An int threshold counts distinct matched n-grams; a float is a fraction of the text's n-grams."""
-    if isinstance(min_overlap, bool) or isinstance(min_overlap, int):
+    if isinstance(min_overlap, int):
         return count >= min_overlap
     return total > 0 and count / total >= min_overlap
 
 
-def find_hits(index: NgramIndex, texts: dict[str, str], min_overlap: int | float = 1) -> list[NgramHit]:
-    """Hits of one record (`texts`: field -> text), strongest first, one per benchmark item."""
-    fields = list(texts)
-    best: dict[tuple[str, str], NgramHit] = {}
-    for fname, matches in zip(fields, index.match([texts[f] for f in fields]), strict=True):
-        for unit_index, span, count in matches:
+def find_hits(
+    index: NgramIndex, records: Sequence[dict[str, str]], min_overlap: int | float = 1
+) -> list[list[NgramHit]]:
+    """Hits per record (each a ``{field: text}`` dict), strongest first, one per benchmark item.
+
+    A benchmark text counts when its matched n-grams pass `min_overlap` (:func:`passes`);
+    a short span or exact short text is one n-gram of one, so it passes any threshold.
+    """
+    flat = [(r, f, t) for r, texts in enumerate(records) for f, t in texts.items()]
+    matches = index.match([t for _, _, t in flat])
+    best: list[dict[tuple[str, str], NgramHit]] = [{} for _ in records]
+    for (r, fname, _), per_text in zip(flat, matches, strict=True):
+        for unit_index, (span, count) in per_text.items():
             unit = index.units[unit_index]
             if not passes(count, unit.total, min_overlap):
                 continue
-            hit = NgramHit(unit.benchmark, unit.item_id, fname, span, count, count / max(unit.total, 1))
+            hit = NgramHit(
+                unit.benchmark, unit.item_id, fname, span, count, count / max(unit.total, 1)
+            )
             key = (unit.benchmark, unit.item_id)
-            if key not in best or (hit.count, hit.fraction) > (best[key].count, best[key].fraction):
-                best[key] = hit
-    return sorted(best.values(), key=lambda h: (-h.count, -h.fraction, h.benchmark, h.item_id))
+            old = best[r].get(key)
+            if old is None or (hit.count, hit.fraction) > (old.count, old.fraction):
+                best[r][key] = hit
+    return [
+        sorted(b.values(), key=lambda h: (-h.count, -h.fraction, h.benchmark, h.item_id))
+        for b in best
+    ]

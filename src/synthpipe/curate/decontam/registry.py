@@ -118,7 +118,9 @@ class BenchmarkSet:
     def _normalise(self, index: int, row: Record) -> Record:
         missing = [f for f in self.question_fields if f not in row]
         if missing:
-            raise UsageError(f"benchmark {self.name!r} ({self.path}) item {index}: no field {missing[0]!r}")
+            raise UsageError(
+                f"benchmark {self.name!r} ({self.path}) item {index}: no field {missing[0]!r}"
+            )
         item_id = row.get(self.id_field) if self.id_field else None
         out = {k: v for k, v in row.items() if not k.startswith("_")}
         out["id"] = str(item_id) if item_id is not None else f"{self.name}-{index}"
@@ -129,7 +131,11 @@ class BenchmarkSet:
     def texts(self, record: Record) -> tuple[list[str], list[str]]:
         """(question-like texts, answer-like texts) of one loaded item, empty ones left out."""
         questions = [record["question"]] if record.get("question") else []
-        answers = [record[f] for f in ("answer", *self.extra_fields) if isinstance(record.get(f), str) and record[f]]
+        answers = [
+            record[f]
+            for f in ("answer", *self.extra_fields)
+            if isinstance(record.get(f), str) and record[f]
+        ]
         return questions, answers
 
 
@@ -173,7 +179,9 @@ def get_benchmark(name: str) -> BenchmarkSet:
     """The bundled set called `name`; an unknown name raises with the valid ones."""
     sets = _bundled_sets()
     if name not in sets:
-        raise UsageError(f"unknown benchmark {name!r}; bundled benchmarks: {', '.join(sorted(sets))}")
+        raise UsageError(
+            f"unknown benchmark {name!r}; bundled benchmarks: {', '.join(sorted(sets))}"
+        )
     return sets[name]
 
 

@@ -1,0 +1,158 @@
+"""Language filter: keep texts in the wanted languages, or responses in the instruction's language.
+
+Uses the offline langid.py model (Lui & Baldwin 2012) through :mod:`synthpipe.curate.language`
+(extra ``lang``: ``py3langid``). Fenced code, inline code and URLs are removed before
+identification (:func:`synthpipe.curate.language.prose_only`) because they look like no
+language.
+
+A guess is *confident* when the text (after that stripping) has at least ``min_chars``
+characters (default 20), its probability is at least ``min_confidence`` (default 0.5), and it
+is not ``zxx`` (no linguistic content). Otherwise it is *uncertain*, which keeps the record
+(``on_uncertain: keep``, default: short answers, numbers and code are fine in any language)
+or drops it with ``uncertain_language``. The 0.5 default is lower than the 0.65 fastText
+threshold of CCNet/FineWeb because langid.py's probabilities are calibrated differently
+(temperature sqrt(bytes)). Measured on 5,111 English texts of 20+ characters (OpenAssistant
+messages, TREC and GSM8K questions): 96.6% get a confident guess, and 0.18% a confident wrong
+one (mostly Nigerian Pidgin ``pcm`` for short questions such as "How do Ouija Boards work ?").
+
+Modes:
+
+- ``allowed`` (default): every field in ``text_field`` must be, if confident, in ``languages``;
+  else ``wrong_language`` (detail: field, guess, probability).
+- ``match``: the response's language must equal the instruction's when both are confident;
+  else ``language_mismatch``. Instructions that ask for a translation or for an answer in a
+  named language ("Translate into French", "answer in Spanish") are skipped
+  (``skip_translation``).
+- ``both``: ``allowed`` then ``match``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import Field
+
+from synthpipe.curate.filters.fields import TextFields, field_names, read_text
+from synthpipe.curate.language import LanguageGuess, LanguageIdentifier, get_identifier, prose_only
+from synthpipe.data.records import Record
+from synthpipe.errors import UsageError
+from synthpipe.pipeline.registry import register_step
+from synthpipe.pipeline.step import FilterResult, FilterStep, StepConfig
+
+_LANGUAGE_NAMES = (
+    "english|french|spanish|german|italian|portuguese|dutch|russian|chinese|mandarin|cantonese|"
+    "japanese|korean|arabic|hindi|bengali|urdu|turkish|polish|swedish|norwegian|danish|finnish|"
+    "greek|hebrew|vietnamese|thai|indonesian|malay|ukrainian|czech|slovak|romanian|hungarian|"
+    "bulgarian|serbian|croatian|persian|farsi|swahili|tagalog|latin|catalan|basque|welsh|irish"
+)
+TRANSLATION_REQUEST = re.compile(
+    r"(?i)\btranslat\w*|\btradu\w*|\bübersetz\w*|翻译|翻訳|перев[оеё]д\w*"
+    rf"|\b(?:in|into|to)\s+(?:{_LANGUAGE_NAMES})\b"
+)
+
+
+class LanguageFilterConfig(StepConfig):
+    text_field: TextFields = Field("text", description="field (or fields) checked in modes allowed/both")
+    languages: list[str] = Field(
+        default_factory=lambda: ["en"], description="language codes to keep (ISO 639-1, e.g. en, fr)"
+    )
+    mode: Literal["allowed", "match", "both"] = Field(
+        "allowed", description="allowed: text_field in `languages`; match: response as instruction; both"
+    )
+    min_confidence: float = Field(
+        0.5, ge=0, le=1, description="guesses below this probability are uncertain"
+    )
+    min_chars: int = Field(
+        20, ge=0, description="texts shorter than this (code and URLs removed) are uncertain"
+    )
+    on_uncertain: Literal["keep", "drop"] = Field(
+        "keep", description="keep or drop (reason uncertain_language) records whose language is uncertain"
+    )
+    instruction_field: str = Field("instruction", description="instruction field (modes match/both)")
+    response_field: str = Field("response", description="response field (modes match/both)")
+    skip_translation: bool = Field(
+        True, description="in match mode, skip instructions that ask for a translation or a language"
+    )
+
+
+@register_step("language_filter")
+class LanguageFilter(FilterStep):
+    """Drops texts not in `languages`, or responses in another language than their instruction.
+
+    Input: `text_field` (modes allowed/both) and `instruction_field`/`response_field` (modes
+    match/both), all str. Output: unchanged records. Drop reasons: ``wrong_language``,
+    ``language_mismatch``, ``uncertain_language`` (only with ``on_uncertain: drop``),
+    ``missing_text``, ``not_text``. Needs ``py3langid`` (extra ``lang``).
+    """
+
+    Config = LanguageFilterConfig
+    cpu_bound = True
+
+    def fingerprint_extra(self, env: dict[str, Any]) -> Any:
+        return LanguageIdentifier.identity()
+
+    def guess(self, text: str) -> LanguageGuess | None:
+        """The confident guess for `text`, or None if uncertain."""
+        prose = prose_only(text)
+        if len(prose) < self.config.min_chars:
+            return None
+        guess = self._identifier().identify(prose)
+        if guess.lang == "zxx" or guess.confidence < self.config.min_confidence:
+            return None
+        return guess
+
+    def _identifier(self) -> LanguageIdentifier:
+        identifier = get_identifier()
+        if not getattr(self, "_checked_languages", False):
+            unknown = sorted(set(self.config.languages) - set(identifier.languages))
+            if unknown and self.config.mode != "match":
+                raise UsageError(
+                    f"language_filter: unknown language code(s) {unknown}; "
+                    f"known: {', '.join(identifier.languages)}"
+                )
+            self._checked_languages = True
+        return identifier
+
+    def keep(self, record: Record) -> FilterResult:
+        cfg = self.config
+        if cfg.mode in ("allowed", "both"):
+            for name in field_names(cfg.text_field):
+                verdict = self._check_allowed(record, name)
+                if verdict is not True:
+                    return verdict
+        if cfg.mode in ("match", "both"):
+            return self._check_match(record)
+        return True
+
+    def _uncertain(self, detail: str) -> FilterResult:
+        return (False, "uncertain_language", detail) if self.config.on_uncertain == "drop" else True
+
+    def _check_allowed(self, record: Record, name: str) -> FilterResult:
+        text = read_text(record, name)
+        if isinstance(text, tuple):
+            return text
+        guess = self.guess(text)
+        if guess is None:
+            return self._uncertain(name)
+        if guess.lang not in self.config.languages:
+            return False, "wrong_language", f"{name}: {guess.lang} {guess.confidence:.2f}"
+        return True
+
+    def _check_match(self, record: Record) -> FilterResult:
+        cfg = self.config
+        instruction = read_text(record, cfg.instruction_field)
+        if isinstance(instruction, tuple):
+            return instruction
+        response = read_text(record, cfg.response_field)
+        if isinstance(response, tuple):
+            return response
+        if cfg.skip_translation and TRANSLATION_REQUEST.search(instruction):
+            return True
+        asked, answered = self.guess(instruction), self.guess(response)
+        if asked is None or answered is None:
+            return self._uncertain("instruction" if asked is None else "response")
+        if asked.lang != answered.lang:
+            detail = f"instruction {asked.lang} {asked.confidence:.2f}, response {answered.lang} {answered.confidence:.2f}"
+            return False, "language_mismatch", detail
+        return True

@@ -1,0 +1,434 @@
+"""The ``minhash_dedup`` step: near-duplicate removal with MinHash LSH.
+
+Method: Broder (1997), "On the resemblance and containment of documents" (MinHash estimates
+the Jaccard similarity of word-shingle sets), with LSH banding as in Leskovec, Rajaraman &
+Ullman, "Mining of Massive Datasets", ch. 3 (bands x rows chosen for the threshold by
+minimising the FP + FN probability masses, see :mod:`.params`).
+
+Two passes over the input, so records are never all in memory:
+
+1. read every batch once: texts -> shingle hashes -> signatures (chunks of
+   ``chunk_docs`` texts, in a process pool of ``workers`` once the input is large enough);
+   shingles and signatures spill to a temporary directory, band hashes and ids stay in memory;
+2. decide: LSH buckets -> candidate pairs -> exact Jaccard of the shingle sets when
+   ``verify`` (default) -> union-find clusters;
+3. read the batches again and yield them in the same order with the duplicates marked.
+
+Keep rule: in each cluster the first record in pipeline order is kept; every other member is
+dropped with reason ``near_duplicate`` and detail ``of <kept id> (jaccard 0.87)`` (exact when
+verifying, else the signature estimate), plus ``; via <id> (jaccard x)`` when it joined the
+cluster through another member rather than by matching the kept record itself.
+
+Records whose ``text_field`` is missing or not a string, and texts without any word, are
+kept untouched and never match.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import tempfile
+import time
+from array import array
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from synthpipe.curate.minhash.lsh import band_hashes, candidate_pairs, cluster_roots
+from synthpipe.curate.minhash.params import LshParams, fixed_params, optimal_params
+from synthpipe.curate.minhash.signatures import estimate_jaccard, sketch
+from synthpipe.curate.minhash.store import SignatureSpec, Spill, save_signatures
+from synthpipe.curate.normalize import Normalization
+from synthpipe.data.records import ID, Batch, drop
+from synthpipe.errors import StepError
+from synthpipe.pipeline.registry import register_step
+from synthpipe.pipeline.step import GlobalStep, StepConfig, StepContext
+
+log = logging.getLogger(__name__)
+REASON = "near_duplicate"
+SUMMARY_FILE = "minhash_summary.json"
+SIGNATURE_FILE = "minhash_signatures.bin"
+CHUNK_CHARS = 1 << 19  # a signature chunk also closes at this many characters (bounds its memory)
+
+
+class MinHashDedupConfig(StepConfig):
+    text_field: str = Field("text", description="field holding the text to compare")
+    ngram: int = Field(5, ge=1, le=64, description="words per shingle; 5 is the usual choice for documents")
+    num_perm: int = Field(128, ge=2, le=4096, description="hash functions per signature (error ~ 1/sqrt(num_perm))")
+    threshold: float = Field(0.8, gt=0, lt=1, description="Jaccard similarity at or above which texts are near-duplicates")
+    bands: int | None = Field(None, ge=1, description="LSH bands; default: chosen from threshold (set with rows)")
+    rows: int | None = Field(None, ge=1, description="signature rows per band; default: chosen from threshold")
+    fp_weight: float = Field(0.5, ge=0, description="weight of the false-positive mass when choosing bands x rows")
+    fn_weight: float = Field(0.5, ge=0, description="weight of the false-negative mass when choosing bands x rows")
+    verify: bool = Field(True, description="check candidate pairs with the exact Jaccard of their shingle sets")
+    bucket_cap: int = Field(
+        32, ge=2, description="when verifying, a bucket larger than this pairs its members with its first bucket_cap only"
+    )
+    seed: int = Field(1, description="seed of the hash functions (signatures are comparable only under one seed)")
+    normalization: Normalization = Field(Normalization(), description="text normalisation before splitting into words")
+    workers: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="processes computing signatures (1: this process only); capped at the CPU count. "
+        "Workers import the main module: scripts need an `if __name__ == '__main__':` guard",
+    )
+    chunk_docs: int = Field(256, ge=1, description="texts per signature chunk (one task of the pool)")
+    parallel_min_docs: int = Field(
+        8192, ge=0, description="start the process pool only once this many texts were read (small inputs stay in-process)"
+    )
+    save_signatures: bool = Field(False, description=f"write the signatures to <run dir>/{SIGNATURE_FILE}")
+
+    @model_validator(mode="after")
+    def _banding(self) -> MinHashDedupConfig:
+        if (self.bands is None) != (self.rows is None):
+            raise ValueError("set both bands and rows, or neither")
+        if self.bands is not None and self.bands * self.rows > self.num_perm:
+            raise ValueError(f"bands x rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
+        return self
+
+
+@dataclass
+class Decision:
+    """What happens to one document: dropped as a duplicate of `kept`."""
+
+    kept: int
+    jaccard: float
+    via: int | None = None
+    via_jaccard: float | None = None
+
+
+@register_step("minhash_dedup")
+class MinHashDedup(GlobalStep):
+    """Drops near-duplicate texts (MinHash LSH + exact Jaccard check), keeping the first of each cluster.
+
+    Input: ``text_field`` (default ``text``). Output: every record, in order; duplicates carry
+    ``_drop`` with reason ``near_duplicate``. ``last_summary`` holds the run's numbers (also
+    logged and written to ``<run dir>/minhash_summary.json``).
+    """
+
+    Config = MinHashDedupConfig
+    config: MinHashDedupConfig
+    last_summary: dict[str, Any] | None = None
+
+    def lsh_params(self) -> LshParams:
+        cfg = self.config
+        if cfg.bands is not None and cfg.rows is not None:
+            return fixed_params(cfg.threshold, cfg.bands, cfg.rows, cfg.num_perm)
+        return optimal_params(cfg.threshold, cfg.num_perm, cfg.fp_weight, cfg.fn_weight)
+
+    def spec(self) -> SignatureSpec:
+        cfg = self.config
+        return SignatureSpec(cfg.num_perm, cfg.seed, cfg.ngram, cfg.normalization.model_dump())
+
+    def run(self, batches: Callable[[], Iterator[Batch]], ctx: StepContext) -> Iterator[Batch]:
+        started = time.perf_counter()
+        params = self.lsh_params()
+        tmp = tempfile.TemporaryDirectory(prefix="synthpipe-minhash-")  # spill: removed when done
+        spill = Spill(Path(tmp.name), self.config.num_perm)
+        index = _Index(Path(tmp.name))
+        try:
+            self._index(batches, spill, index, params)
+            spill.close()
+            if self.config.save_signatures and ctx.run_dir is not None:
+                self._save(spill, index, Path(ctx.run_dir) / SIGNATURE_FILE)
+            decisions, counts = self._decide(spill, index, params)
+            spill.release()
+            summary = self._summary(params, index, counts, decisions, time.perf_counter() - started)
+            self._report(summary, ctx)
+            yield from self._mark(batches, index, decisions, ctx)
+        finally:
+            spill.release()
+            index.release()
+            tmp.cleanup()
+
+    # -- pass 1: signatures ---------------------------------------------------------------
+    def _index(
+        self, batches: Callable[[], Iterator[Batch]], spill: Spill, index: _Index, params: LshParams
+    ) -> None:
+        cfg = self.config
+        texts: list[str] = []
+        chars = 0
+        with _Sketcher(cfg, spill, params, index) as sketcher:
+            for batch in batches():
+                start = index.add_ids(batch)
+                for offset, record in enumerate(batch):
+                    text = record.get(cfg.text_field)
+                    if isinstance(text, str):
+                        index.positions.append(start + offset)
+                        texts.append(text)
+                        chars += len(text)
+                        if len(texts) >= cfg.chunk_docs or chars >= CHUNK_CHARS:
+                            sketcher.submit(texts)
+                            texts, chars = [], 0
+            if texts:
+                sketcher.submit(texts)
+        index.close()
+
+    def _save(self, spill: Spill, index: _Index, path: Path) -> None:
+        ids = [index.name(p) for p in index.positions]
+        save_signatures(path, spill.signature_rows(0, spill.n_docs), ids, self.spec())
+
+    # -- decide -----------------------------------------------------------------------------
+    def _decide(self, spill: Spill, index: _Index, params: LshParams) -> tuple[dict[int, Decision], dict[str, int]]:
+        cfg = self.config
+        bands = np.concatenate(index.bands) if index.bands else np.zeros((0, params.bands), dtype=np.uint64)
+        has_shingles = np.diff(spill.offsets) > 0
+        live = np.flatnonzero(has_shingles)
+        pairs, capped = candidate_pairs(bands[live], cfg.bucket_cap if cfg.verify else None)
+        pairs = live[pairs] if len(pairs) else pairs
+        similarity = _Similarity(spill, exact=cfg.verify)
+        jaccard = similarity.pairs(pairs)
+        accepted = jaccard >= cfg.threshold if cfg.verify else np.ones(len(pairs), dtype=bool)
+        good, good_j = pairs[accepted], jaccard[accepted]
+        roots = cluster_roots(spill.n_docs, good)
+        decisions = self._decisions(roots, good, good_j, similarity)
+        counts = {
+            "documents": index.n_records,
+            "indexed": int(has_shingles.sum()),
+            "without_text": index.n_records - spill.n_docs,
+            "without_words": int(spill.n_docs - has_shingles.sum()),
+            "candidate_pairs": len(pairs),
+            "verified_pairs": int(accepted.sum()) if cfg.verify else None,
+            "rejected_pairs": int((~accepted).sum()) if cfg.verify else None,
+            "capped_buckets": capped,
+            "clusters": len(np.unique(roots[roots != np.arange(len(roots))])),
+        }
+        return decisions, counts
+
+    @staticmethod
+    def _decisions(
+        roots: np.ndarray, pairs: np.ndarray, jaccard: np.ndarray, similarity: _Similarity
+    ) -> dict[int, Decision]:
+        best: dict[int, tuple[float, int]] = {}  # doc -> (jaccard, partner) of its best accepted edge
+        direct: dict[tuple[int, int], float] = {}
+        for (a, b), j in zip(pairs.tolist(), jaccard.tolist(), strict=True):
+            direct[(a, b)] = j
+            for x, y in ((a, b), (b, a)):
+                if x not in best or (j, -y) > (best[x][0], -best[x][1]):
+                    best[x] = (j, y)
+        decisions = {}
+        for doc in np.flatnonzero(roots != np.arange(len(roots))).tolist():
+            kept = int(roots[doc])
+            if (kept, doc) in direct:
+                decisions[doc] = Decision(kept, direct[(kept, doc)])
+            else:
+                via_j, via = best[doc]
+                decisions[doc] = Decision(kept, similarity.one(kept, doc), via, via_j)
+        return decisions
+
+    # -- pass 2: mark -----------------------------------------------------------------------
+    def _mark(
+        self, batches: Callable[[], Iterator[Batch]], index: _Index, decisions: dict[int, Decision], ctx: StepContext
+    ) -> Iterator[Batch]:
+        position_of = np.frombuffer(index.positions, dtype=np.int64)
+        dropped = {int(position_of[doc]): d for doc, d in decisions.items()}
+        hashes, pos = index.id_hashes, 0
+        for batch in batches():
+            for record in batch:
+                if pos >= len(hashes) or hash(str(record.get(ID))) != hashes[pos]:
+                    raise StepError(
+                        f"step {ctx.name!r}: the input changed between its two passes "
+                        f"(record {pos} is {record.get(ID)!r}); the source must be deterministic"
+                    )
+                decision = dropped.get(pos)
+                if decision is not None:
+                    drop(record, ctx.name, REASON, self._detail(decision, index))
+                pos += 1
+            yield batch
+        if pos != len(hashes):
+            raise StepError(f"step {ctx.name!r}: the second pass read {pos} records, the first {len(hashes)}")
+
+    @staticmethod
+    def _detail(d: Decision, index: _Index) -> str:
+        def name(doc: int) -> str:
+            return index.name(index.positions[doc])
+
+        text = f"of {name(d.kept)} (jaccard {d.jaccard:.2f})"
+        if d.via is not None:
+            text += f"; via {name(d.via)} (jaccard {d.via_jaccard:.2f})"
+        return text
+
+    # -- summary ----------------------------------------------------------------------------
+    def _summary(
+        self, params: LshParams, index: _Index, counts: dict[str, Any], decisions: dict, seconds: float
+    ) -> dict[str, Any]:
+        cfg = self.config
+        return {
+            "threshold": cfg.threshold,
+            "num_perm": cfg.num_perm,
+            "ngram": cfg.ngram,
+            "bands": params.bands,
+            "rows": params.rows,
+            "fp_probability": round(params.fp_probability, 6),
+            "fn_probability": round(params.fn_probability, 6),
+            "verify": cfg.verify,
+            "bucket_cap": cfg.bucket_cap if cfg.verify else None,
+            **counts,
+            "removed": len(decisions),
+            "workers_used": index.workers_used,
+            "seconds": round(seconds, 3),
+        }
+
+    def _report(self, summary: dict[str, Any], ctx: StepContext) -> None:
+        self.last_summary = {"step": ctx.name, **summary}
+        ctx.log.info(
+            "minhash: %d bands x %d rows (FP %.4f, FN %.4f); %d candidate pairs, %s verified, "
+            "%d clusters, %d removed of %d",
+            summary["bands"], summary["rows"], summary["fp_probability"], summary["fn_probability"],
+            summary["candidate_pairs"], summary["verified_pairs"], summary["clusters"],
+            summary["removed"], summary["documents"],
+        )  # fmt: skip
+        if ctx.run_dir is None:
+            return
+        path = Path(ctx.run_dir) / SUMMARY_FILE
+        if path.exists():  # a second minhash step in the same run gets its own file
+            try:
+                other = json.loads(path.read_text()).get("step")
+            except (OSError, ValueError, AttributeError):
+                other = None
+            if other not in (None, ctx.name):
+                path = path.with_name(f"minhash_summary.{ctx.name}.json")
+        path.write_text(json.dumps(self.last_summary, indent=2) + "\n")
+
+
+class _Index:
+    """Per-record state kept in memory: 8-byte id hashes (to check the second pass reads the same
+    records), positions of the texts, band hashes; the ids themselves spill to a file."""
+
+    def __init__(self, directory: Path) -> None:
+        self.id_hashes = array("q")  # hash(str(id)): same process, so the salt does not matter
+        self.positions = array("q")  # record position of each indexed text
+        self.bands: list[np.ndarray] = []
+        self.workers_used = 1
+        self._id_path = directory / "ids.utf8"
+        self._id_file = self._id_path.open("wb")
+        self._id_offsets = array("q", [0])
+        self._fd: int | None = None
+
+    @property
+    def n_records(self) -> int:
+        return len(self.id_hashes)
+
+    def add_ids(self, batch: Batch) -> int:
+        """Record the batch's ids; returns the position of its first record."""
+        start = len(self.id_hashes)
+        ids = [str(record.get(ID)) for record in batch]
+        encoded = [i.encode("utf-8", "surrogatepass") for i in ids]
+        self.id_hashes.extend(map(hash, ids))
+        end = self._id_offsets[-1]
+        for e in encoded:
+            end += len(e)
+            self._id_offsets.append(end)
+        self._id_file.write(b"".join(encoded))
+        return start
+
+    def close(self) -> None:
+        self._id_file.close()
+        self._fd = os.open(self._id_path, os.O_RDONLY)
+
+    def name(self, position: int) -> str:
+        lo, hi = self._id_offsets[position], self._id_offsets[position + 1]
+        return os.pread(self._fd, hi - lo, lo).decode("utf-8", "surrogatepass")
+
+    def release(self) -> None:
+        self._id_file.close()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class _Sketcher:
+    """Computes chunks in order: in-process at first, then in a process pool if the input is large."""
+
+    def __init__(self, cfg: MinHashDedupConfig, spill: Spill, params: LshParams, index: _Index) -> None:
+        self.cfg, self.spill, self.params, self.index = cfg, spill, params, index
+        self.pool: ProcessPoolExecutor | None = None
+        self.pending: deque[Future] = deque()
+        self.seen = 0
+
+    def __enter__(self) -> _Sketcher:
+        return self
+
+    def submit(self, texts: list[str]) -> None:
+        cfg = self.cfg
+        self.seen += len(texts)
+        args = (texts, cfg.ngram, cfg.normalization, cfg.num_perm, cfg.seed)
+        if self.pool is None and cfg.workers > 1 and self.seen > cfg.parallel_min_docs:
+            workers = min(cfg.workers, os.cpu_count() or 1)
+            if workers > 1:  # forkserver, as the executor: this may run in a thread, where fork is unsafe
+                context = multiprocessing.get_context("forkserver")
+                self.pool = ProcessPoolExecutor(workers, mp_context=context)
+                self.index.workers_used = workers
+        if self.pool is None:
+            self._store(sketch(*args))
+            return
+        self.pending.append(self.pool.submit(sketch, *args))
+        while len(self.pending) > 2 * self.index.workers_used:
+            self._store(_result(self.pending.popleft()))
+
+    def _store(self, result: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+        hashes, offsets, signatures = result
+        self.spill.append(hashes, offsets, signatures)
+        self.index.bands.append(band_hashes(signatures, self.params.bands, self.params.rows))
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            while self.pending and exc[0] is None:
+                self._store(_result(self.pending.popleft()))
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(cancel_futures=True)
+
+
+def _result(future: Future) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    try:
+        return future.result()
+    except BrokenProcessPool as exc:
+        raise StepError(
+            "minhash_dedup: a signature worker process died. Scripts that run pipelines must guard "
+            "their entry point with `if __name__ == '__main__':` (worker processes import the main "
+            "module); or set `workers: 1`"
+        ) from exc
+
+
+class _Similarity:
+    """Jaccard of document pairs: exact from the spilled shingle sets, or estimated from signatures."""
+
+    def __init__(self, spill: Spill, exact: bool) -> None:
+        self.spill, self.exact = spill, exact
+        self._sets: dict[int, np.ndarray] = {}
+
+    def pairs(self, pairs: np.ndarray) -> np.ndarray:
+        return np.array([self.one(a, b) for a, b in pairs.tolist()], dtype=float)
+
+    def one(self, a: int, b: int) -> float:
+        if not self.exact:
+            return float(estimate_jaccard(self.spill.signature(a), self.spill.signature(b)))
+        return _set_jaccard(self._set(a), self._set(b))
+
+    def _set(self, doc: int) -> np.ndarray:
+        found = self._sets.get(doc)
+        if found is None:
+            if len(self._sets) >= 100_000:  # bounded cache: documents of candidate pairs only
+                self._sets.clear()
+            found = self._sets[doc] = np.unique(self.spill.shingles(doc))
+        return found
+
+
+def _set_jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    inter = len(np.intersect1d(a, b, assume_unique=True))
+    union = len(a) + len(b) - inter
+    return inter / union if union else 1.0
+
+
+__all__ = ["REASON", "MinHashDedup", "MinHashDedupConfig"]

@@ -1,0 +1,507 @@
+"""Semantic deduplication: drop records whose embeddings are near-duplicates of another's.
+
+Method: SemDeDup (Abbas, Tirumala, Simig, Ganguli, Morcos, 2023, "SemDeDup: Data-efficient
+learning at web-scale through semantic deduplication", arXiv:2303.09540). Records are embedded
+with the offline all-MiniLM-L6-v2 embedder; k-means partitions the embeddings, and pairs with
+cosine similarity >= ``threshold`` are searched for only inside each cluster, so no N x N
+matrix is ever built. Pairs are joined with union-find into groups; each group keeps one
+record and drops the others with reason ``semantic_duplicate`` and detail
+``of <kept id> (cos 0.93)`` (the cosine between the dropped and the kept record).
+
+The clustered search (:func:`similar_pairs`) and an exact blockwise nearest-neighbour search
+(:func:`nearest_neighbors`, for decontamination: test items vs training records) are
+reusable on any L2-normalised embeddings.
+
+Clustered search, step by step:
+
+1. Spherical k-means (Lloyd, cosine) on a seeded sample (``kmeans_sample``, default
+   ``max(10_000, 40 k)``) for ``kmeans_iterations`` (10) rounds; ``k = ceil(sqrt(N))`` unless
+   set. Inputs of at most ``max_cluster_size`` points are searched exactly, in one cluster.
+2. Every point joins its ``n_probe`` (2) most similar centroids. A near-duplicate pair that
+   straddles a cluster border is still found when the two points share one of their two
+   nearest centroids; at cosine >= 0.9 they nearly always do (measured recall vs brute force:
+   1.0 on 2k clustered random points, >= 0.999 on 10k-100k real sentences, see
+   ``benchmarks/bench_semantic_dedup.py``). ``n_probe=1`` halves the work and loses those
+   border pairs; ``n_probe=k`` is exact.
+3. Clusters larger than ``max_cluster_size`` (2048) are split by k-means again (same
+   ``n_probe``), recursively; a cluster that k-means cannot split (e.g. identical vectors) is
+   compared exhaustively, still in row blocks, so memory stays O(block x cluster).
+4. Within a cluster, similarities are computed in row blocks of 1024 (float32 matmul).
+
+Cost: embeddings O(N d) memory; search O(N sqrt(N) d) time with the default k (assignment to
+sqrt(N) centroids + clusters of ~2 sqrt(N) members), against O(N^2 d) for brute force.
+
+Keep rule (``keep``): ``first`` (default) keeps the earliest record in pipeline order, which
+makes the result independent of k-means; ``farthest`` keeps the member least similar to its
+k-means centroid (SemDeDup's rule: prototypical examples are the redundant ones);
+``central`` keeps the most similar one (inputs of at most ``max_cluster_size`` records
+form one cluster, whose centroid is their normalised mean). Ties go to the earliest record.
+
+Groups are transitive (a~b and b~c drop b and c even if cos(a, c) < threshold), hence the
+cosine in the detail can be lower than the threshold. Exact duplicate texts are embedded
+once and grouped with cosine 1.0.
+
+Default threshold 0.9: with MiniLM, close paraphrases and rewordings score 0.9-0.99, while
+different questions on the same topic mostly score 0.6-0.85. Lower it (0.85) to merge looser
+paraphrases; raise it (0.95) to drop only near-verbatim rewrites.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from synthpipe.data.records import DROP, ID, Batch, drop
+from synthpipe.errors import StepError
+from synthpipe.pipeline.registry import register_step
+from synthpipe.pipeline.step import GlobalStep, StepConfig, StepContext
+
+ROW_BLOCK = 1024  # rows of a similarity block: 1024 x cluster floats at a time
+ASSIGN_BLOCK = 8192  # rows per block when assigning points to centroids
+MAX_SPLIT_DEPTH = 4
+
+
+# -- reusable search ------------------------------------------------------------------------
+@dataclass
+class PairSearch:
+    """Pairs ``i < j`` with cosine >= threshold (sorted by i, j; a spanning forest of them
+    with ``connected=True``) and each point's cosine to its nearest k-means centroid (used
+    by the ``central`` / ``farthest`` keep rules)."""
+
+    i: np.ndarray  # int64
+    j: np.ndarray  # int64
+    cos: np.ndarray  # float32
+    centroid_cos: np.ndarray  # float32, one per point
+    n_clusters: int
+    largest_cluster: int
+
+
+def similar_pairs(
+    embeddings: np.ndarray,
+    threshold: float = 0.9,
+    *,
+    n_clusters: int | None = None,
+    n_probe: int = 2,
+    max_cluster_size: int = 2048,
+    kmeans_iterations: int = 10,
+    kmeans_sample: int | None = None,
+    seed: int = 0,
+    exact: bool = False,
+) -> list[tuple[int, int, float]]:
+    """All pairs ``(i, j, cos)`` with ``i < j`` and cosine >= `threshold`, sorted.
+
+    `embeddings` are L2-normalised rows (float32 or float16). The clustered search is
+    described in the module docstring; ``exact=True`` compares every pair (blockwise).
+    """
+    found = search_pairs(
+        embeddings, threshold, n_clusters=n_clusters, n_probe=n_probe, max_cluster_size=max_cluster_size,
+        kmeans_iterations=kmeans_iterations, kmeans_sample=kmeans_sample, seed=seed, exact=exact,
+    )  # fmt: skip
+    return list(zip(found.i.tolist(), found.j.tolist(), found.cos.tolist(), strict=True))
+
+
+def search_pairs(
+    embeddings: np.ndarray,
+    threshold: float = 0.9,
+    *,
+    n_clusters: int | None = None,
+    n_probe: int = 2,
+    max_cluster_size: int = 2048,
+    kmeans_iterations: int = 10,
+    kmeans_sample: int | None = None,
+    seed: int = 0,
+    exact: bool = False,
+    connected: bool = False,
+) -> PairSearch:
+    """:func:`similar_pairs` as arrays, plus the centroid similarities (no Python tuples).
+
+    ``connected=True`` returns, instead of every pair, a spanning forest of the similarity
+    graph: the same connected components from at most N - 1 edges, each joining a point to
+    the smallest index of its group (a group of m mutual near-duplicates costs O(m) memory,
+    not O(m^2)); an edge's cosine may then be below the threshold. Dedup needs only these.
+    """
+    x = np.asarray(embeddings)
+    n = len(x)
+    if n == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return PairSearch(empty, empty, np.zeros(0, np.float32), np.zeros(0, np.float32), 0, 0)
+    if exact or n <= max_cluster_size:
+        centroid = _normalize(x.astype(np.float32).sum(0, keepdims=True))
+        members = [np.arange(n)]
+        centroid_cos = _blocked_matmul(x, centroid)[:, 0]
+    else:
+        k = min(n, n_clusters or math.ceil(math.sqrt(n)))
+        rng = np.random.default_rng(seed)
+        centroids = spherical_kmeans(x, k, iterations=kmeans_iterations, sample=kmeans_sample, rng=rng)
+        nearest, sims = _top_centroids(x, centroids, min(n_probe, k))
+        centroid_cos = sims[:, 0]
+        members = []
+        for group in _group_members(nearest, k):
+            members.extend(_split(x, group, max_cluster_size, n_probe, kmeans_iterations, rng, 1))
+    within = _forest_within if connected else _pairs_within
+    parts = [within(x, m, threshold) for m in members if len(m) > 1]
+    i, j, cos = _unique_pairs(parts, n)
+    if connected:  # one global forest: at most N - 1 edges (point -> smallest point of its group)
+        label = connected_components(n, i, j)
+        j = np.flatnonzero(label != np.arange(n))
+        i = label[j]
+        cos = _row_dots(x, i, j)
+    largest = max((len(m) for m in members), default=0)
+    return PairSearch(i, j, cos, centroid_cos.astype(np.float32), len(members), largest)
+
+
+def nearest_neighbors(
+    queries: np.ndarray, index: np.ndarray, k: int = 1, *, query_block: int = 2048, index_block: int = 8192
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-`k` cosine neighbours of each query row among `index` rows, blockwise.
+
+    Returns ``(indices, sims)``, both ``(len(queries), min(k, len(index)))``, best first
+    (ties: lower index first). Memory O(query_block x index_block); time O(Q N d).
+    """
+    q, n = len(queries), len(index)
+    k = min(k, n)
+    best_i = np.zeros((q, k), dtype=np.int64)
+    best_s = np.zeros((q, k), dtype=np.float32)
+    if k == 0 or q == 0:
+        return best_i, best_s
+    for q0 in range(0, q, query_block):
+        qb = np.asarray(queries[q0 : q0 + query_block], dtype=np.float32)
+        cand_i = np.zeros((len(qb), 0), dtype=np.int64)
+        cand_s = np.zeros((len(qb), 0), dtype=np.float32)
+        for i0 in range(0, n, index_block):
+            sims = qb @ np.asarray(index[i0 : i0 + index_block], dtype=np.float32).T
+            top = _top_k_columns(sims, k)
+            cand_i = np.concatenate([cand_i, top + i0], axis=1)
+            cand_s = np.concatenate([cand_s, np.take_along_axis(sims, top, axis=1)], axis=1)
+            keep = _best_k(cand_s, cand_i, k)
+            cand_i = np.take_along_axis(cand_i, keep, axis=1)
+            cand_s = np.take_along_axis(cand_s, keep, axis=1)
+        best_i[q0 : q0 + len(qb)] = cand_i
+        best_s[q0 : q0 + len(qb)] = cand_s
+    return best_i, best_s
+
+
+def spherical_kmeans(
+    x: np.ndarray, k: int, *, iterations: int = 10, sample: int | None = None, rng: np.random.Generator
+) -> np.ndarray:
+    """(k, d) unit centroids from Lloyd's algorithm with cosine similarity on a sample of `x`.
+
+    Sample size: `sample`, default ``max(10_000, 40 k)`` (capped at N). Empty clusters are
+    re-seeded with the sample points least similar to their centroid.
+    """
+    n = len(x)
+    size = min(n, sample or max(10_000, 40 * k))
+    picked = np.sort(rng.choice(n, size, replace=False)) if size < n else np.arange(n)
+    points = np.asarray(x[picked], dtype=np.float32)
+    centroids = points[rng.choice(size, min(k, size), replace=False)].copy()
+    for _ in range(iterations):
+        labels, sims = _top_centroids(points, centroids, 1)
+        labels, sims = labels[:, 0], sims[:, 0]
+        counts = np.bincount(labels, minlength=len(centroids))
+        sums = _cluster_sums(points, labels, counts)
+        empty = np.flatnonzero(counts == 0)
+        if len(empty):
+            sums[empty] = points[np.argsort(sims, kind="stable")[: len(empty)]]
+        centroids = _normalize(sums)
+    return centroids
+
+
+# -- search internals -----------------------------------------------------------------------
+def _normalize(a: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(a, axis=1, keepdims=True)
+    return (a / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def _cluster_sums(points: np.ndarray, labels: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Per-cluster sums of `points` (sort + reduceat: np.add.at is ~50x slower)."""
+    sums = np.zeros((len(counts), points.shape[1]), dtype=np.float32)
+    order = np.argsort(labels, kind="stable")
+    present = np.flatnonzero(counts)
+    starts = np.concatenate([[0], np.cumsum(counts[present])[:-1]])
+    sums[present] = np.add.reduceat(points[order], starts, axis=0)
+    return sums
+
+
+def _blocked_matmul(x: np.ndarray, other: np.ndarray) -> np.ndarray:
+    out = np.empty((len(x), len(other)), dtype=np.float32)
+    for start in range(0, len(x), ASSIGN_BLOCK):
+        out[start : start + ASSIGN_BLOCK] = np.asarray(x[start : start + ASSIGN_BLOCK], dtype=np.float32) @ other.T
+    return out
+
+
+def _top_centroids(x: np.ndarray, centroids: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of `x`: the `n` most similar centroids (best first) and their similarities."""
+    labels = np.empty((len(x), n), dtype=np.int64)
+    sims = np.empty((len(x), n), dtype=np.float32)
+    for start in range(0, len(x), ASSIGN_BLOCK):
+        block = np.asarray(x[start : start + ASSIGN_BLOCK], dtype=np.float32) @ centroids.T
+        top = _top_k_columns(block, n)
+        top_sims = np.take_along_axis(block, top, axis=1)
+        order = _best_k(top_sims, top, n)
+        labels[start : start + len(block)] = np.take_along_axis(top, order, axis=1)
+        sims[start : start + len(block)] = np.take_along_axis(top_sims, order, axis=1)
+    return labels, sims
+
+
+def _top_k_columns(sims: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of the k largest values per row (unordered)."""
+    if k >= sims.shape[1]:
+        return np.broadcast_to(np.arange(sims.shape[1]), sims.shape).copy()
+    return np.argpartition(-sims, k - 1, axis=1)[:, :k]
+
+
+def _best_k(sims: np.ndarray, idx: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the k best per row: highest similarity first, then lowest index."""
+    order = np.lexsort((idx, -sims), axis=1)
+    return order[:, :k]
+
+
+def _group_members(nearest: np.ndarray, k: int) -> list[np.ndarray]:
+    """Point indices (ascending) of each cluster, from the (N, n_probe) assignment."""
+    points = np.repeat(np.arange(len(nearest)), nearest.shape[1])
+    clusters = nearest.ravel()
+    order = np.argsort(clusters, kind="stable")  # stable: points stay ascending
+    bounds = np.cumsum(np.bincount(clusters, minlength=k))[:-1]
+    return [g for g in np.split(points[order], bounds) if len(g)]
+
+
+def _split(x, members, cap, n_probe, iterations, rng, depth) -> list[np.ndarray]:
+    """Split an oversized cluster with k-means on its members; keep it whole if that fails."""
+    if len(members) <= cap or depth > MAX_SPLIT_DEPTH:
+        return [members]
+    sub = x[members]
+    k = min(len(members), math.ceil(2 * n_probe * len(members) / cap))
+    centroids = spherical_kmeans(sub, k, iterations=iterations, rng=rng)
+    nearest, _ = _top_centroids(sub, centroids, min(n_probe, k))
+    groups = [members[g] for g in _group_members(nearest, k)]
+    if max(len(g) for g in groups) >= len(members):  # k-means could not split (identical points)
+        return [members]
+    out: list[np.ndarray] = []
+    for group in groups:
+        out.extend(_split(x, group, cap, n_probe, iterations, rng, depth + 1))
+    return out
+
+
+def _pairs_within(x: np.ndarray, members: np.ndarray, threshold: float):
+    """Pairs (global i < global j) inside one cluster with cosine >= threshold, row-blocked."""
+    vectors = np.asarray(x[members], dtype=np.float32)
+    found_i, found_j, found_s = [], [], []
+    for r0 in range(0, len(members), ROW_BLOCK):
+        sims = vectors[r0 : r0 + ROW_BLOCK] @ vectors[r0:].T
+        rows, cols = np.nonzero(sims >= threshold)
+        upper = cols > rows  # column c is point r0 + c, row r is point r0 + r
+        rows, cols = rows[upper], cols[upper]
+        found_i.append(members[r0 + rows])
+        found_j.append(members[r0 + cols])
+        found_s.append(sims[rows, cols])
+    return np.concatenate(found_i), np.concatenate(found_j), np.concatenate(found_s)
+
+
+def _forest_within(x: np.ndarray, members: np.ndarray, threshold: float):
+    """Like :func:`_pairs_within`, but only a spanning forest of the pairs (point -> component root)."""
+    vectors = np.asarray(x[members], dtype=np.float32)
+    label = np.arange(len(members))
+    for r0 in range(0, len(members), ROW_BLOCK):
+        sims = vectors[r0 : r0 + ROW_BLOCK] @ vectors[r0:].T
+        rows, cols = np.nonzero(sims >= threshold)
+        a, b = r0 + rows, r0 + cols
+        new = label[a] != label[b]  # edges inside a known component add nothing
+        if new.any():
+            label = connected_components(len(members), np.concatenate([a[new], np.arange(len(label))]),
+                                         np.concatenate([b[new], label]))  # fmt: skip
+    linked = np.flatnonzero(label != np.arange(len(label)))
+    cos = (vectors[linked] * vectors[label[linked]]).sum(1)
+    return members[label[linked]], members[linked], cos  # root < point: roots are smallest
+
+
+def connected_components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Component label of each of `n` nodes given edges a[k]-b[k]: its smallest node index.
+
+    Vectorised hooking and pointer jumping (Shiloach & Vishkin, 1982, "An O(log n) parallel
+    connectivity algorithm"): every root hooks onto the smallest root it has an edge to,
+    then paths are compressed, until no edge joins two roots.
+    """
+    parent = np.arange(n)
+    a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    while len(a):
+        ra, rb = parent[a], parent[b]
+        differ = ra != rb
+        a, b, ra, rb = a[differ], b[differ], ra[differ], rb[differ]
+        if not len(a):
+            break
+        np.minimum.at(parent, np.maximum(ra, rb), np.minimum(ra, rb))
+        while True:  # pointer jumping until every node points at its root
+            grand = parent[parent]
+            if np.array_equal(grand, parent):
+                break
+            parent = grand
+    return parent
+
+
+def _row_dots(x: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    out = np.empty(len(i), dtype=np.float32)
+    for start in range(0, len(i), ASSIGN_BLOCK):
+        a = np.asarray(x[i[start : start + ASSIGN_BLOCK]], dtype=np.float32)
+        out[start : start + ASSIGN_BLOCK] = (a * np.asarray(x[j[start : start + ASSIGN_BLOCK]], dtype=np.float32)).sum(1)
+    return out
+
+
+def _unique_pairs(parts, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Merge per-cluster pairs; a pair seen in several clusters is kept once."""
+    if not parts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
+    i = np.concatenate([p[0] for p in parts]).astype(np.int64)
+    j = np.concatenate([p[1] for p in parts]).astype(np.int64)
+    cos = np.concatenate([p[2] for p in parts]).astype(np.float32)
+    keys, first = np.unique(i * n + j, return_index=True)  # sorted by (i, j)
+    return keys // n, keys % n, cos[first]
+
+
+# -- the step -------------------------------------------------------------------------------
+class SemanticDedupConfig(StepConfig):
+    field: str = Field("text", description="field whose text is embedded; records without it are kept")
+    threshold: float = Field(
+        0.9, gt=0.0, le=1.0,
+        description="cosine at or above which two records are duplicates (0.9: paraphrases, not same-topic texts)",
+    )  # fmt: skip
+    keep: Literal["first", "central", "farthest"] = Field(
+        "first",
+        description="which group member survives: first in pipeline order, or most/least similar "
+        "to its k-means centroid (farthest = SemDeDup's rule)",
+    )
+    n_clusters: int | None = Field(None, ge=1, description="k-means clusters; default ceil(sqrt(N))")
+    n_probe: int = Field(2, ge=1, description="nearest centroids each record joins (2 keeps pairs across borders)")
+    max_cluster_size: int = Field(2048, ge=16, description="clusters larger than this are split by k-means again")
+    kmeans_iterations: int = Field(10, ge=1, description="Lloyd iterations on the sample")
+    kmeans_sample: int | None = Field(None, ge=1, description="points k-means trains on; default max(10000, 40k)")
+    half_precision: bool = Field(False, description="hold embeddings as float16 (half the memory, cosines to ~1e-3)")
+    embed_chunk: int = Field(4096, ge=1, description="texts gathered per embedder call (length-sorted inside)")
+    batch_size: int = Field(64, ge=1, description="embedder forward batch")
+    model_path: str | None = Field(None, description="embedding model directory; default the bundled all-MiniLM-L6-v2")
+    backend: Literal["auto", "torch", "onnx"] = Field(
+        "auto", description="embedding backend; auto = onnxruntime when installed, else torch"
+    )
+
+
+@register_step("semantic_dedup")
+class SemanticDedup(GlobalStep):
+    """Drops records whose text embedding has cosine >= ``threshold`` with a kept record's.
+
+    SemDeDup (Abbas et al., 2023) with a clustered, blockwise pair search (see the module
+    docstring). Two passes over the input: the first embeds (keeping only ids and float32
+    or float16 vectors: O(N d) memory), the second re-reads the batches and marks drops with
+    reason ``semantic_duplicate`` and detail ``of <kept id> (cos 0.93)``. Output order is
+    the input order.
+    """
+
+    Config = SemanticDedupConfig
+    config: SemanticDedupConfig
+
+    def _embedder(self):
+        from synthpipe.embeddings import get_embedder
+
+        c = self.config
+        return get_embedder(c.model_path, c.batch_size, c.backend)
+
+    def fingerprint_extra(self, env: dict[str, Any]) -> Any:
+        return {"embedder": self._embedder().identity()}
+
+    def run(self, batches: Callable[[], Iterator[Batch]], ctx: StepContext) -> Iterator[Batch]:
+        started = time.perf_counter()
+        ids, rows, vectors = self._embed_all(batches)
+        embedded = time.perf_counter()
+        c = self.config
+        found = search_pairs(
+            vectors, c.threshold, n_clusters=c.n_clusters, n_probe=c.n_probe, max_cluster_size=c.max_cluster_size,
+            kmeans_iterations=c.kmeans_iterations, kmeans_sample=c.kmeans_sample, seed=ctx.seed, connected=True,
+        )  # fmt: skip
+        drops = self._choose(ids, rows, vectors, found)
+        ctx.log.info(
+            "semantic_dedup: %d records, %d distinct texts, embedded in %.1fs; %d clusters (largest %d), "
+            "%d links, %d dropped, search %.1fs",
+            len(ids), len(vectors), embedded - started, found.n_clusters, found.largest_cluster,
+            len(found.i), len(drops), time.perf_counter() - embedded,
+        )  # fmt: skip
+        yield from self._mark(batches, ctx, ids, drops)
+
+    # pass 1 ---------------------------------------------------------------------------------
+    def _text(self, record: dict) -> str | None:
+        value = record.get(self.config.field)
+        return None if value is None or record.get(DROP) else str(value)
+
+    def _embed_all(self, batches):
+        """ids of embedded records, their row in `vectors` (exact duplicates share one), vectors."""
+        embedder = self._embedder()
+        dtype = np.float16 if self.config.half_precision else np.float32
+        ids: list[str] = []
+        rows: list[int] = []
+        first_row: dict[bytes, int] = {}
+        pending: list[str] = []
+        chunks: list[np.ndarray] = []
+        for batch in batches():
+            for record in batch:
+                text = self._text(record)
+                if text is None:
+                    continue
+                ids.append(str(record.get(ID)))
+                key = hashlib.blake2b(text.encode(), digest_size=16).digest()
+                if key not in first_row:
+                    first_row[key] = len(first_row)
+                    pending.append(text)
+                rows.append(first_row[key])
+                if len(pending) >= self.config.embed_chunk:
+                    chunks.append(embedder.encode(pending).astype(dtype))
+                    pending = []
+        if pending:
+            chunks.append(embedder.encode(pending).astype(dtype))
+        vectors = np.concatenate(chunks) if chunks else np.zeros((0, embedder.dim), dtype)
+        return ids, np.asarray(rows, dtype=np.int64), vectors
+
+    # grouping -------------------------------------------------------------------------------
+    def _choose(self, ids, rows, vectors, found: PairSearch) -> dict[int, tuple[str, float]]:
+        """Record position -> (kept id, cosine to it) for every dropped record."""
+        label = connected_components(len(vectors), found.i, found.j)[rows]  # per record position
+        shared = np.flatnonzero(np.bincount(label, minlength=len(vectors))[label] > 1)  # skip singletons
+        order = shared[np.lexsort((shared, label[shared]))]  # by group, then pipeline order
+        bounds = np.flatnonzero(np.diff(label[order])) + 1
+        drops: dict[int, tuple[str, float]] = {}
+        for group in np.split(order, bounds) if len(order) else []:
+            keeper = self._keeper(group, rows, found.centroid_cos)
+            group_vectors = np.asarray(vectors[rows[group]], dtype=np.float32)
+            cosines = group_vectors @ np.asarray(vectors[rows[keeper]], dtype=np.float32)
+            for position, cos in zip(group.tolist(), cosines.tolist(), strict=True):
+                if position != keeper:
+                    drops[position] = (ids[keeper], cos)
+        return drops
+
+    def _keeper(self, group: np.ndarray, rows: np.ndarray, centroid_cos: np.ndarray) -> int:
+        """The surviving position of a group (positions ascending, i.e. in pipeline order)."""
+        if self.config.keep == "first":
+            return int(group[0])
+        closeness = centroid_cos[rows[group]]
+        pick = np.argmax(closeness) if self.config.keep == "central" else np.argmin(closeness)
+        return int(group[pick])  # argmax/argmin return the first of equal values: earliest record
+
+    # pass 2 ---------------------------------------------------------------------------------
+    def _mark(self, batches, ctx: StepContext, ids: list[str], drops: dict[int, tuple[str, float]]):
+        position = 0
+        for batch in batches():
+            for record in batch:
+                if self._text(record) is None:
+                    continue
+                if position >= len(ids) or str(record.get(ID)) != ids[position]:
+                    raise StepError(f"step {ctx.name!r}: its input changed between its two passes")
+                if position in drops:
+                    kept, cos = drops[position]
+                    drop(record, ctx.name, "semantic_duplicate", f"of {kept} (cos {cos:.2f})")
+                position += 1
+            yield batch
+        if position != len(ids):
+            raise StepError(f"step {ctx.name!r}: its input changed between its two passes")
