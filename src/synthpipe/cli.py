@@ -180,6 +180,55 @@ def filter_command(
     _curate("filter", source, out_dir, steps, fields[0], fmt, fresh, strict, quiet, as_json)
 
 
+_DEDUP = {"exact": "exact_dedup", "minhash": "minhash_dedup", "semantic": "semantic_dedup"}
+
+
+@app.command()
+def dedup(
+    source: Annotated[Path, typer.Argument(help="Input records.")],
+    out_dir: OutOpt,
+    method: Annotated[str, typer.Option(help="exact (normalised text), minhash (near-duplicates), semantic (embeddings).")] = "minhash",
+    threshold: Annotated[float | None, typer.Option(help="minhash: Jaccard [0.8]; semantic: cosine [0.9].")] = None,
+    text_field: TextFieldOpt = None,
+    sets: SetOpt = None, fmt: FormatOpt = None, fresh: FreshOpt = False, strict: StrictOpt = False,
+    quiet: QuietOpt = False, as_json: JsonOpt = False,
+) -> None:
+    """Remove duplicates: the first record of each group is kept, the others go to the ledger."""
+    if method not in _DEDUP:
+        from synthpipe.pipeline.registry import suggest
+
+        raise UsageError(f"unknown --method {method!r}{suggest(method, _DEDUP)}")
+    field = (text_field or ["text"])[0]
+    config = {"fields": [field], "text_field": field, "field": field, "threshold": threshold}
+    steps = {"dedup": _build_step(_DEDUP[method], config, _overrides(sets, "dedup"))}
+    _curate("dedup", source, out_dir, steps, field, fmt, fresh, strict, quiet, as_json, _step_summaries)
+
+
+@app.command()
+def decontaminate(
+    source: Annotated[Path, typer.Argument(help="Input records.")],
+    out_dir: OutOpt,
+    benchmarks: Annotated[str, typer.Option(help="Comma list of bundled benchmarks, or 'all' (see --list).")] = "all",
+    semantic: Annotated[bool, typer.Option("--semantic", help="Also catch paraphrases by embedding similarity.")] = False,
+    ngram: Annotated[int | None, typer.Option(help="n-gram size for the overlap detector [13].")] = None,
+    action: Annotated[str, typer.Option(help="drop contaminated records, or flag them (adds `contamination`).")] = "drop",
+    text_field: TextFieldOpt = None,
+    sets: SetOpt = None, fmt: FormatOpt = None, fresh: FreshOpt = False, strict: StrictOpt = False,
+    quiet: QuietOpt = False, as_json: JsonOpt = False,
+) -> None:
+    """Find benchmark test items (verbatim, edited or paraphrased) in the data; drop or flag them."""
+    fields = text_field or ["text"]
+    names = "all" if benchmarks.strip() == "all" else [b.strip() for b in benchmarks.split(",") if b.strip()]
+    config = {"benchmarks": names, "text_fields": fields, "semantic": semantic, "ngram": ngram, "action": action}
+    steps = {"decontaminate": _build_step("decontaminate", config, _overrides(sets, "decontaminate"))}
+    _curate("decontaminate", source, out_dir, steps, fields[0], fmt, fresh, strict, quiet, as_json, _step_summaries)
+
+
+def _step_summaries(result) -> dict:
+    """Steps' own summary files in the run dir (e.g. minhash_summary.json), folded into summary.json."""
+    return {path.stem: json.loads(path.read_text()) for path in sorted(result.run_dir.glob("*_summary.json"))}
+
+
 @app.command()
 def pii(
     source: Annotated[Path, typer.Argument(help="Input records.")],

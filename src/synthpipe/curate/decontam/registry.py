@@ -35,6 +35,7 @@ from pathlib import Path
 from synthpipe.data.records import Record
 from synthpipe.errors import UsageError
 
+_ID_COPY = "__benchmark_item_id"
 _LOADED: dict[tuple[str, str], list[Record]] = {}  # (name, content hash) -> records
 
 
@@ -113,7 +114,14 @@ class BenchmarkSet:
                 return [json.loads(line) for line in fh if line.strip()]
         from synthpipe.data.readers import read_all
 
-        return read_all(self.path, format=self.format, id_field=None)
+        # the reader overwrites `id` with its own line ids: carry the item ids under another name
+        copy = {_ID_COPY: self.id_field} if self.id_field else None
+        rows = read_all(self.path, format=self.format, id_field=None, fields=copy)
+        for row in rows:
+            row.pop("id", None)
+            if self.id_field and _ID_COPY in row:
+                row[self.id_field] = row.pop(_ID_COPY)
+        return rows
 
     def _normalise(self, index: int, row: Record) -> Record:
         missing = [f for f in self.question_fields if f not in row]

@@ -1,0 +1,79 @@
+"""One-shot curation commands: IN -> --out DIR with kept, dropped (ledger) and summary.json."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "synthpipe.cli", *args], capture_output=True, text=True)
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    rows = [
+        {"id": "a", "prompt": "Explain how rainbows form in the sky after a storm."},
+        {"id": "b", "prompt": "Explain how rainbows form in the sky after a storm!"},  # exact dup after normalisation
+        {"id": "c", "prompt": "As an AI language model, I cannot help with that request."},
+        {"id": "d", "prompt": "Email me at jane.doe@example.com or call +1 415 555 0100 today."},
+        {"id": "e", "prompt": "List three uses of copper in modern electrical engineering."},
+    ]
+    return write_jsonl(tmp_path / "in.jsonl", rows)
+
+
+def test_filter_round_trip_keeps_ids_and_field_names(tmp_path, corpus):
+    out = tmp_path / "filtered"
+    result = cli("filter", str(corpus), "--out", str(out), "--text-field", "prompt", "--filters", "text,llm_output", "-q")
+    assert result.returncode == 0, result.stderr
+    kept, dropped = read_jsonl(out / "kept.jsonl"), read_jsonl(out / "dropped.jsonl")
+    assert {r["id"] for r in kept} | {r["id"] for r in dropped} == set("abcde")
+    assert {r["id"]: r["_drop"]["reason"] for r in dropped} == {"c": "refusal"}
+    assert all("prompt" in r and "text" not in r for r in kept)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["input_records"] == 5 and summary["kept"] == 4 and summary["dropped"] == 1
+
+
+def test_pii_redacts_and_never_stores_the_value(tmp_path, corpus):
+    out = tmp_path / "pii"
+    result = cli("pii", str(corpus), "--out", str(out), "--text-field", "prompt", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["records_with_pii"] == 1 and summary["matches_by_type"] == {"email": 1, "phone": 1}
+    [d] = [r for r in read_jsonl(out / "kept.jsonl") if r["id"] == "d"]
+    assert d["prompt"] == "Email me at [EMAIL] or call [PHONE] today."
+    for name in ("kept.jsonl", "dropped.jsonl", "summary.json", "metrics.json", "report.html"):
+        assert "jane.doe@example.com" not in (out / name).read_text()
+
+
+def test_exact_dedup_command_and_format_follows_input(tmp_path, corpus):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parquet = tmp_path / "in.parquet"
+    pq.write_table(pa.Table.from_pylist(read_jsonl(corpus)), parquet)
+    out = tmp_path / "dedup"
+    result = cli("dedup", str(parquet), "--out", str(out), "--method", "exact", "--text-field", "prompt", "-q")
+    assert result.returncode == 0, result.stderr
+    assert (out / "kept.parquet").exists() and (out / "dropped.parquet").exists()
+    dropped = pq.read_table(out / "dropped.parquet").to_pylist()
+    assert [r["id"] for r in dropped] == ["b"] and "duplicate" in dropped[0]["_drop"]
+
+
+def test_bad_usage_exits_2(tmp_path, corpus):
+    assert cli("filter", str(corpus), "--out", str(tmp_path / "x"), "--filters", "repetiton").returncode == 2
+    assert cli("dedup", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "y")).returncode == 2
+    assert cli("dedup", str(corpus), "--out", str(tmp_path / "z"), "--method", "fuzzy").returncode == 2
