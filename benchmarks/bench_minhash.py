@@ -9,10 +9,15 @@ shingling (``synthpipe.curate.minhash.shingles.reference_shingles``) and is the 
 
 Each contender runs in its own subprocess (a peer's own venv if given) and does the same
 job: read the JSONL file -> shingle (word 5-grams, lowercased) -> MinHash (128 perms) ->
-LSH at threshold 0.8 (9 bands x 13 rows for everyone) -> write the kept documents as JSONL.
+LSH at threshold 0.8 (9 bands x 13 rows, datasketch's choice, unless said otherwise) ->
+write the kept documents as JSONL.
 
-- ``synthpipe``: ``read_records`` -> ``MinHashDedup.run`` (two passes, exact verification)
-  -> ``write_records``.
+- ``synthpipe``: ``read_records`` -> ``MinHashDedup.run`` (defaults: two passes, exact
+  verification, 14 bands x 9 rows from the recall-leaning weights, ``--workers`` signature
+  processes, default 1 = CPUs - 1) -> ``write_records``; ``synthpipe-in-process`` the same
+  without worker processes; ``synthpipe-9x13`` with datasketch's weights, i.e. the peers'
+  banding; ``synthpipe-plain-io`` reads and writes with ``json.loads`` / ``json.dumps`` like
+  the peers' loops (the dedup's own cost, without synthpipe's validating reader/writer).
 - ``synthpipe-pipeline``: the same step inside a ``Pipeline`` (Parquet checkpoints, ledger).
 - ``datasketch``: the usual loop: one ``MinHash`` per document, ``MinHashLSH.query`` then
   ``insert`` if no candidate (keep-first, no verification).
@@ -160,6 +165,35 @@ def run_synthpipe(corpus: Path, work: Path, workers: int, **config) -> list[str]
     return removed
 
 
+def run_synthpipe_plain_io(corpus: Path, work: Path, workers: int) -> list[str]:
+    """The step with the peers' I/O (json.loads / json.dumps per line) instead of synthpipe's
+    validating reader and writer: the cost of the dedup itself."""
+    from synthpipe.curate.minhash import MinHashDedup
+    from synthpipe.pipeline.step import StepContext
+
+    def batches():
+        with corpus.open() as src:
+            batch = []
+            for line in src:
+                batch.append(json.loads(line))
+                if len(batch) == 1024:
+                    yield batch
+                    batch = []
+            if batch:
+                yield batch
+
+    step = MinHashDedup(threshold=THRESHOLD, num_perm=NUM_PERM, ngram=NGRAM, workers=workers)
+    removed = []
+    with (work / "kept.jsonl").open("w") as out:
+        for batch in step.run(batches, StepContext("minhash")):
+            for record in batch:
+                if record.get("_drop") is None:
+                    out.write(json.dumps(record) + "\n")
+                else:
+                    removed.append(record["id"])
+    return removed
+
+
 def run_synthpipe_pipeline(corpus: Path, work: Path, workers: int) -> list[str]:
     from synthpipe import Pipeline
     from synthpipe.curate.minhash import MinHashDedup
@@ -228,7 +262,7 @@ def run_datatrove(corpus: Path, work: Path, workers: int) -> list[str]:
     tasks = 2
 
     def run(pipeline, n_tasks, name):
-        LocalPipelineExecutor(pipeline=pipeline, tasks=n_tasks, workers=min(workers, n_tasks),
+        LocalPipelineExecutor(pipeline=pipeline, tasks=n_tasks, workers=min(2, n_tasks),
                               logging_dir=str(work / "logs" / name)).run()  # fmt: skip
 
     run([JsonlReader(str(shards)), MinhashDedupSignature(output_folder=str(work / "sigs"), config=cfg)], tasks, "s1")
@@ -248,9 +282,10 @@ def run_datatrove(corpus: Path, work: Path, workers: int) -> list[str]:
 
 CONTENDERS = {
     "synthpipe": run_synthpipe,
-    "synthpipe-1-worker": lambda corpus, work, workers: run_synthpipe(corpus, work, 1),
-    "synthpipe-recall-weights": lambda corpus, work, workers: run_synthpipe(
-        corpus, work, workers, fp_weight=0.1, fn_weight=0.9
+    "synthpipe-in-process": lambda corpus, work, workers: run_synthpipe(corpus, work, 0),
+    "synthpipe-plain-io": run_synthpipe_plain_io,
+    "synthpipe-9x13": lambda corpus, work, workers: run_synthpipe(
+        corpus, work, workers, fp_weight=0.5, fn_weight=0.5
     ),
     "synthpipe-pipeline": run_synthpipe_pipeline,
     "datasketch": run_datasketch,
@@ -343,7 +378,8 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=200_000)
     parser.add_argument("--dup-rate", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=2, help="processes per contender where it has a knob")
+    parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1),
+                        help="synthpipe's signature processes (default: CPUs - 1); datatrove's workers are 2")  # fmt: skip
     parser.add_argument("--datasketch-python", help="python of a venv with datasketch and rensa")
     parser.add_argument("--datatrove-python", help="python of a venv with datatrove, spacy, regex, xxhash<4")
     parser.add_argument("--only", help="comma-separated contenders (default: all that can run)")

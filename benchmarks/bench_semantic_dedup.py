@@ -4,10 +4,11 @@ Measures, separately:
 - embedding throughput (texts/s) of the MiniLM embedder, torch vs ONNX Runtime, on ~20-word
   and ~200-word texts, and max |diff| between the two backends;
 - embedding of the benchmark corpus (records/s, the configured backend);
-- the clustered pair search (`search_pairs`: k-means, 2 nearest centroids, blockwise cosines)
-  vs brute force (every pair, blockwise) at each size, the scaling exponent of both, and
-  the recall of the clustered search against brute force (full at <= --brute-max records,
-  on a sample of --sample-recall query records otherwise);
+- the clustered pair search (`search_pairs`: k-means cells, each record searching its
+  n_probe nearest, blockwise cosines) vs brute force (every pair, blockwise) at each size,
+  the scaling exponent of both, and the recall of the clustered search against brute force
+  (full at <= --brute-max records, on a sample of --sample-recall query records otherwise);
+- time and recall for several n_probe values;
 - the step's variant of the search (``connected=True``: a spanning forest instead of all
   pairs) and its grouping (connected components + keep rule).
 
@@ -18,8 +19,8 @@ added words, punctuation) and 5% exact copies. Embeddings are cached under
 $SYNTHPIPE_CACHE_DIR/bench (default ~/.cache/synthpipe/bench) so reruns only search.
 
     .venv/bin/python benchmarks/bench_semantic_dedup.py [--sizes 10000 30000 100000]
-        [--threshold 0.9] [--brute-max 30000] [--sample-recall 2000] [--backend auto]
-        [--skip-throughput] [--no-cache] [--shared ../shared/data]
+        [--threshold 0.9] [--probes 1 2 3 4 6] [--brute-max 100000] [--sample-recall 2000]
+        [--backend auto] [--skip-throughput] [--no-cache] [--shared ../shared/data]
 """
 
 from __future__ import annotations
@@ -109,17 +110,22 @@ def rewrite(text: str, rng: random.Random) -> str:
     return " ".join(words)
 
 
-def make_corpus(n: int, shared: Path, seed: int = 0) -> list[str]:
-    """n texts: real sentences (recombined halves once they run out), 10% rewrites, 5% copies."""
+def make_corpus(n: int, shared: Path, seed: int = 0) -> tuple[list[str], list[tuple[int, int]]]:
+    """n texts: real sentences (recombined halves once they run out), 10% rewrites, 5% copies.
+
+    Also returns the planted (source, rewrite) index pairs."""
     rng = random.Random(seed)
     pool = real_sentences(shared)
     rng.shuffle(pool)
     texts: list[str] = []
+    planted: list[tuple[int, int]] = []
     fresh = 0
     for _ in range(n):
         roll = rng.random()
         if texts and roll < 0.10:
-            texts.append(rewrite(rng.choice(texts), rng))
+            source = rng.randrange(len(texts))
+            planted.append((source, len(texts)))
+            texts.append(rewrite(texts[source], rng))
         elif texts and roll < 0.15:
             texts.append(rng.choice(texts))
         elif fresh < len(pool):
@@ -128,7 +134,7 @@ def make_corpus(n: int, shared: Path, seed: int = 0) -> list[str]:
         else:
             a, b = rng.choice(pool).split(), rng.choice(pool).split()
             texts.append(" ".join(a[: len(a) // 2] + b[len(b) // 2 :]))
-    return texts
+    return texts, planted
 
 
 def embed_corpus(texts: list[str], backend: str, use_cache: bool) -> tuple[np.ndarray, float | None, str]:
@@ -222,7 +228,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 30_000, 100_000])
     parser.add_argument("--threshold", type=float, default=0.9)
-    parser.add_argument("--brute-max", type=int, default=30_000, help="largest size also searched by brute force")
+    parser.add_argument("--probes", type=int, nargs="+", default=[1, 2, 3, 4, 6], help="n_probe values to compare")
+    parser.add_argument("--brute-max", type=int, default=100_000, help="largest size also searched by brute force")
     parser.add_argument("--sample-recall", type=int, default=2000, help="query records for recall above --brute-max")
     parser.add_argument("--repeat", type=int, default=2, help="best of this many search runs")
     parser.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
@@ -234,41 +241,50 @@ def main() -> None:
     if not args.skip_throughput:
         throughput(args.shared)
 
-    texts = make_corpus(max(args.sizes), args.shared)
+    texts, planted = make_corpus(max(args.sizes), args.shared)
     vectors, seconds, how = embed_corpus(texts, args.backend, not args.no_cache)
     print(f"\n## Corpus: {len(texts)} records ({how})\n")
     if seconds is not None:
         distinct = len(set(texts))
         print(f"embedding: {distinct / seconds:.0f} distinct texts/s, {len(texts) / seconds:.0f} records/s "
               f"({seconds:.0f} s)")  # fmt: skip
+    src, dst = np.asarray(planted).T
+    planted_cos = (vectors[src] * vectors[dst]).sum(1)
+    print(f"planted rewrites: {len(planted)}, cosine to their source: median {np.median(planted_cos):.3f}, "
+          f">= {args.threshold}: {np.mean(planted_cos >= args.threshold):.1%}")  # fmt: skip
 
-    print(f"\n## Pair search, threshold {args.threshold} (best of {args.repeat})\n")
-    print("| records | clusters | largest | pairs | clustered s | records/s | forest s | brute s | speed-up | recall |")
+    default_probe = SemanticDedup.Config().n_probe
+    print(f"\n## Pair search, threshold {args.threshold}, n_probe {default_probe} (best of {args.repeat})\n")
+    print("| records | cells | largest | pairs | clustered s | records/s | forest s | brute s | speed-up | recall |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    clustered_t, brute_t, brute_n = [], [], []
+    clustered_t, brute_t, brute_n, truths = [], [], [], {}
     for n in args.sizes:
         x = vectors[:n]
         found, t = timed(lambda x=x: search_pairs(x, args.threshold), args.repeat)
         _, tf = timed(lambda x=x: search_pairs(x, args.threshold, connected=True), args.repeat)
         clustered_t.append(t)
+        brute, speedup = "-", "-"
         if n <= args.brute_max:
             exact, tb = timed(lambda x=x: search_pairs(x, args.threshold, exact=True), 1)
-            truth = pair_set(exact)
-            recall = len(truth & pair_set(found)) / max(1, len(truth))
+            truths[n] = pair_set(exact)
             brute_t.append(tb)
             brute_n.append(n)
-            brute, speedup, note = f"{tb:.1f}", f"{tb / t:.1f}x", f"{recall:.4f}"
-        else:
-            recall, n_truth = sampled_recall(x, found, args.threshold, args.sample_recall)
-            brute, speedup = "-", "-"
-            note = f"{recall:.4f} (sample: {args.sample_recall} records, {n_truth} pairs)"
+            brute, speedup = f"{tb:.1f}", f"{tb / t:.1f}x"
+        note = recall_note(x, found, truths.get(n), args)
         print(f"| {n} | {found.n_clusters} | {found.largest_cluster} | {len(found.i)} | {t:.2f} | {n / t:.0f} | "
               f"{tf:.2f} | {brute} | {speedup} | {note} |")  # fmt: skip
-
     print(f"\nscaling exponent (time ~ N^e): clustered e = {exponent(args.sizes, clustered_t):.2f}", end="")
-    if len(brute_n) > 1:
-        print(f", brute force e = {exponent(brute_n, brute_t):.2f}")
-    print()
+    print(f", brute force e = {exponent(brute_n, brute_t):.2f}" if len(brute_n) > 1 else "")
+
+    print("\n## n_probe: work vs recall (one run each)\n")
+    print("| records | " + " | ".join(f"n_probe {p}" for p in args.probes) + " |")
+    print("|---:|" + "---|" * len(args.probes))
+    for n in args.sizes:
+        cells = []
+        for p in args.probes:
+            found, t = timed(lambda n=n, p=p: search_pairs(vectors[:n], args.threshold, n_probe=p), 1)
+            cells.append(f"{t:.2f} s, recall {recall_note(vectors[:n], found, truths.get(n), args)}")
+        print(f"| {n} | " + " | ".join(cells) + " |")
 
     n = max(args.sizes)
     step = SemanticDedup()
@@ -279,7 +295,14 @@ def main() -> None:
     unique_vectors[rows] = vectors[:n]
     found = search_pairs(unique_vectors, args.threshold, connected=True)  # what the step runs
     drops, t = timed(lambda: step._choose(ids, rows, unique_vectors, found), 1)
-    print(f"grouping at {n}: {len(drops)} dropped ({len(drops) / n:.1%}) in {t:.2f} s")
+    print(f"\ngrouping at {n}: {len(drops)} dropped ({len(drops) / n:.1%}) in {t:.2f} s")
+
+
+def recall_note(x: np.ndarray, found, truth: set | None, args) -> str:
+    if truth is not None:
+        return f"{len(truth & pair_set(found)) / max(1, len(truth)):.4f}"
+    recall, n_truth = sampled_recall(x, found, args.threshold, args.sample_recall)
+    return f"{recall:.4f} (sampled: {args.sample_recall} records, {n_truth} pairs)"
 
 
 if __name__ == "__main__":

@@ -208,7 +208,7 @@ def dedup(
 def decontaminate(
     source: Annotated[Path, typer.Argument(help="Input records.")],
     out_dir: OutOpt,
-    benchmarks: Annotated[str, typer.Option(help="Comma list of bundled benchmarks, or 'all' (see --list).")] = "all",
+    benchmarks: Annotated[str, typer.Option(help="Comma list of bundled benchmarks, or 'all' (see `synthpipe benchmarks`).")] = "all",
     semantic: Annotated[bool, typer.Option("--semantic", help="Also catch paraphrases by embedding similarity.")] = False,
     ngram: Annotated[int | None, typer.Option(help="n-gram size for the overlap detector [13].")] = None,
     action: Annotated[str, typer.Option(help="drop contaminated records, or flag them (adds `contamination`).")] = "drop",
@@ -328,6 +328,20 @@ def steps(
             table.add_row(field_name, annotation.replace("typing.", ""), default, field.description or "")
         out.print(table)
         out.print()
+
+
+@app.command()
+def benchmarks() -> None:
+    """List the bundled benchmark test sets that `decontaminate` checks against."""
+    from synthpipe.curate.decontam.registry import get_benchmark, list_benchmarks, load_benchmark
+
+    table = Table(show_header=True, box=None, padding=(0, 2))
+    for column in ("name", "items", "source"):
+        table.add_column(column)
+    for name in list_benchmarks():
+        bench = get_benchmark(name)
+        table.add_row(name, str(len(load_benchmark(name))), str(getattr(bench, "description", "") or ""))
+    out.print(table)
 
 
 @app.command()

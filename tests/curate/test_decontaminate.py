@@ -268,6 +268,18 @@ def test_n_is_configurable(tmp_path):
     assert run_step(tmp_path / "b", [dict(record)], benchmarks=["gsm8k"], ngram=8)[1]
 
 
+def test_numbers_are_masked_so_changed_numbers_still_match(tmp_path, all_sets):
+    renamed = "James decides to run 4 sprints 5 times a week.  He runs 70 meters each sprint.  How many total meters does he run a week?"
+    records = [{"id": "renamed", "text": renamed}]
+    _, dropped = run_step(tmp_path / "a", [dict(r) for r in records], benchmarks=["gsm8k"])
+    hit = hits_of(dropped[0])[0]
+    assert hit["item_id"] == "gsm8k-test-3" and "4 sprints 5 times" in hit["span"]  # the record's own numbers
+    kept, _ = run_step(tmp_path / "b", records, benchmarks=["gsm8k"], ngram_mask_numbers=False)
+    assert [r["id"] for r in kept] == ["renamed"]
+    numbers = ", ".join(str(i) for i in range(40))  # test-value lists are not indexed
+    assert ngram.find_hits(ngram.get_index(all_sets, mask_numbers=True), [{"text": numbers}]) == [[]]
+
+
 def test_flag_action_keeps_records_and_adds_the_field(tmp_path):
     item = load_benchmark("mbpp")[50]
     records = [{"id": "c", "text": item["question"] + "\n" + item["answer"]}, {"id": "ok", "text": "Nothing to see here."}]
@@ -373,22 +385,28 @@ def _embedder_available() -> bool:
 needs_embedder = pytest.mark.skipif(not _embedder_available(), reason="needs synthpipe[embed]")
 
 
-@pytest.fixture
-def gsm8k_subset(tmp_path, monkeypatch) -> dict:
-    """The first 60 GSM8K test items as a user benchmark (fast to embed); a private cache dir."""
-    monkeypatch.setenv("SYNTHPIPE_CACHE_DIR", str(tmp_path / "cache"))
-    path = tmp_path / "gsm8k_head.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in load_benchmark("gsm8k")[:60]))
-    return {"name": "gsm8k", "path": str(path), "question_field": "question", "answer_field": "answer"}
+@pytest.fixture(scope="module")
+def gsm8k_subset(tmp_path_factory) -> dict:
+    """The first 25 GSM8K test items as a user benchmark (fast to embed); a private cache dir."""
+    root = tmp_path_factory.mktemp("semantic")
+    path = root / "gsm8k_head.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in load_benchmark("gsm8k")[:25]))
+    from synthpipe.curate.decontam import semantic
+
+    with pytest.MonkeyPatch.context() as mp:  # (not SYNTHPIPE_CACHE_DIR: the ONNX export lives there)
+        mp.setattr(semantic, "cache_dir", lambda: root / "cache" / "decontam")
+        yield {"name": "gsm8k", "path": str(path), "question_field": "question", "answer_field": "answer",
+               "cache": root / "cache" / "decontam"}  # fmt: skip
 
 
 @needs_embedder
 def test_semantic_catches_rephrased_gsm8k_and_leaves_clean_text(tmp_path, gsm8k_subset):
     rephrased = [{"id": k, "text": v} for k, v in GSM8K_REPHRASED.items()]
-    trec = [json.loads(line)["text"] for line in (DATA / "trec" / "train.jsonl").open()][:40]
-    docs = [json.loads(line)["text"] for line in (DATA / "oasst" / "documents.jsonl").open()][:20]
+    trec = [json.loads(line)["text"] for line in (DATA / "trec" / "train.jsonl").open()][:30]
+    docs = [json.loads(line)["text"] for line in (DATA / "oasst" / "documents.jsonl").open()][:8]
+    extra = {k: v for k, v in gsm8k_subset.items() if k != "cache"}
     clean = [{"id": f"clean-{i}", "text": t} for i, t in enumerate(trec + docs)]
-    kept, dropped = run_step(tmp_path, rephrased + clean, benchmarks=[], extra_benchmarks=[gsm8k_subset],
+    kept, dropped = run_step(tmp_path, rephrased + clean, benchmarks=[], extra_benchmarks=[extra],
                              semantic=True, ngram=None)  # fmt: skip
     caught = {r["id"] for r in dropped if any(h["item_id"] == r["id"] for h in hits_of(r))}
     assert len(caught) >= 13, sorted(set(GSM8K_REPHRASED) - caught)  # measured: 14 of 16 at 0.85
@@ -396,7 +414,7 @@ def test_semantic_catches_rephrased_gsm8k_and_leaves_clean_text(tmp_path, gsm8k_
     semantic_hits = [h for r in dropped for h in hits_of(r) if h["detector"] == "semantic"]
     assert semantic_hits and all(set(h) == {"benchmark", "item_id", "detector", "field", "similarity"} for h in semantic_hits)
     assert all(0.85 <= h["similarity"] <= 1 for h in semantic_hits)
-    assert list((tmp_path / "cache" / "decontam").glob("gsm8k-*.npy"))  # benchmark embeddings cached on disk
+    assert list(gsm8k_subset["cache"].glob("gsm8k-*.npy"))  # benchmark embeddings cached on disk
 
 
 @needs_embedder
@@ -407,8 +425,7 @@ def test_semantic_threshold_and_cache_reuse(tmp_path, gsm8k_subset):
     bench = BenchmarkSet.from_file("gsm8k", gsm8k_subset["path"], "question")
     embedder = get_embedder()
     index = semantic.SemanticIndex.build([bench], embedder)
-    cached = list((tmp_path / "cache" / "decontam").glob("*.npy"))
-    assert len(cached) == 1
+    assert len(list(gsm8k_subset["cache"].glob("gsm8k-*.npy"))) == 1
     again = semantic.SemanticIndex.build([bench], embedder)  # from disk
     assert (again.matrix == index.matrix).all()
     text = GSM8K_REPHRASED["gsm8k-test-3"]

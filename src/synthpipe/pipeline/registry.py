@@ -26,6 +26,7 @@ _BUILTIN_MODULES = (
     "synthpipe.curate.filters.llm_output",
     "synthpipe.curate.filters.language_filter",
     "synthpipe.curate.pii",
+    "synthpipe.curate.decontam.step",
     "synthpipe.generate.text_generation",
     "synthpipe.generate.self_instruct",
     "synthpipe.generate.evol_instruct",

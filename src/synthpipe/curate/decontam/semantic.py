@@ -20,7 +20,8 @@ a long document is left to the n-gram detector; heavy rewrites (other objects an
 
 Benchmark embeddings are cached on disk (``$SYNTHPIPE_CACHE_DIR`` or ``~/.cache/synthpipe``,
 under ``decontam/``) keyed by the embedded texts' hash and the embedder's identity, and in
-memory per process.
+memory per process. The first run against all bundled sets embeds 18,820 questions: 222 s on
+2 CPU cores with the ONNX backend (MMLU is 14k of them); later runs load them in ~2 s.
 """
 
 from __future__ import annotations

@@ -79,6 +79,10 @@ class DecontaminateConfig(StepConfig):
         8, ge=1, description="benchmark questions shorter than `ngram` but at least this long match as a whole "
         "span anywhere in a text; shorter ones (>= 3 tokens) only match a text equal to them"
     )  # fmt: skip
+    ngram_mask_numbers: bool = Field(
+        True, description="replace digits by 0 before n-gramming (benchmarks and records alike), so "
+        "copies with other numbers still match (as datatrove's decontamination does)"
+    )  # fmt: skip
     semantic: bool = Field(
         False, description="also flag paraphrases by embedding similarity (needs synthpipe[embed])"
     )
@@ -164,9 +168,10 @@ class Decontaminate(GlobalStep):
     def run(self, batches: Callable[[], Iterator[Batch]], ctx: StepContext) -> Iterator[Batch]:
         cfg = self.config
         sets = self.benchmark_sets()
-        grams = (
-            ngram.get_index(sets, n=cfg.ngram, min_span=cfg.min_span_tokens) if cfg.ngram else None
-        )
+        grams = None
+        if cfg.ngram:
+            grams = ngram.get_index(sets, n=cfg.ngram, min_span=cfg.min_span_tokens,
+                                    mask_numbers=cfg.ngram_mask_numbers)  # fmt: skip
         embedder = self._embedder() if cfg.semantic else None
         sem = (
             semantic.get_index(sets, embedder, mask=cfg.semantic_mask_numbers) if embedder else None

@@ -95,17 +95,16 @@ class _Powers:
     _CACHE = 1 << 21
 
     def __init__(self) -> None:
-        self.pow = np.ones(1, dtype=_U64)
-        self.inv = np.ones(1, dtype=_U64)
+        self._tables = (np.ones(1, dtype=_U64), np.ones(1, dtype=_U64))  # swapped as one object
 
     def upto(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         if n > self._CACHE:
             return _geometric(_BYTE_BASE, n), _geometric(_INVERSE_BASE, n)
-        if len(self.pow) < n:
-            size = min(max(n, len(self.pow) + len(self.pow) // 4), self._CACHE)
-            self.pow = _geometric(_BYTE_BASE, size)
-            self.inv = _geometric(_INVERSE_BASE, size)
-        return self.pow[:n], self.inv[:n]
+        tables = self._tables
+        if len(tables[0]) < n:
+            size = min(max(n, len(tables[0]) + len(tables[0]) // 4), self._CACHE)
+            tables = self._tables = (_geometric(_BYTE_BASE, size), _geometric(_INVERSE_BASE, size))
+        return tables[0][:n], tables[1][:n]
 
 
 def _geometric(base: int, n: int) -> np.ndarray:
