@@ -13,11 +13,11 @@ LSH at threshold 0.8 (9 bands x 13 rows, datasketch's choice, unless said otherw
 write the kept documents as JSONL.
 
 - ``synthpipe``: ``read_records`` -> ``MinHashDedup.run`` (defaults: two passes, exact
-  verification, 14 bands x 9 rows from the recall-leaning weights, ``--workers`` signature
-  processes, default 1 = CPUs - 1) -> ``write_records``; ``synthpipe-in-process`` the same
-  without worker processes; ``synthpipe-9x13`` with datasketch's weights, i.e. the peers'
-  banding; ``synthpipe-plain-io`` reads and writes with ``json.loads`` / ``json.dumps`` like
-  the peers' loops (the dedup's own cost, without synthpipe's validating reader/writer).
+  verification, 14 bands x 9 rows from the recall-leaning weights, signatures in-process)
+  -> ``write_records``; ``synthpipe-2-workers`` the same with 2 signature processes;
+  ``synthpipe-9x13`` with datasketch's weights, i.e. the peers' banding;
+  ``synthpipe-plain-io`` reads and writes with ``json.loads`` / ``json.dumps`` like the
+  peers' loops (the dedup's own cost, without synthpipe's validating reader/writer).
 - ``synthpipe-pipeline``: the same step inside a ``Pipeline`` (Parquet checkpoints, ledger).
 - ``datasketch``: the usual loop: one ``MinHash`` per document, ``MinHashLSH.query`` then
   ``insert`` if no candidate (keep-first, no verification).
@@ -28,9 +28,11 @@ write the kept documents as JSONL.
   tokens, its default text normalisation.
 
 Metrics: docs/s of the contender's own timed work (reading to writing); CPU seconds (user +
-sys summed over the process tree) and peak RSS of the tree (the sum over its processes: an
-upper bound, forked workers share pages), both sampled from /proc every 20 ms, plus the
-process's own ``ru_maxrss``; and against the ground truth at the threshold:
+sys summed over the process tree, interpreter start and imports included) and peak RSS of
+the tree (the sum over its processes: an upper bound, forked workers share pages), both
+sampled from /proc every 20 ms; the 1-minute load average when the contender started (the
+machine may be shared: compare CPU seconds when it is not idle); and against the ground
+truth at the threshold:
 recall = planted pairs with exact J >= threshold of which exactly one document was removed;
 precision = removed documents that belong to such a pair.
 
@@ -38,7 +40,7 @@ precision = removed documents that belong to such a pair.
         --datasketch-python /tmp/peers/ds/bin/python --datatrove-python /tmp/peers/dt/bin/python
 
 The peers go in their own venvs (``pip install datasketch rensa`` and ``pip install datatrove
-spacy regex "xxhash<4" orjson``); a contender without its python is skipped. This file imports
+spacy regex "xxhash<4" orjson tokenizers``); a contender without its python is skipped. This file imports
 only the standard library at module level so that peer venvs can run it.
 """
 
@@ -282,7 +284,7 @@ def run_datatrove(corpus: Path, work: Path, workers: int) -> list[str]:
 
 CONTENDERS = {
     "synthpipe": run_synthpipe,
-    "synthpipe-in-process": lambda corpus, work, workers: run_synthpipe(corpus, work, 0),
+    "synthpipe-2-workers": lambda corpus, work, workers: run_synthpipe(corpus, work, 2),
     "synthpipe-plain-io": run_synthpipe_plain_io,
     "synthpipe-9x13": lambda corpus, work, workers: run_synthpipe(
         corpus, work, workers, fp_weight=0.5, fn_weight=0.5
@@ -378,8 +380,8 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=200_000)
     parser.add_argument("--dup-rate", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1),
-                        help="synthpipe's signature processes (default: CPUs - 1); datatrove's workers are 2")  # fmt: skip
+    parser.add_argument("--workers", type=int, default=0,
+                        help="signature processes of the synthpipe rows without a number (default 0)")  # fmt: skip
     parser.add_argument("--datasketch-python", help="python of a venv with datasketch and rensa")
     parser.add_argument("--datatrove-python", help="python of a venv with datatrove, spacy, regex, xxhash<4")
     parser.add_argument("--only", help="comma-separated contenders (default: all that can run)")
@@ -415,7 +417,9 @@ def main() -> None:
             if not pythons.get(name):
                 print(f"skip {name}: pass --{'datatrove' if name == 'datatrove' else 'datasketch'}-python")
                 continue
+            load = os.getloadavg()[0]
             row = measure(name, pythons[name], corpus_dir / "corpus.jsonl", args.workers)
+            row["load"] = load
             if "error" not in row:
                 row.update(score(row["removed"], truth, THRESHOLD))
             rows.append(row)
@@ -444,14 +448,15 @@ def _corpus(args, where: Path) -> dict:
 def _line(row: dict, docs: int) -> str:
     if "error" in row:
         return f"{row['name']}: FAILED {row['error']}"
-    return (f"{row['name']}: {docs / row['seconds']:.0f} docs/s ({row['seconds']:.1f}s), recall "
+    return (f"{row['name']}: {docs / row['seconds']:.0f} docs/s ({row['seconds']:.1f}s, load {row['load']:.1f}), recall "
             f"{row['recall']:.3f}, precision {row['precision']:.3f}, peak {row['peak_tree_mb']:.0f} MB")  # fmt: skip
 
 
 def _table(rows: list[dict], docs: int) -> None:
     base = next((r for r in rows if r["name"] == "datasketch" and "error" not in r), None)
-    print("\n| contender | docs/s | x datasketch | seconds | process wall s | CPU s | recall | precision | removed "
-          "| peak RSS tree MB | ru_maxrss MB (self / largest child) |")  # fmt: skip
+    print(f"\n{docs} docs, {os.cpu_count()} CPUs; load = 1-min load average when the contender started")
+    print("\n| contender | docs/s | x datasketch | seconds | CPU s | x datasketch (CPU) | recall | precision "
+          "| removed | peak RSS MB | load |")  # fmt: skip
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         if "error" in r:
@@ -459,9 +464,10 @@ def _table(rows: list[dict], docs: int) -> None:
             continue
         speed = docs / r["seconds"]
         ratio = f"{speed / (docs / base['seconds']):.1f}" if base else "-"
-        print(f"| {r['name']} | {speed:,.0f} | {ratio} | {r['seconds']:.1f} | {r['wall']:.1f} | "
-              f"{r['tree_cpu']:.1f} | {r['recall']:.3f} | {r['precision']:.3f} | {r['removed']} | "
-              f"{r['peak_tree_mb']:.0f} | {r['maxrss_mb']:.0f} / {r['children_maxrss_mb']:.0f} |")  # fmt: skip
+        cpu_ratio = f"{base['tree_cpu'] / r['tree_cpu']:.1f}" if base else "-"
+        print(f"| {r['name']} | {speed:,.0f} | {ratio} | {r['seconds']:.1f} | {r['tree_cpu']:.1f} | {cpu_ratio} | "
+              f"{r['recall']:.3f} | {r['precision']:.3f} | {r['removed']} | {r['peak_tree_mb']:.0f} | "
+              f"{r['load']:.1f} |")  # fmt: skip
 
 
 if __name__ == "__main__":

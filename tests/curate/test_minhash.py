@@ -23,11 +23,12 @@ from synthpipe.curate.minhash import (
     optimal_params,
     save_signatures,
 )
-from synthpipe.curate.minhash.lsh import bucket_pairs, candidate_pairs, cluster_roots
+from synthpipe.curate.minhash.lsh import buckets, star_clusters, verified_clusters
 from synthpipe.curate.minhash.params import band_probabilities, fixed_params
 from synthpipe.curate.minhash.shingles import reference_shingles, shingle_hashes
 from synthpipe.curate.normalize import Normalization, normalize
 from synthpipe.data.read_step import FromRecords
+from synthpipe.errors import StepError
 from synthpipe.pipeline.step import StepContext
 
 VOCAB = [f"w{i}" for i in range(5000)]
@@ -244,22 +245,40 @@ def test_band_choice_sanity():
 
 
 # -- LSH ----------------------------------------------------------------------------------------
-def test_bucket_pairs_star_and_cap():
+def test_buckets_are_runs_of_equal_keys_in_document_order():
     keys = np.array([7, 3, 7, 7, 3, 9, 7], dtype=np.uint64)
-    star, _ = bucket_pairs(keys, None)
-    assert sorted(map(tuple, star.tolist())) == [(0, 2), (0, 3), (0, 6), (1, 4)]
-    capped, n_capped = bucket_pairs(keys, 2)
-    assert n_capped == 1  # the 4-member bucket
-    assert sorted(map(tuple, capped.tolist())) == [(0, 2), (0, 3), (0, 6), (1, 4), (2, 3), (2, 6)]
-    full, _ = bucket_pairs(keys, 32)
-    assert len(full) == 6 + 1
+    assert sorted(b.tolist() for b in buckets(keys)) == [[0, 2, 3, 6], [1, 4]]
 
 
-def test_candidate_pairs_are_distinct_and_clusters_root_at_first():
-    bands = np.array([[1, 5], [1, 6], [2, 6], [3, 7], [4, 7]], dtype=np.uint64)
-    pairs, _ = candidate_pairs(bands, cap=32)
-    assert pairs.tolist() == [[0, 1], [1, 2], [3, 4]]
-    assert cluster_roots(6, pairs).tolist() == [0, 0, 0, 3, 3, 5]
+def test_star_clusters_join_each_member_to_the_first():
+    bands = np.array([[1, 5], [1, 6], [2, 6], [3, 7], [4, 7], [8, 9]], dtype=np.uint64)
+    found = star_clusters(bands)
+    assert found.roots == {1: 0, 2: 0, 4: 3}  # 2 joins 1 in band 2, and 1 is already with 0
+    assert found.candidate_pairs == 3
+
+
+def test_verified_clusters_single_linkage_and_skips():
+    bands = np.zeros((4, 1), dtype=np.uint64)  # one bucket of four
+    similar = {(0, 1): 0.9, (1, 2): 0.85, (0, 2): 0.5, (0, 3): 0.1, (1, 3): 0.1, (2, 3): 0.1}
+    checked = []
+
+    def jaccard(a, b):
+        checked.append((a, b))
+        return similar[(a, b)]
+
+    found = verified_clusters(bands, jaccard, 0.8, cap=32)
+    assert found.roots == {1: 0, 2: 0}  # 0-1 and 1-2 verified: one cluster despite 0-2 = 0.5
+    assert found.links[2] == (1, 0.85)
+    assert (0, 2) in checked and found.rejected_pairs == 4 and found.verified_pairs == 2
+
+
+def test_verified_clusters_cap_bounds_a_huge_bucket():
+    bands = np.zeros((5000, 3), dtype=np.uint64)  # 5000 identical documents, three bands
+    checked = []
+    found = verified_clusters(bands, lambda a, b: checked.append((a, b)) or 1.0, 0.8, cap=8)
+    assert len(found.roots) == 4999 and set(found.roots.values()) == {0}
+    assert len(checked) == 4999  # one check per member; later bands find them clustered
+    assert found.capped_buckets == 3
 
 
 def planted_corpus(seed: int = 0):
@@ -371,7 +390,7 @@ def test_step_direct_run_two_passes_and_changed_input():
         return iter(batches if len(calls) % 2 else batches[::-1])
 
     calls.clear()
-    with pytest.raises(Exception, match="changed between its two passes"):
+    with pytest.raises(StepError, match="changed between its two passes"):
         list(MinHashDedup().run(changing, StepContext("mh")))
 
 

@@ -6,8 +6,8 @@ encoded in length-sorted batches (less padding) and returned L2-normalised, in i
 so a dot product is the cosine similarity.
 
 Backends: ``torch`` (transformers on CPU/GPU) or ``onnx`` (ONNX Runtime on a locally exported
-copy, see :mod:`synthpipe.embeddings.onnx`; same vectors to ~3e-7, measured 2.2x faster on
-~20-word texts and 1.2-1.7x on ~200-word texts on 2 cores). ``auto`` (default) takes onnx when
+copy, see :mod:`synthpipe.embeddings.onnx`; same vectors to ~3e-7, measured 2.1x faster on
+~20-word texts and 1.7x on ~200-word texts on 2 cores). ``auto`` (default) takes onnx when
 onnxruntime is installed and the export works, else torch. The backend does not enter
 `identity()`: both give the same vectors to float32 rounding, so checkpoints stay valid.
 """

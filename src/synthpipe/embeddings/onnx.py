@@ -1,4 +1,4 @@
-"""ONNX Runtime fast path for the MiniLM embedder (same vectors, ~1.5-2x the torch CPU speed).
+"""ONNX Runtime fast path for the MiniLM embedder (same vectors, 1.7-2.1x the torch CPU speed).
 
 The model is exported once, locally, with ``torch.onnx.export`` (mean pooling and L2
 normalisation inside the graph) into ``$SYNTHPIPE_CACHE_DIR/onnx/<key>/model.onnx`` (default
@@ -15,6 +15,7 @@ Runtime's graph optimiser fuses well and whose masking is traced shape-independe
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import tempfile
 import warnings
@@ -62,6 +63,8 @@ def cached_onnx_path(model_path: Path) -> Path:
     """Where the export of `model_path` lives; exports it first if it is not there yet."""
     target = onnx_cache_dir() / model_key(model_path) / "model.onnx"
     if not target.exists():
+        if importlib.util.find_spec("onnx") is None:  # fail fast, before loading torch
+            raise RuntimeError(f"no ONNX export in {target.parent} and exporting needs `pip install onnx`")
         export_onnx(model_path, target)
     return target
 

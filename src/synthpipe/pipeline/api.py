@@ -215,10 +215,8 @@ class Pipeline:
         self, run_dir: RunDir, plan: list[PlannedStep], reused: dict, started: float, busy_s: dict, llm: dict | None
     ) -> dict:
         fmt = self.recipe.output.format
-        kept = list(_flatten(plan[-1].checkpoint.iter_batches(kept_only=True)))
-        dropped = list(_flatten(b for p in plan for b in p.checkpoint.iter_dropped()))
-        kept_count = write_records(kept, run_dir.kept_path(fmt), format=fmt)
-        dropped_count = write_records(dropped, run_dir.dropped_path(fmt), format=fmt)
+        kept_count = write_records(_kept(plan), run_dir.kept_path(fmt), format=fmt)  # streamed from shards
+        dropped_count = write_records(_dropped(plan), run_dir.dropped_path(fmt), format=fmt)
         quarantined, quarantine_reasons = _merge_quarantines(run_dir, plan)
         metrics = {
             "run": {
@@ -242,6 +240,8 @@ class Pipeline:
         if llm is not None:
             metrics["llm"] = llm
         run_dir.write_json(run_dir.metrics_path, metrics)
+        kept = _every_kth(_kept(plan), kept_count, REPORT_SAMPLE)
+        dropped = _every_kth(_dropped(plan), dropped_count, REPORT_SAMPLE)
         self._report(run_dir, metrics, kept, dropped)
         log.info("finished: %d kept, %d dropped, %d quarantined", kept_count, dropped_count, quarantined)
         return metrics
@@ -350,6 +350,23 @@ def _merge_quarantines(run_dir: RunDir, plan: list[PlannedStep]) -> tuple[int, d
     if lines or run_dir.quarantine_path.exists():
         run_dir.quarantine_path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     return len(lines), dict(reasons.most_common())
+
+
+REPORT_SAMPLE = 100_000  # the report's statistics use at most this many evenly spaced records
+
+
+def _kept(plan: list[PlannedStep]) -> Iterator[Record]:
+    return _flatten(plan[-1].checkpoint.iter_batches(kept_only=True))
+
+
+def _dropped(plan: list[PlannedStep]) -> Iterator[Record]:
+    return _flatten(b for p in plan for b in p.checkpoint.iter_dropped())
+
+
+def _every_kth(records: Iterator[Record], total: int, cap: int) -> list[Record]:
+    """An evenly spaced sample of at most `cap` records, so memory stays bounded on huge runs."""
+    step = max(1, -(-total // cap))
+    return [r for i, r in enumerate(records) if i % step == 0]
 
 
 def _flatten(batches) -> Iterator[Record]:

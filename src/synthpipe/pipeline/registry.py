@@ -27,6 +27,8 @@ _BUILTIN_MODULES = (
     "synthpipe.curate.filters.language_filter",
     "synthpipe.curate.pii",
     "synthpipe.curate.decontam.step",
+    "synthpipe.curate.minhash",
+    "synthpipe.curate.semantic_dedup",
     "synthpipe.generate.text_generation",
     "synthpipe.generate.self_instruct",
     "synthpipe.generate.evol_instruct",

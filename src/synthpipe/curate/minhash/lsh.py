@@ -1,23 +1,29 @@
-"""LSH banding over MinHash signatures, candidate pairs, and union-find clusters.
+"""LSH banding over MinHash signatures, buckets, and union-find clusters.
 
 Banding (Leskovec, Rajaraman & Ullman, "Mining of Massive Datasets", ch. 3.4): the first
 ``bands * rows`` signature positions are cut into ``bands`` bands of ``rows``; each band is
 hashed to 64 bits, and documents whose hashes agree in some band share a bucket. Buckets are
-found by sorting each band's hashes (no dict of lists), so the work is ``O(n log n)`` per band.
+found by sorting each band's hashes, ``O(n log n)`` per band, members in document order.
 
-Pairs from a bucket of ``k`` documents (members in document order):
+From buckets to clusters (union-find, whose root is always the smallest document index, so
+the root is the first document of its cluster in pipeline order):
 
-- without verification, every member is paired with the bucket's first member only
-  (``k - 1`` pairs): union-find makes the bucket one cluster either way, without ``k^2`` pairs;
-- with verification, a member must be checked against the members it may duplicate, so a
-  bucket emits all pairs when ``k <= cap``; a larger bucket pairs each member with the first
-  ``cap`` members only (its representatives) - ``O(k * cap)`` pairs. A member of a huge bucket
-  that resembles only later, non-representative members is then missed; such buckets are
-  nearly always boilerplate whose first members already match everyone, and the summary
-  counts how many buckets were capped.
+- without verification (:func:`star_clusters`) every member of a bucket is joined to the
+  bucket's first member: ``k - 1`` unions for a bucket of ``k``, never ``k^2`` pairs;
+- with verification (:func:`verified_clusters`) a pair is joined only if its exact Jaccard
+  reaches the threshold. A bucket of at most ``cap`` members checks all its pairs (single
+  linkage over verified pairs); a larger bucket checks each member against its first ``cap``
+  members (the representatives) in order and stops at the first it joins: ``O(k)`` checks
+  when the bucket is one cluster, ``O(k * cap)`` at worst, so a huge bucket of boilerplate
+  stays cheap. Such a member can miss a match with a later, non-representative member; the
+  summary counts capped buckets. In both cases a pair whose documents are already in one
+  cluster is not checked again, and each distinct pair is checked once over all bands.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -27,94 +33,118 @@ from synthpipe.curate.minhash.shingles import fmix64, splitmix64
 def band_hashes(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
     """``(n_docs, bands)`` uint64 hashes of each band of each signature."""
     n = len(signatures)
-    cut = np.ascontiguousarray(signatures[:, : bands * rows]).reshape(n, bands, rows).astype(np.uint64)
+    cut = np.ascontiguousarray(signatures[:, : bands * rows]).reshape(n, bands, rows)
     mult = np.array([m | 1 for m in splitmix64(0xBA5D, rows)], dtype=np.uint64)
     out = np.zeros((n, bands), dtype=np.uint64)
     for j in range(rows):
-        out += cut[:, :, j] * mult[j]
+        out += cut[:, :, j].astype(np.uint64) * mult[j]
     return fmix64(out)
 
 
-def bucket_pairs(keys: np.ndarray, cap: int | None) -> tuple[np.ndarray, int]:
-    """Pairs ``(i, j)``, ``i < j``, of documents sharing a key in one band; and capped buckets.
-
-    ``cap=None`` pairs each member with the bucket's first member only (star); an int pairs
-    all members of buckets up to `cap` and each member with the first `cap` otherwise.
-    """
+def buckets(keys: np.ndarray) -> Iterator[np.ndarray]:
+    """The members (ascending document indexes) of every bucket with two or more members."""
     order = np.argsort(keys, kind="stable")  # stable: members stay in document order
     sorted_keys = keys[order]
-    change = np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1
-    starts = np.concatenate([[0], change])
-    sizes = np.diff(np.concatenate([starts, [len(keys)]]))
-    multi = sizes >= 2
-    starts, sizes = starts[multi], sizes[multi]
-    if not len(starts):
-        return np.zeros((0, 2), dtype=np.int64), 0
-    if cap is None:  # star: member -> first member
-        first = np.repeat(order[starts], sizes - 1)
-        rest = np.concatenate([order[s + 1 : s + k] for s, k in zip(starts, sizes, strict=True)])
-        return np.stack([first, rest], axis=1), 0
-    pairs = [np.stack([order[starts[sizes == 2]], order[starts[sizes == 2] + 1]], axis=1)]
-    capped = 0
-    for s, k in zip(starts[sizes > 2], sizes[sizes > 2], strict=True):
-        members = order[s : s + k]
-        reps = min(int(k), cap)
-        capped += int(k) > cap
-        i, j = np.triu_indices(int(k), 1)
-        keep = i < reps
-        pairs.append(np.stack([members[i[keep]], members[j[keep]]], axis=1))
-    return np.concatenate(pairs), capped
-
-
-def candidate_pairs(bands: np.ndarray, cap: int | None) -> tuple[np.ndarray, int]:
-    """Distinct candidate pairs over all bands, sorted, as ``(m, 2)`` int64; and capped buckets."""
-    n = len(bands)
-    found, capped = [], 0
-    for band in range(bands.shape[1]):
-        pairs, c = bucket_pairs(bands[:, band], cap)
-        found.append(pairs)
-        capped += c
-    if not found or not sum(len(p) for p in found):
-        return np.zeros((0, 2), dtype=np.int64), capped
-    allp = np.concatenate(found)
-    lo, hi = np.minimum(allp[:, 0], allp[:, 1]), np.maximum(allp[:, 0], allp[:, 1])
-    codes = np.unique(lo.astype(np.int64) * n + hi)
-    return np.stack([codes // n, codes % n], axis=1), capped
+    cuts = np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1
+    starts = np.concatenate([[0], cuts])
+    ends = np.concatenate([cuts, [len(keys)]])
+    for s, e in zip(starts[ends - starts >= 2].tolist(), ends[ends - starts >= 2].tolist(), strict=True):
+        yield order[s:e]
 
 
 class UnionFind:
-    """Disjoint sets over ``0..n-1`` whose root is always the smallest member."""
+    """Disjoint sets over ``0..n-1`` (a dict: only documents that meet another are stored);
+    the root of a set is always its smallest member."""
 
-    def __init__(self, n: int) -> None:
-        self.parent = np.arange(n, dtype=np.int64)
+    def __init__(self) -> None:
+        self.parent: dict[int, int] = {}
 
     def find(self, x: int) -> int:
         parent = self.parent
         root = x
-        while parent[root] != root:
+        while parent.get(root, root) != root:
             root = parent[root]
-        while parent[x] != root:  # path compression
-            parent[x], x = root, parent[x]
-        return int(root)
+        while x != root:  # path compression
+            parent[x], x = root, parent.get(x, x)
+        return root
 
     def union(self, a: int, b: int) -> None:
         ra, rb = self.find(a), self.find(b)
         if ra != rb:
-            lo, hi = (ra, rb) if ra < rb else (rb, ra)
-            self.parent[hi] = lo
+            self.parent[max(ra, rb)] = min(ra, rb)
 
-    def roots(self) -> np.ndarray:
-        """The root (smallest member) of every element's set."""
-        return np.array([self.find(i) for i in range(len(self.parent))], dtype=np.int64)
+    def roots(self) -> dict[int, int]:
+        """Root of every document whose root is not itself."""
+        out = {x: self.find(x) for x in list(self.parent)}
+        return {x: r for x, r in out.items() if r != x}
 
 
-def cluster_roots(n: int, pairs: np.ndarray) -> np.ndarray:
-    """For each document, the first (smallest-index) document of its cluster."""
-    uf = UnionFind(n)
-    for a, b in pairs.tolist():
+@dataclass
+class Clusters:
+    """The outcome: roots of non-root documents, and the edge that first joined each document."""
+
+    roots: dict[int, int]
+    links: dict[int, tuple[int, float | None]]
+    candidate_pairs: int = 0
+    verified_pairs: int = 0
+    rejected_pairs: int = 0
+    skipped_pairs: int = 0  # met in a bucket when already in one cluster: not checked
+    capped_buckets: int = 0
+
+
+def star_clusters(bands: np.ndarray) -> Clusters:
+    """Unverified LSH: each bucket member joins the bucket's first member."""
+    uf, links = UnionFind(), {}
+    seen: set[tuple[int, int]] = set()
+    for band in range(bands.shape[1]):
+        for members in buckets(bands[:, band]):
+            first, *rest = members.tolist()
+            for m in rest:
+                seen.add((first, m))
+                uf.union(first, m)
+                links.setdefault(m, (first, None))
+    return Clusters(uf.roots(), links, candidate_pairs=len(seen))
+
+
+def verified_clusters(
+    bands: np.ndarray, jaccard: Callable[[int, int], float], threshold: float, cap: int
+) -> Clusters:
+    """LSH candidates joined only when ``jaccard(a, b) >= threshold`` (see the module doc)."""
+    uf, links = UnionFind(), {}
+    out = Clusters({}, links)
+    decided: set[tuple[int, int]] = set()
+
+    def consider(a: int, b: int) -> bool:
+        """Check the pair (a < b) unless already decided; True if a and b end up together."""
+        if (a, b) in decided:
+            return uf.find(a) == uf.find(b)
+        decided.add((a, b))
+        out.candidate_pairs += 1
+        if uf.find(a) == uf.find(b):
+            out.skipped_pairs += 1
+            return True
+        j = jaccard(a, b)
+        if j < threshold:
+            out.rejected_pairs += 1
+            return False
+        out.verified_pairs += 1
         uf.union(a, b)
-    roots = np.arange(n, dtype=np.int64)
-    touched = np.unique(pairs) if len(pairs) else np.zeros(0, dtype=np.int64)
-    for x in touched.tolist():
-        roots[x] = uf.find(x)
-    return roots
+        links.setdefault(b, (a, j))
+        links.setdefault(a, (b, j))
+        return True
+
+    for band in range(bands.shape[1]):
+        for members in buckets(bands[:, band]):
+            ms = members.tolist()
+            if len(ms) <= cap:
+                for i, a in enumerate(ms):
+                    for b in ms[i + 1 :]:
+                        consider(a, b)
+                continue
+            out.capped_buckets += 1
+            for j, m in enumerate(ms[1:], 1):
+                for rep in ms[: min(j, cap)]:
+                    if consider(rep, m):
+                        break
+    out.roots = uf.roots()
+    return out

@@ -39,13 +39,18 @@ class LshParams:
         return 1.0 - (1.0 - s**self.rows) ** self.bands
 
 
-def _integrals(threshold: float, bands: np.ndarray, rows: np.ndarray, nodes: int) -> tuple[np.ndarray, np.ndarray]:
+def _integrals(
+    threshold: float, bands: np.ndarray, rows: np.ndarray, nodes: int
+) -> tuple[np.ndarray, np.ndarray]:
     x, w = np.polynomial.legendre.leggauss(nodes)
     lo = threshold * (x + 1) / 2  # nodes mapped to [0, t]
     hi = threshold + (1 - threshold) * (x + 1) / 2  # and to [t, 1]
-    b, r = bands[:, None].astype(float), rows[:, None].astype(float)
-    fp = (1 - (1 - lo[None, :] ** r) ** b) @ w * (threshold / 2)
-    fn = ((1 - hi[None, :] ** r) ** b) @ w * ((1 - threshold) / 2)
+    fp, fn = np.empty(len(bands)), np.empty(len(bands))
+    for start in range(0, len(bands), 1024):  # bounded memory for large num_perm
+        b = bands[start : start + 1024, None].astype(float)
+        r = rows[start : start + 1024, None].astype(float)
+        fp[start : start + len(b)] = (1 - (1 - lo[None, :] ** r) ** b) @ w * (threshold / 2)
+        fn[start : start + len(b)] = ((1 - hi[None, :] ** r) ** b) @ w * ((1 - threshold) / 2)
     return fp, fn
 
 

@@ -11,17 +11,18 @@ Two passes over the input, so records are never all in memory:
 1. read every batch once: texts -> shingle hashes -> signatures (chunks of
    ``chunk_docs`` texts, in ``workers`` processes once the input is large enough);
    shingles, signatures and ids spill to a temporary directory; band hashes (8 bytes per
-   band), offsets and 8-byte id hashes stay in memory: about 100 bytes per document with
-   the default banding, whatever the texts' length;
+   band), offsets and 8-byte id hashes stay in memory: about 150 bytes per document with
+   the default 14 bands, whatever the texts' length;
 2. decide: LSH buckets -> candidate pairs -> exact Jaccard of the shingle sets when
    ``verify`` (default; pairs below ``threshold`` are rejected) -> union-find clusters (see
    :mod:`.lsh` for how buckets become pairs and the ``bucket_cap``);
 3. read the batches again and yield them in the same order with the duplicates marked.
 
 Keep rule: in each cluster the first record in pipeline order is kept; every other member is
-dropped with reason ``near_duplicate`` and detail ``of <kept id> (jaccard 0.87)`` (exact when
-verifying, else the signature estimate), plus ``; via <id> (jaccard x)`` when it joined the
-cluster through another member rather than by matching the kept record itself.
+dropped with reason ``near_duplicate`` and detail ``of <kept id> (jaccard 0.87)``: its
+Jaccard similarity with the kept record (exact when verifying, else the signature estimate),
+plus ``; via <id> (jaccard x)`` when that is below the threshold because it joined the
+cluster through another member (single linkage).
 
 Records whose ``text_field`` is missing or not a string, and texts without any word, are
 kept untouched and never match.
@@ -30,7 +31,6 @@ kept untouched and never match.
 from __future__ import annotations
 
 import json
-import logging
 import multiprocessing
 import os
 import tempfile
@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field, model_validator
 
-from synthpipe.curate.minhash.lsh import band_hashes, candidate_pairs, cluster_roots
+from synthpipe.curate.minhash.lsh import band_hashes, star_clusters, verified_clusters
 from synthpipe.curate.minhash.params import LshParams, fixed_params, optimal_params
 from synthpipe.curate.minhash.signatures import estimate_jaccard, sketch
 from synthpipe.curate.minhash.store import SignatureSpec, Spill, save_signatures
@@ -57,7 +57,6 @@ from synthpipe.errors import StepError
 from synthpipe.pipeline.registry import register_step
 from synthpipe.pipeline.step import GlobalStep, StepConfig, StepContext
 
-log = logging.getLogger(__name__)
 REASON = "near_duplicate"
 SUMMARY_FILE = "minhash_summary.json"
 SIGNATURE_FILE = "minhash_signatures.bin"
@@ -89,17 +88,21 @@ class MinHashDedupConfig(StepConfig):
     )
     seed: int = Field(1, description="seed of the hash functions (signatures are comparable only under one seed)")
     normalization: Normalization = Field(Normalization(), description="text normalisation before splitting into words")
-    workers: int | None = Field(
-        None,
+    workers: int = Field(
+        0,
         ge=0,
         le=64,
-        description="signature worker processes; default one per CPU but one (this process reads and "
-        "writes meanwhile), 0 = compute here. Workers import the main module: scripts need an "
+        description="signature worker processes (0: compute in this process). On 2 cores a pool "
+        "costs more than it saves (measured: IPC and start-up; reading and writing stay serial); "
+        "try CPUs - 1 on larger machines. Workers import the main module: scripts need an "
         "`if __name__ == '__main__':` guard",
     )
     chunk_docs: int = Field(256, ge=1, description="texts per signature chunk (one task of the pool)")
     parallel_min_docs: int = Field(
-        8192, ge=0, description="start the process pool only once this many texts were read (small inputs stay in-process)"
+        20_000,
+        ge=0,
+        description="start the worker processes only after this many texts (starting them costs "
+        "about a second; small inputs stay in this process)",
     )
     save_signatures: bool = Field(False, description=f"write the signatures to <run dir>/{SIGNATURE_FILE}")
 
@@ -209,52 +212,42 @@ class MinHashDedup(GlobalStep):
         save_signatures(path, spill.signature_rows(0, spill.n_docs), ids, self.spec())
 
     # -- decide -----------------------------------------------------------------------------
-    def _decide(self, spill: Spill, index: _Index, params: LshParams) -> tuple[dict[int, Decision], dict[str, int]]:
+    def _decide(
+        self, spill: Spill, index: _Index, params: LshParams
+    ) -> tuple[dict[int, Decision], dict[str, Any]]:
         cfg = self.config
         bands = np.concatenate(index.bands) if index.bands else np.zeros((0, params.bands), dtype=np.uint64)
         has_shingles = np.diff(spill.offsets) > 0
-        live = np.flatnonzero(has_shingles)
-        pairs, capped = candidate_pairs(bands[live], cfg.bucket_cap if cfg.verify else None)
-        pairs = live[pairs] if len(pairs) else pairs
+        live = np.flatnonzero(has_shingles)  # texts without words never match
         similarity = _Similarity(spill, exact=cfg.verify)
-        jaccard = similarity.pairs(pairs)
-        accepted = jaccard >= cfg.threshold if cfg.verify else np.ones(len(pairs), dtype=bool)
-        good, good_j = pairs[accepted], jaccard[accepted]
-        roots = cluster_roots(spill.n_docs, good)
-        decisions = self._decisions(roots, good, good_j, similarity)
+        if cfg.verify:
+            found = verified_clusters(
+                bands[live], lambda a, b: similarity.one(int(live[a]), int(live[b])), cfg.threshold, cfg.bucket_cap
+            )
+        else:
+            found = star_clusters(bands[live])
+        decisions = {}
+        for doc, root in sorted(found.roots.items()):
+            kept, j = int(live[root]), similarity.one(int(live[root]), int(live[doc]))
+            decision = Decision(kept, j)
+            partner, link_j = found.links[doc]
+            if j < cfg.threshold and partner != root:  # joined through another member
+                decision.via = int(live[partner])
+                decision.via_jaccard = similarity.one(decision.via, int(live[doc])) if link_j is None else link_j
+            decisions[int(live[doc])] = decision
         counts = {
             "documents": index.n_records,
             "indexed": int(has_shingles.sum()),
             "without_text": index.n_records - spill.n_docs,
             "without_words": int(spill.n_docs - has_shingles.sum()),
-            "candidate_pairs": len(pairs),
-            "verified_pairs": int(accepted.sum()) if cfg.verify else None,
-            "rejected_pairs": int((~accepted).sum()) if cfg.verify else None,
-            "capped_buckets": capped,
-            "clusters": len(np.unique(roots[roots != np.arange(len(roots))])),
+            "candidate_pairs": found.candidate_pairs,
+            "verified_pairs": found.verified_pairs if cfg.verify else None,
+            "rejected_pairs": found.rejected_pairs if cfg.verify else None,
+            "skipped_pairs": found.skipped_pairs if cfg.verify else None,
+            "capped_buckets": found.capped_buckets if cfg.verify else None,
+            "clusters": len(set(found.roots.values())),
         }
         return decisions, counts
-
-    @staticmethod
-    def _decisions(
-        roots: np.ndarray, pairs: np.ndarray, jaccard: np.ndarray, similarity: _Similarity
-    ) -> dict[int, Decision]:
-        best: dict[int, tuple[float, int]] = {}  # doc -> (jaccard, partner) of its best accepted edge
-        direct: dict[tuple[int, int], float] = {}
-        for (a, b), j in zip(pairs.tolist(), jaccard.tolist(), strict=True):
-            direct[(a, b)] = j
-            for x, y in ((a, b), (b, a)):
-                if x not in best or (j, -y) > (best[x][0], -best[x][1]):
-                    best[x] = (j, y)
-        decisions = {}
-        for doc in np.flatnonzero(roots != np.arange(len(roots))).tolist():
-            kept = int(roots[doc])
-            if (kept, doc) in direct:
-                decisions[doc] = Decision(kept, direct[(kept, doc)])
-            else:
-                via_j, via = best[doc]
-                decisions[doc] = Decision(kept, similarity.one(kept, doc), via, via_j)
-        return decisions
 
     # -- pass 2: mark -----------------------------------------------------------------------
     def _mark(
@@ -394,7 +387,7 @@ class _Sketcher:
         cfg = self.cfg
         self.seen += len(texts)
         args = (texts, cfg.ngram, cfg.normalization, cfg.num_perm, cfg.seed)
-        workers = _workers(cfg.workers)
+        workers = cfg.workers
         if self.pool is None and workers > 0 and self.seen > cfg.parallel_min_docs:
             # forkserver, as the executor's pool: this may run in a thread, where fork is unsafe
             context = multiprocessing.get_context("forkserver")
@@ -421,12 +414,6 @@ class _Sketcher:
                 self.pool.shutdown(cancel_futures=True)
 
 
-def _workers(configured: int | None) -> int:
-    if configured is not None:
-        return configured
-    return max(0, (os.cpu_count() or 1) - 1)
-
-
 def _result(future: Future) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     try:
         return future.result()
@@ -444,9 +431,6 @@ class _Similarity:
     def __init__(self, spill: Spill, exact: bool) -> None:
         self.spill, self.exact = spill, exact
         self._sets: dict[int, np.ndarray] = {}
-
-    def pairs(self, pairs: np.ndarray) -> np.ndarray:
-        return np.array([self.one(a, b) for a, b in pairs.tolist()], dtype=float)
 
     def one(self, a: int, b: int) -> float:
         if not self.exact:
