@@ -77,3 +77,33 @@ def test_bad_usage_exits_2(tmp_path, corpus):
     assert cli("filter", str(corpus), "--out", str(tmp_path / "x"), "--filters", "repetiton").returncode == 2
     assert cli("dedup", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "y")).returncode == 2
     assert cli("dedup", str(corpus), "--out", str(tmp_path / "z"), "--method", "fuzzy").returncode == 2
+
+
+def test_minhash_and_decontaminate_commands(tmp_path):
+    gsm8k = (  # GSM8K test item 0, lightly edited (apostrophe, case)
+        "janet's ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes muffins "
+        "for her friends every day with four. She sells the remainder at the farmers' market daily"
+    )
+    base = "the quick brown fox jumps over the lazy dog while the farmer watches from the old red barn near the river"
+    rows = [
+        {"id": "orig", "text": base + " on a sunny morning in late spring"},
+        {"id": "near", "text": base + " on a sunny morning in late summer"},
+        {"id": "other", "text": "completely different words about quantum chromodynamics and lattice gauge theory results"},
+        {"id": "leak", "text": "Solve this: " + gsm8k},
+    ]
+    data = write_jsonl(tmp_path / "in.jsonl", rows)
+    out = tmp_path / "mh"
+    result = cli("dedup", str(data), "--out", str(out), "--method", "minhash", "--threshold", "0.7", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["dropped"] == 1 and "minhash_summary" in summary
+    [near] = read_jsonl(out / "dropped.jsonl")
+    assert near["id"] == "near" and near["_drop"]["reason"] == "near_duplicate" and "orig" in near["_drop"]["detail"]
+
+    out = tmp_path / "decon"
+    result = cli("decontaminate", str(data), "--out", str(out), "--benchmarks", "gsm8k", "-q")
+    assert result.returncode == 0, result.stderr
+    [leak] = read_jsonl(out / "dropped.jsonl")
+    hits = json.loads(leak["_drop"]["detail"])
+    assert leak["id"] == "leak" and leak["_drop"]["reason"] == "contaminated"
+    assert hits[0]["benchmark"] == "gsm8k" and hits[0]["detector"] == "ngram"

@@ -199,7 +199,7 @@ def dedup(
 
         raise UsageError(f"unknown --method {method!r}{suggest(method, _DEDUP)}")
     field = (text_field or ["text"])[0]
-    config = {"fields": [field], "text_field": field, "field": field, "threshold": threshold}
+    config = {"fields": [field], "text_field": field, "threshold": threshold}
     steps = {"dedup": _build_step(_DEDUP[method], config, _overrides(sets, "dedup"))}
     _curate("dedup", source, out_dir, steps, field, fmt, fresh, strict, quiet, as_json, _step_summaries)
 

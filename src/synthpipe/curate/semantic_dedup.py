@@ -397,7 +397,7 @@ def _unique_pairs(parts, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 # -- the step -------------------------------------------------------------------------------
 class SemanticDedupConfig(StepConfig):
-    field: str = Field("text", description="field whose text is embedded; records without it are kept")
+    text_field: str = Field("text", description="field whose text is embedded; records without it are kept")
     threshold: float = Field(
         0.9, gt=0.0, le=1.0,
         description="cosine at or above which two records are duplicates (0.9: paraphrases, not same-topic texts)",
@@ -466,7 +466,7 @@ class SemanticDedup(GlobalStep):
 
     # pass 1 ---------------------------------------------------------------------------------
     def _text(self, record: dict) -> str | None:
-        value = record.get(self.config.field)
+        value = record.get(self.config.text_field)
         return None if value is None or record.get(DROP) else str(value)
 
     def _embed_all(self, batches):
