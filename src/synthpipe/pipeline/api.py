@@ -251,6 +251,11 @@ class Pipeline:
 
         out = self.recipe.output
         extra = [llm_usage_section(metrics["llm"])] if metrics.get("llm") else []
+        if metrics["kept"] > len(kept) or metrics["dropped"] > len(dropped):
+            note = (f"<p>Counts cover every record. Length, label and diversity statistics and samples use an "
+                    f"evenly spaced sample of {len(kept):,} of {metrics['kept']:,} kept and {len(dropped):,} of "
+                    f"{metrics['dropped']:,} dropped records.</p>")  # fmt: skip
+            extra.append(("Sampling", note))
         write_report(
             run_dir.root, metrics, kept, dropped,
             text_field=out.text_field, label_field=out.label_field, extra_sections=extra,
@@ -352,7 +357,7 @@ def _merge_quarantines(run_dir: RunDir, plan: list[PlannedStep]) -> tuple[int, d
     return len(lines), dict(reasons.most_common())
 
 
-REPORT_SAMPLE = 100_000  # the report's statistics use at most this many evenly spaced records
+REPORT_SAMPLE = 20_000  # the report's statistics use at most this many evenly spaced records
 
 
 def _kept(plan: list[PlannedStep]) -> Iterator[Record]:
