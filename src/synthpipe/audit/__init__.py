@@ -1,0 +1,1 @@
+"""Audits: diversity, fidelity, bias, contamination."""

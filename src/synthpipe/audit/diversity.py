@@ -1,0 +1,295 @@
+"""Lexical and semantic diversity metrics for a text corpus, plus a mode-collapse check.
+
+All functions are pure: they take texts (or an ``n x d`` embedding matrix) and return numbers.
+Sampling-based metrics take a ``seed`` and are deterministic for a given seed.
+
+Lexical metrics use lower-cased whitespace tokens (``distinct_n``, ``self_bleu``) or the
+ROUGE tokenizer of :mod:`synthpipe.curate.rouge` (``homogenization``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from synthpipe.curate.rouge import rouge_l
+from synthpipe.curate.rouge import tokenize as rouge_tokenize
+
+#: Mode-collapse thresholds used by :func:`diversity_report`; a corpus is flagged when ANY
+#: threshold is crossed. Calibrated on 1,000-text corpora (seed 0; the collapsed set is 20 SST-2
+#: sentences repeated to 1,000 with one random adjacent-word swap each; Vendi on the first 300
+#: texts with MiniLM embeddings):
+#:
+#: =============================  =======  ========  =========
+#: metric                         TREC 1k  SST-2 1k  collapsed
+#: =============================  =======  ========  =========
+#: distinct-2                     0.713    0.760     0.054
+#: self-BLEU-4 (500 sampled)      0.161    0.091     0.873
+#: compression ratio (gzip)       2.48     2.46      17.5
+#: homogenization (ROUGE-L)       0.116    0.076     0.107
+#: Vendi / n (300 texts)          0.369    0.272     0.056
+#: =============================  =======  ========  =========
+#:
+#: Thresholds sit well between the natural and the collapsed corpora (roughly 3x margins).
+#: Homogenization is reported but not thresholded: a mean over pairs is dominated by the
+#: pairs of *different* templates, so it barely moves under this kind of collapse.
+#: Distinct-n falls and compression rises slowly with corpus size (Heaps' law), so on corpora
+#: much larger than ~10k texts compare against a same-size reference corpus rather than these
+#: absolute values. Vendi / n is only checked from ``min_texts_vendi`` texts on (for tiny n it
+#: is near 1 for any set) and also falls with n, since Vendi saturates at the embedding's
+#: effective rank: compute it on a ~300-1,000 text sample.
+COLLAPSE_THRESHOLDS: dict[str, float] = {
+    "distinct_2_below": 0.2,
+    "self_bleu_above": 0.6,
+    "compression_ratio_above": 4.0,
+    "vendi_per_text_below": 0.1,
+    "min_texts_vendi": 50,
+}
+
+
+def _words(text: str) -> list[str]:
+    return text.lower().split()
+
+
+def _ngrams(tokens: Sequence[str], n: int) -> list[tuple[str, ...]]:
+    return [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+
+
+def distinct_n(texts: Sequence[str], n: int) -> float:
+    """Distinct-n: number of unique n-grams / total number of n-grams in the corpus.
+
+    Tokens are lower-cased whitespace tokens; n-grams never cross document boundaries.
+    Returns 0.0 when the corpus has no n-gram at all.
+    Reference: Li et al. 2016, "A Diversity-Promoting Objective Function for Neural
+    Conversation Models" (NAACL).
+    """
+    if n < 1:
+        raise ValueError("n must be >= 1")
+    unique: set[tuple[str, ...]] = set()
+    total = 0
+    for text in texts:
+        grams = _ngrams(_words(text), n)
+        total += len(grams)
+        unique.update(grams)
+    return len(unique) / total if total else 0.0
+
+
+def sentence_bleu(
+    hypothesis: Sequence[str], references: Sequence[Sequence[str]], max_n: int = 4
+) -> float:
+    """Sentence BLEU (uniform weights up to ``max_n``) of a token list against references.
+
+    Modified n-gram precision with clipping by the maximum reference count, brevity penalty
+    against the closest reference length (ties -> shorter), and smoothing method 1 of
+    Chen & Cherry 2014 (a zero match count becomes epsilon = 0.1), as in NLTK.
+    Reference: Papineni et al. 2002, "BLEU: a Method for Automatic Evaluation of Machine
+    Translation".
+    """
+    if not hypothesis or not references:
+        return 0.0
+    max_counts: list[Counter] = [Counter() for _ in range(max_n)]
+    for ref in references:
+        for n in range(1, max_n + 1):
+            for gram, count in Counter(_ngrams(ref, n)).items():
+                if count > max_counts[n - 1][gram]:
+                    max_counts[n - 1][gram] = count
+    ref_lens = [len(r) for r in references]
+    return _bleu(hypothesis, lambda n, g: max_counts[n - 1][g], ref_lens, max_n)
+
+
+def _bleu(hyp: Sequence[str], max_ref_count, ref_lens: Sequence[int], max_n: int) -> float:
+    c = len(hyp)
+    if c == 0:
+        return 0.0
+    log_p = 0.0
+    for n in range(1, max_n + 1):
+        counts = Counter(_ngrams(hyp, n))
+        denominator = max(1, sum(counts.values()))
+        numerator = sum(min(k, max_ref_count(n, g)) for g, k in counts.items())
+        log_p += math.log((numerator if numerator else 0.1) / denominator) / max_n
+    r = min(ref_lens, key=lambda length: (abs(length - c), length))
+    bp = 1.0 if c > r else math.exp(1.0 - r / c)
+    return bp * math.exp(log_p)
+
+
+def self_bleu(texts: Sequence[str], n_gram: int = 4, sample: int = 500, seed: int = 0) -> float:
+    """Self-BLEU: mean BLEU-``n_gram`` of each text against all other texts as references.
+
+    Higher means less diverse (1.0: every text is reproduced by another). At most ``sample``
+    texts are drawn (without replacement, ``seed``) and each is scored against the other
+    sampled texts, with :func:`sentence_bleu` (clipping, brevity penalty, smoothing 1).
+    Returns 0.0 for fewer than two texts.
+    Reference: Zhu et al. 2018, "Texygen: A Benchmarking Platform for Text Generation
+    Models" (SIGIR).
+    """
+    if len(texts) < 2:
+        return 0.0
+    rng = np.random.default_rng(seed)
+    idx = (
+        rng.choice(len(texts), sample, replace=False) if len(texts) > sample else range(len(texts))
+    )
+    docs = [_words(texts[i]) for i in idx]
+    # Per n-gram, the two largest (count, doc) pairs: the max count over "all docs but i"
+    # is then the top one unless doc i holds it.
+    top: list[dict[tuple[str, ...], list[tuple[int, int]]]] = [{} for _ in range(n_gram)]
+    for j, doc in enumerate(docs):
+        for n in range(1, n_gram + 1):
+            for gram, count in Counter(_ngrams(doc, n)).items():
+                best = top[n - 1].setdefault(gram, [])
+                best.append((count, j))
+                if len(best) > 2:
+                    best.sort(reverse=True)
+                    best.pop()
+    lengths = np.array([len(d) for d in docs])
+    scores = []
+    for i, doc in enumerate(docs):
+
+        def max_count(n: int, gram: tuple[str, ...], i: int = i) -> int:
+            return max((c for c, j in top[n - 1].get(gram, ()) if j != i), default=0)
+
+        others = np.delete(lengths, i)
+        scores.append(_bleu(doc, max_count, others.tolist(), n_gram))
+    return float(np.mean(scores))
+
+
+def compression_ratio(texts: Sequence[str]) -> float:
+    """Raw UTF-8 bytes / gzip-compressed bytes of the newline-joined corpus.
+
+    Higher means more redundant text. Returns 0.0 for an empty corpus.
+    Reference: Shaib et al. 2024, "Standardizing the Measurement of Text Diversity: A Tool and
+    a Comparative Analysis of Scores" (compression ratio as a diversity score).
+    """
+    raw = "\n".join(texts).encode("utf-8")
+    if not raw:
+        return 0.0
+    return len(raw) / len(gzip.compress(raw, compresslevel=9, mtime=0))
+
+
+def homogenization(texts: Sequence[str], sample: int = 300, seed: int = 0) -> float:
+    """Homogenization: mean pairwise ROUGE-L F-measure over all pairs of sampled texts.
+
+    At most ``sample`` texts are drawn (``seed``); every unordered pair among them is scored
+    with ROUGE-L F (lower-cased alphanumeric tokens). Fully disjoint texts score 0, identical
+    (non-empty) texts 1. Returns 0.0 for fewer than two texts.
+    Reference: Padmakumar & He 2024, "Does Writing with Language Models Reduce Content
+    Diversity?" (ICLR).
+    """
+    if len(texts) < 2:
+        return 0.0
+    rng = np.random.default_rng(seed)
+    idx = (
+        rng.choice(len(texts), sample, replace=False) if len(texts) > sample else range(len(texts))
+    )
+    docs = [rouge_tokenize(texts[i]) for i in idx]
+    total, pairs = 0.0, 0
+    for i in range(len(docs)):
+        for j in range(i + 1, len(docs)):
+            total += rouge_l(docs[i], docs[j])
+            pairs += 1
+    return total / pairs
+
+
+def _unit_rows(embeddings: np.ndarray) -> np.ndarray:
+    x = np.asarray(embeddings, dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError("embeddings must be an n x d matrix")
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def vendi_score(embeddings: np.ndarray) -> float:
+    """Vendi score (order q=1) with the cosine kernel: effective number of distinct items.
+
+    VS = exp(-sum_i l_i log l_i), where l_i are the eigenvalues of K / n, K_ij = cos(x_i, x_j).
+    K / n = X X^T / n (rows L2-normalised) has the same non-zero eigenvalues as the d x d
+    matrix X^T X / n, which is used so the cost is O(n d^2) rather than O(n^3). Ranges from 1
+    (all identical) to min(n, d) (orthogonal). Returns 0.0 for no rows.
+    Reference: Friedman & Dieng 2023, "The Vendi Score: A Diversity Evaluation Metric for
+    Machine Learning" (TMLR).
+    """
+    x = _unit_rows(embeddings)
+    if len(x) == 0:
+        return 0.0
+    eig = np.linalg.eigvalsh(x.T @ x / len(x))
+    eig = eig[eig > 1e-12]
+    eig = eig / eig.sum()
+    return float(np.exp(-np.sum(eig * np.log(eig))))
+
+
+def cluster_stats(embeddings: np.ndarray, k: int | None = None, seed: int = 0) -> dict[str, Any]:
+    """Spherical k-means cluster statistics of an embedding matrix.
+
+    k defaults to ``min(50, floor(sqrt(n)))``. Returns ``k``, ``n_clusters`` (clusters holding
+    at least 1% of the points), ``largest_cluster_frac`` and ``cluster_entropy``: the Shannon
+    entropy of the cluster-size distribution divided by log(k) (1 = perfectly even, 0 = one
+    cluster). Lloyd's algorithm with cosine similarity (:func:`spherical_kmeans`).
+    Reference: Lloyd 1982, "Least squares quantization in PCM"; Dhillon & Modha 2001,
+    "Concept Decompositions for Large Sparse Text Data Using Clustering".
+    """
+    from synthpipe.curate.semantic_dedup import spherical_kmeans
+
+    x = _unit_rows(embeddings).astype(np.float32)
+    n = len(x)
+    if n == 0:
+        return {"k": 0, "n_clusters": 0, "largest_cluster_frac": 0.0, "cluster_entropy": 0.0}
+    k = max(1, min(k or min(50, math.isqrt(n)), n))
+    centroids = spherical_kmeans(x, k, iterations=20, sample=n, rng=np.random.default_rng(seed))
+    labels = np.argmax(x @ centroids.T, axis=1)
+    sizes = np.bincount(labels, minlength=len(centroids))
+    p = sizes[sizes > 0] / n
+    entropy = float(-np.sum(p * np.log(p)) / math.log(k)) if k > 1 else 0.0
+    return {
+        "k": int(k),
+        "n_clusters": int(np.sum(sizes >= 0.01 * n)),
+        "largest_cluster_frac": float(sizes.max() / n),
+        "cluster_entropy": max(0.0, entropy),
+    }
+
+
+def diversity_report(
+    texts: Sequence[str], embeddings: np.ndarray | None = None, seed: int = 0
+) -> dict[str, Any]:
+    """All diversity metrics of a corpus plus a ``mode_collapse`` verdict.
+
+    Lexical metrics: distinct-1/2/3, self-BLEU-4, compression ratio, homogenization.
+    With ``embeddings`` (n x d, one row per text): Vendi score, Vendi / n and cluster stats.
+    ``mode_collapse`` = ``{"flag", "reasons", "thresholds"}``; flagged when any threshold of
+    :data:`COLLAPSE_THRESHOLDS` is crossed (see its comment for the calibration).
+    """
+    t = COLLAPSE_THRESHOLDS
+    report: dict[str, Any] = {
+        "n_texts": len(texts),
+        "distinct_1": distinct_n(texts, 1),
+        "distinct_2": distinct_n(texts, 2),
+        "distinct_3": distinct_n(texts, 3),
+        "self_bleu": self_bleu(texts, seed=seed),
+        "compression_ratio": compression_ratio(texts),
+        "homogenization": homogenization(texts, seed=seed),
+    }
+    reasons: list[str] = []
+    if texts and report["distinct_2"] < t["distinct_2_below"]:
+        reasons.append(f"distinct-2 {report['distinct_2']:.3f} < {t['distinct_2_below']}")
+    if report["self_bleu"] > t["self_bleu_above"]:
+        reasons.append(f"self-BLEU {report['self_bleu']:.3f} > {t['self_bleu_above']}")
+    if report["compression_ratio"] > t["compression_ratio_above"]:
+        reasons.append(
+            f"compression ratio {report['compression_ratio']:.2f} > {t['compression_ratio_above']}"
+        )
+    if embeddings is not None:
+        if len(embeddings) != len(texts):
+            raise ValueError("embeddings must have one row per text")
+        vendi = vendi_score(embeddings)
+        report["vendi"] = vendi
+        report["vendi_per_text"] = vendi / len(texts) if len(texts) else 0.0
+        report["clusters"] = cluster_stats(embeddings, seed=seed)
+        if (
+            len(texts) >= t["min_texts_vendi"]
+            and report["vendi_per_text"] < t["vendi_per_text_below"]
+        ):
+            reasons.append(f"Vendi/n {report['vendi_per_text']:.3f} < {t['vendi_per_text_below']}")
+    report["mode_collapse"] = {"flag": bool(reasons), "reasons": reasons, "thresholds": dict(t)}
+    return report
