@@ -309,6 +309,32 @@ def _curate(command, source, out_dir, steps, text_field, fmt, fresh, strict, qui
 
 
 @app.command()
+def audit(
+    data: Annotated[Path, typer.Argument(help="Dataset to audit (jsonl, jsonl.gz, csv, parquet, HF dir).")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for metrics.json, report.html, card.md.")],
+    reference: Annotated[Path | None, typer.Option("--reference", help="Real data to compare against.")] = None,
+    text_field: Annotated[str, typer.Option(help="Field holding the text.")] = "text",
+    label_field: Annotated[str, typer.Option(help="Field holding the label, if any.")] = "label",
+    no_embed: Annotated[bool, typer.Option("--no-embed", help="Lexical metrics only (skip MiniLM embeddings).")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Audit a dataset: diversity / mode collapse, fidelity to a reference, failure signatures, dataset card."""
+    from synthpipe.audit.run import run_audit
+
+    for path in (data, reference):
+        if path is not None and not path.exists():
+            raise UsageError(f"no such input: {path}")
+    result = run_audit(data, out_dir, reference_path=reference, text_field=text_field,
+                       label_field=label_field, embed=not no_embed)  # fmt: skip
+    if as_json:
+        print(json.dumps(result, indent=2, default=str))
+        return
+    for row in result["signatures"]:
+        out.print(f"{row['status']:>5}  {row['name']}: {row['explanation']}", highlight=False, soft_wrap=True)
+    out.print(f"wrote {out_dir / 'report.html'}, {out_dir / 'metrics.json'}, {out_dir / 'card.md'}", soft_wrap=True)
+
+
+@app.command()
 def steps(
     name: Annotated[str | None, typer.Argument(help="Show one step in detail.")] = None,
 ) -> None:

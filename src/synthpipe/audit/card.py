@@ -1,0 +1,205 @@
+"""A markdown dataset card from an audit (and, when available, the run that made the data).
+
+Sections: how the data was made, what was removed and why, the audit numbers, intended use,
+known limitations. Everything is templated from facts; where a fact is unknown the card says so.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+LINEAGE_SAMPLE = 500  # records whose lineage is inspected for techniques, models, templates
+
+
+def _f(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_f(v)}" for k, v in value.items()) or "–"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _lineage_facts(records: Sequence[dict]) -> dict[str, Counter]:
+    """Counts of technique, model, template hash and source over a sample of lineages."""
+    facts: dict[str, Counter] = {k: Counter() for k in ("technique", "model", "template", "source")}
+    n = len(records)
+    step = max(1, n // LINEAGE_SAMPLE)
+    for record in list(records)[::step][:LINEAGE_SAMPLE]:
+        lineage = record.get("_lineage")
+        if not isinstance(lineage, dict):
+            continue
+        entries = [lineage, *(v for v in lineage.values() if isinstance(v, dict))]
+        for entry in entries:
+            for key in facts:
+                value = entry.get(key)
+                if isinstance(value, (str, int)) and value != "":
+                    facts[key][str(value)] += 1
+    return facts
+
+
+def _table(head: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(_f(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def _made(audit: dict, run_metrics: dict | None, records: Sequence[dict] | None) -> list[str]:
+    out = ["## How the data was made", ""]
+    if run_metrics:
+        run = run_metrics.get("run") or {}
+        facts = [
+            (k, run.get(k)) for k in ("name", "recipe", "started", "seed", "synthpipe_version")
+        ]
+        out += [f"- {k}: {_f(v)}" for k, v in facts if v is not None]
+        steps = [s for s in run_metrics.get("steps") or [] if isinstance(s, dict)]
+        if steps:
+            out.append(
+                "- steps: "
+                + " → ".join(f"{s.get('name', '?')} (`{s.get('step', '?')}`)" for s in steps)
+            )
+            for s in steps:
+                cfg = s.get("config") or {}
+                gen = {
+                    k: cfg[k]
+                    for k in ("llm", "model", "technique")
+                    if isinstance(cfg, dict) and cfg.get(k)
+                }
+                if gen:
+                    out.append(f"  - {s.get('name', '?')}: {_f(gen)}")
+    else:
+        out.append("- No run metrics were given: the generation process is not documented here.")
+    if records:
+        facts = _lineage_facts(records)
+        labels = {"technique": "generator / technique", "model": "model",
+                  "template": "prompt-template hashes", "source": "sources"}  # fmt: skip
+        for key, title in labels.items():
+            if facts[key]:
+                top = ", ".join(f"`{v}` ({n})" for v, n in facts[key].most_common(5))
+                out.append(
+                    f"- {title} (from `_lineage` of a {LINEAGE_SAMPLE}-record sample): {top}"
+                )
+    out.append("")
+    return out
+
+
+def _removed(run_metrics: dict | None) -> list[str]:
+    out = ["## What was removed and why", ""]
+    steps = [s for s in (run_metrics or {}).get("steps") or [] if isinstance(s, dict)]
+    if not steps:
+        out += ["Unknown: no run metrics were given, so the filtering funnel is not recorded.", ""]
+        return out
+    rows = []
+    for s in steps:
+        reasons = s.get("reasons") or {}
+        top = ", ".join(f"{r} ({n})" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:3])
+        rows.append(
+            [
+                s.get("name", "?"),
+                s.get("in"),
+                s.get("kept", s.get("out")),
+                s.get("dropped"),
+                top or "–",
+            ]
+        )
+    out += _table(["step", "in", "kept", "dropped", "top reasons"], rows)
+    out += ["", f"Kept {_f(run_metrics.get('kept'))}, dropped {_f(run_metrics.get('dropped'))}, "
+            f"quarantined {_f(run_metrics.get('quarantined', 0))}.", ""]  # fmt: skip
+    return out
+
+
+def _numbers(audit: dict) -> list[str]:
+    from synthpipe.audit.run import signatures
+
+    s = audit.get("sample") or {}
+    emb = audit.get("embeddings") or {}
+    out = ["## Audit", "",
+           f"{_f(audit.get('n_records'))} records; metrics on {_f(s.get('size'))} evenly spaced records. "
+           + ("Embeddings: all-MiniLM-L6-v2." if emb.get("used")
+              else f"Embeddings not used ({_f(emb.get('note'))}): lexical metrics only."),
+           ""]  # fmt: skip
+    out += _table(["signature", "status", "value", "explanation"],
+                  [[r["name"], r["status"].upper(), r["value"], r["explanation"]]
+                   for r in audit.get("signatures") or signatures(audit)])  # fmt: skip
+    div = audit.get("diversity") or {}
+    keys = ("distinct_1", "distinct_2", "distinct_3", "self_bleu", "compression_ratio",
+            "homogenization", "vendi", "vendi_per_text")  # fmt: skip
+    out += ["", "### Diversity", ""] + _table(
+        ["metric", "value"], [[k, div[k]] for k in keys if k in div]
+    )
+    fid = audit.get("fidelity")
+    if fid:
+        rows: list[list[Any]] = [
+            ["length KS", fid["length"]["ks"]],
+            ["vocabulary TV", fid["vocabulary_tv"]],
+        ]
+        if "labels" in fid:
+            rows.append(["label TV", fid["labels"]["tv"]])
+        rows += [[k, v] for k, v in (fid.get("prdc") or {}).items()]
+        if "mauve" in fid:
+            rows.append(["MAUVE", fid["mauve"]])
+        out += ["", "### Fidelity vs reference", "", fid.get("note", ""), ""]
+        out += _table(["metric", "value"], rows)
+    labels = audit.get("labels")
+    if labels:
+        rows = [[k, n, labels["fractions"][k]] for k, n in list(labels["counts"].items())[:30]]
+        out += ["", f"### Labels (`{labels['field']}`, {labels['n_labels']} values)", ""]
+        out += _table(["label", "count", "fraction"], rows)
+    out.append("")
+    return out
+
+
+def _use_and_limits(audit: dict) -> list[str]:
+    limits = [
+        "Automatic metrics only: no human read this data for this card. Diversity and fidelity "
+        "numbers flag gross failures (collapse, distribution shift); they do not establish that "
+        "texts or labels are correct.",
+        "Thresholds are calibrated on small English classification corpora (~1k texts) and "
+        "depend on sample size; treat amber/red as prompts to look, not verdicts.",
+    ]
+    if not (audit.get("embeddings") or {}).get("used"):
+        limits.append("No embeddings were computed: semantic diversity (Vendi) and "
+                      "precision/recall/MAUVE were not measured.")  # fmt: skip
+    if not audit.get("fidelity"):
+        limits.append("No reference set was given: closeness to real data is unknown.")
+    c = audit.get("contamination")
+    if not c or not c.get("checked"):
+        limits.append("Benchmark contamination was not checked (or its results were not given).")
+    for r in audit.get("signatures") or []:
+        if r["status"] in ("amber", "red"):
+            limits.append(f"{r['name']} is {r['status']}: {r['explanation']}")
+    return [
+        "## Intended use",
+        "",
+        "Training or evaluating models on the task this data was generated for, after the "
+        "maintainers have spot-checked samples. Not intended as a benchmark test set, nor for "
+        "decisions about people.",
+        "",
+        "## Known limitations",
+        "",
+        *[f"- {x}" for x in limits],
+        "",
+    ]
+
+
+def dataset_card(
+    audit: dict, run_metrics: dict | None = None, records: Sequence[dict] | None = None
+) -> str:
+    """Markdown dataset card from an :func:`~synthpipe.audit.run.audit_dataset` dict, plus the
+    run's ``metrics.json`` (steps, funnel) and a ``records`` sample (``_lineage``) when given."""
+    name = ((run_metrics or {}).get("run") or {}).get("name") or (audit.get("inputs") or {}).get(
+        "data"
+    )
+    lines = [f"# Dataset card: {_f(name or 'dataset')}", ""]
+    lines += _made(audit, run_metrics, records)
+    lines += _removed(run_metrics)
+    lines += _numbers(audit)
+    lines += _use_and_limits(audit)
+    return "\n".join(lines)
