@@ -137,3 +137,59 @@ def test_small_embedded_audit():
     assert "mauve" in audit["fidelity"]
     assert _status(audit, "mode collapse") == "green"
     assert _status(audit, "fidelity loss") in ("green", "amber")
+
+
+def test_bias_row_flags_gender_skew_vs_balanced_reference():
+    women = ["She is a nurse and she works nights.", "The young woman said her mother was a teacher.",
+             "She told her daughter about the job.", "Her sister is a doctor; she loves it."]  # fmt: skip
+    men = ["He is a nurse and he works nights.", "The elderly man said his father was a teacher.",
+           "He told his son about the job.", "His brother is a doctor; he loves it."]  # fmt: skip
+    records = [{"text": f"{women[i % 4]} Item {i}."} for i in range(80)]
+    reference = [{"text": f"{(women + men)[i % 8]} Item {i}."} for i in range(80)]
+    audit = audit_dataset(records, reference, embed=False)
+    bias = audit["bias"]
+    assert bias["n_texts"] == 80 and bias["reference"]["n_texts"] == 80
+    assert bias["demographic_representation"]["counts"]["male"] == 0
+    row = next(r for r in signatures(audit) if r["name"] == "bias amplification")
+    assert row["status"] in ("red", "amber")
+    assert row["value"]["gender_tvd_vs_reference"] == pytest.approx(0.5, abs=0.05)
+    assert row["value"]["female_share"] == 1.0
+
+    sections = dict(audit_sections(audit))
+    html = sections["Bias and representation"]
+    assert "<svg" in html and "bias-gender" in html and "HELM" in html and "bias-axis" in html
+    card = dataset_card(audit)
+    assert "### Bias and representation" in card and "100% female" in card
+
+    # synthetic set alone: HELM demographic representation 0.5 -> still flagged
+    alone = audit_dataset(records, embed=False)
+    assert _status(alone, "bias amplification") == "red"
+    # balanced synthetic set vs balanced reference -> green
+    balanced = audit_dataset(reference, reference, embed=False)
+    assert _status(balanced, "bias amplification") == "green"
+
+
+def test_bias_row_na_without_gendered_words_and_escapes():
+    records = [{"text": f"<i>what</i> is the capital of country {i}?"} for i in range(30)]
+    audit = audit_dataset(records, embed=False)
+    assert _status(audit, "bias amplification") == "n/a"
+    assert _status(audit, "factuality signals") == "n/a"
+    html = dict(audit_sections(audit))["Bias and representation"]
+    assert "<i>" not in html
+
+
+def test_factuality_row_from_grounding_score():
+    good = [{"text": f"q{i}", "grounding_score": 0.8 + (i % 5) * 0.04} for i in range(50)]
+    audit = audit_dataset(good, embed=False)
+    f = audit["factuality"]
+    assert f["n"] == 50 and f["share_below"] == 0.0
+    assert f["mean"] == pytest.approx(0.88)
+    row = next(r for r in signatures(audit) if r["name"] == "factuality signals")
+    assert row["status"] == "green" and set(row["value"]) == {"mean", "p10", "share_below"}
+
+    weak = good[:30] + [{"text": f"w{i}", "grounding_score": 0.3} for i in range(20)]
+    audit = audit_dataset(weak, embed=False)
+    assert audit["factuality"]["share_below"] == pytest.approx(0.4)
+    assert audit["factuality"]["p10"] == pytest.approx(0.3)
+    assert _status(audit, "factuality signals") == "amber"
+    json.dumps(audit, default=str)  # metrics.json stays serialisable

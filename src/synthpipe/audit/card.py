@@ -147,6 +147,7 @@ def _numbers(audit: dict) -> list[str]:
             rows.append(["MAUVE", fid["mauve"]])
         out += ["", "### Fidelity vs reference", "", fid.get("note", ""), ""]
         out += _table(["metric", "value"], rows)
+    out += _bias(audit)
     labels = audit.get("labels")
     if labels:
         rows = [[k, n, labels["fractions"][k]] for k, n in list(labels["counts"].items())[:30]]
@@ -154,6 +155,47 @@ def _numbers(audit: dict) -> list[str]:
         out += _table(["label", "count", "fraction"], rows)
     out.append("")
     return out
+
+
+def _bias(audit: dict) -> list[str]:
+    """A short bias paragraph from ``audit["bias"]`` (gender balance, HELM, HolisticBias axes)."""
+    b = audit.get("bias")
+    if not b:
+        return []
+    dr = b.get("demographic_representation") or {}
+    counts = dr.get("counts") or {}
+    n = sum(counts.values())
+    if n:
+        share = (dr.get("distribution") or {}).get("female", 0.0)
+        text = (f"Gendered words in the sample: {_f(counts.get('male'))} male, "
+                f"{_f(counts.get('female'))} female ({share:.0%} female; HELM demographic "
+                f"representation {_f(dr.get('tvd'))}, 0 = balanced, 0.5 = one group only).")  # fmt: skip
+    else:
+        text = "No gendered words in the sample: gender balance was not measurable."
+    ref = b.get("reference")
+    skew = b.get("representation_skew") or {}
+    if ref:
+        rdist = (ref.get("demographic_representation") or {}).get("distribution")
+        gtvd = (skew.get("gender") or {}).get("tvd")
+        if rdist is not None:
+            text += f" The reference is {rdist.get('female', 0.0):.0%} female"
+            text += f" (TVD vs synthetic {_f(gtvd)})." if gtvd is not None else "."
+        axes = [
+            (a, v["tvd"]) for a, v in (skew.get("axes") or {}).items() if v.get("tvd") is not None
+        ]
+        if axes:
+            top = sorted(axes, key=lambda kv: (-kv[1], kv[0]))[:3]
+            text += (
+                " HolisticBias axes that differ most from the reference: "
+                + ", ".join(f"{a} (TVD {_f(t)})" for a, t in top)
+                + "."
+            )
+    stereo = ((b.get("stereotypical_associations") or {}).get("professions") or {}).get("score")
+    if stereo is not None:
+        text += f" Stereotypical profession associations (HELM): {_f(stereo)}."
+    text += (" Lexicon counts only: they show who is mentioned, not how; they miss"
+             " groups the lexicons do not list.")  # fmt: skip
+    return ["", "### Bias and representation", "", text]
 
 
 def _use_and_limits(audit: dict) -> list[str]:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from synthpipe.audit.bias import bias_report
 from synthpipe.audit.diversity import (
     COLLAPSE_THRESHOLDS,
     cluster_stats,
@@ -53,6 +54,24 @@ FIDELITY_THRESHOLDS: dict[str, tuple[float, float]] = {
 #: Contamination: any record flagged (still kept) is red; any dropped as ``contaminated`` is
 #: amber (removed, but the generator reproduces benchmark items, so near-misses may remain).
 CONTAMINATION_REASON = "contaminated"
+
+#: Bias amplification thresholds as (amber, red), both on total variation distance (TVD).
+#: With a reference: TVD between the male/female word distributions of the synthetic and the
+#: reference sample (0 = same mix, 1 = disjoint; a reference at 50/50 and a synthetic set that
+#: only mentions women gives 0.5). Without one: HELM demographic representation of the synthetic
+#: sample alone, TVD(observed, uniform) in [0, 0.5] (0.2 = a 70/30 split, 0.35 = 85/15).
+#: With fewer than ``min_mentions`` gendered words the row is at most amber (too few to judge).
+#: No gendered words at all -> n/a. Starting points, not tuned per task.
+BIAS_THRESHOLDS: dict[str, Any] = {
+    "gender_tvd_vs_reference_above": (0.1, 0.25),
+    "demographic_representation_above": (0.2, 0.35),
+    "min_mentions": 20,
+}
+
+#: Factuality signals from grounded QA's ``grounding_score`` (0-1): a record below
+#: ``low_score`` (grounded QA's default drop threshold) is weakly grounded; more than
+#: ``amber_share_below`` of records below it is amber. No red: the score is a heuristic.
+GROUNDING_THRESHOLDS: dict[str, float] = {"low_score": 0.6, "amber_share_below": 0.1}
 
 STATUS_COLORS = {"green": "#009E73", "amber": "#E69F00", "red": "#D55E00", "n/a": "#9ca3af"}
 _RANK = {"n/a": -1, "green": 0, "amber": 1, "red": 2}
@@ -112,6 +131,29 @@ def _contamination(run_metrics: dict | None, records: Sequence[dict]) -> dict[st
     return {"checked": checked or dropped > 0, "dropped": dropped, "flagged_kept": flagged}
 
 
+def _grounding(records: Sequence[dict]) -> dict[str, Any] | None:
+    """Distribution of numeric ``grounding_score`` over all records, or None if none carry one."""
+    scores = [
+        float(r["grounding_score"])
+        for r in records
+        if isinstance(r.get("grounding_score"), (int, float))
+        and not isinstance(r.get("grounding_score"), bool)
+    ]
+    if not scores:
+        return None
+    arr = np.asarray(scores, dtype=float)
+    low = GROUNDING_THRESHOLDS["low_score"]
+    return {
+        "field": "grounding_score",
+        "n": len(scores),
+        "of": len(records),
+        "mean": float(arr.mean()),
+        "p10": float(np.percentile(arr, 10)),
+        "share_below": float((arr < low).mean()),
+        "below": low,
+    }
+
+
 def audit_dataset(
     records: Sequence[dict],
     reference: Sequence[dict] | None = None,
@@ -123,12 +165,15 @@ def audit_dataset(
     seed: int = 0,
     run_metrics: dict | None = None,
 ) -> dict[str, Any]:
-    """Diversity (+ mode collapse), fidelity vs ``reference``, labels and contamination facts.
+    """Diversity (+ mode collapse), fidelity vs ``reference``, bias, labels, contamination and
+    factuality (``grounding_score``) facts.
 
     Diversity is computed on up to ``sample`` evenly spaced records (Vendi on at most
     :data:`VENDI_SAMPLE` of those). Fidelity compares up to ``sample`` evenly spaced records
     of each set, subsampled to EQUAL sizes by :func:`fidelity_report` (``fidelity.sample_size``).
     Embedding metrics are skipped, with a note, when ``embed`` is false or MiniLM won't load.
+    Bias (:func:`~synthpipe.audit.bias.bias_report`) uses the same samples as diversity and
+    fidelity; group sentiment is included when vaderSentiment is installed.
     """
     records = list(records)
     idx = _spaced(len(records), sample)
@@ -200,7 +245,9 @@ def audit_dataset(
                 f"(n = {fid['sample_size']} each, seed {seed})"
             )
             audit["fidelity"] = fid
+    audit["bias"] = bias_report(texts, ref_texts if reference is not None else None)
     audit["contamination"] = _contamination(run_metrics, records)
+    audit["factuality"] = _grounding(records)
     return audit
 
 
@@ -298,6 +345,73 @@ def _contamination_row(audit: dict) -> dict[str, Any]:
     )
 
 
+def _level(value: float, amber: float, red: float) -> str:
+    return "red" if value > red else "amber" if value > amber else "green"
+
+
+def _bias_row(audit: dict) -> dict[str, Any]:
+    th = BIAS_THRESHOLDS
+    threshold = {
+        "gender_tvd_vs_reference": "amber > {}, red > {}".format(
+            *th["gender_tvd_vs_reference_above"]
+        ),
+        "demographic_representation": "amber > {}, red > {}".format(
+            *th["demographic_representation_above"]
+        ),
+    }
+    b = audit.get("bias")
+    if not b:
+        return _row("bias amplification", "n/a", {}, threshold, "Bias not measured.")
+    syn = b.get("demographic_representation") or {}
+    ref = (b.get("reference") or {}).get("demographic_representation") or {}
+    n_syn = sum((syn.get("counts") or {}).values())
+    n_ref = sum((ref.get("counts") or {}).values())
+    if n_syn == 0:
+        extra = f" (the reference has {n_ref})" if n_ref else ""
+        return _row("bias amplification", "n/a", {"gendered_words": 0}, threshold,
+                    f"No gendered words in the synthetic sample{extra}: gender balance not measurable.")  # fmt: skip
+    share = (syn.get("distribution") or {}).get("female", 0.0)
+    value: dict[str, Any] = {"female_share": share, "gendered_words": n_syn}
+    gender_tvd = ((b.get("representation_skew") or {}).get("gender") or {}).get("tvd")
+    if gender_tvd is not None:
+        value["reference_female_share"] = (ref.get("distribution") or {}).get("female", 0.0)
+        value["gender_tvd_vs_reference"] = gender_tvd
+        status = _level(gender_tvd, *th["gender_tvd_vs_reference_above"])
+        text = (f"Female share of gendered words {share:.0%} vs {value['reference_female_share']:.0%} "
+                f"in the reference (TVD {gender_tvd:.3f}).")  # fmt: skip
+    else:
+        dr = syn["tvd"]
+        value["demographic_representation"] = dr
+        status = _level(dr, *th["demographic_representation_above"])
+        why = "no reference given" if "reference" not in b else "no gendered words in the reference"
+        text = (f"Female share of gendered words {share:.0%} (HELM demographic representation "
+                f"{dr:.3f}; {why}).")  # fmt: skip
+    if status == "red" and n_syn < th["min_mentions"]:
+        status = "amber"
+        text += f" Only {n_syn} gendered words: too few to call red."
+    elif status == "green":
+        text += " Balance within thresholds."
+    return _row("bias amplification", status, value, threshold, text)
+
+
+def _factuality_row(audit: dict) -> dict[str, Any]:
+    g = audit.get("factuality")
+    low, share_max = GROUNDING_THRESHOLDS["low_score"], GROUNDING_THRESHOLDS["amber_share_below"]
+    threshold = {"share_below": f"> {share_max} amber (score < {low})"}
+    if not g:
+        return _row("factuality signals", "n/a", {}, threshold,
+                    "Records carry no grounding_score (only grounded QA produces one).")  # fmt: skip
+    value = {"mean": g["mean"], "p10": g["p10"], "share_below": g["share_below"]}
+    text = (
+        f"grounding_score on {g['n']} of {g['of']} records: mean {g['mean']:.3f}, "
+        f"p10 {g['p10']:.3f}, {g['share_below']:.1%} below {low}."
+    )
+    if g["share_below"] > share_max:
+        return _row("factuality signals", "amber", value, threshold,
+                    text + " Many answers are weakly supported by their passage.")  # fmt: skip
+    return _row("factuality signals", "green", value, threshold, text)
+
+
 def _row(name: str, status: str, value: Any, threshold: Any, explanation: str) -> dict[str, Any]:
     return {"name": name, "status": status, "value": value, "threshold": threshold,
             "explanation": explanation}  # fmt: skip
@@ -305,8 +419,15 @@ def _row(name: str, status: str, value: Any, threshold: Any, explanation: str) -
 
 def signatures(audit: dict) -> list[dict[str, Any]]:
     """One traffic-light row per measurable failure signature: mode collapse, fidelity loss,
-    contamination. Each row: ``{name, status (green|amber|red|n/a), value, threshold, explanation}``."""
-    return [_mode_collapse_row(audit), _fidelity_row(audit), _contamination_row(audit)]
+    contamination, bias amplification, factuality signals. Each row:
+    ``{name, status (green|amber|red|n/a), value, threshold, explanation}``."""
+    return [
+        _mode_collapse_row(audit),
+        _fidelity_row(audit),
+        _contamination_row(audit),
+        _bias_row(audit),
+        _factuality_row(audit),
+    ]
 
 
 # ----------------------------------------------------------------------------- HTML
@@ -406,7 +527,105 @@ def audit_sections(audit: dict) -> list[tuple[str, str]]:
                 color=svg.VERMILLION,
             )
         sections.append(("Fidelity", body))
+    if audit.get("bias"):
+        sections.append(("Bias and representation", _bias_html(audit["bias"])))
     return sections
+
+
+def _share(dist: dict | None, key: str) -> str:
+    return "–" if dist is None else f"{dist.get(key, 0.0):.1%}"
+
+
+def _bias_html(b: dict) -> str:
+    """Gender counts, HELM scores, and one table per HolisticBias axis (all text escaped)."""
+    has_ref = "reference" in b
+    ref = b.get("reference") or {}
+    skew = b.get("representation_skew") or {}
+    parts = [
+        f'<p class="muted">Measured on {escape(_fmt(b.get("n_texts")))} synthetic texts'
+        + (f" and {escape(_fmt(ref.get('n_texts')))} reference texts" if has_ref else "")
+        + ". Lexicon matching (HolisticBias descriptors, gendered words): counts mentions, "
+        "not who the text is about or how it treats them.</p>"
+    ]
+    # gender
+    head = ["group", "terms", "pronouns", "names", "total"]
+    rows = []
+    for label, gc in [("synthetic", b.get("gender"))] + ([("reference", ref.get("gender"))] if has_ref else []):  # fmt: skip
+        for g in ("male", "female"):
+            c = (gc or {}).get(g) or {}
+            rows.append([escape(f"{label}: {g}")]
+                        + [escape(_fmt(c.get(k))) for k in ("terms", "pronouns", "names", "total")])  # fmt: skip
+    parts.append("<h3>Gendered words</h3>" + _table(head, rows, "bias-gender"))
+    # HELM
+    dr = b.get("demographic_representation") or {}
+    sa = b.get("stereotypical_associations") or {}
+    pairs: list[tuple[str, Any]] = [("demographic representation (synthetic)", dr.get("tvd"))]
+    if has_ref:
+        pairs.append(("demographic representation (reference)",
+                      (ref.get("demographic_representation") or {}).get("tvd")))  # fmt: skip
+        pairs.append(("gender TVD synthetic vs reference", (skew.get("gender") or {}).get("tvd")))
+    for k in ("professions", "adjectives"):
+        r = sa.get(k) or {}
+        pairs.append((f"stereotypical associations: {k} ({_fmt(r.get('n_targets'))} targets)",
+                      r.get("score")))  # fmt: skip
+    parts.append("<h3>HELM bias scores</h3>"
+                 '<p class="muted">TVD from uniform over male/female: 0 = balanced, 0.5 = one group only.</p>'
+                 + _kv(pairs))  # fmt: skip
+    # HolisticBias axes
+    axes = skew.get("axes") or {}
+    hb = b.get("holistic_bias") or {}
+    if has_ref:
+        bars = [(a, v["tvd"]) for a, v in axes.items() if v.get("tvd") is not None]
+        bars.sort(key=lambda kv: (-kv[1], kv[0]))
+        parts.append("<h3>HolisticBias: per-axis TVD, synthetic vs reference</h3>"
+                     + svg.bar_chart(bars, title="per-axis TVD, synthetic vs reference",
+                                     color=svg.VERMILLION))  # fmt: skip
+    parts.append("<h3>HolisticBias axes</h3>")
+    shown = 0
+    for axis in sorted(hb):
+        syn_counts = hb[axis]
+        n_syn = sum(syn_counts.values())
+        a = axes.get(axis) or {}
+        n_ref = a.get("n_reference", 0)
+        if not n_syn and not n_ref:
+            continue
+        shown += 1
+        ps = {k: v / n_syn for k, v in syn_counts.items()} if n_syn else None
+        pr = a.get("reference")
+        buckets = [k for k in syn_counts if syn_counts[k] or (pr or {}).get(k)]
+        buckets.sort(key=lambda k: (-(ps or {}).get(k, 0.0), -(pr or {}).get(k, 0.0), k))
+        head = ["bucket", "synthetic mentions", "synthetic share"]
+        if has_ref:
+            head += ["reference share"]
+        rows = []
+        for k in buckets:
+            row = [escape(k), escape(_fmt(syn_counts[k])), escape(_share(ps, k))]
+            if has_ref:
+                row.append(escape(_share(pr, k)))
+            rows.append(row)
+        caption = f"{axis}: {n_syn:,} synthetic mentions"
+        if has_ref:
+            caption += f", {n_ref:,} reference mentions, TVD {_fmt(a.get('tvd'))}"
+        parts.append(f"<h4>{escape(caption)}</h4>" + _table(head, rows, "bias-axis"))
+    if not shown:
+        parts.append('<p class="muted">No HolisticBias descriptor mentioned.</p>')
+    for key, label in (("over_represented", "over-represented"),
+                       ("under_represented", "under-represented")):  # fmt: skip
+        items = skew.get(key) or []
+        if items:
+            rows = [[escape(r["descriptor"]), escape(_fmt(r["ratio"])),
+                     escape(_fmt(r["synthetic"])), escape(_fmt(r["reference"]))] for r in items]  # fmt: skip
+            parts.append(f"<h3>Descriptors {escape(label)} vs reference</h3>"
+                         + _table(["descriptor", "rate ratio", "synthetic", "reference"], rows))  # fmt: skip
+    gs = b.get("group_sentiment")
+    if isinstance(gs, dict) and "skipped" in gs:
+        parts.append(f'<p class="muted">Group sentiment skipped: {escape(str(gs["skipped"]))}</p>')
+    elif gs:
+        rows = [[escape(axis), escape(bucket), escape(_fmt(v["mean"])), escape(_fmt(v["n"]))]
+                for axis, buckets in sorted(gs.items()) for bucket, v in sorted(buckets.items())]  # fmt: skip
+        parts.append("<h3>Group sentiment (VADER compound, sentences mentioning a group)</h3>"
+                     + _table(["axis", "bucket", "mean", "sentences"], rows))  # fmt: skip
+    return "".join(parts)
 
 
 # ----------------------------------------------------------------------------- files
