@@ -32,7 +32,7 @@ _log = logging.getLogger("synthpipe.audit")
 
 #: Vendi / n falls with n (it saturates at the embedding's effective rank) and the collapse
 #: threshold was calibrated on 300 texts, so Vendi is computed on at most this many texts.
-VENDI_SAMPLE = 1000
+VENDI_SAMPLE = 300
 
 #: A mode-collapse metric within this factor of its red threshold is amber
 #: (distinct-2 < 0.25, self-BLEU > 0.48, compression > 3.2, Vendi/n < 0.125).
