@@ -26,6 +26,7 @@ from synthpipe.audit.diversity import (
     vendi_score,
 )
 from synthpipe.audit.fidelity import fidelity_report
+from synthpipe.data.sampling import evenly_spaced
 from synthpipe.report import svg
 
 _log = logging.getLogger("synthpipe.audit")
@@ -78,12 +79,6 @@ _RANK = {"n/a": -1, "green": 0, "amber": 1, "red": 2}
 
 
 # ----------------------------------------------------------------------------- computing
-
-
-def _spaced(n: int, k: int) -> list[int]:
-    """min(n, k) evenly spaced indexes into range(n)."""
-    k = min(n, k)
-    return [i * n // k for i in range(k)] if k > 0 else []
 
 
 def _text(record: dict, field: str) -> str:
@@ -176,12 +171,12 @@ def audit_dataset(
     fidelity; group sentiment is included when vaderSentiment is installed.
     """
     records = list(records)
-    idx = _spaced(len(records), sample)
+    idx = evenly_spaced(len(records), sample)
     texts = [_text(records[i], text_field) for i in idx]
     ref_texts: list[str] = []
     if reference is not None:
         reference = list(reference)
-        ref_idx = _spaced(len(reference), sample)
+        ref_idx = evenly_spaced(len(reference), sample)
         ref_texts = [_text(reference[i], text_field) for i in ref_idx]
 
     embedder, note = (None, "disabled (--no-embed)") if not embed else _load_embedder()
@@ -208,7 +203,7 @@ def audit_dataset(
 
     div = diversity_report(texts, seed=seed)
     if emb is not None and len(texts) >= 2:
-        v_idx = _spaced(len(texts), VENDI_SAMPLE)
+        v_idx = evenly_spaced(len(texts), VENDI_SAMPLE)
         v_emb = emb[v_idx]
         vendi = vendi_score(v_emb)
         div["vendi"] = vendi

@@ -93,27 +93,13 @@ class PairSearch:
     largest_cluster: int
 
 
-def similar_pairs(
-    embeddings: np.ndarray,
-    threshold: float = 0.9,
-    *,
-    n_clusters: int | None = None,
-    n_probe: int = 4,
-    max_cluster_size: int = 2048,
-    kmeans_iterations: int = 10,
-    kmeans_sample: int | None = None,
-    seed: int = 0,
-    exact: bool = False,
-) -> list[tuple[int, int, float]]:
+def similar_pairs(embeddings: np.ndarray, threshold: float = 0.9, **options: Any) -> list[tuple[int, int, float]]:
     """All pairs ``(i, j, cos)`` with ``i < j`` and cosine >= `threshold`, sorted.
 
-    `embeddings` are L2-normalised rows (float32 or float16). The clustered search is
-    described in the module docstring; ``exact=True`` compares every pair (blockwise).
+    `embeddings` are L2-normalised rows (float32 or float16); `options` are those of
+    :func:`search_pairs` (clusters, n_probe, ..., ``exact=True`` to compare every pair).
     """
-    found = search_pairs(
-        embeddings, threshold, n_clusters=n_clusters, n_probe=n_probe, max_cluster_size=max_cluster_size,
-        kmeans_iterations=kmeans_iterations, kmeans_sample=kmeans_sample, seed=seed, exact=exact,
-    )  # fmt: skip
+    found = search_pairs(embeddings, threshold, **options)
     return list(zip(found.i.tolist(), found.j.tolist(), found.cos.tolist(), strict=True))
 
 

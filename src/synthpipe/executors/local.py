@@ -80,16 +80,23 @@ class _SegmentRunner:
             self.progress.add_step(p.name, total)
         slots = asyncio.Semaphore(self.max_inflight)
         tasks: list[asyncio.Task] = []
+        failed = False
         count = 0
+
+        def finished(task: asyncio.Task) -> None:
+            nonlocal failed
+            slots.release()
+            failed = failed or task.cancelled() or task.exception() is not None
+
         async for index, load in self._head_batches():
             await slots.acquire()
+            if failed:  # stop producing: finish what is in flight, then raise
+                slots.release()
+                break
             task = asyncio.create_task(self._chain(index, load))
-            task.add_done_callback(lambda _t: slots.release())
+            task.add_done_callback(finished)
             tasks.append(task)
             count += 1
-            failed = [t for t in tasks if t.done() and t.exception()]
-            if failed:
-                break
         results = await asyncio.gather(*tasks, return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):

@@ -277,13 +277,18 @@ class LLMTask(LLMCalls, MapStep):
             drop(record, ctx.name, "missing_input", f"empty or missing {missing}")
         return bool(missing)
 
+    def first_request(self, record: Record, ctx: StepContext) -> ChatRequest:
+        """The first request made for `record` (prompt + per-record seed); --dry-run counts it too."""
+        return ChatRequest(self.format_input(record), self.params(record_seed(ctx.seed, ctx.name, record.get(ID))))
+
     async def _one(self, record: Record, ctx: StepContext) -> list[Record]:
         """Fill `record` in place (or drop it); return extra records if the reply yields several."""
         if self.drop_if_missing(record, ctx):
             return []
-        seed = record_seed(ctx.seed, ctx.name, record.get(ID))
+        request = self.first_request(record, ctx)
+        seed = request.params.seed
         try:
-            reply, _raw = await self.ask(ctx, self.format_input(record), seed)
+            reply, _raw = await self.ask(ctx, request.messages, seed)
             fields = self.format_output(reply, record)
         except (LLMError, ParseError) as exc:
             drop_failed(record, ctx.name, exc)

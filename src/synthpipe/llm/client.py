@@ -110,6 +110,8 @@ class LLMClient:
                     response = await self.backend.chat(request)
             except RetryableError as exc:
                 last = exc
+                if attempt == self.config.max_retries:
+                    break
                 self._count(retries=1)
                 if exc.retry_after:
                     self.limiter.penalize(exc.retry_after)
@@ -122,7 +124,7 @@ class LLMClient:
                 raise
             self._charge(response)
             return response
-        self._count(failures=1, retries=-1)  # the last attempt was not a retry
+        self._count(failures=1)
         raise RetryableError(f"gave up after {self.config.max_retries + 1} attempts: {last}")
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:

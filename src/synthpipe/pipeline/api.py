@@ -31,6 +31,7 @@ from pydantic import ValidationError
 
 from synthpipe.data.arrow import records_to_table
 from synthpipe.data.records import Batch, Record
+from synthpipe.data.sampling import tap_sample
 from synthpipe.data.writers import atomic_path, write_records
 from synthpipe.errors import UsageError
 from synthpipe.executors.local import LocalExecutor
@@ -215,8 +216,17 @@ class Pipeline:
         self, run_dir: RunDir, plan: list[PlannedStep], reused: dict, started: float, busy_s: dict, llm: dict | None
     ) -> dict:
         fmt = self.recipe.output.format
-        kept_count = write_records(_kept(plan), run_dir.kept_path(fmt), format=fmt)  # streamed from shards
-        dropped_count = write_records(_dropped(plan), run_dir.dropped_path(fmt), format=fmt)
+        step_metrics = _step_metrics(plan, reused, busy_s)  # counts come from the shards' _drop column
+        kept_total = step_metrics[-1]["kept"]
+        dropped_total = sum(s["dropped"] for s in step_metrics)
+        # one streamed pass writes each output and keeps the report's bounded sample
+        kept, dropped = [], []
+        kept_count = write_records(
+            tap_sample(_kept(plan), kept_total, REPORT_SAMPLE, kept), run_dir.kept_path(fmt), format=fmt
+        )
+        dropped_count = write_records(
+            tap_sample(_dropped(plan), dropped_total, REPORT_SAMPLE, dropped), run_dir.dropped_path(fmt), format=fmt
+        )
         quarantined, quarantine_reasons = _merge_quarantines(run_dir, plan)
         metrics = {
             "run": {
@@ -230,7 +240,7 @@ class Pipeline:
                 "executor": "local",
                 "run_dir": str(run_dir.root),
             },
-            "steps": _step_metrics(plan, reused, busy_s),
+            "steps": step_metrics,
             "quarantined": quarantined,
             "quarantine_reasons": quarantine_reasons,
             "kept": kept_count,
@@ -240,8 +250,6 @@ class Pipeline:
         if llm is not None:
             metrics["llm"] = llm
         run_dir.write_json(run_dir.metrics_path, metrics)
-        kept = _every_kth(_kept(plan), kept_count, REPORT_SAMPLE)
-        dropped = _every_kth(_dropped(plan), dropped_count, REPORT_SAMPLE)
         self._report(run_dir, metrics, kept, dropped)
         log.info("finished: %d kept, %d dropped, %d quarantined", kept_count, dropped_count, quarantined)
         return metrics
@@ -266,8 +274,6 @@ class RunResult:
     """What a finished run gives back. Records are read from the run directory on demand."""
 
     def __init__(self, run_dir: str | Path, metrics: dict | None = None):
-        from synthpipe.data.readers import read_all  # noqa: F401  (fail early if data layer broken)
-
         self.run_dir = Path(run_dir)
         self.metrics = metrics or RunDir(run_dir).read_json(RunDir(run_dir).metrics_path)
         if self.metrics is None:
@@ -366,12 +372,6 @@ def _kept(plan: list[PlannedStep]) -> Iterator[Record]:
 
 def _dropped(plan: list[PlannedStep]) -> Iterator[Record]:
     return _flatten(b for p in plan for b in p.checkpoint.iter_dropped())
-
-
-def _every_kth(records: Iterator[Record], total: int, cap: int) -> list[Record]:
-    """An evenly spaced sample of at most `cap` records, so memory stays bounded on huge runs."""
-    step = max(1, -(-total // cap))
-    return [r for i, r in enumerate(records) if i % step == 0]
 
 
 def _flatten(batches) -> Iterator[Record]:

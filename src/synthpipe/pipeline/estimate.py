@@ -13,10 +13,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from synthpipe.data.records import ID
 from synthpipe.executors.local import LocalExecutor
 from synthpipe.llm.cache import ResponseCache
-from synthpipe.llm.types import ChatRequest
 from synthpipe.pipeline.plan import PlannedStep
 from synthpipe.pipeline.progress import NullProgress
 from synthpipe.pipeline.step import StepContext
@@ -42,7 +40,7 @@ def estimate_run(pipeline: Any, run_dir: Any, make_ctx, pool: Any) -> dict:
             continue
         llm = pipeline.recipe.llms[p.step.config.llm]
         row = {"step": p.name, "llm": p.step.config.llm, "model": llm.model}
-        if records is not None and not rows and hasattr(p.step, "format_input"):
+        if records is not None and not rows and hasattr(p.step, "first_request"):
             row.update(_exact_first_requests(p, records, make_ctx(p), pool, llm))
             avg_prompt = row["prompt_tokens"] / max(row["first_requests"], 1)
         requests = p.step.estimate_requests(n_in)
@@ -61,11 +59,9 @@ def estimate_run(pipeline: Any, run_dir: Any, make_ctx, pool: Any) -> dict:
 
 
 def _exact_first_requests(p: PlannedStep, records: list, ctx: StepContext, pool: Any, llm: Any) -> dict:
-    from synthpipe.generate.task import record_seed
-
     prompt_tokens = cached = 0
     for record in records:
-        request = ChatRequest(p.step.format_input(record), p.step.params(record_seed(ctx.seed, ctx.name, record.get(ID))))
+        request = p.step.first_request(record, ctx)
         prompt_tokens += sum(len(m.get("content") or "") for m in request.messages) // 4
         if pool is not None and pool.cache is not None:
             cached += pool.cache.get(ResponseCache.key(llm.identity(), request, 0)) is not None

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from synthpipe.data.sampling import evenly_spaced
 from synthpipe.report import svg
 
 QUANTILES = {"min": 0, "p5": 5, "p25": 25, "median": 50, "p75": 75, "p95": 95, "max": 100}
@@ -144,12 +145,6 @@ def _date(value: Any) -> str:
 def _clip(text: str, limit: int) -> str:
     # Truncate before escaping so an entity like &amp; is never cut in half.
     return text if len(text) <= limit else text[:limit] + "…"
-
-
-def _spaced(n: int, k: int) -> list[int]:
-    """k evenly spaced indexes into range(n): deterministic and spread over the data."""
-    k = min(n, k)
-    return [i * n // k for i in range(k)] if k > 0 else []
 
 
 def _table(head: Sequence[str], rows: Iterable[Sequence[str]], cls: str = "") -> str:
@@ -283,7 +278,7 @@ def _drop_key(record: dict) -> tuple[str, str]:
 
 def _examples(records: list[dict], text_field: str, k: int) -> str:
     items = []
-    for i in _spaced(len(records), k):
+    for i in evenly_spaced(len(records), k):
         r = records[i]
         detail = _drop_info(r).get("detail")
         rid = f'<span class="rid">{escape(as_text(r.get("id")))}</span> ' if "id" in r else ""
@@ -397,7 +392,7 @@ def _samples(kept: list[dict], stats: dict, text_field: str, label_field: str, k
         return (
             "samples",
             "Samples",
-            _sample_list([kept[i] for i in _spaced(len(kept), k)], text_field),
+            _sample_list([kept[i] for i in evenly_spaced(len(kept), k)], text_field),
         )
     groups: dict[str, list[int]] = defaultdict(list)
     for i, r in enumerate(kept):
@@ -406,7 +401,7 @@ def _samples(kept: list[dict], stats: dict, text_field: str, label_field: str, k
     for lab in list(stats["labels"]["counts"])[:MAX_SAMPLE_LABELS]:  # largest labels first
         idx = groups[lab]
         body += f"<h3>{escape(label_field)} = <code>{escape(lab)}</code></h3>"
-        body += _sample_list([kept[idx[j]] for j in _spaced(len(idx), k)], text_field)
+        body += _sample_list([kept[idx[j]] for j in evenly_spaced(len(idx), k)], text_field)
     if len(groups) > MAX_SAMPLE_LABELS:
         body += (
             f'<p class="muted">Samples shown for the {MAX_SAMPLE_LABELS} largest labels only.</p>'
@@ -539,22 +534,13 @@ def llm_usage_section(llm: dict) -> tuple[str, str]:
     """("LLM usage", html): requests, cache hits, retries, failures, tokens and cost per endpoint."""
     columns = ("requests", "cached", "cache_hit_rate", "retries", "failures", "prompt_tokens",
                "completion_tokens", "cost", "requests_per_s", "tokens_per_s")  # fmt: skip
-    head = "".join(f"<th>{escape(c.replace('_', ' '))}</th>" for c in ("endpoint", *columns))
-    rows = []
-    for name, stats in (llm.get("endpoints") or {}).items():
-        cells = "".join(f"<td>{escape(_cell(stats.get(c)))}</td>" for c in columns)
-        rows.append(f"<tr><td>{escape(name)}</td>{cells}</tr>")
+    rows = [
+        [escape(name), *(_num(stats.get(c)) if stats.get(c) is not None else "-" for c in columns)]
+        for name, stats in (llm.get("endpoints") or {}).items()
+    ]
     spent = llm.get("budget") or {}
     note = (
         f"<p class=\"muted\">Run budget spent so far: {spent.get('spent_requests', 0)} requests, "
         f"{spent.get('spent_tokens', 0)} tokens, cost {spent.get('spent_cost', 0)}. Cached replies are free.</p>"
     )
-    return "LLM usage", f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{note}"
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:,.4g}"
-    return f"{value:,}" if isinstance(value, int) else str(value)
+    return "LLM usage", _table(["endpoint", *(c.replace("_", " ") for c in columns)], rows) + note
