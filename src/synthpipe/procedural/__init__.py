@@ -1,0 +1,1 @@
+"""Procedural generators: synthetic data that needs no model and carries its own answer."""

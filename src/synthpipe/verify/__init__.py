@@ -1,0 +1,1 @@
+"""Verifiers: programs that check synthetic data (math answers, code in a sandbox, tool calls)."""
