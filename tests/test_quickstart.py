@@ -30,6 +30,12 @@ def check_run(out, summary: dict, n: int) -> None:
     assert "dedup" in html and "ABBR" in html
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["kept"] == len(kept)
+    # the audit step compares the kept questions with real TREC train and fills the card
+    audit = metrics["audit"]["audit"]
+    assert [r["name"] for r in audit["signatures"]][:2] == ["mode collapse", "fidelity loss"]
+    assert audit["fidelity"]["sample_size"] > 0
+    assert html.index("Audit summary") < html.index("Funnel")
+    assert "fidelity loss" in (out / "card.md").read_text()
 
 
 def test_quickstart_scaled_down(tmp_path):

@@ -310,7 +310,7 @@ def _curate(command, source, out_dir, steps, text_field, fmt, fresh, strict, qui
 
 @app.command()
 def audit(
-    data: Annotated[Path, typer.Argument(help="Dataset to audit (jsonl, jsonl.gz, csv, parquet, HF dir).")],
+    data: Annotated[Path, typer.Argument(help="Dataset to audit (jsonl, jsonl.gz, csv, parquet, HF dir), or a run directory (adds its funnel).")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for metrics.json, report.html, card.md.")],
     reference: Annotated[Path | None, typer.Option("--reference", help="Real data to compare against.")] = None,
     text_field: Annotated[str, typer.Option(help="Field holding the text.")] = "text",

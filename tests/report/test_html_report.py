@@ -114,11 +114,13 @@ def test_report_contents_and_determinism() -> None:
     assert page == render_report(_metrics(), _kept(), _dropped(), sample_size=2)
 
 
-def test_extra_sections_rendered_after_builtins() -> None:
+def test_section_order_lead_then_run_stats_then_extra_then_samples() -> None:
     extra = [("Audit <1>", "<p id='audit-body'>no overlap</p>")]
-    page = render_report(_metrics(), _kept(), _dropped(), extra_sections=extra)
+    lead = [("Audit summary", "<p id='lead-body'>traffic lights</p>")]
+    page = render_report(_metrics(), _kept(), _dropped(), extra_sections=extra, lead_sections=lead)
     assert "Audit &lt;1&gt;" in page and "<p id='audit-body'>no overlap</p>" in page
-    assert page.index('id="samples"') < page.index("audit-body") < page.index("<footer")
+    order = [page.index(x) for x in ("lead-body", 'id="funnel"', "audit-body", 'id="samples"', "<footer")]
+    assert order == sorted(order)
 
 
 def test_no_external_urls_or_scripts() -> None:

@@ -25,6 +25,7 @@ from synthpipe.audit.diversity import (
     diversity_report,
     vendi_score,
 )
+from synthpipe.audit.embedding_map import embedding_map
 from synthpipe.audit.fidelity import fidelity_report
 from synthpipe.data.sampling import evenly_spaced
 from synthpipe.report import svg
@@ -74,6 +75,9 @@ BIAS_THRESHOLDS: dict[str, Any] = {
 #: ``amber_share_below`` of records below it is amber. No red: the score is a heuristic.
 GROUNDING_THRESHOLDS: dict[str, float] = {"low_score": 0.6, "amber_share_below": 0.1}
 
+#: Buckets drawn per HolisticBias axis chart (the table below it lists them all).
+AXIS_BARS = 12
+
 STATUS_COLORS = {"green": "#009E73", "amber": "#E69F00", "red": "#D55E00", "n/a": "#9ca3af"}
 _RANK = {"n/a": -1, "green": 0, "amber": 1, "red": 2}
 
@@ -115,15 +119,39 @@ def _label_counts(records: Sequence[dict], field: str) -> dict[str, Any] | None:
     }
 
 
-def _contamination(run_metrics: dict | None, records: Sequence[dict]) -> dict[str, Any] | None:
-    """Contamination facts from a run's metrics (dropped) and the records (flagged)."""
+def _contamination(
+    run_metrics: dict | None, records: Sequence[dict], dropped: Sequence[dict] = ()
+) -> dict[str, Any] | None:
+    """Contamination facts from a run's metrics (dropped count), the kept records (flagged)
+    and, when given, the dropped records (which benchmark each contaminated one matched)."""
     flagged = sum(1 for r in records if r.get("contamination"))
     if run_metrics is None:
         return {"checked": False, "dropped": 0, "flagged_kept": flagged} if flagged else None
     steps = [s for s in run_metrics.get("steps") or [] if isinstance(s, dict)]
     checked = any(s.get("step") == "decontaminate" for s in steps)
-    dropped = sum(int((s.get("reasons") or {}).get(CONTAMINATION_REASON, 0)) for s in steps)
-    return {"checked": checked or dropped > 0, "dropped": dropped, "flagged_kept": flagged}
+    n_dropped = sum(int((s.get("reasons") or {}).get(CONTAMINATION_REASON, 0)) for s in steps)
+    out = {"checked": checked or n_dropped > 0, "dropped": n_dropped, "flagged_kept": flagged}
+    by = _benchmarks_hit(dropped)
+    if by:
+        out["by_benchmark"] = by
+    return out
+
+
+def _benchmarks_hit(dropped: Sequence[dict]) -> dict[str, int]:
+    """Benchmarks named in the hits of records dropped as contaminated (a record that matches
+    two benchmarks counts for both)."""
+    tally: Counter = Counter()
+    for r in dropped:
+        d = r.get("_drop") or {}
+        if d.get("reason") != CONTAMINATION_REASON:
+            continue
+        try:
+            hits = json.loads(d.get("detail") or "[]")
+        except (TypeError, ValueError):
+            continue
+        if isinstance(hits, list):
+            tally.update({h.get("benchmark") for h in hits if isinstance(h, dict) and h.get("benchmark")})
+    return dict(tally)
 
 
 def _grounding(records: Sequence[dict]) -> dict[str, Any] | None:
@@ -159,6 +187,7 @@ def audit_dataset(
     sample: int = 2000,
     seed: int = 0,
     run_metrics: dict | None = None,
+    dropped: Sequence[dict] = (),
 ) -> dict[str, Any]:
     """Diversity (+ mode collapse), fidelity vs ``reference``, bias, labels, contamination and
     factuality (``grounding_score``) facts.
@@ -240,8 +269,9 @@ def audit_dataset(
                 f"(n = {fid['sample_size']} each, seed {seed})"
             )
             audit["fidelity"] = fid
+    audit["embedding_map"] = embedding_map(emb, ref_emb) if emb is not None else None
     audit["bias"] = bias_report(texts, ref_texts if reference is not None else None)
-    audit["contamination"] = _contamination(run_metrics, records)
+    audit["contamination"] = _contamination(run_metrics, records, dropped)
     audit["factuality"] = _grounding(records)
     return audit
 
@@ -522,9 +552,52 @@ def audit_sections(audit: dict) -> list[tuple[str, str]]:
                 color=svg.VERMILLION,
             )
         sections.append(("Fidelity", body))
+    if audit.get("embedding_map"):
+        sections.append(("Embedding map", _map_html(audit["embedding_map"])))
+    if audit.get("contamination"):
+        sections.append(("Contamination", _contamination_html(audit["contamination"])))
     if audit.get("bias"):
         sections.append(("Bias and representation", _bias_html(audit["bias"])))
     return sections
+
+
+def _map_html(m: dict) -> str:
+    groups = [("synthetic", m["synthetic"], svg.BLUE)]
+    if m.get("reference"):
+        groups.append(("reference", m["reference"], svg.VERMILLION))
+    ev = m.get("explained_variance") or [0.0, 0.0]
+    return (
+        f'<p class="muted">{escape(m["method"])}; the two axes explain {ev[0]:.1%} and {ev[1]:.1%} '
+        "of the variance, so sets that overlap here may still differ along other directions "
+        "(the fidelity numbers use all dimensions). A patch of one colour is a region only "
+        "that set covers.</p>" + svg.scatter(groups, title="embedding map (PCA)")
+    )
+
+
+def _contamination_html(c: dict) -> str:
+    pairs = [("decontamination step ran", c.get("checked")), ("dropped as contaminated", c.get("dropped")),
+             ("flagged but kept", c.get("flagged_kept"))]  # fmt: skip
+    by = c.get("by_benchmark") or {}
+    body = _kv(pairs)
+    if by:
+        body += "<h3>Dropped per benchmark</h3>" + svg.bar_chart(
+            sorted(by.items(), key=lambda kv: (-kv[1], kv[0])), title="contaminated records per benchmark",
+            color=svg.VERMILLION)  # fmt: skip
+    return body
+
+
+def _gender_shares(gc: dict | None) -> dict[str, float] | None:
+    totals = {g: float(((gc or {}).get(g) or {}).get("total") or 0) for g in ("male", "female")}
+    n = sum(totals.values())
+    return {g: v / n for g, v in totals.items()} if n else None
+
+
+def _gender_bars(syn: dict | None, ref: dict | None) -> str:
+    ps, pr = _gender_shares(syn), _gender_shares(ref)
+    if ps is None and pr is None:
+        return ""
+    bars = [(g, (ps or {}).get(g, 0.0), None if pr is None else pr[g]) for g in ("male", "female")]
+    return svg.paired_bars(bars, title="share of gendered words: male vs female")
 
 
 def _share(dist: dict | None, key: str) -> str:
@@ -550,7 +623,8 @@ def _bias_html(b: dict) -> str:
             c = (gc or {}).get(g) or {}
             rows.append([escape(f"{label}: {g}")]
                         + [escape(_fmt(c.get(k))) for k in ("terms", "pronouns", "names", "total")])  # fmt: skip
-    parts.append("<h3>Gendered words</h3>" + _table(head, rows, "bias-gender"))
+    parts.append("<h3>Gendered words</h3>" + _gender_bars(b.get("gender"), ref.get("gender") if has_ref else None)
+                 + _table(head, rows, "bias-gender"))  # fmt: skip
     # HELM
     dr = b.get("demographic_representation") or {}
     sa = b.get("stereotypical_associations") or {}
@@ -601,7 +675,13 @@ def _bias_html(b: dict) -> str:
         caption = f"{axis}: {n_syn:,} synthetic mentions"
         if has_ref:
             caption += f", {n_ref:,} reference mentions, TVD {_fmt(a.get('tvd'))}"
-        parts.append(f"<h4>{escape(caption)}</h4>" + _table(head, rows, "bias-axis"))
+        bars = [(k, (ps or {}).get(k, 0.0), (pr or {}).get(k, 0.0) if has_ref else None)
+                for k in buckets[:AXIS_BARS]]  # fmt: skip
+        chart = svg.paired_bars(bars, title=f"{axis}: share of mentions per bucket")
+        table = _table(head, rows, "bias-axis")
+        if len(rows) > AXIS_BARS:
+            table = f"<details><summary>all {len(rows)} buckets</summary>{table}</details>"
+        parts.append(f"<h4>{escape(caption)}</h4>" + chart + table)
     if not shown:
         parts.append('<p class="muted">No HolisticBias descriptor mentioned.</p>')
     for key, label in (("over_represented", "over-represented"),
@@ -634,6 +714,18 @@ def _read(path: str | Path, text_field: str, label_field: str) -> list[dict]:
     return read_all(path, fields={"text": text_field, "label": label_field})
 
 
+def _run_dir_outputs(path: Path) -> tuple[Path, Path | None, dict] | None:
+    """(kept file, dropped ledger, run metrics) when ``path`` is a synthpipe run directory."""
+    metrics_path = path / "metrics.json"
+    if not (path.is_dir() and metrics_path.exists() and (path / "run.json").exists()):
+        return None
+    metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+    names = metrics.get("output") or {}
+    kept = path / names.get("kept", "kept.jsonl")
+    dropped = path / names.get("dropped", "dropped.jsonl")
+    return kept, (dropped if dropped.exists() else None), metrics
+
+
 def run_audit(
     data_path: str | Path,
     out_dir: str | Path,
@@ -647,16 +739,27 @@ def run_audit(
     seed: int = 0,
 ) -> dict[str, Any]:
     """Audit ``data_path`` (optionally vs ``reference_path``) and write ``metrics.json``,
-    ``report.html`` and ``card.md`` to ``out_dir``. Returns the audit dict."""
+    ``report.html`` and ``card.md`` to ``out_dir``. Returns the audit dict.
+
+    ``data_path`` may be a run directory: its kept records are audited, and its metrics and
+    dropped ledger give the report its funnel, drop reasons and contamination facts."""
     from synthpipe.audit.card import dataset_card
     from synthpipe.report.html import write_report
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    records = _read(data_path, text_field, label_field)
+    run = _run_dir_outputs(Path(data_path))
+    dropped: list[dict] = []
+    if run is not None:
+        kept_path, dropped_path, metrics = run
+        run_metrics = run_metrics or metrics
+        records = _read(kept_path, text_field, label_field)
+        dropped = _read(dropped_path, text_field, label_field) if dropped_path else []
+    else:
+        records = _read(data_path, text_field, label_field)
     reference = _read(reference_path, text_field, label_field) if reference_path else None
-    audit = audit_dataset(records, reference, text_field="text", label_field="label",
-                          embed=embed, sample=sample, seed=seed, run_metrics=run_metrics)  # fmt: skip
+    audit = audit_dataset(records, reference, text_field="text", label_field="label", embed=embed,
+                          sample=sample, seed=seed, run_metrics=run_metrics, dropped=dropped)  # fmt: skip
     audit["text_field"], audit["label_field"] = text_field, label_field
     audit["inputs"] = {"data": str(data_path),
                        "reference": None if reference_path is None else str(reference_path)}  # fmt: skip
@@ -664,14 +767,14 @@ def run_audit(
     (out / "metrics.json").write_text(
         json.dumps(audit, indent=2, default=str) + "\n", encoding="utf-8"
     )
-    metrics_like = {
-        "run": {"name": f"audit of {Path(data_path).name}", "seed": seed},
-        "steps": [],
-        "kept": len(records),
-        "dropped": 0,
-    }
-    write_report(out, metrics_like, kept=records, dropped=[],
-                 extra_sections=audit_sections(audit))  # fmt: skip
+    if run is not None:  # the run's own counts: the report shows its funnel and drop reasons
+        report_metrics = {**run[2], "run": {**run[2].get("run", {}), "name": f"audit of run {Path(data_path).name}"}}
+    else:
+        report_metrics = {"run": {"name": f"audit of {Path(data_path).name}", "seed": seed},
+                          "steps": [], "kept": len(records), "dropped": 0}  # fmt: skip
+    summary, *details = audit_sections(audit)
+    write_report(out, report_metrics, kept=records, dropped=dropped,
+                 lead_sections=[summary], extra_sections=details)  # fmt: skip
     card = dataset_card(audit, run_metrics, records=records)
     (out / "card.md").write_text(card, encoding="utf-8")
     return audit

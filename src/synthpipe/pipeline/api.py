@@ -29,6 +29,7 @@ import pyarrow as pa
 import yaml
 from pydantic import ValidationError
 
+from synthpipe.audit.step import finish_audits
 from synthpipe.data.arrow import records_to_table
 from synthpipe.data.records import Batch, Record
 from synthpipe.data.sampling import tap_sample
@@ -200,6 +201,7 @@ class Pipeline:
             batch_size=self.recipe.batch_size,
             strict=strict,
             run_dir=run_dir.root,
+            step_dir=p.checkpoint.dir,
             resources=pool,
         )
         if p.step.kind == "source":
@@ -249,16 +251,30 @@ class Pipeline:
         }
         if llm is not None:
             metrics["llm"] = llm
+        audits = finish_audits([(p.name, p.checkpoint.dir) for p in plan], metrics, kept, dropped)
+        if audits:
+            metrics["audit"] = dict(audits)
         run_dir.write_json(run_dir.metrics_path, metrics)
-        self._report(run_dir, metrics, kept, dropped)
+        self._report(run_dir, metrics, kept, dropped, audits)
         log.info("finished: %d kept, %d dropped, %d quarantined", kept_count, dropped_count, quarantined)
         return metrics
 
-    def _report(self, run_dir: RunDir, metrics: dict, kept: list, dropped: list) -> None:
+    def _report(self, run_dir: RunDir, metrics: dict, kept: list, dropped: list, audits: list) -> None:
+        from synthpipe.audit.card import dataset_card
+        from synthpipe.audit.run import audit_sections
         from synthpipe.report.html import llm_usage_section, write_report
 
         out = self.recipe.output
         extra = [llm_usage_section(metrics["llm"])] if metrics.get("llm") else []
+        lead = []
+        for name, audit in audits:
+            summary, *details = [(title if len(audits) == 1 else f"{title} ({name})", body)
+                                 for title, body in audit_sections(audit)]  # fmt: skip
+            lead.append(summary)
+            extra += details
+        if audits:  # the card describes the last audit: the one nearest the output
+            card = dataset_card(audits[-1][1], metrics, records=kept)
+            (run_dir.root / "card.md").write_text(card, encoding="utf-8")
         if metrics["kept"] > len(kept) or metrics["dropped"] > len(dropped):
             note = (f"<p>Counts cover every record. Length, label and diversity statistics and samples use an "
                     f"evenly spaced sample of {len(kept):,} of {metrics['kept']:,} kept and {len(dropped):,} of "
@@ -266,7 +282,7 @@ class Pipeline:
             extra.append(("Sampling", note))
         write_report(
             run_dir.root, metrics, kept, dropped,
-            text_field=out.text_field, label_field=out.label_field, extra_sections=extra,
+            text_field=out.text_field, label_field=out.label_field, extra_sections=extra, lead_sections=lead,
         )
 
 

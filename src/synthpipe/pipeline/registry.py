@@ -29,6 +29,7 @@ _BUILTIN_MODULES = (
     "synthpipe.curate.decontam.step",
     "synthpipe.curate.minhash",
     "synthpipe.curate.semantic_dedup",
+    "synthpipe.audit.step",
     "synthpipe.generate.text_generation",
     "synthpipe.generate.self_instruct",
     "synthpipe.generate.evol_instruct",

@@ -43,6 +43,7 @@ class StepContext:
     batch_size: int = 256
     strict: bool = False
     run_dir: Path | None = None
+    step_dir: Path | None = None  # this step's checkpoint directory (for side outputs like audit.json)
     skip_batches: int = 0  # sources that set `skips_resumed_batches` start after these
     quarantine: Quarantine | None = field(default=None, repr=False)
     resources: Any = field(default=None, repr=False)  # run-wide services, e.g. the LLM pool

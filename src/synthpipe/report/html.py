@@ -430,19 +430,23 @@ def render_report(
     label_field: str = "label",
     sample_size: int = 5,
     extra_sections: Sequence[tuple[str, str]] = (),
+    lead_sections: Sequence[tuple[str, str]] = (),
 ) -> str:
-    """The whole report as one HTML string; ``extra_sections`` are (title, trusted html)."""
+    """The whole report as one HTML string. ``lead_sections`` (e.g. the audit summary) come
+    first, ``extra_sections`` after the run's own statistics, kept samples last; both are
+    (title, trusted html)."""
     kept, dropped = list(kept), list(dropped)
     steps = [s for s in metrics.get("steps") or [] if isinstance(s, dict)]
     stats = build_stats(kept, text_field=text_field, label_field=label_field)
-    sections: list[Section | None] = [
+    sections: list[Section | None] = [(f"lead-{i}", str(t), body) for i, (t, body) in enumerate(lead_sections)]
+    sections += [
         _funnel(steps, _generated(metrics, steps)),
         _drop_reasons(metrics, steps, dropped, text_field, sample_size),
         _labels(stats),
         _lengths(stats),
-        _samples(kept, stats, text_field, label_field, sample_size),
     ]
     sections += [(f"extra-{i}", str(t), body) for i, (t, body) in enumerate(extra_sections)]
+    sections.append(_samples(kept, stats, text_field, label_field, sample_size))
     shown = [s for s in sections if s is not None]
     run = metrics.get("run") or {}
     version = run.get("synthpipe_version") or _package_version()

@@ -209,3 +209,100 @@ def _y_axis(left: float, top_pad: float, plot_w: float, plot_h: float, top: floa
             f'fill="{MUTED}">{fmt_num(value)}</text>'
         )
     return "".join(out)
+
+
+def _legend(x: float, y: float, entries: Sequence[tuple[str, str]]) -> str:
+    out = []
+    for label, color in entries:
+        out.append(
+            f'<rect x="{x:.1f}" y="{y - 9:.1f}" width="10" height="10" fill="{color}"/>'
+            f'<text x="{x + 14:.1f}" y="{y:.1f}" fill="{INK}">{escape(label)}</text>'
+        )
+        x += _text_width(label) + 34
+    return "".join(out)
+
+
+def paired_bars(
+    items: Sequence[tuple[str, float, float | None]],
+    *,
+    names: tuple[str, str] = ("synthetic", "reference"),
+    title: str = "paired bars",
+    width: int = 760,
+    bar_height: int = 10,
+    max_label_chars: int = 34,
+    percent: bool = True,
+) -> str:
+    """Two horizontal bars per label (``(label, first, second)``; ``second`` may be None),
+    for comparing shares of two datasets side by side."""
+    if not items:
+        return f'<p class="muted">No data to chart: {escape(title)}.</p>'
+    colors = (BLUE, VERMILLION)
+
+    def text(v: float | None) -> str:
+        return "–" if v is None else (f"{v:.1%}" if percent else fmt_num(v))
+
+    labels = [_clip(str(label), max_label_chars) for label, _, _ in items]
+    label_w = max(_text_width(s) for s in labels) + 16
+    value_w = 56
+    plot_w = max(width - label_w - value_w, 80)
+    top = max((max(a, b or 0) for _, a, b in items), default=0) or 1
+    group = 2 * bar_height + 10
+    legend_h = 22
+    height = legend_h + len(items) * group + 4
+    parts = [_svg_open(width, height, title), _legend(label_w, 14, list(zip(names, colors, strict=True)))]
+    for i, ((full, a, b), label) in enumerate(zip(items, labels, strict=True)):
+        y = legend_h + i * group
+        parts.append(
+            f"<g><title>{escape(str(full))}: {escape(names[0])} {text(a)}, "
+            f"{escape(names[1])} {text(b)}</title>"
+            f'<text x="{label_w - 8:.1f}" y="{y + bar_height + 4:.1f}" text-anchor="end" '
+            f'fill="{INK}">{escape(label)}</text>'
+        )
+        for j, (value, color) in enumerate(((a, colors[0]), (b, colors[1]))):
+            if value is None:
+                continue
+            by = y + j * bar_height
+            w = max(plot_w * max(value, 0) / top, 1 if value > 0 else 0)
+            parts.append(
+                f'<rect x="{label_w:.1f}" y="{by}" width="{w:.1f}" height="{bar_height - 1}" '
+                f'fill="{color}"/><text x="{label_w + w + 4:.1f}" y="{by + bar_height - 1}" '
+                f'font-size="10" fill="{INK}">{text(value)}</text>'
+            )
+        parts.append("</g>")
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def scatter(
+    groups: Sequence[tuple[str, Sequence[Sequence[float]], str]],
+    *,
+    title: str = "scatter",
+    width: int = 560,
+    height: int = 420,
+    radius: float = 2.4,
+) -> str:
+    """Points of several groups (``(name, [[x, y], ...], colour)``) on shared, equal-aspect
+    axes, e.g. a 2-D projection of embeddings. Axis values carry no units, so none are drawn."""
+    pts = [np.asarray(p, dtype=float).reshape(-1, 2) for _, p, _ in groups]
+    if not pts or not sum(len(p) for p in pts):
+        return f'<p class="muted">No data to chart: {escape(title)}.</p>'
+    allp = np.vstack(pts)
+    lo, hi = allp.min(axis=0), allp.max(axis=0)
+    span = float(max(hi - lo)) or 1.0  # one scale for both axes keeps distances honest
+    pad, legend_h = 14, 24
+    size = min(width, height - legend_h) - 2 * pad
+    cx0 = (width - size) / 2
+    parts = [_svg_open(width, height, title)]
+    parts.append(_legend(pad, 14, [(f"{name} ({len(p):,})", c) for (name, _, c), p in zip(groups, pts, strict=True)]))
+    parts.append(
+        f'<rect x="{cx0:.1f}" y="{legend_h + pad:.1f}" width="{size:.1f}" height="{size:.1f}" '
+        f'fill="none" stroke="{GRID}"/>'
+    )
+    off = (span - (hi - lo)) / 2  # centre the shorter axis
+    for (_, _, color), p in zip(groups, pts, strict=True):
+        xs = cx0 + (p[:, 0] - lo[0] + off[0]) / span * size
+        ys = legend_h + pad + size - (p[:, 1] - lo[1] + off[1]) / span * size
+        dots = "".join(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{radius}"/>' for x, y in zip(xs, ys, strict=True))
+        parts.append(f'<g fill="{color}" fill-opacity="0.55">{dots}</g>')
+    parts.append("</svg>")
+    return "".join(parts)
