@@ -586,18 +586,16 @@ def _contamination_html(c: dict) -> str:
     return body
 
 
-def _gender_shares(gc: dict | None) -> dict[str, float] | None:
-    totals = {g: float(((gc or {}).get(g) or {}).get("total") or 0) for g in ("male", "female")}
-    n = sum(totals.values())
-    return {g: v / n for g, v in totals.items()} if n else None
-
-
 def _gender_bars(syn: dict | None, ref: dict | None) -> str:
-    ps, pr = _gender_shares(syn), _gender_shares(ref)
-    if ps is None and pr is None:
+    """Male/female shares of gendered terms and pronouns: the HELM demographic-representation
+    distributions the bias signature is computed from (names are counted in the table only)."""
+    ps, pr = ((d or {}).get("distribution") for d in (syn, ref))
+    if not ps and not pr:
         return ""
-    bars = [(g, (ps or {}).get(g, 0.0), None if pr is None else pr[g]) for g in ("male", "female")]
-    return svg.paired_bars(bars, title="share of gendered words: male vs female")
+    bars = [(g, (ps or {}).get(g, 0.0), None if not pr else pr.get(g, 0.0)) for g in ("male", "female")]
+    return ('<p class="muted">Share of gendered terms and pronouns (the numbers the bias '
+            "signature uses; names are in the table).</p>"
+            + svg.paired_bars(bars, title="share of gendered terms and pronouns: male vs female"))  # fmt: skip
 
 
 def _share(dist: dict | None, key: str) -> str:
@@ -623,7 +621,8 @@ def _bias_html(b: dict) -> str:
             c = (gc or {}).get(g) or {}
             rows.append([escape(f"{label}: {g}")]
                         + [escape(_fmt(c.get(k))) for k in ("terms", "pronouns", "names", "total")])  # fmt: skip
-    parts.append("<h3>Gendered words</h3>" + _gender_bars(b.get("gender"), ref.get("gender") if has_ref else None)
+    parts.append("<h3>Gendered words</h3>" + _gender_bars(b.get("demographic_representation"),
+                                                          ref.get("demographic_representation") if has_ref else None)
                  + _table(head, rows, "bias-gender"))  # fmt: skip
     # HELM
     dr = b.get("demographic_representation") or {}
@@ -675,7 +674,7 @@ def _bias_html(b: dict) -> str:
         caption = f"{axis}: {n_syn:,} synthetic mentions"
         if has_ref:
             caption += f", {n_ref:,} reference mentions, TVD {_fmt(a.get('tvd'))}"
-        bars = [(k, (ps or {}).get(k, 0.0), (pr or {}).get(k, 0.0) if has_ref else None)
+        bars = [(k, None if ps is None else ps.get(k, 0.0), (pr or {}).get(k, 0.0) if has_ref else None)
                 for k in buckets[:AXIS_BARS]]  # fmt: skip
         chart = svg.paired_bars(bars, title=f"{axis}: share of mentions per bucket")
         table = _table(head, rows, "bias-axis")

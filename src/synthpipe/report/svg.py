@@ -223,7 +223,7 @@ def _legend(x: float, y: float, entries: Sequence[tuple[str, str]]) -> str:
 
 
 def paired_bars(
-    items: Sequence[tuple[str, float, float | None]],
+    items: Sequence[tuple[str, float | None, float | None]],
     *,
     names: tuple[str, str] = ("synthetic", "reference"),
     title: str = "paired bars",
@@ -232,8 +232,8 @@ def paired_bars(
     max_label_chars: int = 34,
     percent: bool = True,
 ) -> str:
-    """Two horizontal bars per label (``(label, first, second)``; ``second`` may be None),
-    for comparing shares of two datasets side by side."""
+    """Two horizontal bars per label (``(label, first, second)``; None = not measured, drawn
+    as no bar and a dash), for comparing shares of two datasets side by side."""
     if not items:
         return f'<p class="muted">No data to chart: {escape(title)}.</p>'
     colors = (BLUE, VERMILLION)
@@ -245,7 +245,7 @@ def paired_bars(
     label_w = max(_text_width(s) for s in labels) + 16
     value_w = 56
     plot_w = max(width - label_w - value_w, 80)
-    top = max((max(a, b or 0) for _, a, b in items), default=0) or 1
+    top = max((max(a or 0, b or 0) for _, a, b in items), default=0) or 1
     group = 2 * bar_height + 10
     legend_h = 22
     height = legend_h + len(items) * group + 4
