@@ -193,3 +193,19 @@ def test_factuality_row_from_grounding_score():
     assert audit["factuality"]["p10"] == pytest.approx(0.3)
     assert _status(audit, "factuality signals") == "amber"
     json.dumps(audit, default=str)  # metrics.json stays serialisable
+
+
+def test_factuality_row_uses_verifier_pass_rates_and_flags_kept_failures() -> None:
+    from synthpipe.audit.run import _verification, signatures
+
+    metrics = {"steps": [{"name": "check", "step": "verify_math", "in": 200, "kept": 150,
+                          "reasons": {"wrong_answer": 50}}]}  # fmt: skip
+    passed = [{"verification": {"passed": True}}] * 10
+    v = _verification(metrics, passed)
+    assert v["steps"]["check"]["pass_rate"] == 0.75 and v["records_failed"] == 0
+    row = signatures({"verification": v})[-1]
+    assert row["status"] == "green" and "150 of 200 (75.0%)" in row["explanation"]
+    flagged = passed + [{"verification": {"passed": False}}]
+    row = signatures({"verification": _verification(None, flagged)})[-1]
+    assert row["status"] == "red" and "1 of 11" in row["explanation"]
+    assert _verification({"steps": [{"name": "f", "step": "text_filter", "in": 5, "kept": 5}]}, []) is None

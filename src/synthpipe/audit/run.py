@@ -40,6 +40,10 @@ VENDI_SAMPLE = 300
 #: (distinct-2 < 0.25, self-BLEU > 0.48, compression > 3.2, Vendi/n < 0.125).
 AMBER_MARGIN = 1.25
 
+#: Steps whose registry name starts with this are verifiers (verify_math, verify_code, ...):
+#: their kept / in is the verifier pass rate shown under factuality.
+VERIFY_STEP_PREFIX = "verify_"
+
 #: Fidelity thresholds as (amber, red). PRDC and MAUVE need embeddings. Calibration (MiniLM,
 #: tests/audit/test_fidelity.py): SST-2 half vs half gives precision and recall > 0.7 and
 #: MAUVE > 0.8; SST-2 vs TREC (a different domain) gives precision < 0.4 and MAUVE < 0.2.
@@ -177,6 +181,21 @@ def _grounding(records: Sequence[dict]) -> dict[str, Any] | None:
     }
 
 
+def _verification(run_metrics: dict | None, records: Sequence[dict]) -> dict[str, Any] | None:
+    """Verifier facts: each verify step's pass rate (from the run's funnel) and how many of the
+    audited records carry a failed ``verification`` (possible when a verifier only flags)."""
+    steps = {}
+    for s in (run_metrics or {}).get("steps") or []:
+        if isinstance(s, dict) and str(s.get("step", "")).startswith(VERIFY_STEP_PREFIX) and s.get("in"):
+            steps[s["name"]] = {"step": s["step"], "in": s["in"], "passed": s["kept"],
+                                "pass_rate": s["kept"] / s["in"], "reasons": s.get("reasons") or {}}  # fmt: skip
+    checked = [r["verification"] for r in records if isinstance(r.get("verification"), dict)]
+    if not steps and not checked:
+        return None
+    failed = sum(1 for v in checked if v.get("passed") is False)
+    return {"steps": steps, "records_checked": len(checked), "records_failed": failed}
+
+
 def audit_dataset(
     records: Sequence[dict],
     reference: Sequence[dict] | None = None,
@@ -273,6 +292,7 @@ def audit_dataset(
     audit["bias"] = bias_report(texts, ref_texts if reference is not None else None)
     audit["contamination"] = _contamination(run_metrics, records, dropped)
     audit["factuality"] = _grounding(records)
+    audit["verification"] = _verification(run_metrics, records)
     return audit
 
 
@@ -420,12 +440,17 @@ def _bias_row(audit: dict) -> dict[str, Any]:
 
 
 def _factuality_row(audit: dict) -> dict[str, Any]:
+    """Verifier results when there are any (a program checked the answers), else the grounding
+    score distribution (a heuristic), else n/a."""
+    v = audit.get("verification")
+    if v:
+        return _verified_row(v)
     g = audit.get("factuality")
     low, share_max = GROUNDING_THRESHOLDS["low_score"], GROUNDING_THRESHOLDS["amber_share_below"]
     threshold = {"share_below": f"> {share_max} amber (score < {low})"}
     if not g:
         return _row("factuality signals", "n/a", {}, threshold,
-                    "Records carry no grounding_score (only grounded QA produces one).")  # fmt: skip
+                    "No verifier ran and no record carries a grounding_score (grounded QA).")  # fmt: skip
     value = {"mean": g["mean"], "p10": g["p10"], "share_below": g["share_below"]}
     text = (
         f"grounding_score on {g['n']} of {g['of']} records: mean {g['mean']:.3f}, "
@@ -435,6 +460,22 @@ def _factuality_row(audit: dict) -> dict[str, Any]:
         return _row("factuality signals", "amber", value, threshold,
                     text + " Many answers are weakly supported by their passage.")  # fmt: skip
     return _row("factuality signals", "green", value, threshold, text)
+
+
+def _verified_row(v: dict) -> dict[str, Any]:
+    """Red if audited records failed verification and were kept; the pass rate of each verify
+    step is context (failures were dropped), not a fault."""
+    threshold = {"records_failed": "> 0 red (a failed record was kept)"}
+    rates = {name: s["pass_rate"] for name, s in v["steps"].items()}
+    value = {"records_failed": v["records_failed"], **{f"pass_rate:{k}": r for k, r in rates.items()}}
+    parts = [f"{name} passed {s['passed']:,} of {s['in']:,} ({s['pass_rate']:.1%})" for name, s in v["steps"].items()]
+    text = "; ".join(parts) + ("." if parts else "")
+    if v["records_failed"]:
+        return _row("factuality signals", "red", value, threshold,
+                    f"{v['records_failed']} of {v['records_checked']} audited records failed verification "
+                    f"but are in the data. {text}".strip())  # fmt: skip
+    return _row("factuality signals", "green", value, threshold,
+                (text + " Failures were dropped; the kept records verify.").strip())  # fmt: skip
 
 
 def _row(name: str, status: str, value: Any, threshold: Any, explanation: str) -> dict[str, Any]:

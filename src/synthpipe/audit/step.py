@@ -114,8 +114,8 @@ def finish_audits(
     step_dirs: list[tuple[str, Path]], metrics: dict, kept: list[dict], dropped: list[dict]
 ) -> list[tuple[str, dict]]:
     """``(step name, audit)`` for every audit step of the run, completed with the run's
-    contamination facts and signature rows."""
-    from synthpipe.audit.run import _contamination, signatures
+    contamination and verifier facts and signature rows."""
+    from synthpipe.audit.run import _contamination, _verification, signatures
 
     found = []
     for name, directory in step_dirs:
@@ -124,6 +124,7 @@ def finish_audits(
             continue
         audit = json.loads(path.read_text(encoding="utf-8"))
         audit["contamination"] = _contamination(metrics, kept, dropped)
+        audit["verification"] = _verification(metrics, kept)
         audit["signatures"] = signatures(audit)
         found.append((name, audit))
     return found
