@@ -1,0 +1,113 @@
+"""Bundle the real data the verifiable-data recipes read (dev-time only; the product never reads ../shared).
+
+- ``resources/data/gsm8k/train.jsonl.gz``: GSM8K train (7,473), byte-identical records
+  ``{"question", "answer"}`` plus ``id`` and ``final_answer`` (the text after ``####``): the
+  reference set `recipes/math.yaml` audits against, and questions for LLM math recipes.
+- ``resources/data/mbpp/train.jsonl``: MBPP's train split (task ids 601-974, 374 tasks)
+  ``{"id", "text", "code", "test_list", "test_setup_code", "challenge_test_list"}``: the
+  offline stand-in source of `recipes/code.yaml`.
+
+Each folder gets the upstream ``LICENSE`` and a ``SOURCE.md`` (origin, license, counts,
+sha256). Re-running gives identical bytes (gzip mtime 0).
+
+Usage: ``.venv/bin/python scripts/bundle_verify_data.py [--src ../shared/data]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import io
+import json
+import shutil
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_SRC = REPO.parent / "shared" / "data"
+OUT = REPO / "src" / "synthpipe" / "resources" / "data"
+MBPP_LICENSE = REPO / "src" / "synthpipe" / "resources" / "benchmarks" / "mbpp" / "LICENSE"
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def dump(records: list[dict]) -> bytes:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
+
+
+def gz(data: bytes) -> bytes:
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0, filename="") as fh:
+        fh.write(data)
+    return buf.getvalue()
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def gsm8k(src: Path) -> None:
+    rows = read_jsonl(src / "gsm8k" / "train.jsonl")
+    records = [{"id": f"gsm8k-train-{i}", "question": r["question"], "answer": r["answer"],
+                "final_answer": r["answer"].rsplit("####", 1)[1].strip()} for i, r in enumerate(rows)]  # fmt: skip
+    out = OUT / "gsm8k"
+    out.mkdir(parents=True, exist_ok=True)
+    data = gz(dump(records))
+    (out / "train.jsonl.gz").write_bytes(data)
+    shutil.copyfile(src / "gsm8k" / "LICENSE", out / "LICENSE")
+    (out / "SOURCE.md").write_text(f"""# GSM8K train split (Cobbe et al. 2021, Training Verifiers to Solve Math Word Problems)
+
+- Origin: github.com/openai/grade-school-math `grade_school_math/data/train.jsonl`, commit
+  3101c7d5072418e28b9008a6636bde82a006892c (see the project's `shared/data/gsm8k/SOURCE.md`).
+- License: MIT (copy in `LICENSE`).
+- Records: {len(records)}. Fields: `question`, `answer` (the worked solution as published),
+  plus `id` (`gsm8k-train-<line>`) and `final_answer` (the text after `####`).
+- Used as the real reference of `recipes/math.yaml`'s audit.
+
+| file | records | bytes | sha256 |
+|---|---|---|---|
+| train.jsonl.gz | {len(records)} | {len(data)} | {sha(data)} |
+
+Regenerate: `.venv/bin/python scripts/bundle_verify_data.py` (deterministic).
+""", encoding="utf-8")
+
+
+def mbpp(src: Path) -> None:
+    rows = read_jsonl(src / "mbpp" / "mbpp.jsonl")
+    keys = ("text", "code", "test_list", "test_setup_code", "challenge_test_list")
+    records = [{"id": f"mbpp-{r['task_id']}", **{k: r.get(k) for k in keys}}
+               for r in rows if 601 <= int(r["task_id"]) <= 974]  # fmt: skip
+    out = OUT / "mbpp"
+    out.mkdir(parents=True, exist_ok=True)
+    data = dump(records)
+    (out / "train.jsonl").write_bytes(data)
+    shutil.copyfile(MBPP_LICENSE, out / "LICENSE")
+    (out / "SOURCE.md").write_text(f"""# MBPP train split (Austin et al. 2021, Program Synthesis with Large Language Models)
+
+- Origin: the project's copy of `mbpp.jsonl` (provenance in `resources/benchmarks/mbpp/SOURCE.md`);
+  the train split is task ids 601-974 as defined by the MBPP paper.
+- License: CC BY 4.0 (attribution notice in `LICENSE`).
+- Records: {len(records)}. Fields as upstream: `text`, `code`, `test_list`, `test_setup_code`,
+  `challenge_test_list`; plus `id` (`mbpp-<task_id>`).
+- Used as the offline stand-in source of `recipes/code.yaml` (problems with tests).
+
+| file | records | bytes | sha256 |
+|---|---|---|---|
+| train.jsonl | {len(records)} | {len(data)} | {sha(data)} |
+
+Regenerate: `.venv/bin/python scripts/bundle_verify_data.py` (deterministic).
+""", encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--src", type=Path, default=DEFAULT_SRC)
+    args = parser.parse_args()
+    gsm8k(args.src)
+    mbpp(args.src)
+
+
+if __name__ == "__main__":
+    main()
