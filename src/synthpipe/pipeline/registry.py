@@ -30,6 +30,7 @@ _BUILTIN_MODULES = (
     "synthpipe.curate.minhash",
     "synthpipe.curate.semantic_dedup",
     "synthpipe.audit.step",
+    "synthpipe.verify.math_steps",
     "synthpipe.generate.text_generation",
     "synthpipe.generate.self_instruct",
     "synthpipe.generate.evol_instruct",
