@@ -40,9 +40,9 @@ VENDI_SAMPLE = 300
 #: (distinct-2 < 0.25, self-BLEU > 0.48, compression > 3.2, Vendi/n < 0.125).
 AMBER_MARGIN = 1.25
 
-#: Steps whose registry name starts with this are verifiers (verify_math, verify_code, ...):
-#: their kept / in is the verifier pass rate shown under factuality.
-VERIFY_STEP_PREFIX = "verify_"
+#: Steps whose registry name starts with one of these are verifiers (verify_math, verify_code,
+#: rejection_sampling, ...): their kept / in is the pass rate shown under factuality.
+VERIFY_STEP_PREFIXES = ("verify_", "rejection_sampling")
 
 #: Fidelity thresholds as (amber, red). PRDC and MAUVE need embeddings. Calibration (MiniLM,
 #: tests/audit/test_fidelity.py): SST-2 half vs half gives precision and recall > 0.7 and
@@ -186,7 +186,7 @@ def _verification(run_metrics: dict | None, records: Sequence[dict]) -> dict[str
     audited records carry a failed ``verification`` (possible when a verifier only flags)."""
     steps = {}
     for s in (run_metrics or {}).get("steps") or []:
-        if isinstance(s, dict) and str(s.get("step", "")).startswith(VERIFY_STEP_PREFIX) and s.get("in"):
+        if isinstance(s, dict) and str(s.get("step", "")).startswith(VERIFY_STEP_PREFIXES) and s.get("in"):
             steps[s["name"]] = {"step": s["step"], "in": s["in"], "passed": s["kept"],
                                 "pass_rate": s["kept"] / s["in"], "reasons": s.get("reasons") or {}}  # fmt: skip
     checked = [r["verification"] for r in records if isinstance(r.get("verification"), dict)]

@@ -40,6 +40,7 @@ _BUILTIN_MODULES = (
     "synthpipe.generate.llm_judge",
     "synthpipe.generate.ultrafeedback",
     "synthpipe.generate.constitutional_ai",
+    "synthpipe.generate.rejection_sampling",
     "synthpipe.generate.grounded_qa",
     "synthpipe.generate.humpback",
     "synthpipe.generate.wrap",
