@@ -308,6 +308,56 @@ def _curate(command, source, out_dir, steps, text_field, fmt, fresh, strict, qui
         out.print(f"outputs in {result.run_dir.resolve()}", soft_wrap=True, highlight=False)
 
 
+verify_app = typer.Typer(help="Check synthetic data with programs: math answers, code in a sandbox.", no_args_is_help=True)
+app.add_typer(verify_app, name="verify")
+
+
+@verify_app.command("math")
+def verify_math(
+    source: Annotated[Path, typer.Argument(help="Records with a problem, a candidate solution and a gold answer.")],
+    out_dir: OutOpt,
+    candidate_field: Annotated[str, typer.Option(help="Field with the candidate solution or answer.")] = "candidate",
+    gold_field: Annotated[str, typer.Option(help="Field with the gold answer.")] = "final_answer",
+    gold_is_solution: Annotated[bool, typer.Option("--gold-is-solution", help="The gold field is a worked solution (GSM8K `answer`): take its final answer.")] = False,
+    problem_field: Annotated[str, typer.Option(help="Field with the problem (shown in the report).")] = "question",
+    sets: SetOpt = None, fmt: FormatOpt = None, fresh: FreshOpt = False, strict: StrictOpt = False,
+    quiet: QuietOpt = False, as_json: JsonOpt = False,
+) -> None:
+    """Keep records whose candidate's final answer equals the gold answer (####, \\boxed{}, "the answer is")."""
+    config = {"candidate_field": candidate_field, "gold_field": gold_field, "gold_is_solution": gold_is_solution}
+    steps = {"verify": _build_step("verify_math", config, _overrides(sets, "verify"))}
+    _curate("verify-math", source, out_dir, steps, problem_field, fmt, fresh, strict, quiet, as_json, _verify_summary)
+
+
+@verify_app.command("code")
+def verify_code(
+    source: Annotated[Path, typer.Argument(help="Records with a program and its tests (HumanEval, MBPP or code/tests layout).")],
+    out_dir: OutOpt,
+    layout: Annotated[str, typer.Option(help="auto, humaneval, mbpp or plain.")] = "auto",
+    code_field: Annotated[str | None, typer.Option(help="Field with the program [default: the layout's].")] = None,
+    tests_field: Annotated[str | None, typer.Option(help="Field with the tests [default: the layout's].")] = None,
+    timeout: Annotated[float | None, typer.Option(help="Wall-clock seconds per program.")] = None,
+    memory_mb: Annotated[int | None, typer.Option(help="Address-space limit per program.")] = None,
+    isolation: Annotated[str | None, typer.Option(help="auto, bwrap, unshare or none (see the sandbox docs).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Programs run at once.")] = None,
+    sets: SetOpt = None, fmt: FormatOpt = None, fresh: FreshOpt = False, strict: StrictOpt = False,
+    quiet: QuietOpt = False, as_json: JsonOpt = False,
+) -> None:
+    """Run each program against its tests in the sandbox; keep those that pass."""
+    config = {"layout": layout, "code_field": code_field, "tests_field": tests_field, "timeout_s": timeout,
+              "memory_mb": memory_mb, "isolation": isolation, "workers": workers}  # fmt: skip
+    steps = {"verify": _build_step("verify_code", config, _overrides(sets, "verify"))}
+    _curate("verify-code", source, out_dir, steps, "text", fmt, fresh, strict, quiet, as_json, _verify_summary)
+
+
+def _verify_summary(result) -> dict:
+    """Pass rate and failure reasons of the verify step, for summary.json."""
+    step = next(s for s in result.metrics["steps"] if s["name"] == "verify")
+    return {"verified": {"checked": step["in"], "passed": step["kept"],
+                         "pass_rate": step["kept"] / step["in"] if step["in"] else None,
+                         "failures": step.get("reasons") or {}}}  # fmt: skip
+
+
 @app.command()
 def audit(
     data: Annotated[Path, typer.Argument(help="Dataset to audit (jsonl, jsonl.gz, csv, parquet, HF dir), or a run directory (adds its funnel).")],
