@@ -31,6 +31,7 @@ _BUILTIN_MODULES = (
     "synthpipe.curate.semantic_dedup",
     "synthpipe.audit.step",
     "synthpipe.verify.math_steps",
+    "synthpipe.verify.tool_calls",
     "synthpipe.generate.text_generation",
     "synthpipe.generate.self_instruct",
     "synthpipe.generate.evol_instruct",

@@ -14,19 +14,46 @@ from datetime import date
 from typing import Literal
 
 Unit = Literal[
-    "millimeter", "centimeter", "meter", "kilometer", "inch", "foot", "yard", "mile",
-    "gram", "kilogram", "ounce", "pound", "celsius", "fahrenheit", "kelvin",
-]  # fmt: skip
+    "millimeter",
+    "centimeter",
+    "meter",
+    "kilometer",
+    "inch",
+    "foot",
+    "yard",
+    "mile",
+    "gram",
+    "kilogram",
+    "ounce",
+    "pound",
+    "celsius",
+    "fahrenheit",
+    "kelvin",
+]
 
 # metres or kilograms per unit; temperatures are affine and handled apart
-_LENGTH = {"millimeter": 0.001, "centimeter": 0.01, "meter": 1.0, "kilometer": 1000.0,
-           "inch": 0.0254, "foot": 0.3048, "yard": 0.9144, "mile": 1609.344}  # fmt: skip
+_LENGTH = {
+    "millimeter": 0.001,
+    "centimeter": 0.01,
+    "meter": 1.0,
+    "kilometer": 1000.0,
+    "inch": 0.0254,
+    "foot": 0.3048,
+    "yard": 0.9144,
+    "mile": 1609.344,
+}
 _MASS = {"gram": 0.001, "kilogram": 1.0, "ounce": 0.028349523125, "pound": 0.45359237}
 _TEMPERATURE = ("celsius", "fahrenheit", "kelvin")
 
-_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-           ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
-           ast.Pow: operator.pow}  # fmt: skip
+_BINARY = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+}
 _UNARY = {ast.UAdd: operator.pos, ast.USub: operator.neg}
 _FUNCTIONS = {"sqrt": math.sqrt, "abs": abs, "round": round}
 _CONSTANTS = {"pi": math.pi, "e": math.e}
@@ -34,13 +61,29 @@ _MAX_EXPONENT = 1000  # keeps 9**9**9 from running for ever
 _MAX_EXPRESSION = 200
 
 CAPITALS = {
-    "argentina": "Buenos Aires", "australia": "Canberra", "brazil": "Brasília", "canada": "Ottawa",
-    "china": "Beijing", "egypt": "Cairo", "france": "Paris", "germany": "Berlin",
-    "india": "New Delhi", "indonesia": "Jakarta", "italy": "Rome", "japan": "Tokyo",
-    "kenya": "Nairobi", "mexico": "Mexico City", "nigeria": "Abuja", "russia": "Moscow",
-    "south africa": "Pretoria", "south korea": "Seoul", "spain": "Madrid", "turkey": "Ankara",
-    "united kingdom": "London", "united states": "Washington, D.C.",
-}  # fmt: skip
+    "argentina": "Buenos Aires",
+    "australia": "Canberra",
+    "brazil": "Brasília",
+    "canada": "Ottawa",
+    "china": "Beijing",
+    "egypt": "Cairo",
+    "france": "Paris",
+    "germany": "Berlin",
+    "india": "New Delhi",
+    "indonesia": "Jakarta",
+    "italy": "Rome",
+    "japan": "Tokyo",
+    "kenya": "Nairobi",
+    "mexico": "Mexico City",
+    "nigeria": "Abuja",
+    "russia": "Moscow",
+    "south africa": "Pretoria",
+    "south korea": "Seoul",
+    "spain": "Madrid",
+    "turkey": "Ankara",
+    "united kingdom": "London",
+    "united states": "Washington, D.C.",
+}
 
 
 def convert_units(value: float, from_unit: Unit, to_unit: Unit) -> float:
@@ -87,8 +130,12 @@ def _evaluate(node: ast.AST) -> float:
         if isinstance(node.op, ast.Pow) and abs(right) > _MAX_EXPONENT:
             raise ValueError(f"exponent {right} is too large (limit {_MAX_EXPONENT})")
         return _BINARY[type(node.op)](left, right)
-    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS
-            and not node.keywords):  # fmt: skip
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in _FUNCTIONS
+        and not node.keywords
+    ):
         return _FUNCTIONS[node.func.id](*(_evaluate(arg) for arg in node.args))
     raise ValueError(f"unsupported element in expression: {ast.unparse(node)!r}")
 

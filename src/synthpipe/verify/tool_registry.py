@@ -1,7 +1,8 @@
 """A library of tools described by JSON schemas, optionally backed by Python functions.
 
 Tools use the OpenAI function format, ``{"type": "function", "function": {"name",
-"description", "parameters"}}``, or its bare inner object. A tool is registered as
+"description", "parameters"}}``, or its bare inner object (``"type": "function"`` beside the
+name, as in the Responses API, is accepted too). A tool is registered as
 
 - a plain schema: the calls are validated but cannot be executed;
 - a Python function with ``@registry.tool``: the schema is derived from the signature and type
@@ -41,7 +42,13 @@ from synthpipe.errors import UsageError
 BUNDLED_TOOLS = Path(str(importlib.resources.files("synthpipe") / "resources" / "tools"))
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # the OpenAI function-name rule
 _SCHEMA_KEYS = {"name", "description", "parameters", "strict", "returns"}
-_SCALARS: dict[Any, str] = {int: "integer", float: "number", str: "string", bool: "boolean", type(None): "null"}
+_SCALARS: dict[Any, str] = {
+    int: "integer",
+    float: "number",
+    str: "string",
+    bool: "boolean",
+    type(None): "null",
+}
 _ARG_LINE = re.compile(r"^\s+\**(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
 _SECTION = re.compile(r"^\s*(Args|Arguments|Parameters|Params)\s*:\s*$")
 
@@ -75,7 +82,9 @@ class ToolRegistry:
             self.add_schema(schema)
 
     # -- registration -----------------------------------------------------------------------
-    def add_schema(self, schema: Mapping[str, Any], function: Callable[..., Any] | None = None) -> Tool:
+    def add_schema(
+        self, schema: Mapping[str, Any], function: Callable[..., Any] | None = None
+    ) -> Tool:
         """Register a tool from its schema (OpenAI or bare form); `function` implements it."""
         name, description, parameters = _normalise(schema)
         if name in self._tools:
@@ -129,7 +138,7 @@ class ToolRegistry:
         A string path may be ``bundled:example_tools.json`` (see :func:`resolve_tools_path`).
         """
         path = resolve_tools_path(path) if isinstance(path, str) else Path(path)
-        schemas, file_module = _read_library(path)
+        schemas, file_module = read_library(path)
         module = implementations or file_module
         source = load_implementations(module) if module else None
         registry = cls()
@@ -144,7 +153,9 @@ class ToolRegistry:
             except UsageError as exc:
                 raise UsageError(f"{path}: tools[{index}]: {exc}") from None
         if missing:
-            raise UsageError(f"{path}: {module} implements no function for tool(s) {', '.join(missing)}")
+            raise UsageError(
+                f"{path}: {module} implements no function for tool(s) {', '.join(missing)}"
+            )
         return registry
 
     # -- lookup ------------------------------------------------------------------------------
@@ -185,7 +196,12 @@ class ToolRegistry:
 # -- schema derivation ----------------------------------------------------------------------------
 def schema_from_function(func: Callable[..., Any]) -> dict[str, Any]:
     """The bare tool schema (name, description, parameters) of a function's signature."""
-    hints = get_type_hints(func)
+    try:
+        hints = get_type_hints(func)
+    except NameError as exc:  # e.g. a hint imported under TYPE_CHECKING or inside a function
+        raise UsageError(
+            f"tool {func.__name__!r}: cannot resolve its type hints ({exc}); pass schema= instead"
+        ) from None
     doc = inspect.getdoc(func) or ""
     arg_docs = _docstring_args(doc)
     properties: dict[str, Any] = {}
@@ -196,12 +212,16 @@ def schema_from_function(func: Callable[..., Any]) -> dict[str, Any]:
             open_ended = True
             continue
         if param.kind in (param.VAR_POSITIONAL, param.POSITIONAL_ONLY):
-            raise UsageError(f"tool {func.__name__!r}: parameter {param.name!r} cannot be passed by keyword; "
-                             "tools are called with keyword arguments")  # fmt: skip
+            raise UsageError(
+                f"tool {func.__name__!r}: parameter {param.name!r} cannot be passed by keyword; "
+                "tools are called with keyword arguments"
+            )
         try:
             prop = type_schema(hints.get(param.name, Any))
         except TypeError as exc:
-            raise UsageError(f"tool {func.__name__!r}: parameter {param.name!r}: {exc}; pass schema= instead") from None
+            raise UsageError(
+                f"tool {func.__name__!r}: parameter {param.name!r}: {exc}; pass schema= instead"
+            ) from None
         if param.name in arg_docs:
             prop["description"] = arg_docs[param.name]
         if param.default is param.empty:
@@ -236,7 +256,11 @@ def type_schema(hint: Any) -> dict[str, Any]:
     if hint is dict or origin in (dict, Mapping):
         if args and args[0] is not str:
             raise TypeError(f"JSON object keys are strings, not {args[0]!r}")
-        return {"type": "object", "additionalProperties": type_schema(args[1])} if args else {"type": "object"}
+        return (
+            {"type": "object", "additionalProperties": type_schema(args[1])}
+            if args
+            else {"type": "object"}
+        )
     raise TypeError(f"no JSON schema for type {hint!r}")
 
 
@@ -279,9 +303,13 @@ def _normalise(schema: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
     if not isinstance(name, str) or not _NAME.match(name):
         raise UsageError(f"tool schema has no valid 'name' (1-64 letters, digits, _ . -): {name!r}")
     for key in schema:
-        if key not in _SCHEMA_KEYS:
+        if key not in _SCHEMA_KEYS and not (key == "type" and schema[key] == "function"):
             close = difflib.get_close_matches(key, sorted(_SCHEMA_KEYS), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(sorted(_SCHEMA_KEYS))}"
+            hint = (
+                f"; did you mean {close[0]!r}?"
+                if close
+                else f"; allowed: {', '.join(sorted(_SCHEMA_KEYS))}"
+            )
             raise UsageError(f"tool {name!r}: unknown key {key!r}{hint}")
     description = schema.get("description", "")
     if not isinstance(description, str):
@@ -293,11 +321,15 @@ def _normalise(schema: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
         where = ".".join(["parameters", *map(str, exc.absolute_path)])
         raise UsageError(f"tool {name!r}: invalid JSON schema at {where}: {exc.message}") from None
     if not isinstance(parameters, Mapping) or parameters.get("type") != "object":
-        raise UsageError(f"tool {name!r}: 'parameters' must be a schema of type 'object' (the arguments)")
+        raise UsageError(
+            f"tool {name!r}: 'parameters' must be a schema of type 'object' (the arguments)"
+        )
     return name, description, dict(parameters)
 
 
-def _check_implementation(name: str, parameters: Mapping[str, Any], func: Callable[..., Any]) -> None:
+def _check_implementation(
+    name: str, parameters: Mapping[str, Any], func: Callable[..., Any]
+) -> None:
     """The function must accept every schema property and need no argument the schema lacks."""
     if not callable(func):
         raise UsageError(f"tool {name!r}: implementation {func!r} is not callable")
@@ -309,12 +341,21 @@ def _check_implementation(name: str, parameters: Mapping[str, Any], func: Callab
     keyword = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
     label = getattr(func, "__qualname__", repr(func))
     if not any(p.kind is p.VAR_KEYWORD for p in params) and (extra := sorted(properties - keyword)):
-        raise UsageError(f"tool {name!r}: implementation {label} has no parameter(s) {', '.join(extra)}")
-    needed = sorted(p.name for p in params if p.default is p.empty
-                    and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in properties)  # fmt: skip
+        raise UsageError(
+            f"tool {name!r}: implementation {label} has no parameter(s) {', '.join(extra)}"
+        )
+    needed = sorted(
+        p.name
+        for p in params
+        if p.default is p.empty
+        and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        and p.name not in properties
+    )
     if needed:
-        raise UsageError(f"tool {name!r}: implementation {label} needs {', '.join(needed)}, "
-                         "which the schema does not define")  # fmt: skip
+        raise UsageError(
+            f"tool {name!r}: implementation {label} needs {', '.join(needed)}, "
+            "which the schema does not define"
+        )
 
 
 # -- files and modules ------------------------------------------------------------------------
@@ -325,17 +366,23 @@ def resolve_tools_path(path: str, base_dir: Path | None = None) -> Path:
         return resolve_data_path(path, base_dir)
     relative = path[len(BUNDLED_PREFIX) :].strip("/")
     candidate = BUNDLED_TOOLS / relative
-    if relative and candidate.is_file() and candidate.resolve().is_relative_to(BUNDLED_TOOLS.resolve()):
+    if (
+        relative
+        and candidate.is_file()
+        and candidate.resolve().is_relative_to(BUNDLED_TOOLS.resolve())
+    ):
         return candidate
     try:
         return resolve_data_path(path)  # a tool file among the bundled data files
     except UsageError:
         shipped = sorted(p.name for p in BUNDLED_TOOLS.glob("*.json"))
         listing = ", ".join(f"bundled:{name}" for name in shipped) or "none"
-        raise UsageError(f"no bundled tool library {relative!r}; bundled ones are: {listing}") from None
+        raise UsageError(
+            f"no bundled tool library {relative!r}; bundled ones are: {listing}"
+        ) from None
 
 
-def _read_library(path: Path) -> tuple[list[Any], str | None]:
+def read_library(path: Path) -> tuple[list[Any], str | None]:
     """(tool schemas, implementations module named in the file) of a registry file."""
     if not path.is_file():
         raise UsageError(f"tool registry file {path} not found")
@@ -354,7 +401,9 @@ def _read_library(path: Path) -> tuple[list[Any], str | None]:
     if isinstance(data, Mapping):
         data = [data]  # a file holding one tool
     if not isinstance(data, list) or not data:
-        raise UsageError(f"{path}: expected a non-empty list of tool schemas (or {{\"tools\": [...]}})")
+        raise UsageError(
+            f'{path}: expected a non-empty list of tool schemas (or {{"tools": [...]}})'
+        )
     return data, file_module
 
 
@@ -367,7 +416,9 @@ def load_implementations(spec: str) -> Any:
         raise UsageError(f"cannot import tool implementations {module_name!r}: {exc}") from None
     if attr:
         if not hasattr(target, attr):
-            raise UsageError(f"tool implementations: module {module_name!r} has no attribute {attr!r}")
+            raise UsageError(
+                f"tool implementations: module {module_name!r} has no attribute {attr!r}"
+            )
         target = getattr(target, attr)
     return target
 
