@@ -187,8 +187,9 @@ def _verification(run_metrics: dict | None, records: Sequence[dict]) -> dict[str
     steps = {}
     for s in (run_metrics or {}).get("steps") or []:
         if isinstance(s, dict) and str(s.get("step", "")).startswith(VERIFY_STEP_PREFIXES) and s.get("in"):
-            steps[s["name"]] = {"step": s["step"], "in": s["in"], "passed": s["kept"],
-                                "pass_rate": s["kept"] / s["in"], "reasons": s.get("reasons") or {}}  # fmt: skip
+            passed = s["in"] - s.get("dropped", 0)  # not kept: rejection sampling may emit several per input
+            steps[s["name"]] = {"step": s["step"], "in": s["in"], "passed": passed,
+                                "pass_rate": passed / s["in"], "reasons": s.get("reasons") or {}}  # fmt: skip
     checked = [r["verification"] for r in records if isinstance(r.get("verification"), dict)]
     if not steps and not checked:
         return None
