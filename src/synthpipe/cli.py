@@ -359,6 +359,37 @@ def _verify_summary(result) -> dict:
 
 
 @app.command()
+def export(
+    source: Annotated[Path, typer.Argument(help="Records to export (e.g. a run's kept.jsonl).")],
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="Output file (a directory for --format hf).")],
+    fmt: Annotated[str, typer.Option("--format", help="openai, trl-messages, trl-prompt-completion, sharegpt, alpaca, dpo or hf.")],
+    shape: Annotated[str | None, typer.Option(help="Row shape of --format hf [default: trl-messages].")] = None,
+    instruction_field: Annotated[str | None, typer.Option(help="Field with the user turn [default: instruction, prompt, question, text].")] = None,
+    input_field: Annotated[str | None, typer.Option(help="Optional extra input joined to the user turn [default: input].")] = None,
+    output_field: Annotated[str | None, typer.Option(help="Field with the assistant turn [default: response, output, answer, completion, generation].")] = None,
+    messages_field: Annotated[str | None, typer.Option(help="Field with a whole chat [default: messages, conversations].")] = None,
+    system: Annotated[str | None, typer.Option(help="A fixed system prompt for records without one.")] = None,
+    chosen_field: Annotated[str | None, typer.Option(help="DPO: preferred reply [default: chosen].")] = None,
+    rejected_field: Annotated[str | None, typer.Option(help="DPO: dispreferred reply [default: rejected].")] = None,
+    conversational: Annotated[bool | None, typer.Option("--conversational/--strings", help="trl-prompt-completion / dpo: message lists instead of strings.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Export records to a fine-tuning format; records that can't be exported go to <out>.rejected.jsonl with a reason."""
+    from synthpipe.train.export import export_file
+
+    if not source.exists():
+        raise UsageError(f"no such input: {source}")
+    summary = export_file(source, out_path, fmt, shape=shape, instruction_field=instruction_field,
+                          input_field=input_field, output_field=output_field, messages_field=messages_field,
+                          system=system, chosen_field=chosen_field, rejected_field=rejected_field,
+                          conversational=conversational)  # fmt: skip
+    if as_json:
+        print(json.dumps(summary.to_dict(), indent=2, default=str))
+        return
+    out.print(summary.describe(), soft_wrap=True, highlight=False)
+
+
+@app.command()
 def audit(
     data: Annotated[Path, typer.Argument(help="Dataset to audit (jsonl, jsonl.gz, csv, parquet, HF dir), or a run directory (adds its funnel).")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for metrics.json, report.html, card.md.")],

@@ -1,0 +1,1 @@
+"""Train on synthetic data and evaluate: exporters, trainers, evaluators, experiments."""

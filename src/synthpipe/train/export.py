@@ -1,0 +1,362 @@
+"""Export records to training formats: OpenAI, TRL, ShareGPT, Alpaca, DPO, HF datasets.
+
+``export_records(records, out, fmt, mapping)`` turns each record into one row of `fmt`
+(``openai``, ``trl-messages``, ``trl-prompt-completion``, ``sharegpt``, ``alpaca``, ``dpo``,
+or ``hf``: a ``datasets`` ``save_to_disk`` directory of rows shaped like ``mapping.shape``).
+Row shapes are documented in :mod:`synthpipe.train.formats`; where fields come from is
+:class:`ExportMapping` (fallback orders in :mod:`synthpipe.train.formats.sources`).
+
+Every row is validated as written: roles alternate user/assistant after an optional system
+message, SFT conversations end with the assistant, contents are non-blank strings, DPO
+``chosen`` differs from ``rejected``. Records that fail are never dropped silently: each goes
+to ``<out>.rejected.jsonl`` as ``{"id", "reason", "detail"}`` and is counted per reason in the
+:class:`ExportSummary`. Reasons: ``missing_field``, ``not_text``, ``empty_content``,
+``bad_messages``, ``bad_role``, ``roles_not_alternating``, ``last_not_assistant``,
+``last_not_user`` (DPO prompt), ``multi_turn`` (the format holds one exchange),
+``prompt_mismatch``, ``chosen_equals_rejected``, ``bad_weight``, ``dropped`` (a pipeline
+filter marked the record), and from :func:`export_file` ``unreadable``/``duplicate_id``.
+
+Both outputs are written atomically (temp file, then rename): an interrupted export leaves
+neither a partial output nor a partial rejected file, and an older output stays as it was.
+Conversions are lossless where both formats can hold the data: openai -> sharegpt -> openai
+gives identical files; ``weight`` exists only in openai, instruction/input are only kept
+apart by alpaca (chat formats join them as ``instruction + "\\n\\n" + input``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from synthpipe.data.quarantine import Quarantine, reason_category
+from synthpipe.data.readers import read_records
+from synthpipe.data.records import DROP, ID, Record
+from synthpipe.data.writers import atomic_path
+from synthpipe.errors import DataError, UsageError
+from synthpipe.train.formats import FORMATS, Format
+from synthpipe.train.formats.base import ExportMapping, ExportReject
+
+__all__ = [
+    "EXPORT_FORMATS",
+    "ExportMapping",
+    "ExportReject",
+    "ExportSummary",
+    "export_file",
+    "export_records",
+    "read_export",
+    "rejected_path",
+    "to_alpaca",
+    "to_dpo",
+    "to_openai",
+    "to_prompt_completion",
+    "to_sharegpt",
+    "to_trl_messages",
+]
+
+EXPORT_FORMATS = (*FORMATS, "hf")
+DEFAULT_HF_SHAPE = "trl-messages"
+
+
+@dataclass
+class ExportSummary:
+    """What an export wrote, what it rejected and why, and which fields it read."""
+
+    format: str
+    shape: str  # the row shape: `format`, or the `shape` of an hf export
+    out: Path
+    rejected_path: Path
+    mapping: dict[str, Any]
+    written: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)  # reason -> records
+    fields_used: dict[str, Counter[str]] = field(default_factory=dict)  # role -> field -> rows
+
+    @property
+    def total_rejected(self) -> int:
+        return sum(self.rejected.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "shape": self.shape,
+            "out": str(self.out),
+            "rejected_path": str(self.rejected_path),
+            "written": self.written,
+            "rejected": dict(self.rejected.most_common()),
+            "fields_used": {k: dict(v.most_common()) for k, v in self.fields_used.items()},
+            "mapping": self.mapping,
+        }
+
+    def describe(self) -> str:
+        """A few human-readable lines for the CLI."""
+        where = f"an HF dataset at {self.out}" if self.format == "hf" else str(self.out)
+        lines = [f"wrote {self.written} {self.shape} rows to {where}"]
+        for role, counts in self.fields_used.items():
+            used = ", ".join(f"{name} ({n})" for name, n in counts.most_common())
+            lines.append(f"  {role} from: {used}")
+        reasons = ", ".join(f"{r} {n}" for r, n in self.rejected.most_common()) or "none"
+        lines.append(f"rejected {self.total_rejected} ({reasons}); see {self.rejected_path}")
+        return "\n".join(lines)
+
+
+def rejected_path(out: str | os.PathLike[str]) -> Path:
+    """Where the rejected records of an export to `out` go: ``<out>.rejected.jsonl``."""
+    out = Path(out)
+    return out.with_name(f"{out.name}.rejected.jsonl")
+
+
+def export_records(
+    records: Iterable[Record],
+    out: str | os.PathLike[str],
+    fmt: str,
+    mapping: ExportMapping | None = None,
+) -> ExportSummary:
+    """Write `records` to `out` in format `fmt`; rejected records go beside it."""
+    return _export(records, Path(out).expanduser(), fmt, mapping or ExportMapping(), None)
+
+
+def export_file(
+    src: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    fmt: str,
+    *,
+    input_format: str | None = None,
+    **mapping: Any,
+) -> ExportSummary:
+    """Export the records of a JSONL/JSONL.gz/Parquet/CSV file or HF dataset directory.
+
+    `mapping` holds :class:`ExportMapping` options (None values mean unset). Input lines that
+    do not parse, or repeat an id, are reported as ``unreadable``/``duplicate_id`` rejections.
+    """
+    options = ExportMapping.from_options(mapping)
+    unreadable = _Unreadable()
+    batches = read_records(src, format=input_format, quarantine=unreadable)
+    records = (record for batch in batches for record in batch)
+    return _export(records, Path(out).expanduser(), fmt, options, unreadable)
+
+
+def read_export(path: str | os.PathLike[str], fmt: str, *, shape: str | None = None) -> list[dict]:
+    """Rows of an export, each in its format's canonical form (see the format modules).
+
+    Chat SFT formats give ``{"messages": [...]}``; alpaca its row; dpo
+    ``{"prompt": [turns], "chosen": str, "rejected": str}``. For ``hf`` the shape is `shape`,
+    or guessed from the columns.
+    """
+    path = Path(path).expanduser()
+    if fmt == "hf":
+        ds = _datasets().load_from_disk(str(path))
+        spec = FORMATS[_check_shape(shape or _guess_shape(ds.column_names))]
+        rows: Iterable[dict] = ds.with_format(None)
+    else:
+        spec = FORMATS[_check_shape(fmt)]
+        with open(path, encoding="utf-8") as fh:
+            rows = [json.loads(line) for line in fh if line.strip()]
+    try:
+        return [spec.canonical(dict(row)) for row in rows]
+    except ExportReject as exc:
+        raise DataError(f"{path} does not hold {spec.name} rows: {exc}") from None
+
+
+# -- one-record converters --------------------------------------------------------------
+def to_openai(record: Record, mapping: ExportMapping | None = None) -> dict:
+    return _convert_one("openai", record, mapping)
+
+
+def to_trl_messages(record: Record, mapping: ExportMapping | None = None) -> dict:
+    return _convert_one("trl-messages", record, mapping)
+
+
+def to_prompt_completion(record: Record, mapping: ExportMapping | None = None) -> dict:
+    return _convert_one("trl-prompt-completion", record, mapping)
+
+
+def to_sharegpt(record: Record, mapping: ExportMapping | None = None) -> dict:
+    return _convert_one("sharegpt", record, mapping)
+
+
+def to_alpaca(record: Record, mapping: ExportMapping | None = None) -> dict:
+    return _convert_one("alpaca", record, mapping)
+
+
+def to_dpo(record: Record, mapping: ExportMapping | None = None) -> dict:
+    return _convert_one("dpo", record, mapping)
+
+
+def _convert_one(fmt: str, record: Record, mapping: ExportMapping | None) -> dict:
+    """One validated row, or ExportReject naming the reason."""
+    spec = FORMATS[fmt]
+    row, _ = spec.convert(record, mapping or ExportMapping())
+    spec.validate(row)
+    return row
+
+
+# -- the export loop --------------------------------------------------------------------
+class _Unreadable(Quarantine):
+    """Collects input lines the reader could not use, to report them as rejections."""
+
+    def __init__(self) -> None:
+        super().__init__(keep_in_memory=0)
+        self.pending: deque[tuple[str, str, str]] = deque()
+
+    def add(self, file: str, line: int | None, reason: str, raw: str | None = None) -> None:
+        kind = "duplicate_id" if reason_category(reason) == "duplicate id" else "unreadable"
+        self.pending.append((f"{Path(file).name}:{line}", kind, reason))
+
+
+def _export(
+    records: Iterable[Record],
+    out: Path,
+    fmt: str,
+    mapping: ExportMapping,
+    unreadable: _Unreadable | None,
+) -> ExportSummary:
+    spec = _resolve(fmt, mapping)
+    _check_out(out, fmt)
+    summary = ExportSummary(
+        fmt, spec.name, out, rejected_path(out), mapping.model_dump(exclude_defaults=True)
+    )
+    with (
+        atomic_path(summary.rejected_path) as tmp,
+        open(tmp, "w", encoding="utf-8", newline="\n") as rejects,
+    ):
+        rows = _rows(records, spec, mapping, summary, rejects, unreadable)
+        if fmt == "hf":
+            table = list(rows)
+            if table:
+                _save_hf(table, out)
+        else:
+            _save_jsonl(rows, out)
+    if fmt == "hf" and not summary.written:  # datasets cannot load an empty saved dataset
+        raise DataError(
+            f"nothing to export to {out}: all {summary.total_rejected} records were rejected; "
+            f"see {summary.rejected_path}"
+        )
+    return summary
+
+
+def _rows(
+    records: Iterable[Record],
+    spec: Format,
+    mapping: ExportMapping,
+    summary: ExportSummary,
+    rejects: IO[str],
+    unreadable: _Unreadable | None,
+) -> Iterator[dict]:
+    def reject(record_id: Any, reason: str, detail: str) -> None:
+        summary.rejected[reason] += 1
+        line = {"id": record_id, "reason": reason, "detail": detail}
+        rejects.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
+
+    def drain() -> None:  # the reader reports bad lines while we iterate
+        while unreadable is not None and unreadable.pending:
+            reject(*unreadable.pending.popleft())
+
+    for position, record in enumerate(records, 1):
+        drain()
+        record_id = record.get(ID) or f"#{position}"  # ids from read_records; else position
+        try:
+            row, fields = _checked_row(record, spec, mapping)
+        except ExportReject as exc:
+            reject(record_id, exc.reason, exc.detail)
+            continue
+        summary.written += 1
+        for role, name in fields.items():
+            summary.fields_used.setdefault(role, Counter())[name] += 1
+        yield row
+    drain()
+
+
+def _checked_row(record: Record, spec: Format, mapping: ExportMapping) -> tuple[dict, dict]:
+    dropped = record.get(DROP)
+    if dropped:  # a pipeline filter marked it; training on it would undo the filter
+        by = (
+            f"{dropped.get('step')}: {dropped.get('reason')}"
+            if isinstance(dropped, dict)
+            else dropped
+        )
+        raise ExportReject("dropped", f"marked dropped by {by}")
+    row, fields = spec.convert(record, mapping)
+    spec.validate(row)
+    return row, fields
+
+
+def _save_jsonl(rows: Iterable[dict], out: Path) -> None:
+    with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _save_hf(rows: list[dict], out: Path) -> None:
+    datasets = _datasets()
+    names = list(dict.fromkeys(name for row in rows for name in row))  # alpaca's optional system
+    ds = datasets.Dataset.from_dict({name: [row.get(name) for row in rows] for name in names})
+    was_enabled = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        with atomic_path(out) as tmp:
+            ds.save_to_disk(str(tmp))
+    finally:
+        if was_enabled:
+            datasets.enable_progress_bars()
+
+
+# -- option checks ----------------------------------------------------------------------
+def _resolve(fmt: str, mapping: ExportMapping) -> Format:
+    if fmt not in EXPORT_FORMATS:
+        raise UsageError(
+            f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}"
+        )
+    if fmt != "hf" and mapping.shape is not None:
+        raise UsageError(f"shape applies to format 'hf' only; format {fmt!r} is its own shape")
+    if fmt == "hf":
+        _datasets()  # fail before reading any input
+    spec = FORMATS[_check_shape(mapping.shape or DEFAULT_HF_SHAPE) if fmt == "hf" else fmt]
+    if mapping.conversational and not spec.takes_conversational:
+        takers = ", ".join(name for name, f in FORMATS.items() if f.takes_conversational)
+        raise UsageError(f"conversational applies to {takers}, not {spec.name}")
+    if mapping.system and spec.takes_conversational and not mapping.conversational:
+        raise UsageError(
+            f"string {spec.name} rows have no place for a system prompt; "
+            "set conversational=True or drop system"
+        )
+    return spec
+
+
+def _datasets() -> Any:
+    try:
+        import datasets
+    except ImportError:
+        raise UsageError(
+            "format 'hf' needs the `datasets` package: pip install 'synthpipe[hf]'"
+        ) from None
+    return datasets
+
+
+def _check_shape(shape: str) -> str:
+    if shape not in FORMATS:
+        raise UsageError(f"unknown shape {shape!r}; choose one of {', '.join(FORMATS)}")
+    return shape
+
+
+def _guess_shape(columns: list[str]) -> str:
+    for column, shape in (
+        ("conversations", "sharegpt"),
+        ("chosen", "dpo"),
+        ("instruction", "alpaca"),
+        ("completion", "trl-prompt-completion"),
+        ("messages", "trl-messages"),
+    ):
+        if column in columns:
+            return shape
+    raise UsageError(f"cannot tell the row shape from columns {columns}; pass shape=")
+
+
+def _check_out(out: Path, fmt: str) -> None:
+    if fmt == "hf" and out.is_file():
+        raise UsageError(f"{out} is a file; format 'hf' writes a directory")
+    if fmt != "hf" and out.is_dir():
+        raise UsageError(f"{out} is a directory; format {fmt!r} writes a JSONL file")
