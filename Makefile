@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 # Extras installed by `make demo` / `make test`; `make install-all` adds the ML and Ray stacks.
-EXTRAS ?= dev,local,embed
+EXTRAS ?= dev,ml
 # CPU wheel of torch present on these machines; a bare `torch` would pull a CUDA build.
 TORCH  ?= torch==2.13.0
 

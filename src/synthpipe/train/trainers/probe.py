@@ -1,0 +1,156 @@
+"""Linear probe: frozen MiniLM sentence embeddings + multinomial logistic regression.
+
+The cheap, deterministic downstream model for "does this synthetic data teach the task?"
+experiments (as in e.g. Yu et al. 2023, "Large Language Model as Attributed Training Data
+Generator", which scores synthetic text-classification data by a classifier trained on it).
+Texts are embedded offline with all-MiniLM-L6-v2 through :func:`synthpipe.embeddings.get_embedder`
+and fitted with scikit-learn's ``LogisticRegression`` (lbfgs, multinomial for >2 classes).
+
+Embeddings are cached per process, keyed by model and text hash, because an experiment fits
+many variants on overlapping texts: each distinct text is embedded once. The regression runs
+with BLAS limited to one thread: on TREC's 5,452 x 384 features, lbfgs took 0.1-0.2 s that way
+against 1.5-3.5 s with 2 OpenBLAS threads on a busy 2-core machine (thread contention).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from synthpipe.errors import UsageError
+from synthpipe.train.trainers import TrainerConfig, build_config, field_value
+
+_SKLEARN = "the probe trainer needs scikit-learn: pip install 'synthpipe[ml]'"
+
+
+class ProbeConfig(TrainerConfig):
+    text_field: str = Field("text", description="record field holding the input text")
+    label_field: str = Field("label", description="record field holding the class label")
+    C: float = Field(1.0, gt=0, description="inverse L2 regularisation strength of the regression")
+    max_iter: int = Field(
+        2000, ge=1, description="lbfgs iterations (MiniLM features need ~hundreds)"
+    )
+    embedding_model: str | None = Field(
+        None, description="local MiniLM directory; default: the bundled all-MiniLM-L6-v2"
+    )
+    embedding_backend: Literal["auto", "torch", "onnx"] = Field(
+        "auto", description="embedding runtime (auto = onnx when available)"
+    )
+
+
+class EmbeddingCache:
+    """Vectors of texts already embedded in this process, per embedding model."""
+
+    def __init__(self) -> None:
+        self._vectors: dict[tuple[str, bytes], np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def encode(self, embedder: Any, texts: Sequence[str]) -> np.ndarray:
+        model = str(embedder.model_path)
+        keys = [(model, _text_key(t)) for t in texts]
+        with self._lock:
+            missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in self._vectors}
+        if missing:  # embed outside the lock; only texts not seen before, each once
+            vectors = embedder.encode(list(missing.values()))
+            with self._lock:
+                self._vectors.update(zip(missing, vectors, strict=True))
+        with self._lock:
+            rows = [self._vectors[k] for k in keys]
+        return np.stack(rows) if rows else np.zeros((0, embedder.dim), dtype=np.float32)
+
+    def __len__(self) -> int:
+        return len(self._vectors)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._vectors.clear()
+
+
+EMBEDDING_CACHE = EmbeddingCache()
+
+
+def _text_key(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+
+
+@dataclass
+class ProbeModel:
+    """A fitted probe. `classes` lists the labels in `predict_proba`'s column order."""
+
+    classifier: Any
+    config: ProbeConfig
+    classes: list[str]
+
+    def _embed(self, inputs: Sequence[str]) -> np.ndarray:
+        return EMBEDDING_CACHE.encode(_embedder(self.config), list(inputs))
+
+    def predict(self, inputs: list[str]) -> list[str]:
+        if not inputs:
+            return []
+        features = self._embed(inputs)
+        with _one_blas_thread():
+            return [str(label) for label in self.classifier.predict(features)]
+
+    def predict_proba(self, inputs: list[str]) -> np.ndarray:
+        """(n, len(classes)) class probabilities."""
+        if not inputs:
+            return np.zeros((0, len(self.classes)))
+        features = self._embed(inputs)
+        with _one_blas_thread():
+            return self.classifier.predict_proba(features)
+
+
+class ProbeTrainer:
+    name = "probe"
+    Config = ProbeConfig
+
+    def __init__(self, config: ProbeConfig | dict[str, Any] | None = None, /, **overrides: Any):
+        self.config = build_config(ProbeConfig, self.name, config, overrides)
+
+    def fit(self, train: list[dict], *, seed: int) -> ProbeModel:
+        LogisticRegression = _require_sklearn()
+        cfg = self.config
+        texts = [
+            str(field_value(r, cfg.text_field, i, self.name, "text_field"))
+            for i, r in enumerate(train)
+        ]
+        labels = [
+            str(field_value(r, cfg.label_field, i, self.name, "label_field"))
+            for i, r in enumerate(train)
+        ]
+        if len(set(labels)) < 2:
+            raise UsageError(
+                f"probe: need at least 2 distinct labels in `{cfg.label_field}` to fit a classifier, "
+                f"got {len(set(labels))} over {len(train)} records"
+            )
+        features = EMBEDDING_CACHE.encode(_embedder(cfg), texts)
+        classifier = LogisticRegression(C=cfg.C, max_iter=cfg.max_iter, random_state=seed)
+        with _one_blas_thread():
+            classifier.fit(features, labels)
+        return ProbeModel(classifier, cfg, [str(c) for c in classifier.classes_])
+
+
+def _embedder(cfg: ProbeConfig):
+    from synthpipe.embeddings import get_embedder
+
+    return get_embedder(cfg.embedding_model, backend=cfg.embedding_backend)
+
+
+def _one_blas_thread():
+    from threadpoolctl import threadpool_limits  # a scikit-learn dependency
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _require_sklearn():
+    try:
+        from sklearn.linear_model import LogisticRegression
+    except ImportError:
+        raise UsageError(_SKLEARN) from None
+    return LogisticRegression
