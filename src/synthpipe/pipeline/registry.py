@@ -19,6 +19,8 @@ from synthpipe.pipeline.step import Step
 _BUILTIN_MODULES = (
     "synthpipe.data.read_step",
     "synthpipe.generate.slot_template",
+    "synthpipe.procedural.math_word_problems",
+    "synthpipe.procedural.reasoning_gym_source",
     "synthpipe.curate.text_filters",
     "synthpipe.curate.exact_dedup",
     "synthpipe.curate.filters.repetition",
