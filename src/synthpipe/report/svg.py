@@ -306,3 +306,109 @@ def scatter(
         parts.append(f'<g fill="{color}" fill-opacity="0.55">{dots}</g>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def line_chart(
+    series: Sequence[tuple[str, Sequence[tuple[float, float, float | None]]]],
+    *,
+    title: str = "line chart",
+    x_label: str = "x",
+    y_label: str = "y",
+    log_x: bool = False,
+    percent: bool = False,
+    references: Sequence[tuple[str, float]] = (),
+    width: int = 760,
+    height: int = 320,
+) -> str:
+    """Lines with a shaded ±error band, one per ``(name, [(x, y, err or None), ...])``; e.g. a
+    learning curve with mean ± std over seeds. Points are marked, x ticks sit at the data's x
+    values, and ``references`` adds dashed horizontal lines ``(label, y)`` (e.g. a baseline).
+    Colours follow the Okabe-Ito order; the legend names every series and reference."""
+    colors = (BLUE, VERMILLION, GREEN, PURPLE, "#E69F00", "#56B4E9")
+    pts = [
+        (name, sorted((float(x), float(y), float(e or 0)) for x, y, e in points))
+        for name, points in series
+        if points
+    ]
+    if not pts or (log_x and any(x <= 0 for _, p in pts for x, _, _ in p)):
+        return f'<p class="muted">No data to chart: {escape(title)}.</p>'
+
+    def text(v: float) -> str:
+        return f"{v:.1%}" if percent else fmt_num(v)
+
+    xs = sorted({x for _, p in pts for x, _, _ in p})
+    ys = [v for _, p in pts for _, y, e in p for v in (y - e, y + e)] + [y for _, y in references]
+    y_lo, y_hi = min(ys), max(ys)
+    step = nice_step((y_hi - y_lo) or abs(y_hi) or 1, 4, minimum=0) or 1
+    y_lo, y_hi = math.floor(y_lo / step) * step, math.ceil(y_hi / step) * step
+    if y_hi <= y_lo:
+        y_hi = y_lo + step
+    left, right, top_pad, bottom = 64, 28, 30, 48  # right: room for the last x label
+    plot_w, plot_h = width - left - right, height - top_pad - bottom
+    fx = (lambda v: math.log10(v)) if log_x else (lambda v: v)
+    x0, x1 = fx(xs[0]), fx(xs[-1])
+    span = (x1 - x0) or 1
+
+    def px(x: float) -> float:
+        return left + (plot_w / 2 if x1 == x0 else (fx(x) - x0) / span * plot_w)
+
+    def py(y: float) -> float:
+        return top_pad + plot_h * (1 - (y - y_lo) / (y_hi - y_lo))
+
+    def tick(v: float) -> str:  # whole percents when the grid step allows it
+        return f"{v:.0%}" if percent and round(step * 100, 9).is_integer() else text(v)
+
+    parts = [_svg_open(width, height, title)]
+    legend = [(name, colors[i % len(colors)]) for i, (name, _) in enumerate(pts)]
+    parts.append(_legend(left, 16, legend))
+    x = left + sum(_text_width(name) + 34 for name, _ in legend)
+    for label, _ in references:  # dashed swatches, like the lines they name
+        parts.append(
+            f'<line x1="{x:.1f}" x2="{x + 16:.1f}" y1="12" y2="12" stroke="{MUTED}" '
+            f'stroke-width="2" stroke-dasharray="4 3"/>'
+            f'<text x="{x + 20:.1f}" y="16" fill="{INK}">{escape(label)}</text>'
+        )
+        x += _text_width(label) + 40
+    for k in range(int(round((y_hi - y_lo) / step)) + 1):
+        value = y_lo + k * step
+        y = py(value)
+        parts.append(
+            f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" '
+            f'stroke="{INK if k == 0 else GRID}"/><text x="{left - 6}" y="{y + 4:.1f}" '
+            f'text-anchor="end" font-size="10" fill="{MUTED}">{escape(tick(value))}</text>'
+        )
+    label_every = max(1, math.ceil(len(xs) / max(plot_w / 60, 1)))  # ~60px per x label
+    for i, x in enumerate(xs):
+        if i % label_every == 0:
+            parts.append(
+                f'<text x="{px(x):.1f}" y="{top_pad + plot_h + 15}" text-anchor="middle" '
+                f'font-size="10" fill="{MUTED}">{escape(fmt_num(x))}</text>'
+            )
+    for label, value in references:
+        y = py(value)
+        parts.append(
+            f"<g><title>{escape(label)}: {escape(text(value))}</title>"
+            f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="{MUTED}" '
+            f'stroke-dasharray="5 4"/></g>'
+        )
+    for (name, p), (_, color) in zip(pts, legend, strict=True):
+        upper = " ".join(f"{px(x):.1f},{py(y + e):.1f}" for x, y, e in p)
+        lower = " ".join(f"{px(x):.1f},{py(y - e):.1f}" for x, y, e in reversed(p))
+        line = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y, _ in p)
+        parts.append(
+            f'<polygon points="{upper} {lower}" fill="{color}" fill-opacity="0.15"/>'
+            f'<polyline points="{line}" fill="none" stroke="{color}" stroke-width="2"/>'
+        )
+        for x, y, e in p:
+            tip = f"{name}, {x_label} {fmt_num(x)}: {text(y)}" + (f" ± {text(e)}" if e else "")
+            parts.append(
+                f"<g><title>{escape(tip)}</title>"
+                f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3.5" fill="{color}"/></g>'
+            )
+    parts.append(
+        f'<text x="{left + plot_w / 2:.1f}" y="{height - 10}" text-anchor="middle" '
+        f'fill="{INK}">{escape(x_label + (" (log scale)" if log_x else ""))}</text>'
+        f'<text transform="translate(12 {top_pad + plot_h / 2:.1f}) rotate(-90)" '
+        f'text-anchor="middle" fill="{INK}">{escape(y_label)}</text></svg>'
+    )
+    return "".join(parts)
