@@ -77,6 +77,10 @@ def run(
         print(json.dumps(summary, indent=2))
     elif not quiet:
         _print_funnel(metrics)
+        if metrics.get("experiment"):
+            from synthpipe.train.experiment_report import format_table
+
+            out.print(format_table(metrics["experiment"]), soft_wrap=True, highlight=False)
         out.print(f"report: [bold]{(result.run_dir / 'report.html').resolve()}[/bold]", soft_wrap=True)
 
 

