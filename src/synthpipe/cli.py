@@ -394,6 +394,45 @@ def export(
 
 
 @app.command()
+def experiment(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run directory (its kept records and ledger are the synthetic data).")],
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML with the experiment keys [default: the run's recipe `experiment:`].")] = None,
+    sets: Annotated[list[str] | None, typer.Option("--set", "-s", help="Override a key: seeds=5, learning_curve=[100,500] (repeatable).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train on the run's data variants and on real data; evaluate each on the real test set."""
+    import yaml
+
+    from synthpipe.report.html import write_report
+    from synthpipe.train.experiment import run_experiment
+    from synthpipe.train.experiment_report import experiment_section, format_table
+
+    if not (run_dir / "metrics.json").exists():
+        raise UsageError(f"{run_dir} is not a finished run directory (no metrics.json)")
+    source = config or run_dir / "recipe.yaml"
+    if not source.exists():
+        raise UsageError(f"no such experiment config: {source}")
+    loaded = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+    spec = loaded.get("experiment", loaded) if config is None else loaded
+    if not spec:
+        raise UsageError(f"{source} has no `experiment:` section; pass --config FILE")
+    for item in sets or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"--set {item!r} must look like KEY=VALUE (e.g. seeds=5)")
+        spec[key] = yaml.safe_load(value)
+    base = source.parent if config is not None else None
+    result = run_experiment(spec, run_dir, base_dir=base)
+    metrics = {"run": {"name": f"experiment on {run_dir.name}"}, "steps": [], "kept": 0, "dropped": 0}
+    write_report(run_dir / "experiment", metrics, [], [], extra_sections=[experiment_section(result)])
+    if as_json:
+        print(json.dumps(result, indent=2, default=str))
+        return
+    out.print(format_table(result), soft_wrap=True, highlight=False)
+    out.print(f"wrote {run_dir / 'experiment.json'} and {run_dir / 'experiment' / 'report.html'}", soft_wrap=True)
+
+
+@app.command()
 def audit(
     data: Annotated[Path, typer.Argument(help="Dataset to audit (jsonl, jsonl.gz, csv, parquet, HF dir), or a run directory (adds its funnel).")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for metrics.json, report.html, card.md.")],

@@ -1,0 +1,42 @@
+"""`synthpipe experiment RUN_DIR`: reruns the experiment of a finished run with overrides."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from synthpipe.cli import app
+from synthpipe.data.paths import resolve_data_path
+
+
+def _fake_run(tmp_path: Path) -> Path:
+    real = [json.loads(x) for x in resolve_data_path("bundled:trec/train.jsonl").read_text().splitlines()]
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.json").write_text(json.dumps({"kept": 150, "dropped": 0, "steps": []}))
+    (run / "kept.jsonl").write_text("".join(json.dumps(r) + "\n" for r in real[:150]))
+    experiment = {"test": "bundled:trec/test.jsonl", "real_train": "bundled:trec/train.jsonl",
+                  "variants": ["synthetic", "real"], "seeds": 1, "test_limit": 60, "bootstrap": 200}  # fmt: skip
+    (run / "recipe.yaml").write_text(yaml.safe_dump({"name": "x", "steps": {}, "experiment": experiment}))
+    return run
+
+
+def test_experiment_command_uses_the_runs_recipe_and_overrides(tmp_path: Path) -> None:
+    run = _fake_run(tmp_path)
+    result = CliRunner().invoke(app, ["experiment", str(run), "-s", "seeds=2", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["seeds"] == [0, 1] and set(data["variants"]) == {"synthetic", "real"}
+    assert data["test"]["n"] == 60
+    assert (run / "experiment.json").exists() and (run / "experiment" / "report.html").exists()
+
+
+def test_experiment_command_errors_name_the_problem(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["experiment", str(tmp_path)])
+    assert result.exit_code != 0 and "not a finished run directory" in str(result.exception or result.output)
+    run = _fake_run(tmp_path)
+    bad = CliRunner().invoke(app, ["experiment", str(run), "-s", "seeds=0"])
+    assert bad.exit_code != 0 and "seeds" in str(bad.exception or bad.output)
