@@ -52,6 +52,8 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summary.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary on stdout.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print LLM requests, tokens and cost estimates; call no LLM.")] = False,
+    executor: Annotated[str, typer.Option("--executor", help="local (this machine) or ray (a Ray cluster).")] = "local",
+    address: Annotated[str | None, typer.Option("--address", help="Ray cluster address, e.g. ray://host:10001 [default: start a local Ray].")] = None,
 ) -> None:
     """Run a recipe; rerunning the same command resumes where it stopped."""
     from synthpipe.pipeline.api import Pipeline
@@ -63,7 +65,7 @@ def run(
         _print_estimate(pipeline.dry_run(out_dir), as_json)
         return
     progress = NullProgress() if (quiet or as_json) else RichProgress(Console(stderr=True))
-    result = pipeline.run(out_dir, fresh=fresh, strict=strict, progress=progress)
+    result = pipeline.run(out_dir, fresh=fresh, strict=strict, progress=progress, executor=executor, address=address)
     metrics = result.metrics
     if as_json:
         summary = {

@@ -35,7 +35,7 @@ from synthpipe.data.records import Batch, Record
 from synthpipe.data.sampling import tap_sample
 from synthpipe.data.writers import atomic_path, write_records
 from synthpipe.errors import UsageError
-from synthpipe.executors.local import LocalExecutor
+from synthpipe.executors import make_executor
 from synthpipe.llm.pool import LLMPool
 from synthpipe.llm.types import BudgetExceeded
 from synthpipe.pipeline.plan import PlannedStep, reopen_failed
@@ -111,11 +111,17 @@ class Pipeline:
         fresh: bool = False,
         strict: bool = False,
         progress: Any = None,
+        executor: str = "local",
+        address: str | None = None,
     ) -> RunResult:
-        """Run (or resume) into `out` (default runs/<name>) and return the result."""
+        """Run (or resume) into `out` (default runs/<name>) and return the result.
+
+        `executor`: "local" (this machine) or "ray" (a Ray cluster at `address`, or a local Ray);
+        both give the same kept and dropped records and share the run directory's checkpoints."""
         run_dir = RunDir(out or Path("runs") / self.name)
         run_dir.open(fresh=fresh)
         handler = _attach_log(run_dir.log_path)
+        self._executor = (executor, address)
         try:
             return self._run(run_dir, strict, progress or NullProgress())
         finally:
@@ -158,7 +164,9 @@ class Pipeline:
 
         pool = self._llm_pool(run_dir, progress)
         llm_metrics = None
-        executor = LocalExecutor(self.recipe.workers, self.recipe.max_inflight)
+        executor_name, address = getattr(self, "_executor", ("local", None))
+        executor = make_executor(executor_name, workers=self.recipe.workers,
+                                 max_inflight=self.recipe.max_inflight, address=address)  # fmt: skip
         try:
             with progress:
                 executor.execute(plan, lambda p: self._context(p, run_dir, strict, pool), progress)
@@ -242,7 +250,7 @@ class Pipeline:
                 "duration_s": round(time.time() - started, 3),
                 "synthpipe_version": _version(),
                 "seed": self.recipe.seed,
-                "executor": "local",
+                "executor": getattr(self, "_executor", ("local", None))[0],
                 "run_dir": str(run_dir.root),
             },
             "steps": step_metrics,

@@ -34,6 +34,7 @@ _BUILTIN_MODULES = (
     "synthpipe.audit.step",
     "synthpipe.verify.math_steps",
     "synthpipe.verify.tool_calls",
+    "synthpipe.verify.code_check",
     "synthpipe.generate.text_generation",
     "synthpipe.generate.self_instruct",
     "synthpipe.generate.evol_instruct",
