@@ -294,7 +294,8 @@ def _overrides(sets: list[str] | None, name: str) -> dict:
     return found
 
 
-def _curate(command, source, out_dir, steps, text_field, fmt, fresh, strict, quiet, as_json, summarize=None) -> None:
+def _curate(command, source, out_dir, steps, text_field, fmt, fresh, strict, quiet, as_json, summarize=None,
+            require_text: bool = True) -> None:
     from synthpipe.pipeline.oneshot import run_curation
     from synthpipe.pipeline.progress import NullProgress, RichProgress
 
@@ -302,7 +303,7 @@ def _curate(command, source, out_dir, steps, text_field, fmt, fresh, strict, qui
         raise UsageError(f"no such input: {source}")
     progress = NullProgress() if (quiet or as_json) else RichProgress(Console(stderr=True))
     result = run_curation(command, source, out_dir, steps, text_field=text_field, fmt=fmt, strict=strict,
-                          fresh=fresh, progress=progress)  # fmt: skip
+                          fresh=fresh, progress=progress, require_text=require_text)  # fmt: skip
     if summarize is not None:
         from synthpipe.pipeline.oneshot import write_summary
 
@@ -353,7 +354,9 @@ def verify_code(
     config = {"layout": layout, "code_field": code_field, "tests_field": tests_field, "timeout_s": timeout,
               "memory_mb": memory_mb, "isolation": isolation, "workers": workers}  # fmt: skip
     steps = {"verify": _build_step("verify_code", config, _overrides(sets, "verify"))}
-    _curate("verify-code", source, out_dir, steps, "text", fmt, fresh, strict, quiet, as_json, _verify_summary)
+    # records of code need no `text`: the report shows the program field instead
+    _curate("verify-code", source, out_dir, steps, code_field or "text", fmt, fresh, strict, quiet, as_json,
+            _verify_summary, require_text=False)  # fmt: skip
 
 
 def _verify_summary(result) -> dict:

@@ -30,11 +30,12 @@ def run_curation(
     fresh: bool = False,
     progress: Any = None,
     summary: dict | None = None,
+    require_text: bool = True,
 ) -> RunResult:
     fmt = fmt or detect_format(source)
     if fmt not in _OUTPUT_FORMATS:
         fmt = "jsonl"
-    reader = ReadRecords(path=str(source), text_field=text_field, keep_field_names=True)
+    reader = ReadRecords(path=str(source), text_field=text_field, keep_field_names=True, require_text=require_text)
     pipeline = Pipeline(name, {"read": reader, **steps}, output={"format": fmt, "text_field": text_field})
     result = pipeline.run(out, fresh=fresh, strict=strict, progress=progress)
     write_summary(result, summary or {})

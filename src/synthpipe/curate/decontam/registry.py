@@ -12,6 +12,7 @@ name       items  indexed texts
 gsm8k      1319   test split: question; answer (with and without ``<<..>>`` annotations)
 humaneval  164    prompt; canonical_solution (the unit tests are not indexed)
 mbpp       974    all tasks (prompt, test, validation and train splits): text; code
+mbpp-test  500    the test split only (tasks 11-510), for data built from MBPP's other splits
 mmlu       14042  test split: stem + lettered choices; ``<letter>. <correct choice>``
 trec       500    test split (read from ``resources/data/trec/test.jsonl``): the question
 sst2       1821   sentence-level test split: the sentence
@@ -67,6 +68,7 @@ class BenchmarkSet:
     format: str | None = None
     description: str = ""
     license: str = ""
+    splits: tuple[str, ...] = ()  # keep only items whose `split` field is one of these (all if empty)
     bundled: bool = field(default=False, compare=False)
 
     @classmethod
@@ -96,6 +98,8 @@ class BenchmarkSet:
         """sha256 of the data file (and of the field mapping): keys caches of derived data."""
         digest = hashlib.sha256(self.path.read_bytes())
         mapping = [self.question_fields, self.answer_fields, self.extra_fields, self.id_field]
+        if self.splits:  # appended only when set, so existing cache keys stay valid
+            mapping.append(list(self.splits))
         digest.update(json.dumps(mapping).encode())
         return digest.hexdigest()
 
@@ -103,7 +107,10 @@ class BenchmarkSet:
         """The items as ``{"id", "question", "answer", ...}``; cached per process by content."""
         key = (self.name, self.content_hash())
         if key not in _LOADED:
-            _LOADED[key] = [self._normalise(i, r) for i, r in enumerate(self._raw_rows())]
+            rows = self._raw_rows()
+            if self.splits:
+                rows = [r for r in rows if r.get("split") in self.splits]
+            _LOADED[key] = [self._normalise(i, r) for i, r in enumerate(rows)]
         return _LOADED[key]
 
     def _raw_rows(self) -> list[Record]:
@@ -169,6 +176,8 @@ def _bundled_sets() -> dict[str, BenchmarkSet]:
                  extra_fields=("answer_plain",)),
         _bundled("humaneval", "benchmarks/humaneval/test.jsonl", "HumanEval (Chen et al. 2021)", "MIT"),
         _bundled("mbpp", "benchmarks/mbpp/all.jsonl", "MBPP, all 974 tasks (Austin et al. 2021)", "CC-BY-4.0"),
+        _bundled("mbpp-test", "benchmarks/mbpp/all.jsonl", "MBPP test split, tasks 11-510 (Austin et al. 2021)",
+                 "CC-BY-4.0", splits=("test",)),
         _bundled("mmlu", "benchmarks/mmlu/test.jsonl.gz", "MMLU test (Hendrycks et al. 2021)", "MIT"),
         _bundled("trec", "data/trec/test.jsonl", "TREC question classification test (Li & Roth 2002)",
                  "research data (vendor repo MIT)", question_fields=("text",), answer_fields=()),
