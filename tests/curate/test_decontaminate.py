@@ -92,7 +92,7 @@ def hits_of(record: dict) -> list[dict]:
 
 # -- registry ------------------------------------------------------------------------------
 def test_registry_lists_the_bundled_sets():
-    assert list_benchmarks() == ["gsm8k", "humaneval", "mbpp", "mmlu", "sst2", "trec"]
+    assert list_benchmarks() == ["gsm8k", "humaneval", "mbpp", "mbpp-test", "mmlu", "sst2", "trec"]
     with pytest.raises(UsageError, match="bundled benchmarks: gsm8k"):
         get_benchmark("gsm9k")
 
@@ -127,8 +127,10 @@ def test_registry_loads_each_set_with_the_counts_of_source_md(name):
 
 def test_registry_sizes_match_the_published_benchmarks():
     sizes = {n: len(load_benchmark(n)) for n in list_benchmarks()}
-    assert sizes == {"gsm8k": 1319, "humaneval": 164, "mbpp": 974, "mmlu": 14042, "sst2": 1821, "trec": 500}
+    assert sizes == {"gsm8k": 1319, "humaneval": 164, "mbpp": 974, "mbpp-test": 500, "mmlu": 14042,
+                     "sst2": 1821, "trec": 500}  # fmt: skip
     assert {r["split"] for r in load_benchmark("mbpp")} == {"prompt", "test", "validation", "train"}
+    assert {r["split"] for r in load_benchmark("mbpp-test")} == {"test"}
     gsm = load_benchmark("gsm8k")[0]
     assert "<<" in gsm["answer"] and "<<" not in gsm["answer_plain"]
 
