@@ -1,11 +1,12 @@
 # Two commands do all setup on a fresh machine with nothing but Python:
-#   make demo   create .venv, install, run the offline quickstart, print where the report is
+#   make demo   create .venv, install, run the offline quickstart (with its experiment), print the report path
 #   make test   create .venv, install with dev extras, run the tests
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
-# Extras installed by `make demo` / `make test`; `make install-all` adds the ML and Ray stacks.
+# Extras installed by `make demo` / `make test` (ml = local models, embeddings, TRL, scikit-learn);
+# `make install-all` adds Ray and the benchmark peers.
 EXTRAS ?= dev,ml
 # CPU wheel of torch present on these machines; a bare `torch` would pull a CUDA build.
 TORCH  ?= torch==2.13.0
