@@ -67,6 +67,7 @@ class Pipeline:
             raise UsageError(f"invalid pipeline settings: {exc}") from None
         self.steps = dict(steps)
         self.recipe_path = recipe_path
+        self._executor: tuple[str, str | None] = ("local", None)  # (name, address), set by run()
         self._check_llm_references()
 
     @classmethod
@@ -164,7 +165,7 @@ class Pipeline:
 
         pool = self._llm_pool(run_dir, progress)
         llm_metrics = None
-        executor_name, address = getattr(self, "_executor", ("local", None))
+        executor_name, address = self._executor
         executor = make_executor(executor_name, workers=self.recipe.workers,
                                  max_inflight=self.recipe.max_inflight, address=address)  # fmt: skip
         try:
@@ -250,7 +251,7 @@ class Pipeline:
                 "duration_s": round(time.time() - started, 3),
                 "synthpipe_version": _version(),
                 "seed": self.recipe.seed,
-                "executor": getattr(self, "_executor", ("local", None))[0],
+                "executor": self._executor[0],
                 "run_dir": str(run_dir.root),
             },
             "steps": step_metrics,
