@@ -333,7 +333,9 @@ def verify_math(
     """Keep records whose candidate's final answer equals the gold answer (####, \\boxed{}, "the answer is")."""
     config = {"candidate_field": candidate_field, "gold_field": gold_field, "gold_is_solution": gold_is_solution}
     steps = {"verify": _build_step("verify_math", config, _overrides(sets, "verify"))}
-    _curate("verify-math", source, out_dir, steps, problem_field, fmt, fresh, strict, quiet, as_json, _verify_summary)
+    # the problem is only shown in the report: records without it are still checked
+    _curate("verify-math", source, out_dir, steps, problem_field, fmt, fresh, strict, quiet, as_json,
+            _verify_summary, require_text=False)  # fmt: skip
 
 
 @verify_app.command("code")

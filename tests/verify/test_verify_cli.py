@@ -52,3 +52,10 @@ def test_verify_math_on_gsm8k_layout(tmp_path: Path) -> None:
 def test_verify_missing_input_is_a_clear_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["verify", "math", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "o")])
     assert result.exit_code != 0
+
+
+def test_verify_math_checks_records_without_a_problem_field(tmp_path: Path) -> None:
+    src = _write(tmp_path / "bare.jsonl", [{"id": "a", "candidate": "#### 3", "final_answer": "3"}])
+    out = tmp_path / "out"
+    assert CliRunner().invoke(app, ["verify", "math", str(src), "--out", str(out), "-q"]).exit_code == 0
+    assert [r["id"] for r in _lines(out / "kept.jsonl")] == ["a"]
