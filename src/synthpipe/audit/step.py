@@ -42,8 +42,10 @@ class AuditConfig(StepConfig):
 
 @register_step("audit")
 class Audit(GlobalStep):
-    """Audits the records reaching it (diversity, fidelity vs ``reference``, bias, labels);
-    keeps them all. The run's report.html, metrics.json (``audit``) and card.md include it.
+    """Audits the records reaching it (diversity, fidelity, bias) and keeps them all.
+
+    Compares with ``reference`` when given. The run's report.html, metrics.json (``audit``)
+    and card.md include the result.
 
     Output: unchanged records; ``audit.json`` in the step's checkpoint directory.
     """
