@@ -6,8 +6,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 # Extras installed by `make demo` / `make test` (ml = local models, embeddings, TRL, scikit-learn);
-# `make install-all` adds Ray and the benchmark peers.
-EXTRAS ?= dev,ml
+# ray runs the Ray executor tests on a local Ray; `make install-all` adds the benchmark peers.
+EXTRAS ?= dev,ml,ray
 # CPU wheel of torch present on these machines; a bare `torch` would pull a CUDA build.
 TORCH  ?= torch==2.13.0
 

@@ -230,7 +230,8 @@ class MinHashDedup(GlobalStep):
         for doc, root in sorted(found.roots.items()):
             kept, j = int(live[root]), similarity.one(int(live[root]), int(live[doc]))
             decision = Decision(kept, j)
-            partner, link_j = found.links[doc]
+            # unverified star clusters give no link to a doc that only ever led its buckets
+            partner, link_j = found.links.get(doc, (root, None))
             if j < cfg.threshold and partner != root:  # joined through another member
                 decision.via = int(live[partner])
                 decision.via_jaccard = similarity.one(decision.via, int(live[doc])) if link_j is None else link_j

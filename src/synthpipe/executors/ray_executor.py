@@ -1,0 +1,619 @@
+"""The Ray executor: the local executor's plan, checkpoints and results, on a Ray cluster.
+
+The plan is cut into the same segments (a source or global step, then the map steps it
+feeds) and every step writes the same shards (``part-<batch>.parquet``, see
+:mod:`synthpipe.pipeline.checkpoints`), so a run started on one executor resumes on the other.
+
+- Sources run on the driver (they are cheap next to maps, and LLM sources need the driver's
+  LLM pool); each batch becomes one shard, ids assigned as the local executor assigns them.
+- Map steps run as Ray Data ``map_batches`` over the head's shard indexes, one row per
+  batch: a task reads its input shard, runs the maps of its stage in memory and writes one
+  shard per step. Consecutive maps of one kind share a stage: Ray tasks for CPU work, an
+  actor pool (``concurrency=max_inflight``) for I/O- and LLM-bound steps, whose LLM calls go
+  through one pool actor (:class:`_PoolServer`) so the rate limiter, budget and response
+  cache are shared by every worker. Records travel between stages pickled, as in memory.
+- Global steps run as distributed algorithms where one exists (:mod:`.ray_global`), else
+  on the driver over the checkpointed input.
+
+Workers read and write the run directory, so on a multi-node cluster it must be on a
+filesystem every node mounts at the same path. Ray is imported only when this executor runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import pickle
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from synthpipe.data.records import DROP, ID, Batch
+from synthpipe.errors import StepError, SynthpipeError, UsageError
+from synthpipe.executors.local import _askip, _check_nothing_lost, _rows, _skip
+from synthpipe.pipeline.checkpoints import StepCheckpoint
+from synthpipe.pipeline.plan import PlannedStep, split_segments
+from synthpipe.pipeline.progress import NullProgress
+from synthpipe.pipeline.step import Step, StepContext
+
+log = logging.getLogger("synthpipe.ray")
+
+ContextFactory = Callable[[PlannedStep], StepContext]
+MAX_RETRIES = 3  # reruns of a global-step task whose worker died (OOM, lost node, SIGKILL)
+
+
+def import_ray():
+    """Ray, or a UsageError saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise UsageError("the ray executor needs Ray: pip install 'synthpipe[ray]'") from None
+    return ray
+
+
+class RayExecutor:
+    """Runs a plan on Ray: a cluster at `address` ("ray://host:10001", "host:6379", "auto"),
+    the Ray this process already joined, or else a local Ray started (and stopped) here."""
+
+    def __init__(self, address: str | None = None, max_inflight: int = 4):
+        self.address = address
+        self.max_inflight = max_inflight
+        self.busy_s: dict[str, float] = {}  # time each step spent working, summed over workers
+
+    def execute(self, plan: list[PlannedStep], make_ctx: ContextFactory, progress=None) -> None:
+        ray = import_ray()
+        progress = progress or NullProgress()
+        started_here = connect(ray, self.address)
+        bridge = _LLMBridge(ray)
+        try:
+            check_shared_run_dir(ray, plan[0].checkpoint.dir / "FINGERPRINT")
+            with _ray_data_settings():
+                previous: PlannedStep | None = None
+                for segment in split_segments(plan):
+                    if all(p.checkpoint.done for p in segment):
+                        for p in segment:
+                            progress.add_step(p.name, None, note="reused")
+                            progress.finish_step(p.name, note="reused")
+                    else:
+                        _Segment(self, segment, previous, make_ctx, progress, bridge).run()
+                    previous = segment[-1]
+        finally:
+            bridge.close()
+            if started_here:
+                ray.shutdown()
+
+    def clock(self, name: str, seconds: float) -> None:
+        self.busy_s[name] = self.busy_s.get(name, 0.0) + seconds
+
+
+def connect(ray, address: str | None) -> bool:
+    """Join Ray (see RayExecutor); True if this call started a local Ray."""
+    if ray.is_initialized():
+        return False
+    if address or os.environ.get("RAY_ADDRESS"):
+        ray.init(address=address, logging_level=logging.WARNING)
+        return False
+    # a local Ray: workers get the driver's import path, so steps from the recipe's modules load
+    paths = [p for p in sys.path if p and Path(p).is_dir()]
+    ray.init(
+        include_dashboard=False,
+        logging_level=logging.WARNING,
+        runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}},
+    )
+    return True
+
+
+def check_shared_run_dir(ray, probe: Path) -> None:
+    """Workers write shards into the run directory: every node must see it at the same path."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    nodes = [
+        n["NodeID"] for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU")
+    ]
+    task = ray.remote(num_cpus=0)(_exists)
+    seen = ray.get(
+        [
+            task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False)).remote(
+                str(probe)
+            )
+            for n in nodes
+        ]
+    )
+    if not all(seen):
+        raise UsageError(
+            f"the run directory {probe.parent.parent.parent} is not visible on every Ray node; "
+            "with the ray executor it must be on a filesystem all nodes mount at the same path "
+            "(e.g. NFS): --out /shared/..."
+        )
+
+
+def _exists(path: str) -> bool:
+    return Path(path).exists()
+
+
+@contextlib.contextmanager
+def _ray_data_settings() -> Iterator[None]:
+    """No progress bars of Ray Data's own (ours are per step), and a step's exception reaches
+    the driver as itself (e.g. BudgetExceeded, which the pipeline handles); restored after."""
+    import ray.data
+
+    ctx = ray.data.DataContext.get_current()
+    wanted = {
+        "enable_progress_bars": False,
+        "print_on_execution_start": False,
+        "raise_original_map_exception": True,
+    }
+    saved = {k: getattr(ctx, k) for k in wanted}
+    for k, v in wanted.items():
+        setattr(ctx, k, v)
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            setattr(ctx, k, v)
+
+
+def cluster_cpus(ray) -> int:
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def unwrap(exc: BaseException) -> BaseException:
+    """The synthpipe error inside a Ray task error, or a StepError saying what failed."""
+    seen, todo = set(), [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, SynthpipeError) and not _is_ray_wrapper(e):
+            if e.args and isinstance(e.args[0], str) and _RAY_DATA_NOTE in e.args[0]:
+                e.args = (e.args[0].split(_RAY_DATA_NOTE)[0], *e.args[1:])  # Ray Data appends it
+            return e
+        todo += [getattr(e, "cause", None), e.__cause__, e.__context__]
+    return StepError(f"ray: {type(exc).__name__}: {exc}")
+
+
+_RAY_DATA_NOTE = "\nFailed to apply UDF transform"
+
+
+def _is_ray_wrapper(e: BaseException) -> bool:
+    # Ray re-raises a task's exception as a class deriving from both RayTaskError and its own
+    return any(c.__name__ == "RayTaskError" for c in type(e).__mro__)
+
+
+# -- one segment: a head, then its map steps ----------------------------------------------
+class _Segment:
+    def __init__(self, executor: RayExecutor, segment, previous, make_ctx, progress, bridge):
+        self.ex = executor
+        self.head: PlannedStep = segment[0]
+        self.maps: list[PlannedStep] = segment[1:]
+        self.previous: PlannedStep | None = previous
+        self.make_ctx = make_ctx
+        self.progress = progress
+        self.bridge = bridge
+
+    def run(self) -> None:
+        for p in (self.head, *self.maps):
+            total = (
+                self.head.step.expected_count()
+                if p is self.head and p.step.kind == "source"
+                else None
+            )
+            self.progress.add_step(p.name, total)
+        if self.head.checkpoint.done:  # only the maps after it are unfinished
+            indexes = self.head.checkpoint.indexes()
+        elif self.head.step.kind == "source":
+            indexes = list(range(self._source()))
+        else:
+            from synthpipe.executors.ray_global import run_global
+
+            started = time.perf_counter()
+            count = run_global(self.head, self.previous, self.make_ctx(self.head), self.progress)
+            self.ex.clock(self.head.name, time.perf_counter() - started)
+            indexes = list(range(count))
+        if self.maps:
+            self._run_maps(indexes)
+        for p in (self.head, *self.maps):
+            missing = [i for i in indexes if not p.checkpoint.has(i)]
+            if missing:  # e.g. a worker wrote to a disk the driver does not see
+                raise StepError(
+                    f"step {p.name!r}: shards {missing[:5]} were not written; "
+                    "see the Ray worker logs"
+                )
+            p.checkpoint.mark_done(len(indexes))
+            self.progress.finish_step(p.name)
+
+    # -- the source, on the driver ---------------------------------------------------------
+    def _source(self) -> int:
+        head, step = self.head, self.head.step
+        done = head.checkpoint.committed_prefix()
+        for index in range(done):
+            self.progress.advance(head.name, _rows(head.checkpoint, index))
+        ctx = self.make_ctx(head)
+        ctx.skip_batches = done
+        if type(step).aread is not None:  # async source: its LLM calls use the driver's pool
+            batches = _askip(step.aread(ctx), 0 if step.skips_resumed_batches else done)
+            return asyncio.run(self._drain_async(batches, done))
+        batches = step.read(ctx)
+        if not step.skips_resumed_batches:
+            batches = _skip(batches, done)
+        index = done
+        while True:
+            started = time.perf_counter()
+            batch = next(batches, None)
+            self.ex.clock(head.name, time.perf_counter() - started)
+            if batch is None:
+                return index
+            self._write_head(index, batch)
+            index += 1
+
+    async def _drain_async(self, batches, index: int) -> int:
+        while True:
+            started = time.perf_counter()
+            batch = await anext(batches, None)
+            self.ex.clock(self.head.name, time.perf_counter() - started)
+            if batch is None:
+                return index
+            self._write_head(index, batch)
+            index += 1
+
+    def _write_head(self, index: int, batch: Batch) -> None:
+        for j, record in enumerate(batch):  # as the local executor names id-less records
+            if record.get(ID) in (None, ""):
+                record[ID] = f"{self.head.name}-{index:06d}-{j:05d}"
+        self.head.checkpoint.write(index, batch)
+        self.progress.advance(self.head.name, len(batch))
+
+    # -- the maps, as Ray Data stages ------------------------------------------------------
+    def _run_maps(self, indexes: list[int]) -> None:
+        rows = []
+        for index in indexes:
+            start = len(self.maps)  # the first map of a run of missing shards, as local does
+            while start > 0 and not self.maps[start - 1].checkpoint.has(index):
+                start -= 1
+            for p in self.maps[:start]:
+                self.progress.advance(p.name, _rows(p.checkpoint, index))
+            if start < len(self.maps):
+                rows.append({"index": index, "start": start, "blob": None, "stats": "{}"})
+        if not rows:
+            return
+        import ray.data
+
+        ds = ray.data.from_items(rows, override_num_blocks=len(rows))
+        jobs = [self._job(stage) for stage in _stages(self.maps)]
+        for job in jobs:
+            ds = self._stage(ds, job)
+        try:
+            for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+                for stats in batch.column("stats").to_pylist():
+                    self._account(stats)
+        except Exception as exc:
+            raise unwrap(exc) from exc
+
+    def _job(self, stage: tuple[int, int]) -> _StageJob:
+        lo, hi = stage
+        steps = []
+        for p in self.maps[lo:hi]:
+            ctx = dataclasses.replace(self.make_ctx(p), quarantine=None, resources=None)
+            steps.append(_MapSpec(p.name, _StepSpec.of(p.step), ctx, p.checkpoint))
+        before = [self.head.checkpoint] + [p.checkpoint for p in self.maps[: len(self.maps) - 1]]
+        return _StageJob(lo, hi, len(self.maps), steps, before)
+
+    def _stage(self, ds, job: _StageJob):
+        # Ray Data retries a task whose worker dies and restarts a dead actor (its defaults:
+        # max_retries=-1, max_restarts=-1); a step's own exception is not retried.
+        import ray.data
+
+        if not _wants_actor(self.maps[job.lo].step):
+            return ds.map_batches(
+                _run_tasks, fn_args=(job,), batch_size=1, batch_format="pyarrow", num_cpus=1
+            )
+        pool = self.make_ctx(self.maps[job.lo]).resources
+        proxy = self.bridge.proxy(pool) if pool is not None else None
+        return ds.map_batches(
+            _StageActor,
+            fn_constructor_args=(job, proxy),
+            batch_size=1,
+            batch_format="pyarrow",
+            compute=ray.data.ActorPoolStrategy(size=max(1, self.max_inflight)),
+            num_cpus=0.01,
+        )
+
+    def _account(self, stats_json: str) -> None:
+        import json
+
+        for name, (n, seconds) in json.loads(stats_json).items():
+            self.progress.advance(name, n)
+            self.ex.clock(name, seconds)
+
+    @property
+    def max_inflight(self) -> int:
+        return self.ex.max_inflight
+
+
+def _wants_actor(step: Step) -> bool:
+    """I/O- and LLM-bound steps (and steps asking for it) run in an actor pool."""
+    return bool(
+        step.io_bound or getattr(step, "uses_llm", False) or getattr(step, "ray_actor", False)
+    )
+
+
+def _stages(maps: list[PlannedStep]) -> list[tuple[int, int]]:
+    """Runs of consecutive maps that run the same way (tasks or actors): [lo, hi) each."""
+    stages: list[tuple[int, int]] = []
+    for k, p in enumerate(maps):
+        if stages and _wants_actor(maps[stages[-1][0]].step) == _wants_actor(p.step):
+            stages[-1] = (stages[-1][0], k + 1)
+        else:
+            stages.append((k, k + 1))
+    return stages
+
+
+# -- what workers get ---------------------------------------------------------------------
+@dataclasses.dataclass
+class _StepSpec:
+    """A step as class + config: rebuilt on the worker, so steps holding unpicklable state
+    (clients, locks, loaded models) still travel; built once per worker process."""
+
+    cls: type
+    config: dict[str, Any]
+    key: str
+
+    @classmethod
+    def of(cls, step: Step) -> _StepSpec:
+        config = step.config.model_dump()
+        return cls(
+            type(step), config, f"{type(step).__module__}.{type(step).__qualname__}:{config!r}"
+        )
+
+    def build(self) -> Step:
+        step = _STEPS.get(self.key)
+        if step is None:
+            step = _STEPS[self.key] = self.cls(self.config)
+        return step
+
+
+_STEPS: dict[str, Step] = {}  # per worker process
+
+
+@dataclasses.dataclass
+class _MapSpec:
+    name: str
+    step: _StepSpec
+    ctx: StepContext
+    checkpoint: StepCheckpoint
+
+
+@dataclasses.dataclass
+class _StageJob:
+    lo: int  # maps[lo:hi] run in this stage
+    hi: int
+    n_maps: int
+    steps: list[_MapSpec]
+    inputs: list[StepCheckpoint]  # inputs[k]: the checkpoint map k reads (head, then maps)
+
+
+def _run_tasks(table, job: _StageJob):
+    return _run_stage(table, job, None)
+
+
+class _StageActor:
+    """An actor of the pool running I/O- or LLM-bound maps; `proxy` reaches the LLM pool actor."""
+
+    def __init__(self, job: _StageJob, proxy: Any):
+        self.job, self.proxy = job, proxy
+
+    def __call__(self, table):
+        return _run_stage(table, self.job, self.proxy)
+
+
+def _run_stage(table, job: _StageJob, resources: Any):
+    import json
+
+    import pyarrow as pa
+
+    out = {"index": [], "start": [], "blob": [], "stats": []}
+    for row in table.to_pylist():
+        index, start, blob = row["index"], row["start"], row["blob"]
+        stats = json.loads(row["stats"])
+        if start < job.hi:
+            k0 = max(job.lo, start)
+            records = pickle.loads(blob) if blob is not None else job.inputs[k0].read(index)
+            for k in range(k0, job.hi):
+                spec = job.steps[k - job.lo]
+                started = time.perf_counter()
+                result = _apply(spec, records, resources)
+                _check_nothing_lost(spec.name, index, records, result)
+                spec.checkpoint.write(index, result)
+                stats[spec.name] = [len(records), time.perf_counter() - started]
+                records = [r for r in result if r.get(DROP) is None]
+            blob = (
+                pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL)
+                if job.hi < job.n_maps
+                else None
+            )
+        out["index"].append(index)
+        out["start"].append(start)
+        out["blob"].append(blob)
+        out["stats"].append(json.dumps(stats))
+    return pa.table(
+        {
+            "index": pa.array(out["index"], pa.int64()),
+            "start": pa.array(out["start"], pa.int64()),
+            "blob": pa.array(out["blob"], pa.binary()),
+            "stats": pa.array(out["stats"], pa.string()),
+        }
+    )
+
+
+def _apply(spec: _MapSpec, records: Batch, resources: Any) -> Any:
+    step = spec.step.build()
+    ctx = dataclasses.replace(spec.ctx, resources=resources)
+    try:
+        if step.io_bound:
+            return asyncio.run(step.aprocess(records, ctx))
+        return step.process(records, ctx)
+    except SynthpipeError:
+        raise
+    except Exception as exc:
+        raise StepError(f"step {spec.name!r} failed: {type(exc).__name__}: {exc}") from exc
+
+
+# -- the LLM pool, shared by every worker --------------------------------------------------
+class _PoolServer:
+    """An async Ray actor owning the run's LLM pool: one limiter per endpoint, one budget,
+    one response cache (the same SQLite file as the driver's), for all workers."""
+
+    def __init__(self, settings: dict[str, Any]):
+        from synthpipe.llm.pool import LLMPool
+
+        self.pool = LLMPool(**settings)
+
+    async def call(self, name: str, method: str, args: tuple, kwargs: dict) -> Any:
+        return await getattr(self.pool.get(name), method)(*args, **kwargs)
+
+    async def close(self) -> dict:
+        now = time.monotonic()
+        stats = {
+            n: (dataclasses.asdict(c.stats), now - c.stats.started)
+            for n, c in self.pool.clients.items()
+        }
+        cache = self.pool.cache
+        state = {
+            "stats": stats,
+            "budget": dataclasses.asdict(self.pool.budget.spent),
+            "cache": (cache.hits, cache.misses) if cache is not None else None,
+        }
+        for client in self.pool.clients.values():  # pool.close() would start a second event loop
+            with contextlib.suppress(Exception):
+                await client.aclose()
+        self.pool.budget.save()
+        if cache is not None:
+            cache.close()
+        return state
+
+
+class _RemotePool:
+    """What LLM steps see as ``ctx.resources`` on a worker: ``get(name)`` -> a client proxy."""
+
+    def __init__(self, actor: Any, configs: dict[str, Any]):
+        self.actor, self.configs = actor, configs
+
+    def get(self, name: str) -> _RemoteClient:
+        if name not in self.configs:
+            known = ", ".join(sorted(self.configs)) or "none"
+            raise UsageError(
+                f"no LLM named {name!r} in the recipe's `llms:` section (defined: {known})"
+            )
+        return _RemoteClient(self.actor, name, self.configs[name])
+
+
+class _RemoteClient:
+    """The LLMClient methods steps call (`chat`, `structured`), forwarded to the pool actor."""
+
+    def __init__(self, actor: Any, name: str, config: Any):
+        self.actor, self.name, self.config = actor, name, config
+
+    async def chat(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._call("chat", args, kwargs)
+
+    async def structured(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._call("structured", args, kwargs)
+
+    async def _call(self, method: str, args: tuple, kwargs: dict) -> Any:
+        from ray.exceptions import RayTaskError
+
+        try:
+            return await self.actor.call.remote(self.name, method, args, kwargs)
+        except RayTaskError as exc:  # the step sees the client's own error (LLMError, budget...)
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, BaseException):
+                raise cause from None
+            raise
+
+
+class _LLMBridge:
+    """Starts the pool actor on first use; at the end folds its counters into the driver's pool,
+    which writes llm_usage.json and the budget file as in a local run."""
+
+    def __init__(self, ray):
+        self.ray = ray
+        self.actor = None
+        self.pool = None
+
+    def proxy(self, pool: Any) -> _RemotePool:
+        if self.actor is None:
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+            pool.budget.save()  # the actor starts from what the driver spent (an LLM source)
+            settings = {
+                "configs": dict(pool.configs),
+                "cache_path": pool.cache.path if pool.cache is not None else None,
+                "use_cache": pool.cache is not None,
+                "budget": pool.budget.config,
+                "budget_path": pool.budget.path,
+            }
+            here = self.ray.get_runtime_context().get_node_id()  # the driver's files are here
+            server = self.ray.remote(_PoolServer).options(
+                max_concurrency=1000,
+                num_cpus=0,
+                scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=True),
+            )
+            self.actor, self.pool = server.remote(settings), pool
+        return _RemotePool(self.actor, dict(pool.configs))
+
+    def close(self) -> None:
+        if self.actor is None:
+            return
+        try:
+            state = self.ray.get(self.actor.close.remote())
+            _merge_llm_state(self.pool, state)
+        except Exception as exc:  # the counters are lost, not the data
+            log.warning("could not collect LLM usage from the pool actor: %s", exc)
+        finally:
+            self.ray.kill(self.actor)
+            self.actor = None
+
+
+def _merge_llm_state(pool: Any, state: dict) -> None:
+    from synthpipe.llm.budget import Spent
+    from synthpipe.llm.client import UsageStats
+
+    now = time.monotonic()
+    for name, (fields, age) in state["stats"].items():
+        remote = UsageStats(**{**fields, "started": now - age})
+        client = pool.clients.get(name)
+        if client is None:
+            pool.clients[name] = _Finished(remote)
+            continue
+        for field in (
+            "requests",
+            "cached",
+            "retries",
+            "failures",
+            "prompt_tokens",
+            "completion_tokens",
+            "cost",
+        ):
+            setattr(client.stats, field, getattr(client.stats, field) + getattr(remote, field))
+        client.stats.started = min(client.stats.started, remote.started)
+    pool.budget.spent = Spent(**state["budget"])  # the actor's count includes the driver's
+    if state["cache"] is not None and pool.cache is not None:
+        pool.cache.hits += state["cache"][0]
+        pool.cache.misses += state["cache"][1]
+
+
+class _Finished:
+    """Stands in the driver's pool for an endpoint only the pool actor called."""
+
+    def __init__(self, stats: Any):
+        self.stats = stats
+
+    async def aclose(self) -> None:
+        return None
