@@ -66,3 +66,25 @@ def test_verifier_config_errors_are_named() -> None:
         RejectionSampling(verifier={"step": "verify_math", "no_such_key": 1})
     with pytest.raises(UsageError, match="global step"):
         RejectionSampling(verifier={"step": "exact_dedup"})
+
+
+def test_code_candidates_are_run_against_the_tests_in_the_sandbox(run_steps) -> None:
+    task = {"id": "t1", "question": "Write a function add(a, b) that returns the sum.",
+            "test_list": ["assert add(1, 2) == 3", "assert add(-1, 1) == 0"]}  # fmt: skip
+
+    def programs(body: dict) -> list[str]:
+        good = body["seed"] % 2 == 0
+        code = "def add(a, b):\n    return a + b" if good else "def add(a, b):\n    return a * b"
+        return [f"Here you go:\n```python\n{code}\n```"]
+
+    step = RejectionSampling(k=4, kind="code", candidate_field="code",
+                             verifier={"step": "verify_code", "layout": "mbpp", "timeout_s": 5})  # fmt: skip
+    with ScriptedOpenAIServer(responder=programs) as server:
+        result = run_steps(server, {"solve": step}, [task])
+        prompt = server.requests[0]["messages"][-1]["content"]
+    assert "assert add(1, 2) == 3" in prompt  # the bundled code prompt shows a test
+    (kept,) = result.kept  # deterministic seeds: some candidates right, some wrong
+    stats = kept["rejection_sampling"]
+    assert stats["tried"] == 4 and 0 < stats["passed"] < 4
+    assert stats["reasons"] == {"failed_test": 4 - stats["passed"]}
+    assert kept["code"] == "def add(a, b):\n    return a + b"
