@@ -52,6 +52,7 @@ def check_experiment(out, variants: int, curve: list[int]) -> None:
     html = (out / "report.html").read_text()
     assert "real+synthetic" in html and html.count("<svg") >= 5
     assert json.loads((out / "experiment.json").read_text())["test"]["n"] == result["test"]["n"]
+    assert "Does it help?" in (out / "card.md").read_text()
 
 
 def test_quickstart_scaled_down(tmp_path):

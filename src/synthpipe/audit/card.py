@@ -243,5 +243,23 @@ def dataset_card(
     lines += _made(audit, run_metrics, records)
     lines += _removed(run_metrics)
     lines += _numbers(audit)
+    lines += _helps((run_metrics or {}).get("experiment"))
     lines += _use_and_limits(audit)
     return "\n".join(lines)
+
+
+def _helps(result: dict | None) -> list[str]:
+    """The run's experiment, if it had one: does training on this data help on real test data?"""
+    if not result or not result.get("variants"):
+        return []
+    metric, ref, test = result.get("primary_metric", "accuracy"), result.get("reference", "real"), result["test"]
+    lines = ["## Does it help? (experiment)", "",
+             f"{metric} on the real test set `{_f(test.get('source'))}` (n = {_f(test.get('n'))}), "
+             f"mean ± std over seeds; difference from `{ref}` with a 95% paired-bootstrap interval.", ""]  # fmt: skip
+    rows = []
+    for name, v in result["variants"].items():
+        m = (v.get("summary") or {}).get(metric) or {}
+        d = v.get("diff_vs_reference")
+        diff = "reference" if name == ref or not d else f"{d['diff']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
+        rows.append([name, v.get("n_train"), f"{_f(m.get('mean'))} ± {_f(m.get('std') or 0.0)}", diff])
+    return lines + _table(["variant", "n train", metric, f"vs {ref}"], rows) + [""]
