@@ -40,3 +40,17 @@ def test_experiment_command_errors_name_the_problem(tmp_path: Path) -> None:
     run = _fake_run(tmp_path)
     bad = CliRunner().invoke(app, ["experiment", str(run), "-s", "seeds=0"])
     assert bad.exit_code != 0 and "seeds" in str(bad.exception or bad.output)
+
+
+def test_a_recipe_with_a_bad_experiment_fails_before_running_any_step(tmp_path: Path) -> None:
+    import pytest
+
+    from synthpipe.data.read_step import FromRecords
+    from synthpipe.errors import UsageError
+    from synthpipe.pipeline.api import Pipeline
+
+    pipe = Pipeline("x", {"src": FromRecords(records=[{"text": "a b c", "label": "A"}])},
+                    experiment={"test": str(tmp_path / "missing.jsonl")})  # fmt: skip
+    with pytest.raises(UsageError, match=r"experiment.test: no such file"):
+        pipe.run(tmp_path / "run")
+    assert not list((tmp_path / "run" / "steps").glob("*/part-*.parquet"))

@@ -147,6 +147,10 @@ class Pipeline:
     def _run(self, run_dir: RunDir, strict: bool, progress) -> RunResult:
         started = time.time()
         plan = self.plan(run_dir)
+        if self.recipe.experiment is not None:  # a bad experiment fails now, not after the run
+            from synthpipe.train.experiment import check_inputs
+
+            check_inputs(self.recipe.experiment, Path(self.recipe_path).parent if self.recipe_path else None)
         run_dir.remove_stale_steps({p.checkpoint.dir.name for p in plan})
         for p in plan:
             p.checkpoint.prepare()

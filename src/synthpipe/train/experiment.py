@@ -173,6 +173,17 @@ def _fields(cfg: ExperimentConfig, kind: str) -> tuple[str, str]:
     return text, label
 
 
+def check_inputs(config: ExperimentConfig | dict[str, Any], base_dir: Path | None = None) -> None:
+    """Fail before a run starts (not after its outputs) when a data file of the experiment, its
+    trainer or its evaluator is missing or unknown; the error names the key."""
+    cfg = parse_config(config)
+    for key in ("test", "real_train", "seeds_data"):
+        value = getattr(cfg, key)
+        if value is not None and not resolve_data_path(str(value), base_dir).exists():
+            raise UsageError(f"experiment.{key}: no such file {value!r} (resolved to {resolve_data_path(str(value), base_dir)})")
+    _build(cfg)
+
+
 def _read(path: str | Path, base_dir: Path | None, notes: list[str]) -> tuple[list[dict], str]:
     resolved = resolve_data_path(str(path), base_dir)
     quarantine = Quarantine()
