@@ -129,4 +129,32 @@ def test_judge_win_rate_from_verdicts():
     assert as_b.metrics["win_rate"] == pytest.approx(1.5 / 4)
     from_records = ev.evaluate([{"winner": "a"}, {"winner": "b"}])
     assert from_records.metrics["win_rate"] == pytest.approx(0.5)
-    assert not get_evaluator("judge").experiment_ready
+    assert not get_evaluator("judge")().experiment_ready  # no judge endpoint: verdicts only
+
+
+def test_judge_runs_live_on_predictions_against_the_baseline(tmp_path: Path) -> None:
+    """With `llm`, the pairwise judge (both orders) compares each prediction with the baseline."""
+    import json
+    import re
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+    from llm_server import ScriptedOpenAIServer, last_user_content
+
+    def responder(body: dict) -> list[str]:  # the longer answer wins, whichever side it is on
+        text = last_user_content(body)
+        a = re.search(r"\[Response A\]\n(.*?)\n\[End of response A\]", text, re.S).group(1)
+        b = re.search(r"\[Response B\]\n(.*?)\n\[End of response B\]", text, re.S).group(1)
+        verdict = "A" if len(a) > len(b) else "B" if len(b) > len(a) else "tie"
+        return [json.dumps({"rationale": "length", "verdict": verdict})]
+
+    records = [{"id": str(i), "instruction": f"Q{i}", "baseline": "short"} for i in range(4)]
+    predictions = ["a much longer answer", "a much longer answer", "tiny", "short"]
+    with ScriptedOpenAIServer(responder=responder) as server:
+        llm = {"backend": "openai", "base_url": server.base_url, "model": "test-model", "max_retries": 0}
+        ev = get_evaluator("judge")(llm=llm, cache=str(tmp_path / "judge.sqlite"))
+        assert ev.experiment_ready
+        out = ev.evaluate(records, predictions)
+        assert len(server.requests) == 8  # two orders per item
+    assert out.metrics["wins"] == 2 and out.metrics["losses"] == 1 and out.metrics["ties"] == 1
+    assert out.metrics["win_rate"] == 0.625 and out.correct.tolist() == [1.0, 1.0, 0.0, 0.5]

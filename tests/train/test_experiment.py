@@ -181,7 +181,7 @@ def test_config_errors():
         100,
         500,
     ]
-    with pytest.raises(UsageError, match="LLM judge"):
+    with pytest.raises(UsageError, match="judge endpoint"):
         run_experiment({"test": "bundled:trec/test.jsonl", "evaluator": "judge"}, None)
     with pytest.raises(UsageError, match="set `test_text_field`"):
         run_experiment(

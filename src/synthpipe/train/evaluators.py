@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -277,25 +278,45 @@ class CodeEvaluator(_Base):
 class JudgeConfig(EvaluatorConfig):
     input_field: str = Field("instruction", description="field holding the instruction")
     verdict_field: str = Field(
-        "winner", description='field with the pairwise verdict "a" | "b" | "tie"'
+        "winner", description='field with a precomputed pairwise verdict "a" | "b" | "tie"'
     )
     side: Literal["a", "b"] = Field("a", description="which side of the verdicts is the model")
+    llm: dict[str, Any] | None = Field(
+        None,
+        description="judge endpoint (an `llms:` entry: backend, base_url, model, ...); with it the "
+        "judge runs live on the model's predictions vs `baseline_field`",
+    )
+    baseline_field: str = Field("baseline", description="field with the baseline's output to compare with")
+    reference_field: str | None = Field(None, description="optional reference answer shown to the judge")
+    cache: str | None = Field(None, description="judge response cache file [default: ~/.cache/synthpipe]")
 
 
 class JudgeEvaluator(_Base):
+    """Win rate of the model's outputs against a baseline's, by an LLM judge asked in both
+    orders (the `judge_pairwise` technique: MT-Bench pairwise, Zheng et al. 2023). With `llm`
+    set the judge runs here on the predictions; without it, precomputed verdicts are counted."""
+
     name = "judge"
     primary = "win_rate"
     Config = JudgeConfig
-    experiment_ready = False  # the verdicts come from an LLM judge run beforehand
+    config: JudgeConfig
+
+    def __init__(self, config: Any = None, /, **overrides: Any) -> None:
+        super().__init__(config, **overrides)
+        self.experiment_ready = self.config.llm is not None  # live judging scores raw predictions
 
     def evaluate(
         self, records: Sequence[dict], predictions: Sequence[Any] | None = None
     ) -> Evaluation:
-        """`predictions`: verdicts per record, or None to read ``verdict_field``."""
+        """`predictions`: the model's outputs (judged live when `llm` is set), else verdicts per
+        record; None reads ``verdict_field``."""
         from synthpipe.generate.llm_judge import win_rate
 
         cfg = self.config
-        if predictions is not None:
+        if predictions is not None and cfg.llm is not None:
+            _same_length(records, predictions, self.name)
+            verdicts = self._judge(records, predictions)
+        elif predictions is not None:
             _same_length(records, predictions, self.name)
             verdicts = [str(p).strip().lower() for p in predictions]
         else:
@@ -308,6 +329,35 @@ class JudgeEvaluator(_Base):
         score = {cfg.side: 1.0, "tie": 0.5}
         correct = np.array([score.get(v, 0.0) for v in verdicts if v in ("a", "b", "tie")])
         return Evaluation(metrics, correct, self.primary)
+
+    def _judge(self, records: Sequence[dict], predictions: Sequence[Any]) -> list[str]:
+        """Verdicts of the pairwise judge, prediction as response A, baseline as response B
+        (the judge asks in both orders; a verdict that flips with the order is a tie)."""
+        import asyncio
+
+        from synthpipe.generate.llm_judge import PairwiseJudge
+        from synthpipe.llm.config import LLMConfig
+        from synthpipe.llm.pool import LLMPool
+        from synthpipe.pipeline.step import StepContext
+
+        cfg = self.config
+        judge = PairwiseJudge(instruction_field="instruction", input_field=None, llm="judge",
+                              reference_field="reference" if cfg.reference_field else None)  # fmt: skip
+        rows = []
+        for i, (r, p) in enumerate(zip(records, predictions, strict=True)):
+            row = {"id": str(r.get("id", i)), "instruction": str(_value(r, cfg.input_field, i, self.name, "input_field")),
+                   "response_a": str(p), "response_b": str(_value(r, cfg.baseline_field, i, self.name, "baseline_field"))}  # fmt: skip
+            if cfg.reference_field:
+                row["reference"] = str(r.get(cfg.reference_field) or "")
+            rows.append(row)
+        pool = LLMPool({"judge": LLMConfig(**cfg.llm)}, cache_path=Path(cfg.cache).expanduser() if cfg.cache else None)
+        try:
+            out = asyncio.run(judge.aprocess(rows, StepContext(name="judge", resources=pool)))
+        finally:
+            pool.close()
+        by_id = {row["id"]: row for row in out}
+        return [str(by_id[row["id"]].get("winner") or "") if not by_id[row["id"]].get("_drop") else ""
+                for row in rows]  # fmt: skip
 
 
 _EVALUATORS = {

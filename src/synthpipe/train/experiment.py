@@ -365,12 +365,12 @@ def _build(cfg: ExperimentConfig) -> tuple[Any, Any]:
     names = {"text_field": cfg.text_field, "input_field": cfg.text_field}
     names |= {"label_field": cfg.label_field, "gold_field": cfg.label_field}
     evaluator_cls = get_evaluator(cfg.evaluator)
-    if not evaluator_cls.experiment_ready:
-        raise UsageError(
-            f"the {cfg.evaluator!r} evaluator scores verdicts produced by an LLM judge, not a "
-            "trained model's predictions; use classification, math or code in an experiment"
-        )
     evaluator = evaluator_cls(_with_defaults(cfg.evaluator_config, evaluator_cls, names))
+    if not evaluator.experiment_ready:
+        raise UsageError(
+            f"the {cfg.evaluator!r} evaluator needs `evaluator_config.llm` (a judge endpoint) to "
+            "score a trained model's outputs; without it, it only counts precomputed verdicts"
+        )
     trainer_cls = get_trainer(cfg.trainer)
     trainer = trainer_cls(_with_defaults(cfg.trainer_config, trainer_cls, names))
     return trainer, evaluator
