@@ -165,3 +165,51 @@ def test_output_dir_is_used_and_no_checkpoints_are_written(tiny, tmp_path):
     out = tmp_path / "run"
     HFSFTTrainer(model_path=tiny, max_steps=2, output_dir=str(out), **FAST).fit(SFT_DATA, seed=0)
     assert out.is_dir() and not list(out.glob("checkpoint-*"))
+
+
+def test_generation_experiment_scored_by_a_live_judge(tiny, tmp_path):
+    """hf-sft on synthetic vs real variants, outputs judged against a baseline by an LLM judge
+    (the scripted server stands in for the judge endpoint): the whole generation loop runs."""
+    import json
+    import re
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+    from llm_server import ScriptedOpenAIServer, last_user_content
+
+    from synthpipe.train.experiment import run_experiment
+
+    gold = dict(zip(PROMPTS, (c for _, c in CAPITALS), strict=True))
+
+    def judge(body: dict) -> list[str]:  # the response naming the right capital wins
+        text = last_user_content(body)
+        q = re.search(r"(Q: capital of \w+\? A:)", text).group(1)
+        a = re.search(r"\[Response A\]\n(.*?)\n\[End of response A\]", text, re.S).group(1)
+        b = re.search(r"\[Response B\]\n(.*?)\n\[End of response B\]", text, re.S).group(1)
+        right_a, right_b = gold[q] in a, gold[q] in b
+        verdict = "A" if right_a and not right_b else "B" if right_b and not right_a else "tie"
+        return [json.dumps({"rationale": "capital", "verdict": verdict})]
+
+    rows = [{"text": p, "label": f" {c}"} for p, (_, c) in zip(PROMPTS, CAPITALS, strict=True)]
+    test = tmp_path / "test.jsonl"
+    test.write_text("".join(json.dumps({**r, "baseline": "I do not know"}) + "\n" for r in rows))
+    real = tmp_path / "real.jsonl"
+    real.write_text("".join(json.dumps(r) + "\n" for r in rows * 4))
+    with ScriptedOpenAIServer(responder=judge) as server:
+        llm = {"backend": "openai", "base_url": server.base_url, "model": "judge", "max_retries": 0}
+        config = {
+            "trainer": "hf-sft", "variants": ["synthetic", "real"], "seeds": 1, "bootstrap": 200,
+            "trainer_config": {"model_path": tiny, "prompt_field": "text", "completion_field": "label",
+                               "max_steps": 40, "learning_rate": 5e-3, **FAST},
+            "evaluator": "judge",
+            "evaluator_config": {"llm": llm, "cache": str(tmp_path / "judge.sqlite")},
+            "test": str(test), "real_train": str(real),
+        }  # fmt: skip
+        wrong = [{"text": r["text"], "label": " Oslo"} for r in rows] * 4  # synthetic data that teaches a wrong answer
+        result = run_experiment(config, None, synthetic=wrong, unfiltered=wrong)
+        assert len(server.requests) == 2 * 2 * len(rows)  # 2 variants x 2 orders x 8 items
+    real_rate = result["variants"]["real"]["summary"]["win_rate"]["mean"]
+    syn_rate = result["variants"]["synthetic"]["summary"]["win_rate"]["mean"]
+    assert real_rate > 0.7 and syn_rate <= 0.5  # the right answers beat "I do not know"; "Oslo" does not
+    assert result["primary_metric"] == "win_rate"
