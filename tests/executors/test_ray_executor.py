@@ -371,3 +371,18 @@ def test_llm_steps_share_one_limiter_cache_and_budget(ray_cluster, tmp_path):
         assert (
             15 <= spent["requests"] <= 15 + 3
         )  # one budget for all workers: overshoot < concurrency
+
+
+def test_gpu_reservations_follow_local_model_endpoints_and_step_declarations() -> None:
+    from synthpipe.executors.ray_executor import pool_gpus
+    from synthpipe.llm.config import LLMConfig
+    from synthpipe.pipeline.step import Step
+
+    configs = {
+        "http": LLMConfig(backend="openai", base_url="http://127.0.0.1:1/v1", model="m"),
+        "gpu": LLMConfig(backend="transformers", model="/models/x", device="cuda:0"),
+        "cpu": LLMConfig(backend="transformers", model="/models/y", device="cpu"),
+    }
+    assert pool_gpus(configs) == 1.0
+    assert pool_gpus({"http": configs["http"]}) == 0.0
+    assert Step.num_gpus == 0.0  # steps declare GPUs as a class attribute; none by default

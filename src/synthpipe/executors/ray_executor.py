@@ -310,10 +310,12 @@ class _Segment:
         # max_retries=-1, max_restarts=-1); a step's own exception is not retried.
         import ray.data
 
+        gpus = max(float(getattr(self.maps[i].step, "num_gpus", 0) or 0) for i in range(job.lo, job.hi))
         if not _wants_actor(self.maps[job.lo].step):
             return ds.map_batches(
-                _run_tasks, fn_args=(job,), batch_size=1, batch_format="pyarrow", num_cpus=1
-            )
+                _run_tasks, fn_args=(job,), batch_size=1, batch_format="pyarrow", num_cpus=1,
+                num_gpus=gpus,
+            )  # fmt: skip
         pool = self.make_ctx(self.maps[job.lo]).resources
         proxy = self.bridge.proxy(pool) if pool is not None else None
         return ds.map_batches(
@@ -323,6 +325,7 @@ class _Segment:
             batch_format="pyarrow",
             compute=ray.data.ActorPoolStrategy(size=max(1, self.max_inflight)),
             num_cpus=0.01,
+            num_gpus=gpus,
         )
 
     def _account(self, stats_json: str) -> None:
@@ -335,6 +338,13 @@ class _Segment:
     @property
     def max_inflight(self) -> int:
         return self.ex.max_inflight
+
+
+def pool_gpus(configs: dict) -> float:
+    """GPUs the LLM pool actor asks Ray for: one per local-model endpoint (transformers or
+    vLLM) on a CUDA device; HTTP endpoints need none."""
+    return float(sum(1 for c in configs.values()
+                     if c.backend in ("transformers", "vllm") and str(c.device).startswith("cuda")))  # fmt: skip
 
 
 def _wants_actor(step: Step) -> bool:
@@ -563,6 +573,7 @@ class _LLMBridge:
             server = self.ray.remote(_PoolServer).options(
                 max_concurrency=1000,
                 num_cpus=0,
+                num_gpus=pool_gpus(settings["configs"]),  # local-model endpoints load in this actor
                 scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=True),
             )
             self.actor, self.pool = server.remote(settings), pool

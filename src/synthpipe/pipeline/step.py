@@ -70,6 +70,7 @@ class Step:
     version: ClassVar[str] = "1"  # bump to invalidate checkpoints when behaviour changes
     cpu_bound: ClassVar[bool] = False  # may run in a process pool
     io_bound: ClassVar[bool] = False  # overrides `aprocess`; batches run concurrently
+    num_gpus: ClassVar[float] = 0.0  # GPUs a worker of this step needs (the Ray executor reserves them)
 
     def __init__(self, config: StepConfig | dict[str, Any] | None = None, /, **kwargs: Any):
         if isinstance(config, StepConfig):
