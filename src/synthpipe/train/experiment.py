@@ -25,9 +25,9 @@ a model trained on the same amount of real data.
 
 Records are mapped to two canonical fields, ``text_field`` and ``label_field``, which the
 trainer and evaluator read; each input may name its own fields (``test_text_field``,
-``real_label_field``, ...; default: the canonical names). For SST-2 from
-``/work/shared/data/sst2/*.csv`` set ``real_text_field: sentence``; for the bundled SST-2 test
-set (``resources/benchmarks/sst2/test.jsonl``) set ``test_text_field: question``.
+``real_label_field``, ...; default: the canonical names). E.g. for SST-2 CSVs with a
+``sentence`` column set ``real_text_field: sentence``; the bundled ``bundled:sst2/*`` files
+already use ``text`` / ``label`` (see ``recipes/sst2.yaml``).
 """
 
 from __future__ import annotations
