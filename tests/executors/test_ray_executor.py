@@ -374,7 +374,7 @@ def test_llm_steps_share_one_limiter_cache_and_budget(ray_cluster, tmp_path):
 
 
 def test_gpu_reservations_follow_local_model_endpoints_and_step_declarations() -> None:
-    from synthpipe.executors.ray_executor import pool_gpus
+    from synthpipe.executors.ray_llm import pool_gpus
     from synthpipe.llm.config import LLMConfig
     from synthpipe.pipeline.step import Step
 
