@@ -19,7 +19,7 @@ from typing import Any
 from synthpipe.data.records import DROP, ID, Batch
 from synthpipe.errors import StepError, SynthpipeError
 from synthpipe.pipeline.checkpoints import StepCheckpoint
-from synthpipe.pipeline.plan import PlannedStep, split_segments
+from synthpipe.pipeline.plan import PlannedStep, run_segments
 from synthpipe.pipeline.progress import NullProgress
 from synthpipe.pipeline.step import Step, StepContext
 
@@ -38,17 +38,12 @@ class LocalExecutor:
     def execute(self, plan: list[PlannedStep], make_ctx: ContextFactory, progress=None) -> None:
         progress = progress or NullProgress()
         pool = self._pool(plan)
+        def run_segment(segment: list[PlannedStep], previous: PlannedStep | None) -> None:
+            runner = _SegmentRunner(segment, previous, make_ctx, progress, pool, self.max_inflight, self.busy_s)
+            asyncio.run(runner.run())
+
         try:
-            previous: PlannedStep | None = None
-            for segment in split_segments(plan):
-                if all(p.checkpoint.done for p in segment):
-                    for p in segment:
-                        progress.add_step(p.name, None, note="reused")
-                        progress.finish_step(p.name, note="reused")
-                else:
-                    runner = _SegmentRunner(segment, previous, make_ctx, progress, pool, self.max_inflight, self.busy_s)
-                    asyncio.run(runner.run())
-                previous = segment[-1]
+            run_segments(plan, progress, run_segment)
         finally:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)

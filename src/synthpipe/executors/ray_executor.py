@@ -38,7 +38,7 @@ from synthpipe.errors import StepError, SynthpipeError, UsageError
 from synthpipe.executors.local import _askip, _check_nothing_lost, _rows, _skip
 from synthpipe.executors.ray_llm import LLMBridge
 from synthpipe.pipeline.checkpoints import StepCheckpoint
-from synthpipe.pipeline.plan import PlannedStep, split_segments
+from synthpipe.pipeline.plan import PlannedStep, run_segments
 from synthpipe.pipeline.progress import NullProgress
 from synthpipe.pipeline.step import Step, StepContext
 
@@ -74,15 +74,8 @@ class RayExecutor:
         try:
             check_shared_run_dir(ray, plan[0].checkpoint.dir / "FINGERPRINT")
             with _ray_data_settings():
-                previous: PlannedStep | None = None
-                for segment in split_segments(plan):
-                    if all(p.checkpoint.done for p in segment):
-                        for p in segment:
-                            progress.add_step(p.name, None, note="reused")
-                            progress.finish_step(p.name, note="reused")
-                    else:
-                        _Segment(self, segment, previous, make_ctx, progress, bridge).run()
-                    previous = segment[-1]
+                run_segments(plan, progress, lambda segment, previous: _Segment(
+                    self, segment, previous, make_ctx, progress, bridge).run())  # fmt: skip
         finally:
             bridge.close()
             if started_here:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from synthpipe.pipeline.checkpoints import StepCheckpoint
 from synthpipe.pipeline.step import Step
@@ -26,6 +28,24 @@ def split_segments(plan: list[PlannedStep]) -> list[list[PlannedStep]]:
         else:
             segments[-1].append(p)
     return segments
+
+
+def run_segments(
+    plan: list[PlannedStep],
+    progress: Any,
+    run_segment: Callable[[list[PlannedStep], PlannedStep | None], None],
+) -> None:
+    """Every executor's outer loop: segments in order, finished ones reported as reused,
+    the others handed to `run_segment(segment, previous step)`."""
+    previous: PlannedStep | None = None
+    for segment in split_segments(plan):
+        if all(p.checkpoint.done for p in segment):
+            for p in segment:
+                progress.add_step(p.name, None, note="reused")
+                progress.finish_step(p.name, note="reused")
+        else:
+            run_segment(segment, previous)
+        previous = segment[-1]
 
 
 def reopen_failed(plan: list[PlannedStep]) -> list[str]:
