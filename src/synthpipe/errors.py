@@ -29,3 +29,18 @@ class DataError(SynthpipeError):
 
 class StepError(SynthpipeError):
     """A step failed while processing data."""
+
+
+def build_model(cls, what: str, config=None, overrides: dict | None = None):
+    """`cls` (a pydantic model) from `config` (an instance, a dict or None) updated by
+    `overrides`; a bad key or value becomes a UsageError naming `what` and each field."""
+    from pydantic import BaseModel, ValidationError
+
+    data = config.model_dump() if isinstance(config, BaseModel) else dict(config or {})
+    try:
+        return cls(**{**data, **(overrides or {})})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<config>'}: {err['msg']}" for err in exc.errors()
+        )
+        raise UsageError(f"invalid {what}: {problems}") from None

@@ -29,6 +29,7 @@ from synthpipe.audit.embedding_map import embedding_map
 from synthpipe.audit.fidelity import fidelity_report
 from synthpipe.data.sampling import evenly_spaced
 from synthpipe.report import svg
+from synthpipe.report.html import html_table
 
 _log = logging.getLogger("synthpipe.audit")
 
@@ -514,13 +515,6 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _table(head: Sequence[str], rows: Sequence[Sequence[str]], cls: str = "") -> str:
-    """Cells are trusted HTML (escape before); header labels are escaped here."""
-    th = "".join(f"<th>{escape(h)}</th>" for h in head)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f'<table class="{cls}"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
-
-
 def _status_cell(status: str) -> str:
     color = STATUS_COLORS.get(status, STATUS_COLORS["n/a"])
     return (
@@ -530,7 +524,7 @@ def _status_cell(status: str) -> str:
 
 
 def _kv(pairs: Sequence[tuple[str, Any]]) -> str:
-    return _table(["metric", "value"], [[escape(k), f'<span class="num">{escape(_fmt(v))}</span>']
+    return html_table(["metric", "value"], [[escape(k), f'<span class="num">{escape(_fmt(v))}</span>']
                                         for k, v in pairs], "kv")  # fmt: skip
 
 
@@ -554,7 +548,7 @@ def audit_sections(audit: dict) -> list[tuple[str, str]]:
     )
     s = audit.get("sample") or {}
     summary = (
-        _table(["signature", "status", "value", "threshold", "explanation"], rows, "audit-summary")
+        html_table(["signature", "status", "value", "threshold", "explanation"], rows, "audit-summary")
         + f'<p class="muted">Measured on {escape(_fmt(s.get("size")))} of '
         f"{escape(_fmt(s.get('of')))} records ({escape(str(s.get('method', '')))}). "
         f"{emb_note}.</p>"
@@ -665,7 +659,7 @@ def _bias_html(b: dict) -> str:
                         + [escape(_fmt(c.get(k))) for k in ("terms", "pronouns", "names", "total")])  # fmt: skip
     parts.append("<h3>Gendered words</h3>" + _gender_bars(b.get("demographic_representation"),
                                                           ref.get("demographic_representation") if has_ref else None)
-                 + _table(head, rows, "bias-gender"))  # fmt: skip
+                 + html_table(head, rows, "bias-gender"))  # fmt: skip
     # HELM
     dr = b.get("demographic_representation") or {}
     sa = b.get("stereotypical_associations") or {}
@@ -719,7 +713,7 @@ def _bias_html(b: dict) -> str:
         bars = [(k, None if ps is None else ps.get(k, 0.0), (pr or {}).get(k, 0.0) if has_ref else None)
                 for k in buckets[:AXIS_BARS]]  # fmt: skip
         chart = svg.paired_bars(bars, title=f"{axis}: share of mentions per bucket")
-        table = _table(head, rows, "bias-axis")
+        table = html_table(head, rows, "bias-axis")
         if len(rows) > AXIS_BARS:
             table = f"<details><summary>all {len(rows)} buckets</summary>{table}</details>"
         parts.append(f"<h4>{escape(caption)}</h4>" + chart + table)
@@ -732,7 +726,7 @@ def _bias_html(b: dict) -> str:
             rows = [[escape(r["descriptor"]), escape(_fmt(r["ratio"])),
                      escape(_fmt(r["synthetic"])), escape(_fmt(r["reference"]))] for r in items]  # fmt: skip
             parts.append(f"<h3>Descriptors {escape(label)} vs reference</h3>"
-                         + _table(["descriptor", "rate ratio", "synthetic", "reference"], rows))  # fmt: skip
+                         + html_table(["descriptor", "rate ratio", "synthetic", "reference"], rows))  # fmt: skip
     gs = b.get("group_sentiment")
     if isinstance(gs, dict) and "skipped" in gs:
         parts.append(f'<p class="muted">Group sentiment skipped: {escape(str(gs["skipped"]))}</p>')
@@ -740,7 +734,7 @@ def _bias_html(b: dict) -> str:
         rows = [[escape(axis), escape(bucket), escape(_fmt(v["mean"])), escape(_fmt(v["n"]))]
                 for axis, buckets in sorted(gs.items()) for bucket, v in sorted(buckets.items())]  # fmt: skip
         parts.append("<h3>Group sentiment (VADER compound, sentences mentioning a group)</h3>"
-                     + _table(["axis", "bucket", "mean", "sentences"], rows))  # fmt: skip
+                     + html_table(["axis", "bucket", "mean", "sentences"], rows))  # fmt: skip
     return "".join(parts)
 
 

@@ -147,7 +147,7 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def _table(head: Sequence[str], rows: Iterable[Sequence[str]], cls: str = "") -> str:
+def html_table(head: Sequence[str], rows: Iterable[Sequence[str]], cls: str = "") -> str:
     """Rows are already-escaped HTML cells; header labels are escaped here."""
     th = "".join(f"<th>{escape(h)}</th>" for h in head)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
@@ -246,7 +246,7 @@ def _funnel(steps: list[dict], generated: int) -> Section:
         value_labels=[f"{svg.fmt_num(v)} ({_pct(v, generated)})" for _, v in remaining],
     )
     body = (
-        _table(head, rows, "funnel")
+        html_table(head, rows, "funnel")
         + '<h3>Records remaining after each step</h3><p class="muted">Percent of generated.</p>'
         + chart
     )
@@ -311,7 +311,7 @@ def _drop_reasons(
         rows = [
             [escape(str(r)), f'<span class="num">{_num(n)}</span>'] for r, n in quarantine.items()
         ]
-        body += "<h3>Quarantined</h3>" + _table(["Reason", "Records"], rows, "kv")
+        body += "<h3>Quarantined</h3>" + html_table(["Reason", "Records"], rows, "kv")
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for r in dropped:
         groups[_drop_key(r)].append(r)
@@ -367,9 +367,9 @@ def _lengths(stats: dict) -> Section:
     )
     body = (
         chart
-        + _table(["", *cols], rows, "quantiles")
+        + html_table(["", *cols], rows, "quantiles")
         + "<h3>Diversity</h3>"
-        + _table(["Measure", "Value"], ([escape(a), b] for a, b in diversity), "kv")
+        + html_table(["Measure", "Value"], ([escape(a), b] for a, b in diversity), "kv")
     )
     return ("lengths", "Length distribution", body)
 
@@ -547,4 +547,4 @@ def llm_usage_section(llm: dict) -> tuple[str, str]:
         f"<p class=\"muted\">Run budget spent so far: {spent.get('spent_requests', 0)} requests, "
         f"{spent.get('spent_tokens', 0)} tokens, cost {spent.get('spent_cost', 0)}. Cached replies are free.</p>"
     )
-    return "LLM usage", _table(["endpoint", *(c.replace("_", " ") for c in columns)], rows) + note
+    return "LLM usage", html_table(["endpoint", *(c.replace("_", " ") for c in columns)], rows) + note

@@ -35,9 +35,9 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from synthpipe.errors import UsageError
+from synthpipe.errors import UsageError, build_model
 
 
 @dataclass
@@ -54,18 +54,6 @@ class Evaluation:
 
 class EvaluatorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _build(cls: type[EvaluatorConfig], name: str, config: Any, overrides: dict) -> Any:
-    data = config.model_dump() if isinstance(config, EvaluatorConfig) else dict(config or {})
-    try:
-        return cls(**{**data, **overrides})
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<config>'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise UsageError(f"invalid {name} evaluator config: {problems}") from None
 
 
 def _value(record: dict, field: str, index: int, evaluator: str, key: str) -> Any:
@@ -93,7 +81,7 @@ class _Base:
     input_key: ClassVar[str] = "input_field"
 
     def __init__(self, config: Any = None, /, **overrides: Any) -> None:
-        self.config = _build(self.Config, self.name, config, overrides)
+        self.config = build_model(self.Config, f"{self.name} evaluator config", config, overrides)
 
     def inputs(self, records: Sequence[dict]) -> list[str]:
         """The model inputs for `records`, in order."""

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from synthpipe.data.paths import resolve_data_path
 from synthpipe.data.quarantine import Quarantine
@@ -50,7 +50,7 @@ from synthpipe.data.readers import read_all
 from synthpipe.data.records import DROP, LINEAGE
 from synthpipe.data.sampling import evenly_spaced
 from synthpipe.data.writers import atomic_path
-from synthpipe.errors import UsageError
+from synthpipe.errors import UsageError, build_model
 from synthpipe.train.evaluators import Evaluation, get_evaluator
 from synthpipe.train.stats import bootstrap_mean_ci, mean_std, paired_bootstrap_diff
 from synthpipe.train.trainers import get_trainer
@@ -146,14 +146,7 @@ def parse_config(config: ExperimentConfig | dict[str, Any]) -> ExperimentConfig:
     """`config` as an :class:`ExperimentConfig`; a bad key or value is a UsageError."""
     if isinstance(config, ExperimentConfig):
         return config
-    try:
-        return ExperimentConfig.model_validate(config)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<config>'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise UsageError(f"invalid experiment config: {problems}") from None
+    return build_model(ExperimentConfig, "experiment config", config)
 
 
 # -- loading and mapping ------------------------------------------------------------------------

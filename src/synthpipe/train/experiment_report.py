@@ -14,6 +14,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from synthpipe.report.html import html_table
 from synthpipe.report.svg import line_chart
 
 TITLE = "Does the synthetic data help?"
@@ -195,17 +196,9 @@ def interpretation(result: dict[str, Any]) -> list[str]:
 
 # -- html ---------------------------------------------------------------------------------------
 def _table_html(head: list[str], rows: list[list[str]]) -> str:
-    th = "".join(f"<th>{escape(h)}</th>" for h in head)
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f"<td>{escape(c)}</td>" if i == 0 else f'<td><span class="num">{escape(c)}</span></td>'
-            for i, c in enumerate(row)
-        )
-        + "</tr>"
-        for row in rows
-    )
-    return f'<table class="experiment"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
+    cells = [[escape(c) if i == 0 else f'<span class="num">{escape(c)}</span>' for i, c in enumerate(row)]
+             for row in rows]  # fmt: skip
+    return html_table(head, cells, "experiment")
 
 
 def _chart(result: dict[str, Any]) -> str:

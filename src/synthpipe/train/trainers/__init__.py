@@ -18,9 +18,9 @@ from __future__ import annotations
 import importlib
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from synthpipe.errors import UsageError
+from synthpipe.errors import UsageError, build_model
 
 
 @runtime_checkable
@@ -50,15 +50,7 @@ def build_config(
     cls: type[C], trainer: str, config: Any = None, overrides: dict | None = None
 ) -> C:
     """`config` (a `cls`, a dict or None) updated by `overrides`; bad keys become a UsageError."""
-    data = config.model_dump() if isinstance(config, TrainerConfig) else dict(config or {})
-    try:
-        return cls(**{**data, **(overrides or {})})
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<config>'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise UsageError(f"invalid {trainer} trainer config: {problems}") from None
+    return build_model(cls, f"{trainer} trainer config", config, overrides)
 
 
 def field_value(record: dict, field: str, index: int, trainer: str, config_key: str) -> Any:
