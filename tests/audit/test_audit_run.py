@@ -198,7 +198,7 @@ def test_factuality_row_from_grounding_score():
 def test_factuality_row_uses_verifier_pass_rates_and_flags_kept_failures() -> None:
     from synthpipe.audit.run import _verification, signatures
 
-    metrics = {"steps": [{"name": "check", "step": "verify_math", "in": 200, "kept": 150, "dropped": 50,
+    metrics = {"steps": [{"name": "check", "step": "verify_math", "verifies": True, "in": 200, "kept": 150, "dropped": 50,
                           "reasons": {"wrong_answer": 50}}]}  # fmt: skip
     passed = [{"verification": {"passed": True}}] * 10
     v = _verification(metrics, passed)

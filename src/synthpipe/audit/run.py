@@ -41,10 +41,6 @@ VENDI_SAMPLE = 300
 #: (distinct-2 < 0.25, self-BLEU > 0.48, compression > 3.2, Vendi/n < 0.125).
 AMBER_MARGIN = 1.25
 
-#: Steps whose registry name starts with one of these are verifiers (verify_math, verify_code,
-#: rejection_sampling, ...): their kept / in is the pass rate shown under factuality.
-VERIFY_STEP_PREFIXES = ("verify_", "rejection_sampling")
-
 #: Fidelity thresholds as (amber, red). PRDC and MAUVE need embeddings. Calibration (MiniLM,
 #: tests/audit/test_fidelity.py): SST-2 half vs half gives precision and recall > 0.7 and
 #: MAUVE > 0.8; SST-2 vs TREC (a different domain) gives precision < 0.4 and MAUVE < 0.2.
@@ -183,11 +179,12 @@ def _grounding(records: Sequence[dict]) -> dict[str, Any] | None:
 
 
 def _verification(run_metrics: dict | None, records: Sequence[dict]) -> dict[str, Any] | None:
-    """Verifier facts: each verify step's pass rate (from the run's funnel) and how many of the
+    """Verifier facts: each verifier's pass rate (steps marked ``verifies`` in the run's funnel:
+    verify_math, verify_code, rejection_sampling, ...) and how many of the
     audited records carry a failed ``verification`` (possible when a verifier only flags)."""
     steps = {}
     for s in (run_metrics or {}).get("steps") or []:
-        if isinstance(s, dict) and str(s.get("step", "")).startswith(VERIFY_STEP_PREFIXES) and s.get("in"):
+        if isinstance(s, dict) and s.get("verifies") and s.get("in"):
             passed = s["in"] - s.get("dropped", 0)  # not kept: rejection sampling may emit several per input
             steps[s["name"]] = {"step": s["step"], "in": s["in"], "passed": passed,
                                 "pass_rate": passed / s["in"], "reasons": s.get("reasons") or {}}  # fmt: skip

@@ -69,6 +69,7 @@ class RejectionSampling(LLMTask):
     """Samples k candidates per record and keeps those the configured verifier accepts (STaR / RFT)."""
 
     Config = RejectionSamplingConfig
+    verifies = True  # drops are verification failures: the audit reports its pass rate
     config: RejectionSamplingConfig
     template_file: ClassVar[str] = "rejection_sampling_math.jinja2"
     inputs: ClassVar[tuple[str, ...]] = ("question",)

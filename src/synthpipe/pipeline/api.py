@@ -394,6 +394,7 @@ def _step_metrics(plan: list[PlannedStep], reused: dict, busy_s: dict) -> list[d
                 **stats,
                 "reused": bool(reused.get(p.name)),
                 "duration_s": round(busy_s.get(p.name, 0.0), 3),
+                **({"verifies": True} if p.step.verifies else {}),
             }
         )
         previous_kept = stats["kept"]

@@ -71,6 +71,7 @@ class Step:
     cpu_bound: ClassVar[bool] = False  # may run in a process pool
     io_bound: ClassVar[bool] = False  # overrides `aprocess`; batches run concurrently
     num_gpus: ClassVar[float] = 0.0  # GPUs a worker of this step needs (the Ray executor reserves them)
+    verifies: ClassVar[bool] = False  # a verifier: records it drops failed a check (math, code, tools)
 
     def __init__(self, config: StepConfig | dict[str, Any] | None = None, /, **kwargs: Any):
         if isinstance(config, StepConfig):

@@ -220,6 +220,7 @@ class VerifyReasoningGym(FilterStep):
     """
 
     Config = VerifyReasoningGymConfig
+    verifies = True  # drops are verification failures: the audit reports its pass rate
     config: VerifyReasoningGymConfig
 
     def keep(self, record: Record) -> FilterResult:

@@ -354,6 +354,7 @@ class VerifyCode(MapStep):
     """
 
     Config = VerifyCodeConfig
+    verifies = True  # drops are verification failures: the audit reports its pass rate
 
     def process(self, batch: Batch, ctx: StepContext) -> Batch:
         cfg = self.config

@@ -80,6 +80,7 @@ class VerifyMath(MapStep):
     """
 
     Config = VerifyMathConfig
+    verifies = True  # drops are verification failures: the audit reports its pass rate
     cpu_bound = True
 
     def process(self, batch: Batch, ctx: StepContext) -> Batch:

@@ -587,6 +587,7 @@ class VerifyToolCalls(MapStep):
     """
 
     Config = VerifyToolCallsConfig
+    verifies = True  # drops are verification failures: the audit reports its pass rate
 
     def __init__(self, config: Any = None, /, **kwargs: Any):
         super().__init__(config, **kwargs)
