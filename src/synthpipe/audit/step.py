@@ -18,7 +18,7 @@ from pydantic import Field
 
 from synthpipe.data.paths import resolve_data_path
 from synthpipe.data.records import Batch
-from synthpipe.data.sampling import evenly_spaced
+from synthpipe.data.sampling import StreamSample
 from synthpipe.errors import UsageError
 from synthpipe.pipeline.registry import register_step
 from synthpipe.pipeline.step import GlobalStep, StepConfig, StepContext
@@ -66,16 +66,12 @@ class Audit(GlobalStep):
         return [path] if path else []
 
     def run(self, batches: Callable[[], Iterator[Batch]], ctx: StepContext) -> Iterator[Batch]:
-        total = sum(len(b) for b in batches())
-        wanted = set(evenly_spaced(total, self.config.sample))
-        sample, seen = [], 0
+        sample = StreamSample(self.config.sample)  # one pass over the input, bounded memory
         for batch in batches():
             for record in batch:
-                if seen in wanted:
-                    sample.append(_audit_fields(record, self.config.text_field, self.config.label_field))
-                seen += 1
+                sample.add(_audit_fields(record, self.config.text_field, self.config.label_field))
             yield batch
-        self._write(ctx, sample, total)
+        self._write(ctx, sample.result(), sample.seen)
 
     def _write(self, ctx: StepContext, sample: list[dict], total: int) -> None:
         from synthpipe.audit.run import audit_dataset

@@ -20,3 +20,22 @@ def tap_sample(items: Iterable[Any], total: int, k: int, into: list) -> Iterator
         if i in wanted:
             into.append(item)
         yield item
+
+
+class StreamSample:
+    """An evenly spaced sample of at most `k` items from a stream of unknown length, in one
+    pass and O(k) memory: keep every `stride`-th item, and when more than 2k are held, drop
+    every other one and double the stride. `result()` spreads `k` picks over what is held."""
+
+    def __init__(self, k: int):
+        self.k, self.stride, self.seen, self.held = k, 1, 0, []
+
+    def add(self, item: Any) -> None:
+        if self.seen % self.stride == 0:
+            self.held.append(item)
+            if len(self.held) > 2 * self.k:
+                self.held, self.stride = self.held[::2], self.stride * 2
+        self.seen += 1
+
+    def result(self) -> list[Any]:
+        return [self.held[i] for i in evenly_spaced(len(self.held), self.k)]
