@@ -295,26 +295,14 @@ def _syntax_error(program: TestProgram) -> str:
     return ""
 
 
-def check_code(
-    record: Record,
-    *,
-    layout: Layout = "auto",
-    code_field: str | None = None,
-    prompt_field: str = "prompt",
-    tests_field: str | None = None,
-    entry_point_field: str = "entry_point",
-    **sandbox: Any,
-) -> CodeCheck:
-    """Build `record`'s test program and check it; `sandbox` goes to :func:`run_python`."""
-    program = build_test_program(
-        record,
-        layout=layout,
-        code_field=code_field,
-        prompt_field=prompt_field,
-        tests_field=tests_field,
-        entry_point_field=entry_point_field,
-    )
-    return check_program(program, **sandbox)
+_LAYOUT_OPTIONS = ("layout", "code_field", "prompt_field", "tests_field", "entry_point_field")
+
+
+def check_code(record: Record, **options: Any) -> CodeCheck:
+    """Build `record`'s test program and check it: the layout options of
+    :func:`build_test_program` pick the fields, the rest go to :func:`run_python`."""
+    layout = {k: options.pop(k) for k in _LAYOUT_OPTIONS if k in options}
+    return check_program(build_test_program(record, **layout), **options)
 
 
 # -- the step ---------------------------------------------------------------------------------

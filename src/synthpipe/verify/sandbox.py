@@ -81,7 +81,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from synthpipe.verify import isolation as iso
 
@@ -131,41 +131,17 @@ class SandboxResult:
 
 
 def run_python(
-    program: str,
-    *,
-    timeout_s: float = 5.0,
-    cpu_s: float | None = None,
-    memory_mb: int = 512,
-    max_file_mb: int = 16,
-    max_procs: int = 16,
-    max_open_files: int = 256,
-    max_output_bytes: int = 64_000,
-    isolation: Isolation = "auto",
-    stdin: str | bytes | None = None,
-    python: str | None = None,
-    tmpfs_mb: int = 64,
+    program: str, *, isolation: Isolation = "auto", python: str | None = None, **limits: Any
 ) -> SandboxResult:
     """Run `program` (Python source) in a fresh sandbox and report how it ended.
 
-    `cpu_s` defaults to the wall-clock timeout rounded up plus one second. `python` defaults
-    to this interpreter (its installation is bound read-only into the sandbox).
+    `isolation` picks the mode ("auto": the strongest that works here); `limits` are the
+    keyword arguments of :func:`run_in_mode` (timeout_s, cpu_s, memory_mb, max_file_mb,
+    max_procs, max_open_files, max_output_bytes, stdin, tmpfs_mb). `python` defaults to this
+    interpreter (its installation is bound read-only into the sandbox).
     """
     python = python or sys.executable
-    mode = iso.resolve_mode(isolation, python)
-    return run_in_mode(
-        program,
-        mode,
-        timeout_s=timeout_s,
-        cpu_s=cpu_s,
-        memory_mb=memory_mb,
-        max_file_mb=max_file_mb,
-        max_procs=max_procs,
-        max_open_files=max_open_files,
-        max_output_bytes=max_output_bytes,
-        stdin=stdin,
-        python=python,
-        tmpfs_mb=tmpfs_mb,
-    )
+    return run_in_mode(program, iso.resolve_mode(isolation, python), python=python, **limits)
 
 
 def run_in_mode(
@@ -183,7 +159,10 @@ def run_in_mode(
     python: str | None = None,
     tmpfs_mb: int = 64,
 ) -> SandboxResult:
-    """:func:`run_python` under exactly `mode`, without checking that the mode works here."""
+    """:func:`run_python` under exactly `mode`, without checking that the mode works here.
+
+    `cpu_s` defaults to the wall-clock timeout rounded up plus one second; `python` to this
+    interpreter."""
     python = python or sys.executable
     uid = _throwaway_uid() if iso.is_root() else None
     note = ""
