@@ -172,8 +172,9 @@ def check_inputs(config: ExperimentConfig | dict[str, Any], base_dir: Path | Non
     cfg = parse_config(config)
     for key in ("test", "real_train", "seeds_data"):
         value = getattr(cfg, key)
-        if value is not None and not resolve_data_path(str(value), base_dir).exists():
-            raise UsageError(f"experiment.{key}: no such file {value!r} (resolved to {resolve_data_path(str(value), base_dir)})")
+        path = None if value is None else resolve_data_path(str(value), base_dir)
+        if path is not None and not path.exists():
+            raise UsageError(f"experiment.{key}: no such file {value!r} (resolved to {path})")
     _build(cfg)
 
 
