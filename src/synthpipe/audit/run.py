@@ -229,8 +229,10 @@ def audit_dataset(
     embedder, note = (None, "disabled (--no-embed)") if not embed else _load_embedder()
     emb = ref_emb = None
     if embedder is not None and texts:
-        emb = embedder.encode(texts)
-        ref_emb = embedder.encode(ref_texts) if ref_texts else None
+        from synthpipe.embeddings.cache import EMBEDDING_CACHE  # shared with a run's experiment
+
+        emb = EMBEDDING_CACHE.encode(embedder, texts)
+        ref_emb = EMBEDDING_CACHE.encode(embedder, ref_texts) if ref_texts else None
         note = None
     elif embed and note:
         _log.warning("audit: embeddings skipped (%s)", note)

@@ -14,8 +14,6 @@ against 1.5-3.5 s with 2 OpenBLAS threads on a busy 2-core machine (thread conte
 
 from __future__ import annotations
 
-import hashlib
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -23,6 +21,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
+from synthpipe.embeddings.cache import EMBEDDING_CACHE
 from synthpipe.errors import UsageError
 from synthpipe.train.trainers import TrainerConfig, build_config, field_value
 
@@ -42,41 +41,6 @@ class ProbeConfig(TrainerConfig):
     embedding_backend: Literal["auto", "torch", "onnx"] = Field(
         "auto", description="embedding runtime (auto = onnx when available)"
     )
-
-
-class EmbeddingCache:
-    """Vectors of texts already embedded in this process, per embedding model."""
-
-    def __init__(self) -> None:
-        self._vectors: dict[tuple[str, bytes], np.ndarray] = {}
-        self._lock = threading.Lock()
-
-    def encode(self, embedder: Any, texts: Sequence[str]) -> np.ndarray:
-        model = str(embedder.model_path)
-        keys = [(model, _text_key(t)) for t in texts]
-        with self._lock:
-            missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in self._vectors}
-        if missing:  # embed outside the lock; only texts not seen before, each once
-            vectors = embedder.encode(list(missing.values()))
-            with self._lock:
-                self._vectors.update(zip(missing, vectors, strict=True))
-        with self._lock:
-            rows = [self._vectors[k] for k in keys]
-        return np.stack(rows) if rows else np.zeros((0, embedder.dim), dtype=np.float32)
-
-    def __len__(self) -> int:
-        return len(self._vectors)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._vectors.clear()
-
-
-EMBEDDING_CACHE = EmbeddingCache()
-
-
-def _text_key(text: str) -> bytes:
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
 
 
 @dataclass
