@@ -42,9 +42,9 @@ def prompts(n: int, tag: str) -> list[str]:
 
 def run_synthpipe(url: str, n: int, concurrency: int, cache: Path, out: Path) -> float:
     from synthpipe import Pipeline
-    from synthpipe.data.read_step import FromRecords
     from synthpipe.generate.text_generation import TextGeneration
     from synthpipe.llm.config import LLMConfig
+    from synthpipe.pipeline.sources import FromRecords
 
     records = [{"id": f"r{i}", "q": q} for i, q in enumerate(prompts(n, "sp"))]
     pipe = Pipeline(

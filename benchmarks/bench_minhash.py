@@ -199,7 +199,7 @@ def run_synthpipe_plain_io(corpus: Path, work: Path, workers: int) -> list[str]:
 def run_synthpipe_pipeline(corpus: Path, work: Path, workers: int) -> list[str]:
     from synthpipe import Pipeline
     from synthpipe.curate.minhash import MinHashDedup
-    from synthpipe.data.read_step import ReadRecords
+    from synthpipe.pipeline.sources import ReadRecords
 
     step = MinHashDedup(threshold=THRESHOLD, num_perm=NUM_PERM, ngram=NGRAM, workers=workers)
     pipe = Pipeline("bench", {"read": ReadRecords(path=str(corpus)), "minhash": step}, batch_size=1024)

@@ -42,7 +42,7 @@ sys.path.insert(0, str(HERE.parent))
 def minhash_pipeline(corpus: Path, workers: int):
     from synthpipe import Pipeline
     from synthpipe.curate.minhash import MinHashDedup
-    from synthpipe.data.read_step import ReadRecords
+    from synthpipe.pipeline.sources import ReadRecords
 
     steps = {"read": ReadRecords(path=str(corpus)), "minhash": MinHashDedup()}
     return Pipeline("bench-minhash", steps, batch_size=1024, workers=workers)

@@ -27,8 +27,7 @@ from functools import partial
 from pathlib import Path
 
 from synthpipe.verify.code_check import build_test_program, check_program
-from synthpipe.verify.isolation import available_modes
-from synthpipe.verify.sandbox import run_python
+from synthpipe.verify.sandbox import available_modes, run_python
 
 HUMANEVAL = (
     Path(__file__).resolve().parents[1] / "src/synthpipe/resources/benchmarks/humaneval/test.jsonl"

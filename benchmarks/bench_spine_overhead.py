@@ -16,7 +16,7 @@ from pathlib import Path
 from synthpipe import Pipeline
 from synthpipe.curate.exact_dedup import ExactDedup
 from synthpipe.curate.text_filters import TextFilter
-from synthpipe.data.read_step import FromRecords
+from synthpipe.pipeline.sources import FromRecords
 from synthpipe.pipeline.step import StepContext
 
 

@@ -11,9 +11,9 @@ except PackageNotFoundError:  # running from a source tree without install
 
 # Public API, imported on first use so `import synthpipe` (and the CLI) stays fast.
 _EXPORTS = {
-    "Pipeline": "synthpipe.pipeline.api",
-    "RunResult": "synthpipe.pipeline.api",
-    "load_recipe": "synthpipe.pipeline.recipe",
+    "Pipeline": "synthpipe.run.api",
+    "RunResult": "synthpipe.run.api",
+    "load_recipe": "synthpipe.run.recipe",
     "Step": "synthpipe.pipeline.step",
     "StepConfig": "synthpipe.pipeline.step",
     "SourceStep": "synthpipe.pipeline.step",

@@ -56,9 +56,9 @@ def run(
     address: Annotated[str | None, typer.Option("--address", help="Ray cluster address, e.g. ray://host:10001 [default: start a local Ray].")] = None,
 ) -> None:
     """Run a recipe; rerunning the same command resumes where it stopped."""
-    from synthpipe.pipeline.api import Pipeline
-    from synthpipe.pipeline.bundled import find_recipe
     from synthpipe.pipeline.progress import NullProgress, RichProgress
+    from synthpipe.run.api import Pipeline
+    from synthpipe.run.bundled import find_recipe
 
     pipeline = Pipeline.from_recipe(find_recipe(recipe), overrides or [])
     if dry_run:
@@ -80,7 +80,7 @@ def run(
     elif not quiet:
         _print_funnel(metrics)
         if metrics.get("experiment"):
-            from synthpipe.train.experiment_report import format_table
+            from synthpipe.report.experiment_section import format_table
 
             out.print(format_table(metrics["experiment"]), soft_wrap=True, highlight=False)
         out.print(f"report: [bold]{(result.run_dir / 'report.html').resolve()}[/bold]", soft_wrap=True)
@@ -93,7 +93,7 @@ def inspect(
     as_json: Annotated[bool, typer.Option("--json", help="Print the funnel as JSON.")] = False,
 ) -> None:
     """Show a run's funnel (records in/out per step, top drop reasons) and sample records."""
-    from synthpipe.pipeline.api import RunResult
+    from synthpipe.run.api import RunResult
 
     if not run_dir.is_dir():
         raise UsageError(f"no such run directory: {run_dir}")
@@ -296,8 +296,8 @@ def _overrides(sets: list[str] | None, name: str) -> dict:
 
 def _curate(command, source, out_dir, steps, text_field, fmt, fresh, strict, quiet, as_json, summarize=None,
             require_text: bool = True) -> None:
-    from synthpipe.pipeline.oneshot import run_curation
     from synthpipe.pipeline.progress import NullProgress, RichProgress
+    from synthpipe.run.oneshot import run_curation
 
     if not source.exists():
         raise UsageError(f"no such input: {source}")
@@ -305,7 +305,7 @@ def _curate(command, source, out_dir, steps, text_field, fmt, fresh, strict, qui
     result = run_curation(command, source, out_dir, steps, text_field=text_field, fmt=fmt, strict=strict,
                           fresh=fresh, progress=progress, require_text=require_text)  # fmt: skip
     if summarize is not None:
-        from synthpipe.pipeline.oneshot import write_summary
+        from synthpipe.run.oneshot import write_summary
 
         write_summary(result, summarize(result))
     if as_json:
@@ -410,9 +410,9 @@ def experiment(
     """Train on the run's data variants and on real data; evaluate each on the real test set."""
     import yaml
 
+    from synthpipe.evaluate.experiment import run_experiment
+    from synthpipe.report.experiment_section import experiment_section, format_table
     from synthpipe.report.html import write_report
-    from synthpipe.train.experiment import run_experiment
-    from synthpipe.train.experiment_report import experiment_section, format_table
 
     if not (run_dir / "metrics.json").exists():
         raise UsageError(f"{run_dir} is not a finished run directory (no metrics.json)")
@@ -506,7 +506,7 @@ def recipes() -> None:
     """List the bundled recipes (run one with `synthpipe run NAME`)."""
     import yaml
 
-    from synthpipe.pipeline.bundled import bundled_recipes
+    from synthpipe.run.bundled import bundled_recipes
 
     for stem, path in bundled_recipes().items():
         description = " ".join(((yaml.safe_load(path.read_text()) or {}).get("description") or "").split())

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from synthpipe.audit.card import dataset_card
 from synthpipe.audit.run import audit_dataset, audit_sections, run_audit, signatures
+from synthpipe.report.card import dataset_card
 
 TREC = Path("/work/shared/data/trec")
 

@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 from synthpipe.audit.step import AUDIT_FILE, Audit
 from synthpipe.cli import app
 from synthpipe.curate.exact_dedup import ExactDedup
-from synthpipe.data.read_step import FromRecords
 from synthpipe.errors import UsageError
-from synthpipe.pipeline.api import Pipeline
+from synthpipe.pipeline.sources import FromRecords
+from synthpipe.run.api import Pipeline
 
 REAL = [f"Where did the {w} expedition of {y} start its journey ?" for w, y in
         zip(["polar", "desert", "river", "mountain", "jungle", "island"] * 5, range(1900, 1930), strict=True)]  # fmt: skip

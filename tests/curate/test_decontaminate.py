@@ -21,9 +21,9 @@ from synthpipe.curate.decontam.registry import (
     resources_root,
 )
 from synthpipe.curate.decontam.step import Decontaminate, record_texts
-from synthpipe.curate.normalize import normalize
-from synthpipe.data.read_step import FromRecords
 from synthpipe.errors import UsageError
+from synthpipe.pipeline.sources import FromRecords
+from synthpipe.text.normalize import normalize
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 DATA = resources_root() / "data"

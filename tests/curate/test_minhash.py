@@ -26,10 +26,10 @@ from synthpipe.curate.minhash import (
 from synthpipe.curate.minhash.lsh import buckets, star_clusters, verified_clusters
 from synthpipe.curate.minhash.params import band_probabilities, fixed_params
 from synthpipe.curate.minhash.shingles import reference_shingles, shingle_hashes
-from synthpipe.curate.normalize import Normalization, normalize
-from synthpipe.data.read_step import FromRecords
 from synthpipe.errors import StepError
+from synthpipe.pipeline.sources import FromRecords
 from synthpipe.pipeline.step import StepContext
+from synthpipe.text.normalize import Normalization, normalize
 
 VOCAB = [f"w{i}" for i in range(5000)]
 

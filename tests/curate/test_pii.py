@@ -15,7 +15,7 @@ import pytest
 from synthpipe import Pipeline
 from synthpipe.curate.pii import PII, PII_TYPES, Match, find_pii, redact
 from synthpipe.curate.pii_checks import dni_letter_ok, iban_ok, luhn_ok
-from synthpipe.data.read_step import FromRecords
+from synthpipe.pipeline.sources import FromRecords
 
 SAMPLE = Path(__file__).parent / "data" / "pii_sample.jsonl"
 

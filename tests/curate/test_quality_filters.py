@@ -26,9 +26,9 @@ from synthpipe.curate.filters.llm_output import (
 )
 from synthpipe.curate.filters.repetition import RepetitionFilter
 from synthpipe.curate.filters.symbols import SymbolFilter
-from synthpipe.data.read_step import FromRecords
 from synthpipe.errors import UsageError
 from synthpipe.pipeline.registry import registered_steps
+from synthpipe.pipeline.sources import FromRecords
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 
@@ -364,7 +364,7 @@ def test_language_keeps_real_english_text():
 
 
 def test_missing_py3langid_names_the_extra(monkeypatch):
-    from synthpipe.curate import language
+    from synthpipe.text import language
 
     language.get_identifier.cache_clear()
     monkeypatch.setitem(sys.modules, "py3langid", None)

@@ -18,7 +18,7 @@ from synthpipe.curate.semantic_dedup import (
     search_pairs,
     similar_pairs,
 )
-from synthpipe.data.read_step import FromRecords
+from synthpipe.pipeline.sources import FromRecords
 from synthpipe.pipeline.step import StepContext
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"

@@ -12,10 +12,10 @@ import pytest
 from synthpipe.data.arrow import records_to_table
 from synthpipe.data.formats import FORMATS, detect_format, output_suffix
 from synthpipe.data.paths import resolve_data_path
-from synthpipe.data.read_step import ReadRecords
 from synthpipe.data.readers import read_all, read_records
 from synthpipe.data.writers import atomic_path, to_hf_dataset, write_records
 from synthpipe.errors import UsageError
+from synthpipe.pipeline.sources import ReadRecords
 from synthpipe.pipeline.step import StepContext
 
 RECORDS = [

@@ -29,7 +29,7 @@ from synthpipe.curate.decontam.step import Decontaminate  # noqa: E402
 from synthpipe.curate.exact_dedup import ExactDedup  # noqa: E402
 from synthpipe.curate.minhash import MinHashDedup  # noqa: E402
 from synthpipe.curate.text_filters import TextFilter  # noqa: E402
-from synthpipe.data.read_step import FromRecords  # noqa: E402
+from synthpipe.pipeline.sources import FromRecords  # noqa: E402
 
 TESTS = Path(__file__).resolve().parents[1]
 ROOT = TESTS.parent
@@ -72,7 +72,7 @@ def shard_tables(run: Path) -> dict[str, object]:
 
 def test_ray_is_not_imported_with_synthpipe():
     code = (
-        "import synthpipe, synthpipe.pipeline.api, synthpipe.executors, sys; "
+        "import synthpipe, synthpipe.run.api, synthpipe.executors, sys; "
         "print('ray' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

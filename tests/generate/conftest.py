@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from synthpipe import Pipeline
-from synthpipe.data.read_step import FromRecords
 from synthpipe.llm.config import LLMConfig
+from synthpipe.pipeline.sources import FromRecords
 
 # the test modules import the scripted OpenAI-compatible server (`llm_server`) from tests/support
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))

@@ -9,9 +9,9 @@ import pytest
 from llm_server import ScriptedOpenAIServer, last_user_content
 
 from synthpipe.data.paths import resolve_data_path
-from synthpipe.data.read_step import ReadRecords
 from synthpipe.generate.persona_hub import PersonaFromText, PersonaHub
 from synthpipe.generate.task import ParseError
+from synthpipe.pipeline.sources import ReadRecords
 
 NURSE = {"id": "p1", "persona": "A pediatric nurse working night shifts in a busy Manila hospital."}
 

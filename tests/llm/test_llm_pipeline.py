@@ -13,12 +13,12 @@ import pytest
 from llm_server import FaultPlan, ScriptedOpenAIServer, last_user_content
 
 from synthpipe import Pipeline
-from synthpipe.data.read_step import FromRecords
 from synthpipe.errors import UsageError
 from synthpipe.generate.text_generation import TextGeneration
 from synthpipe.llm.cache import ResponseCache
 from synthpipe.llm.config import BudgetConfig, LLMConfig
 from synthpipe.llm.types import BudgetExceeded
+from synthpipe.pipeline.sources import FromRecords
 
 N = 60
 

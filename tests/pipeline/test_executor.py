@@ -109,7 +109,7 @@ def test_the_same_pipeline_from_a_recipe(tmp_path):
 def test_in_memory_dataset_source_and_parquet_output(tmp_path):
     from datasets import Dataset
 
-    from synthpipe.data.read_step import FromRecords
+    from synthpipe.pipeline.sources import FromRecords
 
     dataset = Dataset.from_list([{"text": f"an example sentence number {i % 5}", "label": i % 2} for i in range(20)])
     pipe = Pipeline(

@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from synthpipe.errors import RecipeError, UsageError
-from synthpipe.pipeline.recipe import parse_recipe
+from synthpipe.run.recipe import parse_recipe
 
 GOOD = """\
 name: t
@@ -86,8 +86,8 @@ def test_overrides_apply_and_errors_name_the_override():
 
 
 def test_bundled_quickstart_recipe_is_valid():
-    from synthpipe.pipeline.bundled import bundled_recipes
-    from synthpipe.pipeline.recipe import load_recipe
+    from synthpipe.run.bundled import bundled_recipes
+    from synthpipe.run.recipe import load_recipe
 
     recipe = load_recipe(bundled_recipes()["quickstart"])
     assert list(recipe.steps)[0] == "generate"

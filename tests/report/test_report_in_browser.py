@@ -12,9 +12,9 @@ import pytest
 
 from synthpipe.audit.step import Audit
 from synthpipe.curate.exact_dedup import ExactDedup
-from synthpipe.data.read_step import FromRecords
-from synthpipe.pipeline.api import Pipeline
+from synthpipe.pipeline.sources import FromRecords
 from synthpipe.report.browser import check_report, find_chromium
+from synthpipe.run.api import Pipeline
 
 pytestmark = pytest.mark.skipif(find_chromium() is None, reason="chromium not installed (apt-get install chromium)")
 

@@ -178,7 +178,7 @@ def test_generation_experiment_scored_by_a_live_judge(tiny, tmp_path):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
     from llm_server import ScriptedOpenAIServer, last_user_content
 
-    from synthpipe.train.experiment import run_experiment
+    from synthpipe.evaluate.experiment import run_experiment
 
     gold = dict(zip(PROMPTS, (c for _, c in CAPITALS), strict=True))
 

@@ -9,8 +9,14 @@ import time
 import pytest
 
 from synthpipe.errors import UsageError
-from synthpipe.verify.isolation import MODES, available_modes, resolve_mode
-from synthpipe.verify.sandbox import Sandbox, last_exception_line, run_python
+from synthpipe.verify.isolation import MODES
+from synthpipe.verify.sandbox import (
+    Sandbox,
+    available_modes,
+    last_exception_line,
+    resolve_mode,
+    run_python,
+)
 
 AVAILABLE = available_modes()
 mode_param = pytest.mark.parametrize(

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from synthpipe.verify.isolation import MODES, available_modes
-from synthpipe.verify.sandbox import run_python
+from synthpipe.verify.isolation import MODES
+from synthpipe.verify.sandbox import available_modes, run_python
 
 AVAILABLE = available_modes()
 ROOT = os.geteuid() == 0

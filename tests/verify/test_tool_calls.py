@@ -810,8 +810,8 @@ def test_fingerprint_follows_registry_file(tmp_path):
 
 
 def test_step_in_a_pipeline_run(tmp_path):
-    from synthpipe.data.read_step import FromRecords
-    from synthpipe.pipeline.api import Pipeline
+    from synthpipe.pipeline.sources import FromRecords
+    from synthpipe.run.api import Pipeline
 
     steps = {
         "seed": FromRecords(records=BATCH),

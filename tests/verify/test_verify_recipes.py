@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from synthpipe.pipeline.api import Pipeline
+from synthpipe.run.api import Pipeline
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 

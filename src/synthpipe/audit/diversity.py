@@ -4,7 +4,7 @@ All functions are pure: they take texts (or an ``n x d`` embedding matrix) and r
 Sampling-based metrics take a ``seed`` and are deterministic for a given seed.
 
 Lexical metrics use lower-cased whitespace tokens (``distinct_n``, ``self_bleu``) or the
-ROUGE tokenizer of :mod:`synthpipe.curate.rouge` (``homogenization``).
+ROUGE tokenizer of :mod:`synthpipe.text.rouge` (``homogenization``).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from synthpipe.curate.rouge import rouge_l
-from synthpipe.curate.rouge import tokenize as rouge_tokenize
+from synthpipe.text.rouge import rouge_l
+from synthpipe.text.rouge import tokenize as rouge_tokenize
 
 #: Mode-collapse thresholds used by :func:`diversity_report`; a corpus is flagged when ANY
 #: threshold is crossed. Calibrated on 1,000-text corpora (seed 0; the collapsed set is 20 SST-2
@@ -230,7 +230,7 @@ def cluster_stats(embeddings: np.ndarray, k: int | None = None, seed: int = 0) -
     Reference: Lloyd 1982, "Least squares quantization in PCM"; Dhillon & Modha 2001,
     "Concept Decompositions for Large Sparse Text Data Using Clustering".
     """
-    from synthpipe.curate.semantic_dedup import spherical_kmeans
+    from synthpipe.embeddings.kmeans import spherical_kmeans
 
     x = _unit_rows(embeddings).astype(np.float32)
     n = len(x)

@@ -777,7 +777,7 @@ def run_audit(
 
     ``data_path`` may be a run directory: its kept records are audited, and its metrics and
     dropped ledger give the report its funnel, drop reasons and contamination facts."""
-    from synthpipe.audit.card import dataset_card
+    from synthpipe.report.card import dataset_card
     from synthpipe.report.html import write_report
 
     out = Path(out_dir)

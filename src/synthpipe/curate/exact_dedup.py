@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterator
 
 from pydantic import Field
 
-from synthpipe.curate.normalize import Normalization, normalize
 from synthpipe.data.records import ID, Batch, drop
 from synthpipe.pipeline.registry import register_step
 from synthpipe.pipeline.step import GlobalStep, StepConfig, StepContext
+from synthpipe.text.normalize import Normalization, normalize
 
 
 class ExactDedupConfig(StepConfig):

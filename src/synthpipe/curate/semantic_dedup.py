@@ -69,12 +69,18 @@ import numpy as np
 from pydantic import Field
 
 from synthpipe.data.records import DROP, ID, Batch, drop
+from synthpipe.embeddings.kmeans import (
+    ASSIGN_BLOCK,
+    blocked_matmul,
+    normalize_rows,
+    spherical_kmeans,
+    top_centroids,
+)
 from synthpipe.errors import StepError
 from synthpipe.pipeline.registry import register_step
 from synthpipe.pipeline.step import GlobalStep, StepConfig, StepContext
 
 ROW_BLOCK = 1024  # rows of a similarity block: 1024 x cluster floats at a time
-ASSIGN_BLOCK = 8192  # rows per block when assigning points to centroids
 MAX_SPLIT_DEPTH = 4
 
 
@@ -129,14 +135,14 @@ def search_pairs(
         empty = np.zeros(0, dtype=np.int64)
         return PairSearch(empty, empty, np.zeros(0, np.float32), np.zeros(0, np.float32), 0, 0)
     if exact or n <= max_cluster_size:
-        centroid = _normalize(x.astype(np.float32).sum(0, keepdims=True))
+        centroid = normalize_rows(x.astype(np.float32).sum(0, keepdims=True))
         cells = [Cell(np.arange(n), np.arange(n))]
-        centroid_cos = _blocked_matmul(x, centroid)[:, 0]
+        centroid_cos = blocked_matmul(x, centroid)[:, 0]
     else:
         k = min(n, n_clusters or math.ceil(math.sqrt(n)))
         rng = np.random.default_rng(seed)
         centroids = spherical_kmeans(x, k, iterations=kmeans_iterations, sample=kmeans_sample, rng=rng)
-        nearest, sims = _top_centroids(x, centroids, min(n_probe, k))
+        nearest, sims = top_centroids(x, centroids, min(n_probe, k))
         centroid_cos = sims[:, 0]
         cells = []
         for cell in _cells(np.arange(n), nearest, np.arange(n), nearest, k):
@@ -184,69 +190,7 @@ def nearest_neighbors(
     return best_i, best_s
 
 
-def spherical_kmeans(
-    x: np.ndarray, k: int, *, iterations: int = 10, sample: int | None = None, rng: np.random.Generator
-) -> np.ndarray:
-    """(k, d) unit centroids from Lloyd's algorithm with cosine similarity on a sample of `x`.
-
-    Sample size: `sample`, default ``max(10_000, 40 k)`` (capped at N). Empty clusters are
-    re-seeded with the sample points least similar to their centroid.
-    """
-    n = len(x)
-    size = min(n, sample or max(10_000, 40 * k))
-    picked = np.sort(rng.choice(n, size, replace=False)) if size < n else np.arange(n)
-    points = np.asarray(x[picked], dtype=np.float32)
-    centroids = points[rng.choice(size, min(k, size), replace=False)].copy()
-    for _ in range(iterations):
-        labels, sims = _top_centroids(points, centroids, 1)
-        labels, sims = labels[:, 0], sims[:, 0]
-        counts = np.bincount(labels, minlength=len(centroids))
-        sums = _cluster_sums(points, labels, counts)
-        empty = np.flatnonzero(counts == 0)
-        if len(empty):
-            sums[empty] = points[np.argsort(sims, kind="stable")[: len(empty)]]
-        centroids = _normalize(sums)
-    return centroids
-
-
 # -- search internals -----------------------------------------------------------------------
-def _normalize(a: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(a, axis=1, keepdims=True)
-    return (a / np.maximum(norms, 1e-12)).astype(np.float32)
-
-
-def _cluster_sums(points: np.ndarray, labels: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Per-cluster sums of `points` (sort + reduceat: np.add.at is ~50x slower)."""
-    sums = np.zeros((len(counts), points.shape[1]), dtype=np.float32)
-    order = np.argsort(labels, kind="stable")
-    present = np.flatnonzero(counts)
-    starts = np.concatenate([[0], np.cumsum(counts[present])[:-1]])
-    sums[present] = np.add.reduceat(points[order], starts, axis=0)
-    return sums
-
-
-def _blocked_matmul(x: np.ndarray, other: np.ndarray) -> np.ndarray:
-    out = np.empty((len(x), len(other)), dtype=np.float32)
-    for start in range(0, len(x), ASSIGN_BLOCK):
-        out[start : start + ASSIGN_BLOCK] = np.asarray(x[start : start + ASSIGN_BLOCK], dtype=np.float32) @ other.T
-    return out
-
-
-def _top_centroids(x: np.ndarray, centroids: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per row of `x`: the `n` most similar centroids (best first) and their similarities."""
-    labels = np.empty((len(x), n), dtype=np.int64)
-    sims = np.empty((len(x), n), dtype=np.float32)
-    for start in range(0, len(x), ASSIGN_BLOCK):
-        block = np.asarray(x[start : start + ASSIGN_BLOCK], dtype=np.float32) @ centroids.T
-        rows = np.arange(len(block))
-        for rank in range(n):  # n is small: repeated argmax beats argpartition + sort
-            best = np.argmax(block, axis=1)  # first maximum: ties go to the lower centroid
-            labels[start : start + len(block), rank] = best
-            sims[start : start + len(block), rank] = block[rows, best]
-            block[rows, best] = -np.inf
-    return labels, sims
-
-
 def _top_k_columns(sims: np.ndarray, k: int) -> np.ndarray:
     """Column indices of the k largest values per row (unordered)."""
     if k >= sims.shape[1]:
@@ -289,8 +233,8 @@ def _split(x, cell: Cell, cap, n_probe, iterations, rng, depth) -> list[Cell]:
         return [cell]
     k = min(len(cell.index), math.ceil(2 * len(cell.index) / cap))
     centroids = spherical_kmeans(x[cell.index], k, iterations=iterations, rng=rng)
-    held, _ = _top_centroids(x[cell.index], centroids, 1)
-    searching, _ = _top_centroids(x[cell.queries], centroids, min(n_probe, k))
+    held, _ = top_centroids(x[cell.index], centroids, 1)
+    searching, _ = top_centroids(x[cell.queries], centroids, min(n_probe, k))
     parts = _cells(cell.index, held, cell.queries, searching, k)
     if max(len(p.index) for p in parts) >= len(cell.index):  # k-means could not split (identical points)
         return [cell]

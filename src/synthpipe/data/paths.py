@@ -46,3 +46,12 @@ def _bundled(relative: str) -> Path:
     available = bundled_files()
     listing = ", ".join(f"bundled:{name}" for name in available) if available else "nothing"
     raise UsageError(f"no bundled data file {relative!r}; bundled files are: {listing}")
+
+
+def recipes_dir() -> Path | None:
+    """The bundled recipes (`recipes/` in the source tree, `synthpipe/recipes` in wheels)."""
+    packaged = Path(str(importlib.resources.files("synthpipe"))) / "recipes"
+    if packaged.is_dir():
+        return packaged
+    source_tree = Path(__file__).resolve().parents[3] / "recipes"  # editable install
+    return source_tree if source_tree.is_dir() else None

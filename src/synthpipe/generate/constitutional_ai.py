@@ -58,7 +58,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from synthpipe.data.paths import resolve_data_path
+from synthpipe.data.paths import recipes_dir, resolve_data_path
 from synthpipe.data.records import ID, Record
 from synthpipe.errors import UsageError
 from synthpipe.generate.parsing import strip_label, strip_preamble
@@ -94,8 +94,6 @@ class Principle:
 
 def default_constitution() -> Path:
     """The bundled example constitution (recipes/constitution.example.yaml)."""
-    from synthpipe.pipeline.bundled import recipes_dir
-
     root = recipes_dir()
     if root is None or not (root / EXAMPLE_CONSTITUTION).is_file():
         raise UsageError(f"the bundled {EXAMPLE_CONSTITUTION} is missing; set `constitution:` to your own file")

@@ -49,8 +49,8 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from synthpipe.data.records import ID, Record, add_lineage, drop
+from synthpipe.data.sampling import mix_seed
 from synthpipe.generate.parsing import strip_fences
-from synthpipe.generate.sampling import mix_seed
 from synthpipe.generate.task import (
     LLMTask,
     MultiTemplateConfig,

@@ -47,8 +47,8 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, Field
 
 from synthpipe.data.records import ID, Record, add_lineage
+from synthpipe.data.sampling import mix_seed
 from synthpipe.errors import StepError
-from synthpipe.generate.sampling import mix_seed
 from synthpipe.generate.task import (
     LLMSource,
     MultiTemplateConfig,

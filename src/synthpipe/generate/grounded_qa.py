@@ -45,13 +45,13 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, Field, field_validator, model_validator
 
-from synthpipe.curate.normalize import normalize
 from synthpipe.data.records import LINEAGE, Record, drop
 from synthpipe.generate.parsing import rescale_unit
 from synthpipe.generate.task import LLMTask, LLMTaskConfig, ParseError, judged
 from synthpipe.llm.types import Message
 from synthpipe.pipeline.registry import register_step
 from synthpipe.pipeline.step import StepContext
+from synthpipe.text.normalize import normalize
 
 # Small English stopword list: answer words that say nothing about grounding.
 _STOPWORDS = frozenset(

@@ -55,7 +55,6 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, Field
 
-from synthpipe.curate.normalize import normalize
 from synthpipe.data.records import ID, Batch, Record, add_lineage, drop
 from synthpipe.generate.parsing import (
     QUOTE_PAIRS,
@@ -78,6 +77,7 @@ from synthpipe.generate.task import (
 from synthpipe.llm.types import LLMError, Message
 from synthpipe.pipeline.registry import register_step
 from synthpipe.pipeline.step import StepContext
+from synthpipe.text.normalize import normalize
 
 DEFAULT_BEHAVIORS = [
     "requests for dangerous chemistry (the assistant should decline to give synthesis or weaponisation details)",

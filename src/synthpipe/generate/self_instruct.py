@@ -55,11 +55,10 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
-from synthpipe.curate.rouge import RougePool
 from synthpipe.data.records import ID, Record, add_lineage, drop
+from synthpipe.data.sampling import mix_seed
 from synthpipe.errors import UsageError
 from synthpipe.generate.parsing import parse_numbered_list, parse_yes_no
-from synthpipe.generate.sampling import mix_seed
 from synthpipe.generate.task import (
     LLMSource,
     MultiTemplateConfig,
@@ -71,6 +70,7 @@ from synthpipe.generate.task import (
 from synthpipe.llm.types import LLMError
 from synthpipe.pipeline.registry import register_step
 from synthpipe.pipeline.step import StepContext
+from synthpipe.text.rouge import RougePool
 
 BLACKLIST = (
     "image", "images", "graph", "graphs", "picture", "pictures", "file", "files", "map", "maps",

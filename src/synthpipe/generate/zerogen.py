@@ -55,9 +55,9 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from synthpipe.data.records import ID, Batch, Record, add_lineage, drop
+from synthpipe.data.sampling import label_counts, mix_seed
 from synthpipe.errors import UsageError
 from synthpipe.generate.parsing import clean_item, parse_numbered_list
-from synthpipe.generate.sampling import label_counts, mix_seed
 from synthpipe.generate.task import LLMSource, LLMTaskConfig, ParseError, drop_failed, record_seed
 from synthpipe.llm.types import LLMError
 from synthpipe.pipeline.registry import register_step

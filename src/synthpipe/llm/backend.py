@@ -22,17 +22,3 @@ class LLMBackend(ABC):
     async def aclose(self) -> None:  # noqa: B027  (optional hook)
         """Release connections, models, threads."""
 
-
-def make_backend(config: LLMConfig) -> LLMBackend:
-    """Build the backend a config names; heavy ones are imported only when asked for."""
-    if config.backend == "openai":
-        from synthpipe.llm.openai_backend import OpenAIBackend
-
-        return OpenAIBackend(config)
-    if config.backend == "transformers":
-        from synthpipe.llm.transformers_backend import TransformersBackend
-
-        return TransformersBackend(config)
-    from synthpipe.llm.vllm_backend import VLLMBackend
-
-    return VLLMBackend(config)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from synthpipe.errors import UsageError
-from synthpipe.llm.backend import LLMBackend, make_backend
+from synthpipe.llm.backend import LLMBackend
 from synthpipe.llm.budget import Budget
 from synthpipe.llm.cache import ResponseCache
 from synthpipe.llm.config import LLMConfig
@@ -196,3 +196,18 @@ def _estimate_tokens(request: ChatRequest) -> int:
     """Prompt (about 4 characters a token) plus the most the reply may use."""
     chars = sum(len(m.get("content") or "") for m in request.messages)
     return chars // 4 + request.params.max_tokens * request.n
+
+
+def make_backend(config: LLMConfig) -> LLMBackend:
+    """Build the backend a config names; heavy ones are imported only when asked for."""
+    if config.backend == "openai":
+        from synthpipe.llm.openai_backend import OpenAIBackend
+
+        return OpenAIBackend(config)
+    if config.backend == "transformers":
+        from synthpipe.llm.transformers_backend import TransformersBackend
+
+        return TransformersBackend(config)
+    from synthpipe.llm.vllm_backend import VLLMBackend
+
+    return VLLMBackend(config)

@@ -17,8 +17,8 @@ from synthpipe.errors import UsageError
 from synthpipe.pipeline.step import Step
 
 _BUILTIN_MODULES = (
-    "synthpipe.data.read_step",
-    "synthpipe.generate.slot_template",
+    "synthpipe.pipeline.sources",
+    "synthpipe.procedural.slot_template",
     "synthpipe.procedural.math_word_problems",
     "synthpipe.procedural.reasoning_gym_source",
     "synthpipe.curate.text_filters",

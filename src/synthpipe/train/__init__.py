@@ -1,1 +1,1 @@
-"""Train on synthetic data and evaluate: exporters, trainers, evaluators, experiments."""
+"""Train on synthetic data: training formats and exporters, trainers (HF SFT / DPO, probes)."""

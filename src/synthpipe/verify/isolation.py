@@ -35,8 +35,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from synthpipe.errors import UsageError
-
 log = logging.getLogger(__name__)
 
 MODES = ("bwrap", "unshare", "none")
@@ -310,57 +308,3 @@ def build_plan(
     else:
         raise ValueError(f"unknown isolation mode {mode!r}; use one of {MODES}")
     return LaunchPlan(mode, [*outer, *_launcher_argv(python, cfg)], program, inside)
-
-
-@functools.cache
-def probe(mode: str, python: str) -> str:
-    """Once per process: "" if a trivial program runs under `mode`, else why not."""
-    if mode == "none":
-        return ""
-    from synthpipe.verify.sandbox import run_in_mode  # local: sandbox imports this module
-
-    try:
-        result = run_in_mode("print('ok')", mode, timeout_s=10.0, python=python)
-    except (OSError, RuntimeError) as exc:
-        return f"{type(exc).__name__}: {exc}"
-    if result.status == "ok" and result.stdout.strip() == "ok":
-        return ""
-    tail = result.stderr.strip().splitlines()[-1:] or [result.detail]
-    return f"{result.status}: {tail[0]}"
-
-
-def mode_works(mode: str, python: str) -> bool:
-    return probe(mode, python) == ""
-
-
-def available_modes(python: str | None = None) -> list[str]:
-    """Isolation modes that work on this machine, strongest first."""
-    python = python or sys.executable
-    return [m for m in MODES if mode_works(m, python)]
-
-
-def resolve_mode(isolation: str, python: str) -> str:
-    """The mode to use: "auto" picks the strongest that works; others must work here."""
-    if isolation == "auto":
-        for mode in ("bwrap", "unshare"):
-            if mode_works(mode, python):
-                return mode
-        _warn_no_isolation()
-        return "none"
-    if isolation not in MODES:
-        raise ValueError(f"unknown isolation {isolation!r}; use auto, {', '.join(MODES)}")
-    reason = probe(isolation, python)
-    if reason:
-        raise UsageError(
-            f"isolation={isolation!r} does not work on this machine ({reason}); "
-            "use isolation='auto' to fall back to the strongest mode that does"
-        )
-    return isolation
-
-
-@functools.lru_cache(maxsize=1)
-def _warn_no_isolation() -> None:
-    log.warning(
-        "neither bubblewrap nor unshare works here: sandboxed code runs with isolation='none' "
-        "(no network or filesystem isolation; only resource limits and a throwaway uid)"
-    )

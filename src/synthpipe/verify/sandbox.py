@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import logging
 import math
 import os
@@ -83,6 +84,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from synthpipe.errors import UsageError
 from synthpipe.verify import isolation as iso
 
 log = logging.getLogger(__name__)
@@ -141,7 +143,7 @@ def run_python(
     interpreter (its installation is bound read-only into the sandbox).
     """
     python = python or sys.executable
-    return run_in_mode(program, iso.resolve_mode(isolation, python), python=python, **limits)
+    return run_in_mode(program, resolve_mode(isolation, python), python=python, **limits)
 
 
 def run_in_mode(
@@ -453,3 +455,56 @@ def last_exception_line(stderr: str) -> str:
         if _EXC_LINE.match(ln):
             return ln
     return ""
+
+
+# -- which isolation works here (probed by running a program under it) ------------------
+@functools.cache
+def probe(mode: str, python: str) -> str:
+    """Once per process: "" if a trivial program runs under `mode`, else why not."""
+    if mode == "none":
+        return ""
+    try:
+        result = run_in_mode("print('ok')", mode, timeout_s=10.0, python=python)
+    except (OSError, RuntimeError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    if result.status == "ok" and result.stdout.strip() == "ok":
+        return ""
+    tail = result.stderr.strip().splitlines()[-1:] or [result.detail]
+    return f"{result.status}: {tail[0]}"
+
+
+def mode_works(mode: str, python: str) -> bool:
+    return probe(mode, python) == ""
+
+
+def available_modes(python: str | None = None) -> list[str]:
+    """Isolation modes that work on this machine, strongest first."""
+    python = python or sys.executable
+    return [m for m in iso.MODES if mode_works(m, python)]
+
+
+def resolve_mode(isolation: str, python: str) -> str:
+    """The mode to use: "auto" picks the strongest that works; others must work here."""
+    if isolation == "auto":
+        for mode in ("bwrap", "unshare"):
+            if mode_works(mode, python):
+                return mode
+        _warn_no_isolation()
+        return "none"
+    if isolation not in iso.MODES:
+        raise ValueError(f"unknown isolation {isolation!r}; use auto, {', '.join(iso.MODES)}")
+    reason = probe(isolation, python)
+    if reason:
+        raise UsageError(
+            f"isolation={isolation!r} does not work on this machine ({reason}); "
+            "use isolation='auto' to fall back to the strongest mode that does"
+        )
+    return isolation
+
+
+@functools.lru_cache(maxsize=1)
+def _warn_no_isolation() -> None:
+    log.warning(
+        "neither bubblewrap nor unshare works here: sandboxed code runs with isolation='none' "
+        "(no network or filesystem isolation; only resource limits and a throwaway uid)"
+    )

@@ -5,7 +5,7 @@ is contaminated by a benchmark item when they share an n-gram (n = 13) of normal
 (lower-cased, punctuation and whitespace ignored). Here both the benchmark's question and
 its answer are indexed, so copied solutions count as well as copied problems.
 
-Normalisation: :func:`synthpipe.curate.normalize.normalize` (NFKC, lower-case, punctuation
+Normalisation: :func:`synthpipe.text.normalize.normalize` (NFKC, lower-case, punctuation
 -> space, whitespace collapsed), then whitespace tokens.
 
 Short benchmark texts. A question with fewer than ``n`` tokens has no n-gram, so:
@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from synthpipe.curate.decontam.registry import BenchmarkSet
-from synthpipe.curate.normalize import normalize
+from synthpipe.text.normalize import normalize
 
 MIN_EXACT_TOKENS = 3  # shorter benchmark questions are not indexed at all
 _BITMAP_BITS = 26  # 2**26-bit (8 MB) prefilter: ~1.5% of misses reach the binary search

@@ -1,8 +1,8 @@
 """Language filter: keep texts in the wanted languages, or responses in the instruction's language.
 
-Uses the offline langid.py model (Lui & Baldwin 2012) through :mod:`synthpipe.curate.language`
+Uses the offline langid.py model (Lui & Baldwin 2012) through :mod:`synthpipe.text.language`
 (extra ``lang``: ``py3langid``). Fenced code, inline code and URLs are removed before
-identification (:func:`synthpipe.curate.language.prose_only`) because they look like no
+identification (:func:`synthpipe.text.language.prose_only`) because they look like no
 language.
 
 A guess is *confident* when the text (after that stripping) has at least ``min_chars``
@@ -34,11 +34,11 @@ from typing import Any, Literal
 from pydantic import Field
 
 from synthpipe.curate.filters.fields import TextFields, field_names, read_text
-from synthpipe.curate.language import LanguageGuess, LanguageIdentifier, get_identifier, prose_only
 from synthpipe.data.records import Record
 from synthpipe.errors import UsageError
 from synthpipe.pipeline.registry import register_step
 from synthpipe.pipeline.step import FilterResult, FilterStep, StepConfig
+from synthpipe.text.language import LanguageGuess, LanguageIdentifier, get_identifier, prose_only
 
 _LANGUAGE_NAMES = (
     "english|french|spanish|german|italian|portuguese|dutch|russian|chinese|mandarin|cantonese|"

@@ -14,12 +14,12 @@ Each check has its own drop reason; they run in this order and the first failure
   ``realtime``, ``physical_action``).
 - ``empty_output``: the response is null, blank or only punctuation, or says nothing ("N/A",
   "None", "I don't know", ``empty_answers.txt``), compared after
-  :func:`synthpipe.curate.normalize.normalize`. Emoji-only replies are content, not empty.
+  :func:`synthpipe.text.normalize.normalize`. Emoji-only replies are content, not empty.
 - ``refusal``: a refusal opener ("I'm sorry, but I can't", ``refusal_openers.txt``) in the first
   ``refusal_window`` characters (default 200), or "as an AI language model" boilerplate
   (``ai_disclaimers.txt``) anywhere.
 - ``echoes_instruction``: the response repeats the instruction: equal after normalisation, or
-  ROUGE-L F >= ``echo_rouge_threshold`` (default 0.9, :mod:`synthpipe.curate.rouge`; the
+  ROUGE-L F >= ``echo_rouge_threshold`` (default 0.9, :mod:`synthpipe.text.rouge`; the
   Self-Instruct novelty filter used ROUGE-L 0.7 between instructions). An editing task whose
   text is inside the instruction ("Fix the grammar: <text>") can score high legitimately; keep
   such text in a separate input field.
@@ -53,12 +53,12 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from synthpipe.curate.normalize import normalize
-from synthpipe.curate.rouge import rouge_l_text
 from synthpipe.data.paths import resolve_data_path
 from synthpipe.data.records import Record
 from synthpipe.pipeline.registry import register_step
 from synthpipe.pipeline.step import FilterResult, FilterStep, StepConfig
+from synthpipe.text.normalize import normalize
+from synthpipe.text.rouge import rouge_l_text
 
 Check = Literal["impossible_instruction", "empty_output", "refusal", "echoes_instruction", "truncated"]
 ALL_CHECKS: list[Check] = ["impossible_instruction", "empty_output", "refusal", "echoes_instruction", "truncated"]

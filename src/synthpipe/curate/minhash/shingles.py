@@ -32,7 +32,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from synthpipe.curate.normalize import DEFAULT, Normalization, normalize
+from synthpipe.text.normalize import DEFAULT, Normalization, normalize
 
 _U64 = np.uint64
 _SPACE = 0x20

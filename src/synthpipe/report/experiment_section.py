@@ -1,4 +1,4 @@
-"""Present an experiment result (:func:`synthpipe.train.experiment.run_experiment`).
+"""Present an experiment result (:func:`synthpipe.evaluate.experiment.run_experiment`).
 
 - :func:`experiment_section`: ``(title, html)`` for the run report's ``extra_sections``: a
   results table, the learning curve as inline SVG, and a plain-language reading of the numbers.

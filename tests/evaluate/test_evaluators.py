@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from synthpipe.errors import UsageError
-from synthpipe.train.evaluators import Evaluation, evaluator_names, get_evaluator, macro_f1
+from synthpipe.evaluate.evaluators import Evaluation, evaluator_names, get_evaluator, macro_f1
 
 RESOURCES = Path(__file__).resolve().parents[2] / "src" / "synthpipe" / "resources" / "benchmarks"
 

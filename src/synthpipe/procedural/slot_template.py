@@ -53,8 +53,8 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from synthpipe.data.records import Batch, Record
+from synthpipe.data.sampling import label_counts, mix_seed
 from synthpipe.errors import StepError, UsageError
-from synthpipe.generate.sampling import label_counts, mix_seed
 from synthpipe.pipeline.registry import register_step
 from synthpipe.pipeline.step import SourceStep, StepConfig, StepContext
 

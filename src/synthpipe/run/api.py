@@ -1,7 +1,7 @@
 """The Python API, mirroring a recipe: build steps, run them, get records back.
 
     from synthpipe import Pipeline
-    from synthpipe.generate.slot_template import SlotTemplate
+    from synthpipe.procedural.slot_template import SlotTemplate
     from synthpipe.curate.text_filters import TextFilter
     from synthpipe.curate.exact_dedup import ExactDedup
 
@@ -40,9 +40,9 @@ from synthpipe.llm.pool import LLMPool
 from synthpipe.llm.types import BudgetExceeded
 from synthpipe.pipeline.plan import PlannedStep, reopen_failed
 from synthpipe.pipeline.progress import NullProgress
-from synthpipe.pipeline.recipe import Recipe, load_recipe
 from synthpipe.pipeline.rundir import RunDir
 from synthpipe.pipeline.step import Step, StepContext
+from synthpipe.run.recipe import Recipe, load_recipe
 
 log = logging.getLogger("synthpipe")
 
@@ -132,7 +132,7 @@ class Pipeline:
 
     def dry_run(self, out: str | Path | None = None) -> dict:
         """Estimate LLM requests, tokens and cost without calling any LLM (see estimate.py)."""
-        from synthpipe.pipeline.estimate import estimate_run
+        from synthpipe.run.estimate import estimate_run
 
         run_dir = RunDir(out or Path("runs") / self.name)
         run_dir.open()
@@ -148,7 +148,7 @@ class Pipeline:
         started = time.time()
         plan = self.plan(run_dir)
         if self.recipe.experiment is not None:  # a bad experiment fails now, not after the run
-            from synthpipe.train.experiment import check_inputs
+            from synthpipe.evaluate.experiment import check_inputs
 
             check_inputs(self.recipe.experiment, Path(self.recipe_path).parent if self.recipe_path else None)
         run_dir.remove_stale_steps({p.checkpoint.dir.name for p in plan})
@@ -278,15 +278,15 @@ class Pipeline:
         return metrics
 
     def _experiment(self, run_dir: RunDir) -> dict:
-        from synthpipe.train.experiment import run_experiment
+        from synthpipe.evaluate.experiment import run_experiment
 
         base = Path(self.recipe_path).parent if self.recipe_path else None
         log.info("experiment: training on data variants, evaluating on %s", self.recipe.experiment.test)
         return run_experiment(self.recipe.experiment, run_dir.root, base_dir=base)
 
     def _report(self, run_dir: RunDir, metrics: dict, kept: list, dropped: list, audits: list) -> None:
-        from synthpipe.audit.card import dataset_card
         from synthpipe.audit.run import audit_sections
+        from synthpipe.report.card import dataset_card
         from synthpipe.report.html import llm_usage_section, write_report
 
         out = self.recipe.output
@@ -298,7 +298,7 @@ class Pipeline:
             lead.append(summary)
             extra += details
         if metrics.get("experiment"):
-            from synthpipe.train.experiment_report import experiment_section
+            from synthpipe.report.experiment_section import experiment_section
 
             extra.append(experiment_section(metrics["experiment"]))
         if audits:  # the card describes the last audit: the one nearest the output

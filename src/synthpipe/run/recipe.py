@@ -24,11 +24,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from synthpipe.errors import RecipeError, UsageError
+from synthpipe.evaluate.experiment import ExperimentConfig
 from synthpipe.llm.config import BudgetConfig, LLMConfig
 from synthpipe.pipeline.registry import get_step_class, suggest
 from synthpipe.pipeline.step import Step
-from synthpipe.pipeline.yaml_lines import load_with_lines
-from synthpipe.train.experiment import ExperimentConfig
+from synthpipe.run.yaml_lines import load_with_lines
 
 
 class OutputConfig(BaseModel):

@@ -13,7 +13,7 @@ on one real held-out test set, over several seeds:
 - ``real+synthetic``: that real draw plus all synthetic kept records.
 
 Every variant is compared with a reference variant (default ``real``) by a paired bootstrap
-over test items (:func:`synthpipe.train.stats.paired_bootstrap_diff`) on per-item scores
+over test items (:func:`synthpipe.evaluate.stats.paired_bootstrap_diff`) on per-item scores
 averaged over seeds: the interval says whether a gap could be test-set noise, the std over
 seeds says how much training randomness moves the score. An optional learning curve trains
 ``synthetic`` and ``real`` on ``size`` records per seed (nested draws: the 100-record draw is
@@ -51,8 +51,8 @@ from synthpipe.data.records import DROP, LINEAGE
 from synthpipe.data.sampling import evenly_spaced
 from synthpipe.data.writers import atomic_path
 from synthpipe.errors import UsageError, build_model
-from synthpipe.train.evaluators import Evaluation, get_evaluator
-from synthpipe.train.stats import bootstrap_mean_ci, mean_std, paired_bootstrap_diff
+from synthpipe.evaluate.evaluators import Evaluation, get_evaluator
+from synthpipe.evaluate.stats import bootstrap_mean_ci, mean_std, paired_bootstrap_diff
 from synthpipe.train.trainers import get_trainer
 
 log = logging.getLogger(__name__)

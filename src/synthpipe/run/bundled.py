@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-from importlib.resources import files
 from pathlib import Path
 
-
-def recipes_dir() -> Path | None:
-    packaged = Path(str(files("synthpipe"))) / "recipes"
-    if packaged.is_dir():
-        return packaged
-    source_tree = Path(__file__).resolve().parents[3] / "recipes"  # editable install
-    return source_tree if source_tree.is_dir() else None
+from synthpipe.data.paths import recipes_dir
 
 
 def bundled_recipes() -> dict[str, Path]:

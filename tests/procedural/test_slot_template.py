@@ -11,7 +11,8 @@ import pydantic
 import pytest
 
 from synthpipe.errors import UsageError
-from synthpipe.generate.slot_template import (
+from synthpipe.pipeline.step import StepContext
+from synthpipe.procedural.slot_template import (
     SlotTemplate,
     find_slots,
     load_lexicon,
@@ -19,7 +20,6 @@ from synthpipe.generate.slot_template import (
     render,
     tokenize,
 )
-from synthpipe.pipeline.step import StepContext
 
 SEEDS = [
     {
@@ -238,7 +238,7 @@ def test_tokenize_keeps_spacing() -> None:
 
 
 def test_render_fixes_plurals_and_articles(lexicon) -> None:
-    from synthpipe.generate.slot_template import Template
+    from synthpipe.procedural.slot_template import Template
 
     def fill(text: str, fillers: list[str]) -> str:
         tokens = tokenize(text)

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from synthpipe.data.formats import detect_format
-from synthpipe.data.read_step import ReadRecords
-from synthpipe.pipeline.api import Pipeline, RunResult
+from synthpipe.pipeline.sources import ReadRecords
 from synthpipe.pipeline.step import Step
+from synthpipe.run.api import Pipeline, RunResult
 
 _OUTPUT_FORMATS = ("jsonl", "jsonl.gz", "parquet", "csv", "hf")
 

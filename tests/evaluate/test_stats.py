@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from synthpipe.train.stats import bootstrap_mean_ci, mean_std, paired_bootstrap_diff
+from synthpipe.evaluate.stats import bootstrap_mean_ci, mean_std, paired_bootstrap_diff
 
 
 def test_mean_std_uses_the_sample_std():

@@ -45,9 +45,9 @@ def test_experiment_command_errors_name_the_problem(tmp_path: Path) -> None:
 def test_a_recipe_with_a_bad_experiment_fails_before_running_any_step(tmp_path: Path) -> None:
     import pytest
 
-    from synthpipe.data.read_step import FromRecords
     from synthpipe.errors import UsageError
-    from synthpipe.pipeline.api import Pipeline
+    from synthpipe.pipeline.sources import FromRecords
+    from synthpipe.run.api import Pipeline
 
     pipe = Pipeline("x", {"src": FromRecords(records=[{"text": "a b c", "label": "A"}])},
                     experiment={"test": str(tmp_path / "missing.jsonl")})  # fmt: skip

@@ -3,7 +3,7 @@
 Each evaluator takes a pydantic config (unknown keys are errors) naming the record fields it
 reads, gives the model inputs for the test records (:meth:`inputs`), and turns predictions into
 an :class:`Evaluation`: a dict of metrics plus a per-item score vector in [0, 1] whose mean is
-the ``primary`` metric. The per-item vector is what :func:`synthpipe.train.stats.
+the ``primary`` metric. The per-item vector is what :func:`synthpipe.evaluate.stats.
 paired_bootstrap_diff` resamples to compare two models on the same items.
 
 - ``classification``: accuracy and macro-F1 (F1 averaged over the labels seen in gold or
