@@ -28,7 +28,8 @@ import logging
 import time
 from pathlib import Path
 
-from synthpipe.audit.run import audit_dataset, signatures
+from synthpipe.audit.dataset import audit_dataset
+from synthpipe.audit.signatures import signatures
 
 
 def _csv(path: Path, field: str) -> list[str]:

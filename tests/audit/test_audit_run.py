@@ -9,8 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from synthpipe.audit.run import audit_dataset, audit_sections, run_audit, signatures
+from synthpipe.audit.dataset import audit_dataset
+from synthpipe.audit.signatures import signatures
+from synthpipe.report.audit_section import audit_sections
 from synthpipe.report.card import dataset_card
+from synthpipe.run.audit_files import run_audit
 
 TREC = Path("/work/shared/data/trec")
 
@@ -196,7 +199,8 @@ def test_factuality_row_from_grounding_score():
 
 
 def test_factuality_row_uses_verifier_pass_rates_and_flags_kept_failures() -> None:
-    from synthpipe.audit.run import _verification, signatures
+    from synthpipe.audit.run_facts import verification_facts as _verification
+    from synthpipe.audit.signatures import signatures
 
     metrics = {"steps": [{"name": "check", "step": "verify_math", "verifies": True, "in": 200, "kept": 150, "dropped": 50,
                           "reasons": {"wrong_answer": 50}}]}  # fmt: skip

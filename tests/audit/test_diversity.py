@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from synthpipe.audit.diversity import (
-    COLLAPSE_THRESHOLDS,
     cluster_stats,
     compression_ratio,
     distinct_n,
@@ -17,6 +16,7 @@ from synthpipe.audit.diversity import (
     sentence_bleu,
     vendi_score,
 )
+from synthpipe.audit.signatures import COLLAPSE_THRESHOLDS
 
 SHARED = Path("/work/shared/data")
 

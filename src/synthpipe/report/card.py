@@ -10,21 +10,10 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from synthpipe.audit.signatures import signatures
+from synthpipe.report.format import markdown_cell as _md
+
 LINEAGE_SAMPLE = 500  # records whose lineage is inspected for techniques, models, templates
-
-
-def _f(value: Any) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, dict):
-        return ", ".join(f"{k} {_f(v)}" for k, v in value.items()) or "–"
-    return str(value).replace("|", "\\|").replace("\n", " ")
 
 
 def _lineage_facts(records: Sequence[dict]) -> dict[str, Counter]:
@@ -47,7 +36,7 @@ def _lineage_facts(records: Sequence[dict]) -> dict[str, Counter]:
 
 def _table(head: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(_f(c) for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in rows]
     return lines
 
 
@@ -58,7 +47,7 @@ def _made(audit: dict, run_metrics: dict | None, records: Sequence[dict] | None)
         facts = [
             (k, run.get(k)) for k in ("name", "recipe", "started", "seed", "synthpipe_version")
         ]
-        out += [f"- {k}: {_f(v)}" for k, v in facts if v is not None]
+        out += [f"- {k}: {_md(v)}" for k, v in facts if v is not None]
         steps = [s for s in run_metrics.get("steps") or [] if isinstance(s, dict)]
         if steps:
             out.append(
@@ -73,7 +62,7 @@ def _made(audit: dict, run_metrics: dict | None, records: Sequence[dict] | None)
                     if isinstance(cfg, dict) and cfg.get(k)
                 }
                 if gen:
-                    out.append(f"  - {s.get('name', '?')}: {_f(gen)}")
+                    out.append(f"  - {s.get('name', '?')}: {_md(gen)}")
     else:
         out.append("- No run metrics were given: the generation process is not documented here.")
     if records:
@@ -110,20 +99,18 @@ def _removed(run_metrics: dict | None) -> list[str]:
             ]
         )
     out += _table(["step", "in", "kept", "dropped", "top reasons"], rows)
-    out += ["", f"Kept {_f(run_metrics.get('kept'))}, dropped {_f(run_metrics.get('dropped'))}, "
-            f"quarantined {_f(run_metrics.get('quarantined', 0))}.", ""]  # fmt: skip
+    out += ["", f"Kept {_md(run_metrics.get('kept'))}, dropped {_md(run_metrics.get('dropped'))}, "
+            f"quarantined {_md(run_metrics.get('quarantined', 0))}.", ""]  # fmt: skip
     return out
 
 
 def _numbers(audit: dict) -> list[str]:
-    from synthpipe.audit.run import signatures
-
     s = audit.get("sample") or {}
     emb = audit.get("embeddings") or {}
     out = ["## Audit", "",
-           f"{_f(audit.get('n_records'))} records; metrics on {_f(s.get('size'))} evenly spaced records. "
+           f"{_md(audit.get('n_records'))} records; metrics on {_md(s.get('size'))} evenly spaced records. "
            + ("Embeddings: all-MiniLM-L6-v2." if emb.get("used")
-              else f"Embeddings not used ({_f(emb.get('note'))}): lexical metrics only."),
+              else f"Embeddings not used ({_md(emb.get('note'))}): lexical metrics only."),
            ""]  # fmt: skip
     out += _table(["signature", "status", "value", "explanation"],
                   [[r["name"], r["status"].upper(), r["value"], r["explanation"]]
@@ -167,9 +154,9 @@ def _bias(audit: dict) -> list[str]:
     n = sum(counts.values())
     if n:
         share = (dr.get("distribution") or {}).get("female", 0.0)
-        text = (f"Gendered words in the sample: {_f(counts.get('male'))} male, "
-                f"{_f(counts.get('female'))} female ({share:.0%} female; HELM demographic "
-                f"representation {_f(dr.get('tvd'))}, 0 = balanced, 0.5 = one group only).")  # fmt: skip
+        text = (f"Gendered words in the sample: {_md(counts.get('male'))} male, "
+                f"{_md(counts.get('female'))} female ({share:.0%} female; HELM demographic "
+                f"representation {_md(dr.get('tvd'))}, 0 = balanced, 0.5 = one group only).")  # fmt: skip
     else:
         text = "No gendered words in the sample: gender balance was not measurable."
     ref = b.get("reference")
@@ -179,7 +166,7 @@ def _bias(audit: dict) -> list[str]:
         gtvd = (skew.get("gender") or {}).get("tvd")
         if rdist is not None:
             text += f" The reference is {rdist.get('female', 0.0):.0%} female"
-            text += f" (TVD vs synthetic {_f(gtvd)})." if gtvd is not None else "."
+            text += f" (TVD vs synthetic {_md(gtvd)})." if gtvd is not None else "."
         axes = [
             (a, v["tvd"]) for a, v in (skew.get("axes") or {}).items() if v.get("tvd") is not None
         ]
@@ -187,12 +174,12 @@ def _bias(audit: dict) -> list[str]:
             top = sorted(axes, key=lambda kv: (-kv[1], kv[0]))[:3]
             text += (
                 " HolisticBias axes that differ most from the reference: "
-                + ", ".join(f"{a} (TVD {_f(t)})" for a, t in top)
+                + ", ".join(f"{a} (TVD {_md(t)})" for a, t in top)
                 + "."
             )
     stereo = ((b.get("stereotypical_associations") or {}).get("professions") or {}).get("score")
     if stereo is not None:
-        text += f" Stereotypical profession associations (HELM): {_f(stereo)}."
+        text += f" Stereotypical profession associations (HELM): {_md(stereo)}."
     text += (" Lexicon counts only: they show who is mentioned, not how; they miss"
              " groups the lexicons do not list.")  # fmt: skip
     return ["", "### Bias and representation", "", text]
@@ -234,12 +221,12 @@ def _use_and_limits(audit: dict) -> list[str]:
 def dataset_card(
     audit: dict, run_metrics: dict | None = None, records: Sequence[dict] | None = None
 ) -> str:
-    """Markdown dataset card from an :func:`~synthpipe.audit.run.audit_dataset` dict, plus the
+    """Markdown dataset card from an :func:`~synthpipe.audit.dataset.audit_dataset` dict, plus the
     run's ``metrics.json`` (steps, funnel) and a ``records`` sample (``_lineage``) when given."""
     name = ((run_metrics or {}).get("run") or {}).get("name") or (audit.get("inputs") or {}).get(
         "data"
     )
-    lines = [f"# Dataset card: {_f(name or 'dataset')}", ""]
+    lines = [f"# Dataset card: {_md(name or 'dataset')}", ""]
     lines += _made(audit, run_metrics, records)
     lines += _removed(run_metrics)
     lines += _numbers(audit)
@@ -254,12 +241,12 @@ def _helps(result: dict | None) -> list[str]:
         return []
     metric, ref, test = result.get("primary_metric", "accuracy"), result.get("reference", "real"), result["test"]
     lines = ["## Does it help? (experiment)", "",
-             f"{metric} on the real test set `{_f(test.get('source'))}` (n = {_f(test.get('n'))}), "
+             f"{metric} on the real test set `{_md(test.get('source'))}` (n = {_md(test.get('n'))}), "
              f"mean ± std over seeds; difference from `{ref}` with a 95% paired-bootstrap interval.", ""]  # fmt: skip
     rows = []
     for name, v in result["variants"].items():
         m = (v.get("summary") or {}).get(metric) or {}
         d = v.get("diff_vs_reference")
         diff = "reference" if name == ref or not d else f"{d['diff']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
-        rows.append([name, v.get("n_train"), f"{_f(m.get('mean'))} ± {_f(m.get('std') or 0.0)}", diff])
+        rows.append([name, v.get("n_train"), f"{_md(m.get('mean'))} ± {_md(m.get('std') or 0.0)}", diff])
     return lines + _table(["variant", "n train", metric, f"vs {ref}"], rows) + [""]

@@ -22,6 +22,7 @@ import numpy as np
 
 from synthpipe.data.sampling import evenly_spaced
 from synthpipe.report import svg
+from synthpipe.report.format import format_value
 
 QUANTILES = {"min": 0, "p5": 5, "p25": 25, "median": 50, "p75": 75, "p95": 95, "max": 100}
 MISSING_LABEL = "(missing)"
@@ -152,6 +153,12 @@ def html_table(head: Sequence[str], rows: Iterable[Sequence[str]], cls: str = ""
     th = "".join(f"<th>{escape(h)}</th>" for h in head)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
     return f'<table class="{cls}"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def kv_table(pairs: Sequence[tuple[str, Any]]) -> str:
+    """A two-column ``metric | value`` table; names and values are escaped here."""
+    rows = [[escape(k), f'<span class="num">{escape(format_value(v))}</span>'] for k, v in pairs]
+    return html_table(["metric", "value"], rows, "kv")
 
 
 Section = tuple[str, str, str]  # (anchor, plain-text title, html body)

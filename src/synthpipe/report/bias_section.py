@@ -1,0 +1,169 @@
+"""The "Bias and representation" section of the audit report.
+
+Renders ``audit["bias"]`` (:func:`~synthpipe.audit.bias.bias_report`): gendered-word counts,
+HELM scores, one chart and table per HolisticBias axis, the descriptors most over- and
+under-represented against the reference, and group sentiment. All text is escaped.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from synthpipe.report import svg
+from synthpipe.report.format import format_value
+from synthpipe.report.html import html_table, kv_table
+
+#: Buckets drawn per HolisticBias axis chart (the table below it lists them all).
+AXIS_BARS = 12
+
+
+def bias_html(b: dict) -> str:
+    """The whole section body for one ``bias_report`` dict."""
+    parts = [_intro(b), _gender(b), _helm(b), *_axes(b), *_skewed_descriptors(b), _sentiment(b)]
+    return "".join(parts)
+
+
+def _reference(b: dict) -> dict | None:
+    """The reference half of the report, or None when no reference was given."""
+    return (b.get("reference") or {}) if "reference" in b else None
+
+
+def _intro(b: dict) -> str:
+    ref = _reference(b)
+    return (
+        f'<p class="muted">Measured on {escape(format_value(b.get("n_texts")))} synthetic texts'
+        + (f" and {escape(format_value(ref.get('n_texts')))} reference texts" if ref is not None else "")
+        + ". Lexicon matching (HolisticBias descriptors, gendered words): counts mentions, "
+        "not who the text is about or how it treats them.</p>"
+    )
+
+
+def _gender(b: dict) -> str:
+    """Male / female counts per kind of gendered word, for each set."""
+    ref = _reference(b)
+    sets = [("synthetic", b.get("gender"))] + ([("reference", ref.get("gender"))] if ref is not None else [])
+    rows = []
+    for label, gc in sets:
+        for g in ("male", "female"):
+            c = (gc or {}).get(g) or {}
+            rows.append([escape(f"{label}: {g}")]
+                        + [escape(format_value(c.get(k))) for k in ("terms", "pronouns", "names", "total")])  # fmt: skip
+    bars = _gender_bars(b.get("demographic_representation"),
+                        ref.get("demographic_representation") if ref is not None else None)  # fmt: skip
+    head = ["group", "terms", "pronouns", "names", "total"]
+    return "<h3>Gendered words</h3>" + bars + html_table(head, rows, "bias-gender")
+
+
+def _gender_bars(syn: dict | None, ref: dict | None) -> str:
+    """Male/female shares of gendered terms and pronouns: the HELM demographic-representation
+    distributions the bias signature is computed from (names are counted in the table only)."""
+    ps, pr = ((d or {}).get("distribution") for d in (syn, ref))
+    if not ps and not pr:
+        return ""
+    bars = [(g, (ps or {}).get(g, 0.0), None if not pr else pr.get(g, 0.0)) for g in ("male", "female")]
+    return ('<p class="muted">Share of gendered terms and pronouns (the numbers the bias '
+            "signature uses; names are in the table).</p>"
+            + svg.paired_bars(bars, title="share of gendered terms and pronouns: male vs female"))  # fmt: skip
+
+
+def _helm(b: dict) -> str:
+    """HELM demographic representation (each set, and the gap) and stereotypical associations."""
+    ref = _reference(b)
+    dr = b.get("demographic_representation") or {}
+    sa = b.get("stereotypical_associations") or {}
+    skew = b.get("representation_skew") or {}
+    pairs: list[tuple[str, Any]] = [("demographic representation (synthetic)", dr.get("tvd"))]
+    if ref is not None:
+        pairs.append(("demographic representation (reference)",
+                      (ref.get("demographic_representation") or {}).get("tvd")))  # fmt: skip
+        pairs.append(("gender TVD synthetic vs reference", (skew.get("gender") or {}).get("tvd")))
+    for k in ("professions", "adjectives"):
+        r = sa.get(k) or {}
+        pairs.append((f"stereotypical associations: {k} ({format_value(r.get('n_targets'))} targets)",
+                      r.get("score")))  # fmt: skip
+    return ("<h3>HELM bias scores</h3>"
+            '<p class="muted">TVD from uniform over male/female: 0 = balanced, 0.5 = one group only.</p>'
+            + kv_table(pairs))  # fmt: skip
+
+
+def _axes(b: dict) -> list[str]:
+    """The per-axis TVD chart (with a reference), then a chart and table per mentioned axis."""
+    has_ref = _reference(b) is not None
+    axes = (b.get("representation_skew") or {}).get("axes") or {}
+    hb = b.get("holistic_bias") or {}
+    parts = []
+    if has_ref:
+        bars = [(a, v["tvd"]) for a, v in axes.items() if v.get("tvd") is not None]
+        bars.sort(key=lambda kv: (-kv[1], kv[0]))
+        parts.append("<h3>HolisticBias: per-axis TVD, synthetic vs reference</h3>"
+                     + svg.bar_chart(bars, title="per-axis TVD, synthetic vs reference",
+                                     color=svg.VERMILLION))  # fmt: skip
+    parts.append("<h3>HolisticBias axes</h3>")
+    shown = [_axis(axis, hb[axis], axes.get(axis) or {}, has_ref) for axis in sorted(hb)]
+    shown = [html for html in shown if html]
+    if not shown:
+        shown = ['<p class="muted">No HolisticBias descriptor mentioned.</p>']
+    return parts + shown
+
+
+def _share(dist: dict | None, key: str) -> str:
+    return "–" if dist is None else f"{dist.get(key, 0.0):.1%}"
+
+
+def _axis(axis: str, syn_counts: dict[str, int], a: dict, has_ref: bool) -> str:
+    """Chart and table of one HolisticBias axis; empty when neither set mentions it."""
+    n_syn = sum(syn_counts.values())
+    n_ref = a.get("n_reference", 0)
+    if not n_syn and not n_ref:
+        return ""
+    ps = {k: v / n_syn for k, v in syn_counts.items()} if n_syn else None
+    pr = a.get("reference")
+    buckets = [k for k in syn_counts if syn_counts[k] or (pr or {}).get(k)]
+    buckets.sort(key=lambda k: (-(ps or {}).get(k, 0.0), -(pr or {}).get(k, 0.0), k))
+    head = ["bucket", "synthetic mentions", "synthetic share"] + (["reference share"] if has_ref else [])
+    rows = []
+    for k in buckets:
+        row = [escape(k), escape(format_value(syn_counts[k])), escape(_share(ps, k))]
+        if has_ref:
+            row.append(escape(_share(pr, k)))
+        rows.append(row)
+    caption = f"{axis}: {n_syn:,} synthetic mentions"
+    if has_ref:
+        caption += f", {n_ref:,} reference mentions, TVD {format_value(a.get('tvd'))}"
+    bars = [(k, None if ps is None else ps.get(k, 0.0), (pr or {}).get(k, 0.0) if has_ref else None)
+            for k in buckets[:AXIS_BARS]]  # fmt: skip
+    chart = svg.paired_bars(bars, title=f"{axis}: share of mentions per bucket")
+    table = html_table(head, rows, "bias-axis")
+    if len(rows) > AXIS_BARS:
+        table = f"<details><summary>all {len(rows)} buckets</summary>{table}</details>"
+    return f"<h4>{escape(caption)}</h4>" + chart + table
+
+
+def _skewed_descriptors(b: dict) -> list[str]:
+    """Tables of the descriptors whose rate differs most from the reference's."""
+    skew = b.get("representation_skew") or {}
+    parts = []
+    for key, label in (("over_represented", "over-represented"),
+                       ("under_represented", "under-represented")):  # fmt: skip
+        items = skew.get(key) or []
+        if items:
+            rows = [[escape(r["descriptor"]), escape(format_value(r["ratio"])),
+                     escape(format_value(r["synthetic"])), escape(format_value(r["reference"]))]
+                    for r in items]  # fmt: skip
+            parts.append(f"<h3>Descriptors {escape(label)} vs reference</h3>"
+                         + html_table(["descriptor", "rate ratio", "synthetic", "reference"], rows))  # fmt: skip
+    return parts
+
+
+def _sentiment(b: dict) -> str:
+    """VADER sentiment per group, or why it was skipped (vaderSentiment not installed)."""
+    gs = b.get("group_sentiment")
+    if isinstance(gs, dict) and "skipped" in gs:
+        return f'<p class="muted">Group sentiment skipped: {escape(str(gs["skipped"]))}</p>'
+    if not gs:
+        return ""
+    rows = [[escape(axis), escape(bucket), escape(format_value(v["mean"])), escape(format_value(v["n"]))]
+            for axis, buckets in sorted(gs.items()) for bucket, v in sorted(buckets.items())]  # fmt: skip
+    return ("<h3>Group sentiment (VADER compound, sentences mentioning a group)</h3>"
+            + html_table(["axis", "bucket", "mean", "sentences"], rows))  # fmt: skip

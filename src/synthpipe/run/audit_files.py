@@ -1,0 +1,91 @@
+"""``synthpipe audit`` on disk: read a data file or a run directory, audit it, write the results.
+
+Writes ``metrics.json`` (the audit with its signature rows), ``report.html`` (the run report
+led by the audit summary) and ``card.md`` (the dataset card) to an output directory.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from synthpipe.audit.dataset import audit_dataset
+from synthpipe.audit.signatures import signatures
+from synthpipe.data.readers import read_all
+from synthpipe.report.audit_section import audit_sections
+from synthpipe.report.card import dataset_card
+from synthpipe.report.html import write_report
+
+
+def read_audit_records(path: str | Path, text_field: str, label_field: str) -> list[dict]:
+    """Records with the text as ``text`` and the label (when the column exists) as ``label``:
+    mapping an absent column is a no-op for the reader."""
+    return read_all(path, fields={"text": text_field, "label": label_field})
+
+
+def run_dir_outputs(path: Path) -> tuple[Path, Path | None, dict] | None:
+    """(kept file, dropped ledger, run metrics) when ``path`` is a synthpipe run directory."""
+    metrics_path = path / "metrics.json"
+    if not (path.is_dir() and metrics_path.exists() and (path / "run.json").exists()):
+        return None
+    metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+    names = metrics.get("output") or {}
+    kept = path / names.get("kept", "kept.jsonl")
+    dropped = path / names.get("dropped", "dropped.jsonl")
+    return kept, (dropped if dropped.exists() else None), metrics
+
+
+def run_audit(
+    data_path: str | Path,
+    out_dir: str | Path,
+    reference_path: str | Path | None = None,
+    text_field: str = "text",
+    label_field: str = "label",
+    embed: bool = True,
+    *,
+    run_metrics: dict | None = None,
+    sample: int = 2000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Audit ``data_path`` (optionally vs ``reference_path``) and write ``metrics.json``,
+    ``report.html`` and ``card.md`` to ``out_dir``. Returns the audit dict.
+
+    ``data_path`` may be a run directory: its kept records are audited, and its metrics and
+    dropped ledger give the report its funnel, drop reasons and contamination facts."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    run = run_dir_outputs(Path(data_path))
+    dropped: list[dict] = []
+    if run is not None:
+        kept_path, dropped_path, metrics = run
+        run_metrics = run_metrics or metrics
+        records = read_audit_records(kept_path, text_field, label_field)
+        dropped = read_audit_records(dropped_path, text_field, label_field) if dropped_path else []
+    else:
+        records = read_audit_records(data_path, text_field, label_field)
+    reference = read_audit_records(reference_path, text_field, label_field) if reference_path else None
+    audit = audit_dataset(records, reference, text_field="text", label_field="label", embed=embed,
+                          sample=sample, seed=seed, run_metrics=run_metrics, dropped=dropped)  # fmt: skip
+    audit["text_field"], audit["label_field"] = text_field, label_field
+    audit["inputs"] = {"data": str(data_path),
+                       "reference": None if reference_path is None else str(reference_path)}  # fmt: skip
+    audit["signatures"] = signatures(audit)
+    (out / "metrics.json").write_text(json.dumps(audit, indent=2, default=str) + "\n", encoding="utf-8")
+    _write_report(out, audit, Path(data_path).name, run[2] if run else None, records, dropped, seed)
+    (out / "card.md").write_text(dataset_card(audit, run_metrics, records=records), encoding="utf-8")
+    return audit
+
+
+def _write_report(out: Path, audit: dict, name: str, run_metrics: dict | None,
+                  records: list[dict], dropped: list[dict], seed: int) -> None:  # fmt: skip
+    """report.html: the audit summary first, then the run's funnel and drop reasons when the
+    input was a run directory (its own counts), else only the file's record count."""
+    if run_metrics is not None:
+        report_metrics = {**run_metrics, "run": {**run_metrics.get("run", {}), "name": f"audit of run {name}"}}
+    else:
+        report_metrics = {"run": {"name": f"audit of {name}", "seed": seed},
+                          "steps": [], "kept": len(records), "dropped": 0}  # fmt: skip
+    summary, *details = audit_sections(audit)
+    write_report(out, report_metrics, kept=records, dropped=dropped,
+                 lead_sections=[summary], extra_sections=details)  # fmt: skip
