@@ -13,12 +13,13 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
-BASE = {"errors"}
+BASE = {"errors", "importing"}
 STEP_DEPS = BASE | {"data", "text", "embeddings", "llm", "pipeline"}
 STEP_PACKAGES = ("generate", "procedural", "verify", "curate", "audit")
 #: package -> the packages it may import (its own package and the root `synthpipe` always may).
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
+    "importing": {"errors"},
     "data": BASE,
     "text": BASE,
     "embeddings": BASE | {"data"},

@@ -36,6 +36,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from synthpipe.importing import missing_message
+
 _RES = Path(str(importlib.resources.files("synthpipe") / "resources"))
 HOLISTIC_BIAS_DESCRIPTORS = _RES / "holistic_bias" / "descriptors.json"
 GENDERED_TERMS = _RES / "lexicons" / "gendered_terms.json"
@@ -316,9 +318,8 @@ def _vader() -> Any:
     try:
         from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "group_sentiment needs vaderSentiment; install the extra: pip install 'synthpipe[audit]'"
-        ) from exc
+        # an ImportError, not a UsageError: the audit skips this metric when it is optional
+        raise ImportError(missing_message(["vaderSentiment"], why="group_sentiment")) from exc
     return SentimentIntensityAnalyzer()
 
 

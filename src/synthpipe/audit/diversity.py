@@ -12,44 +12,14 @@ from __future__ import annotations
 import gzip
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+from synthpipe.audit.signatures import COLLAPSE_THRESHOLDS
 from synthpipe.text.rouge import rouge_l
 from synthpipe.text.rouge import tokenize as rouge_tokenize
-
-#: Mode-collapse thresholds used by :func:`diversity_report`; a corpus is flagged when ANY
-#: threshold is crossed. Calibrated on 1,000-text corpora (seed 0; the collapsed set is 20 SST-2
-#: sentences repeated to 1,000 with one random adjacent-word swap each; Vendi on the first 300
-#: texts with MiniLM embeddings):
-#:
-#: =============================  =======  ========  =========
-#: metric                         TREC 1k  SST-2 1k  collapsed
-#: =============================  =======  ========  =========
-#: distinct-2                     0.713    0.760     0.054
-#: self-BLEU-4 (500 sampled)      0.161    0.091     0.873
-#: compression ratio (gzip)       2.48     2.46      17.5
-#: homogenization (ROUGE-L)       0.116    0.076     0.107
-#: Vendi / n (300 texts)          0.369    0.272     0.056
-#: =============================  =======  ========  =========
-#:
-#: Thresholds sit well between the natural and the collapsed corpora (roughly 3x margins).
-#: Homogenization is reported but not thresholded: a mean over pairs is dominated by the
-#: pairs of *different* templates, so it barely moves under this kind of collapse.
-#: Distinct-n falls and compression rises slowly with corpus size (Heaps' law), so on corpora
-#: much larger than ~10k texts compare against a same-size reference corpus rather than these
-#: absolute values. Vendi / n is only checked from ``min_texts_vendi`` texts on (for tiny n it
-#: is near 1 for any set) and also falls with n, since Vendi saturates at the embedding's
-#: effective rank: compute it on a ~300-1,000 text sample.
-COLLAPSE_THRESHOLDS: dict[str, float] = {
-    "distinct_2_below": 0.2,
-    "self_bleu_above": 0.6,
-    "compression_ratio_above": 4.0,
-    "vendi_per_text_below": 0.1,
-    "min_texts_vendi": 50,
-}
 
 
 def _words(text: str) -> list[str]:
@@ -58,6 +28,17 @@ def _words(text: str) -> list[str]:
 
 def _ngrams(tokens: Sequence[str], n: int) -> list[tuple[str, ...]]:
     return [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+
+
+def _sampled_docs(
+    texts: Sequence[str], sample: int, seed: int, tokenize: Callable[[str], list[str]]
+) -> list[list[str]]:
+    """Tokens of at most ``sample`` texts drawn without replacement (``seed``); all texts, in
+    order, when there are no more than ``sample``. Shared by the pairwise metrics."""
+    if len(texts) <= sample:
+        return [tokenize(t) for t in texts]
+    idx = np.random.default_rng(seed).choice(len(texts), sample, replace=False)
+    return [tokenize(texts[i]) for i in idx]
 
 
 def distinct_n(texts: Sequence[str], n: int) -> float:
@@ -129,11 +110,7 @@ def self_bleu(texts: Sequence[str], n_gram: int = 4, sample: int = 500, seed: in
     """
     if len(texts) < 2:
         return 0.0
-    rng = np.random.default_rng(seed)
-    idx = (
-        rng.choice(len(texts), sample, replace=False) if len(texts) > sample else range(len(texts))
-    )
-    docs = [_words(texts[i]) for i in idx]
+    docs = _sampled_docs(texts, sample, seed, _words)
     # Per n-gram, the two largest (count, doc) pairs: the max count over "all docs but i"
     # is then the top one unless doc i holds it.
     top: list[dict[tuple[str, ...], list[tuple[int, int]]]] = [{} for _ in range(n_gram)]
@@ -181,11 +158,7 @@ def homogenization(texts: Sequence[str], sample: int = 300, seed: int = 0) -> fl
     """
     if len(texts) < 2:
         return 0.0
-    rng = np.random.default_rng(seed)
-    idx = (
-        rng.choice(len(texts), sample, replace=False) if len(texts) > sample else range(len(texts))
-    )
-    docs = [rouge_tokenize(texts[i]) for i in idx]
+    docs = _sampled_docs(texts, sample, seed, rouge_tokenize)
     total, pairs = 0.0, 0
     for i in range(len(docs)):
         for j in range(i + 1, len(docs)):
@@ -258,7 +231,7 @@ def diversity_report(
     Lexical metrics: distinct-1/2/3, self-BLEU-4, compression ratio, homogenization.
     With ``embeddings`` (n x d, one row per text): Vendi score, Vendi / n and cluster stats.
     ``mode_collapse`` = ``{"flag", "reasons", "thresholds"}``; flagged when any threshold of
-    :data:`COLLAPSE_THRESHOLDS` is crossed (see its comment for the calibration).
+    :data:`~synthpipe.audit.signatures.COLLAPSE_THRESHOLDS` is crossed (calibration there).
     """
     t = COLLAPSE_THRESHOLDS
     report: dict[str, Any] = {

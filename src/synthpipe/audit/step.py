@@ -44,13 +44,28 @@ class AuditConfig(StepConfig):
 class Audit(GlobalStep):
     """Audits the records reaching it (diversity, fidelity, bias) and keeps them all.
 
-    Compares with ``reference`` when given. The run's report.html, metrics.json (``audit``)
-    and card.md include the result.
+    Compares with ``reference`` when given. Writes ``audit.json`` into the step's checkpoint
+    directory; the run's report.html, metrics.json (``audit``) and card.md include the result.
 
-    Output: unchanged records; ``audit.json`` in the step's checkpoint directory.
+    Input columns: `text_field` (default ``text``); `label_field` is read when present.
+    Output columns: none: records pass through unchanged.
+    Drop reasons: none.
+    References: the metrics' papers, e.g. Li et al. (2016), "A Diversity-Promoting Objective
+    Function for Neural Conversation Models" (distinct-n); Zhu et al. (2018), "Texygen"
+    (self-BLEU); Heusel et al. (2017) (Fréchet distance); Naeem et al. (2020), "Reliable
+    Fidelity and Diversity Metrics for Generative Models"; Pillutla et al. (2021), "MAUVE";
+    Liang et al. (2022), "Holistic Evaluation of Language Models" (demographic representation).
+    See :mod:`synthpipe.audit.diversity`, :mod:`~synthpipe.audit.fidelity` and
+    :mod:`~synthpipe.audit.bias`.
     """
 
     Config = AuditConfig
+
+    def input_columns(self) -> set[str]:
+        return {self.config.text_field}
+
+    def output_columns(self) -> set[str]:
+        return set()
 
     def reference_path(self) -> Path | None:
         if self.config.reference is None:
@@ -74,7 +89,7 @@ class Audit(GlobalStep):
         self._write(ctx, sample.result(), sample.seen)
 
     def _write(self, ctx: StepContext, sample: list[dict], total: int) -> None:
-        from synthpipe.audit.run import audit_dataset
+        from synthpipe.audit.dataset import audit_dataset
 
         cfg = self.config
         audit = audit_dataset(sample, self._reference(), embed=cfg.embed, sample=cfg.sample, seed=ctx.seed)
@@ -113,7 +128,8 @@ def finish_audits(
 ) -> list[tuple[str, dict]]:
     """``(step name, audit)`` for every audit step of the run, completed with the run's
     contamination and verifier facts and signature rows."""
-    from synthpipe.audit.run import _contamination, _verification, signatures
+    from synthpipe.audit.run_facts import contamination_facts, verification_facts
+    from synthpipe.audit.signatures import signatures
 
     found = []
     for name, directory in step_dirs:
@@ -121,8 +137,8 @@ def finish_audits(
         if not path.exists():
             continue
         audit = json.loads(path.read_text(encoding="utf-8"))
-        audit["contamination"] = _contamination(metrics, kept, dropped)
-        audit["verification"] = _verification(metrics, kept)
+        audit["contamination"] = contamination_facts(metrics, kept, dropped)
+        audit["verification"] = verification_facts(metrics, kept)
         audit["signatures"] = signatures(audit)
         found.append((name, audit))
     return found

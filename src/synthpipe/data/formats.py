@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from synthpipe.errors import UsageError
+from synthpipe.importing import require
 
 FORMATS = ("jsonl", "jsonl.gz", "parquet", "csv", "hf")
 
@@ -87,11 +88,7 @@ HF_JSON_COLUMNS_FILE = "synthpipe_json_columns.json"
 
 def import_datasets() -> Any:
     """The optional HF `datasets` package, or a UsageError saying how to install it."""
-    try:
-        import datasets
-    except ImportError:
-        raise UsageError(
-            "reading or writing Hugging Face datasets needs the `datasets` package: "
-            "install synthpipe[hf]"
-        ) from None
+    require("datasets", why="reading or writing Hugging Face datasets")
+    import datasets
+
     return datasets

@@ -92,6 +92,32 @@ def read_all(source: str | os.PathLike[str] | Any, **kwargs: Any) -> list[Record
     return [record for batch in read_records(source, **kwargs) for record in batch]
 
 
+def peek_columns(
+    source: str | os.PathLike[str],
+    *,
+    format: str | None = None,
+    fields: Mapping[str, str] | None = None,
+    rows: int = 1000,
+) -> set[str] | None:
+    """The field names of the first `rows` records of a file, as :func:`read_records` would
+    name them with this `fields` mapping (``id`` and ``_lineage`` included); cheap, for checks
+    made before a run. None for HF dataset directories (opening one imports `datasets`)."""
+    path = Path(source).expanduser()
+    fmt = check_format(format) if format is not None else detect_format(path)
+    if fmt == "hf":
+        return None
+    schema = _Schema(dict(fields or {}), (), {})
+    rows_iter = _open_source(path, fmt, 1024, schema).rows()
+    columns = {ID, LINEAGE}
+    with contextlib.closing(rows_iter):
+        for n, row in enumerate(rows_iter, 1):
+            if row.record is not None:
+                columns.update(schema.apply(row.record))
+            if n >= rows:
+                break
+    return columns
+
+
 # -- mapping and validation -------------------------------------------------------------
 @dataclass
 class _Schema:

@@ -1,5 +1,10 @@
 """Sentence embeddings for semantic dedup, decontamination and audits (offline MiniLM)."""
 
-from synthpipe.embeddings.minilm import Embedder, default_model_path, get_embedder
+from synthpipe.embeddings.minilm import (
+    Embedder,
+    default_model_path,
+    embedder_requirements,
+    get_embedder,
+)
 
-__all__ = ["Embedder", "default_model_path", "get_embedder"]
+__all__ = ["Embedder", "default_model_path", "embedder_requirements", "get_embedder"]

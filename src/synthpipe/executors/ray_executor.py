@@ -12,8 +12,13 @@ feeds) and every step writes the same shards (``part-<batch>.parquet``, see
   actor pool (``concurrency=max_inflight``) for I/O- and LLM-bound steps, whose LLM calls go
   through one pool actor (:mod:`synthpipe.executors.ray_llm`) so the rate limiter, budget and response
   cache are shared by every worker. Records travel between stages pickled, as in memory.
-- Global steps run as distributed algorithms where one exists (:mod:`.ray_global`), else
-  on the driver over the checkpointed input.
+- Global steps run as their distributed form where the step has one (its
+  ``distributed_form()``, written against :mod:`synthpipe.pipeline.distributed` and run as
+  Ray tasks by :class:`synthpipe.executors.ray_jobs.RayJob`), else on the driver over the
+  checkpointed input, as the local executor runs them. This executor knows no step.
+
+What it shares with the local executor around a segment (resume points, ids, progress, DONE
+marks) is in :mod:`synthpipe.executors.segment`.
 
 Workers read and write the run directory, so on a multi-node cluster it must be on a
 filesystem every node mounts at the same path. Ray is imported only when this executor runs.
@@ -29,32 +34,22 @@ import os
 import pickle
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from synthpipe.data.records import DROP, ID, Batch
-from synthpipe.errors import StepError, SynthpipeError, UsageError
-from synthpipe.executors.local import _askip, _check_nothing_lost, _rows, _skip
+from synthpipe.data.records import DROP, Batch
+from synthpipe.errors import StepError, UsageError
+from synthpipe.executors.ray_jobs import RayJob, import_ray, unwrap
 from synthpipe.executors.ray_llm import LLMBridge
+from synthpipe.executors.segment import ContextFactory, SegmentRun, check_nothing_lost, step_errors
 from synthpipe.pipeline.checkpoints import StepCheckpoint
+from synthpipe.pipeline.distributed import StepSpec
 from synthpipe.pipeline.plan import PlannedStep, run_segments
 from synthpipe.pipeline.progress import NullProgress
 from synthpipe.pipeline.step import Step, StepContext
 
 log = logging.getLogger("synthpipe.ray")
-
-ContextFactory = Callable[[PlannedStep], StepContext]
-MAX_RETRIES = 3  # reruns of a global-step task whose worker died (OOM, lost node, SIGKILL)
-
-
-def import_ray():
-    """Ray, or a UsageError saying how to install it."""
-    try:
-        import ray
-    except ImportError:
-        raise UsageError("the ray executor needs Ray: pip install 'synthpipe[ray]'") from None
-    return ray
 
 
 class RayExecutor:
@@ -75,14 +70,11 @@ class RayExecutor:
             check_shared_run_dir(ray, plan[0].checkpoint.dir / "FINGERPRINT")
             with _ray_data_settings():
                 run_segments(plan, progress, lambda segment, previous: _Segment(
-                    self, segment, previous, make_ctx, progress, bridge).run())  # fmt: skip
+                    segment, previous, make_ctx, progress, self, bridge).run())  # fmt: skip
         finally:
             bridge.close()
             if started_here:
                 ray.shutdown()
-
-    def clock(self, name: str, seconds: float) -> None:
-        self.busy_s[name] = self.busy_s.get(name, 0.0) + seconds
 
 
 def connect(ray, address: str | None) -> bool:
@@ -153,126 +145,53 @@ def _ray_data_settings() -> Iterator[None]:
             setattr(ctx, k, v)
 
 
-def cluster_cpus(ray) -> int:
-    return max(1, int(ray.cluster_resources().get("CPU", 1)))
-
-
-def unwrap(exc: BaseException) -> BaseException:
-    """The synthpipe error inside a Ray task error, or a StepError saying what failed."""
-    seen, todo = set(), [exc]
-    while todo:
-        e = todo.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
-        if isinstance(e, SynthpipeError) and not _is_ray_wrapper(e):
-            if e.args and isinstance(e.args[0], str) and _RAY_DATA_NOTE in e.args[0]:
-                e.args = (e.args[0].split(_RAY_DATA_NOTE)[0], *e.args[1:])  # Ray Data appends it
-            return e
-        todo += [getattr(e, "cause", None), e.__cause__, e.__context__]
-    return StepError(f"ray: {type(exc).__name__}: {exc}")
-
-
-_RAY_DATA_NOTE = "\nFailed to apply UDF transform"
-
-
-def _is_ray_wrapper(e: BaseException) -> bool:
-    # Ray re-raises a task's exception as a class deriving from both RayTaskError and its own
-    return any(c.__name__ == "RayTaskError" for c in type(e).__mro__)
-
-
 # -- one segment: a head, then its map steps ----------------------------------------------
-class _Segment:
-    def __init__(self, executor: RayExecutor, segment, previous, make_ctx, progress, bridge):
-        self.ex = executor
-        self.head: PlannedStep = segment[0]
-        self.maps: list[PlannedStep] = segment[1:]
-        self.previous: PlannedStep | None = previous
-        self.make_ctx = make_ctx
-        self.progress = progress
+class _Segment(SegmentRun):
+    def __init__(self, segment, previous, make_ctx, progress, executor: RayExecutor, bridge):
+        super().__init__(segment, previous, make_ctx, progress, executor.busy_s)
+        self.max_inflight = executor.max_inflight
         self.bridge = bridge
 
     def run(self) -> None:
-        for p in (self.head, *self.maps):
-            total = (
-                self.head.step.expected_count()
-                if p is self.head and p.step.kind == "source"
-                else None
-            )
-            self.progress.add_step(p.name, total)
-        if self.head.checkpoint.done:  # only the maps after it are unfinished
-            indexes = self.head.checkpoint.indexes()
-        elif self.head.step.kind == "source":
-            indexes = list(range(self._source()))
-        else:
-            from synthpipe.executors.ray_global import run_global
-
-            started = time.perf_counter()
-            count = run_global(self.head, self.previous, self.make_ctx(self.head), self.progress)
-            self.ex.clock(self.head.name, time.perf_counter() - started)
-            indexes = list(range(count))
+        self.start()
+        indexes = self._head()
         if self.maps:
             self._run_maps(indexes)
-        for p in (self.head, *self.maps):
+        for p in self.steps:
             missing = [i for i in indexes if not p.checkpoint.has(i)]
             if missing:  # e.g. a worker wrote to a disk the driver does not see
                 raise StepError(
                     f"step {p.name!r}: shards {missing[:5]} were not written; "
                     "see the Ray worker logs"
                 )
-            p.checkpoint.mark_done(len(indexes))
-            self.progress.finish_step(p.name)
+        self.finish(len(indexes))
 
-    # -- the source, on the driver ---------------------------------------------------------
-    def _source(self) -> int:
-        head, step = self.head, self.head.step
-        done = head.checkpoint.committed_prefix()
-        for index in range(done):
-            self.progress.advance(head.name, _rows(head.checkpoint, index))
-        ctx = self.make_ctx(head)
-        ctx.skip_batches = done
-        if type(step).aread is not None:  # async source: its LLM calls use the driver's pool
-            batches = _askip(step.aread(ctx), 0 if step.skips_resumed_batches else done)
-            return asyncio.run(self._drain_async(batches, done))
-        batches = step.read(ctx)
-        if not step.skips_resumed_batches:
-            batches = _skip(batches, done)
-        index = done
-        while True:
+    # -- the head: distributed, or on the driver -------------------------------------------
+    def _head(self) -> list[int]:
+        """Run the head unless done; returns its shard indexes. A global step with a distributed
+        form runs as Ray tasks; sources (cheap next to maps; LLM sources use the driver's LLM
+        pool) and other global steps run on the driver, as the local executor runs them."""
+        head = self.head
+        if head.checkpoint.done:  # only the maps after it are unfinished
+            return head.checkpoint.indexes()
+        form = head.step.distributed_form() if head.step.kind == "global" else None
+        if form is not None:
             started = time.perf_counter()
-            batch = next(batches, None)
-            self.ex.clock(head.name, time.perf_counter() - started)
-            if batch is None:
-                return index
-            self._write_head(index, batch)
-            index += 1
-
-    async def _drain_async(self, batches, index: int) -> int:
-        while True:
-            started = time.perf_counter()
-            batch = await anext(batches, None)
-            self.ex.clock(self.head.name, time.perf_counter() - started)
-            if batch is None:
-                return index
-            self._write_head(index, batch)
-            index += 1
-
-    def _write_head(self, index: int, batch: Batch) -> None:
-        for j, record in enumerate(batch):  # as the local executor names id-less records
-            if record.get(ID) in (None, ""):
-                record[ID] = f"{self.head.name}-{index:06d}-{j:05d}"
-        self.head.checkpoint.write(index, batch)
-        self.progress.advance(self.head.name, len(batch))
+            ctx = self.make_ctx(head)
+            job = RayJob(head.step, self.previous.checkpoint, head.checkpoint, ctx, self.progress)
+            count = job.run(form)
+            self.clock(head.name, time.perf_counter() - started)
+            return list(range(count))
+        if head.step.kind == "global":
+            log.info("step %r (%s) has no distributed form: running it on the Ray driver",
+                     head.name, type(head.step).__name__)  # fmt: skip
+        return list(range(asyncio.run(self.drain_head())))
 
     # -- the maps, as Ray Data stages ------------------------------------------------------
     def _run_maps(self, indexes: list[int]) -> None:
         rows = []
         for index in indexes:
-            start = len(self.maps)  # the first map of a run of missing shards, as local does
-            while start > 0 and not self.maps[start - 1].checkpoint.has(index):
-                start -= 1
-            for p in self.maps[:start]:
-                self.progress.advance(p.name, _rows(p.checkpoint, index))
+            start = self.resume_maps(index)
             if start < len(self.maps):
                 rows.append({"index": index, "start": start, "blob": None, "stats": "{}"})
         if not rows:
@@ -295,7 +214,7 @@ class _Segment:
         steps = []
         for p in self.maps[lo:hi]:
             ctx = dataclasses.replace(self.make_ctx(p), quarantine=None, resources=None)
-            steps.append(_MapSpec(p.name, _StepSpec.of(p.step), ctx, p.checkpoint))
+            steps.append(_MapSpec(p.name, StepSpec.of(p.step), ctx, p.checkpoint))
         before = [self.head.checkpoint] + [p.checkpoint for p in self.maps[: len(self.maps) - 1]]
         return _StageJob(lo, hi, len(self.maps), steps, before)
 
@@ -327,11 +246,7 @@ class _Segment:
 
         for name, (n, seconds) in json.loads(stats_json).items():
             self.progress.advance(name, n)
-            self.ex.clock(name, seconds)
-
-    @property
-    def max_inflight(self) -> int:
-        return self.ex.max_inflight
+            self.clock(name, seconds)
 
 
 def _wants_actor(step: Step) -> bool:
@@ -354,35 +269,9 @@ def _stages(maps: list[PlannedStep]) -> list[tuple[int, int]]:
 
 # -- what workers get ---------------------------------------------------------------------
 @dataclasses.dataclass
-class _StepSpec:
-    """A step as class + config: rebuilt on the worker, so steps holding unpicklable state
-    (clients, locks, loaded models) still travel; built once per worker process."""
-
-    cls: type
-    config: dict[str, Any]
-    key: str
-
-    @classmethod
-    def of(cls, step: Step) -> _StepSpec:
-        config = step.config.model_dump()
-        return cls(
-            type(step), config, f"{type(step).__module__}.{type(step).__qualname__}:{config!r}"
-        )
-
-    def build(self) -> Step:
-        step = _STEPS.get(self.key)
-        if step is None:
-            step = _STEPS[self.key] = self.cls(self.config)
-        return step
-
-
-_STEPS: dict[str, Step] = {}  # per worker process
-
-
-@dataclasses.dataclass
 class _MapSpec:
     name: str
-    step: _StepSpec
+    step: StepSpec
     ctx: StepContext
     checkpoint: StepCheckpoint
 
@@ -426,7 +315,7 @@ def _run_stage(table, job: _StageJob, resources: Any):
                 spec = job.steps[k - job.lo]
                 started = time.perf_counter()
                 result = _apply(spec, records, resources)
-                _check_nothing_lost(spec.name, index, records, result)
+                check_nothing_lost(spec.name, index, records, result)
                 spec.checkpoint.write(index, result)
                 stats[spec.name] = [len(records), time.perf_counter() - started]
                 records = [r for r in result if r.get(DROP) is None]
@@ -452,11 +341,7 @@ def _run_stage(table, job: _StageJob, resources: Any):
 def _apply(spec: _MapSpec, records: Batch, resources: Any) -> Any:
     step = spec.step.build()
     ctx = dataclasses.replace(spec.ctx, resources=resources)
-    try:
+    with step_errors(spec.name):
         if step.io_bound:
             return asyncio.run(step.aprocess(records, ctx))
         return step.process(records, ctx)
-    except SynthpipeError:
-        raise
-    except Exception as exc:
-        raise StepError(f"step {spec.name!r} failed: {type(exc).__name__}: {exc}") from exc

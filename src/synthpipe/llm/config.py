@@ -6,6 +6,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+#: optional modules each backend imports (see `synthpipe.importing`); checked when a pipeline is built
+BACKEND_REQUIRES: dict[str, tuple[str, ...]] = {
+    "openai": (),
+    "transformers": ("torch", "transformers"),
+    "vllm": ("vllm",),
+}
+#: how to get vLLM: the extra alone is not enough
+VLLM_HINT = "it needs a GPU and `pip install synthpipe[vllm]`"
+
 
 class LLMConfig(BaseModel):
     """One endpoint. The API key is never here: only the name of the variable that holds it."""
@@ -37,6 +46,10 @@ class LLMConfig(BaseModel):
         if self.backend == "openai" and not self.base_url:
             raise ValueError("backend 'openai' needs base_url (e.g. https://api.openai.com/v1)")
         return self
+
+    def requirements(self) -> tuple[str, ...]:
+        """Optional modules this endpoint's backend needs."""
+        return BACKEND_REQUIRES[self.backend]
 
     def identity(self) -> dict[str, str]:
         """What makes two endpoints answer alike: enters cache keys and step fingerprints."""

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from synthpipe.errors import SynthpipeError, UsageError
+from synthpipe.importing import require
 from synthpipe.llm.backend import LLMBackend
 from synthpipe.llm.batching import MicroBatcher, local_model_dir
-from synthpipe.llm.config import LLMConfig
+from synthpipe.llm.config import BACKEND_REQUIRES, LLMConfig
 from synthpipe.llm.types import (
     ChatRequest,
     ChatResponse,
@@ -36,8 +37,6 @@ from synthpipe.llm.types import (
     SamplingParams,
     Usage,
 )
-
-_INSTALL_HINT = "install synthpipe[ml] (pip install torch==2.13.0 first on CPU machines)"
 
 
 @dataclass
@@ -258,9 +257,8 @@ def _dtype_kwarg(torch: Any, transformers: Any, name: str) -> dict[str, Any]:
 
 
 def _import_ml() -> tuple[Any, Any]:
-    try:
-        import torch
-        import transformers
-    except ImportError as exc:
-        raise UsageError(f"the transformers backend needs torch and transformers: {_INSTALL_HINT}") from exc
+    require(*BACKEND_REQUIRES["transformers"], why="the transformers backend")
+    import torch
+    import transformers
+
     return torch, transformers

@@ -13,10 +13,11 @@ import gc
 import threading
 from typing import Any
 
-from synthpipe.errors import SynthpipeError, UsageError
+from synthpipe.errors import SynthpipeError
+from synthpipe.importing import require
 from synthpipe.llm.backend import LLMBackend
 from synthpipe.llm.batching import MicroBatcher, local_model_dir
-from synthpipe.llm.config import LLMConfig
+from synthpipe.llm.config import BACKEND_REQUIRES, VLLM_HINT, LLMConfig
 from synthpipe.llm.types import ChatRequest, ChatResponse, FatalError, LLMError, Usage
 
 
@@ -102,8 +103,7 @@ def _sampling_params(vllm: Any, request: ChatRequest) -> Any:
 
 
 def _import_vllm() -> Any:
-    try:
-        import vllm
-    except ImportError as exc:
-        raise UsageError("the vllm backend needs a GPU and `pip install synthpipe[vllm]`") from exc
+    require(*BACKEND_REQUIRES["vllm"], why="the vllm backend", hint=VLLM_HINT)
+    import vllm
+
     return vllm

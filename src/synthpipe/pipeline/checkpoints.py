@@ -68,6 +68,10 @@ class StepCheckpoint:
         records = table_to_records(pq.read_table(self.shard_path(index)))
         return [r for r in records if r.get(DROP) is None] if kept_only else records
 
+    def num_rows(self, index: int) -> int:
+        """Records in shard `index` (kept and dropped), from the Parquet footer."""
+        return pq.ParquetFile(self.shard_path(index)).metadata.num_rows
+
     def indexes(self) -> list[int]:
         return sorted(int(p.stem.split("-")[1]) for p in self.dir.glob("part-*.parquet"))
 

@@ -1,56 +1,32 @@
 """Step registry: recipes name steps by a short name; third parties add their own.
 
-Built-in steps live in the modules listed in `_BUILTIN_MODULES`. Other packages register
-steps with the ``synthpipe.steps`` entry-point group (``name = "pkg.module:StepClass"``) or by
-calling :func:`register_step` before the recipe is loaded.
+Every step, built-in or not, arrives through the ``synthpipe.steps`` entry-point group, so
+this kernel module names no step package. An entry's value is either
+
+- a step class, ``name = "pkg.module:StepClass"``, registered under the entry's name; or
+- a package, ``anything = "pkg.steps"``, whose modules are all imported so that the classes
+  they decorate with :func:`register_step` register themselves. synthpipe's own step
+  packages (generate, procedural, verify, curate, audit, pipeline.sources) are declared
+  this way in its ``pyproject.toml``, so a new technique file in one of them needs no list.
+
+:func:`register_step` can also be called directly before a recipe is loaded.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
+import pkgutil
+import types
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import TypeVar
 
 from synthpipe.errors import UsageError
+from synthpipe.importing import load_object
 from synthpipe.pipeline.step import Step
 
-_BUILTIN_MODULES = (
-    "synthpipe.pipeline.sources",
-    "synthpipe.procedural.slot_template",
-    "synthpipe.procedural.math_word_problems",
-    "synthpipe.procedural.reasoning_gym_source",
-    "synthpipe.curate.text_filters",
-    "synthpipe.curate.exact_dedup",
-    "synthpipe.curate.filters.repetition",
-    "synthpipe.curate.filters.symbols",
-    "synthpipe.curate.filters.llm_output",
-    "synthpipe.curate.filters.language_filter",
-    "synthpipe.curate.pii",
-    "synthpipe.curate.decontam.step",
-    "synthpipe.curate.minhash",
-    "synthpipe.curate.semantic_dedup",
-    "synthpipe.audit.step",
-    "synthpipe.verify.math_steps",
-    "synthpipe.verify.tool_calls",
-    "synthpipe.verify.code_check",
-    "synthpipe.generate.text_generation",
-    "synthpipe.generate.self_instruct",
-    "synthpipe.generate.evol_instruct",
-    "synthpipe.generate.persona_hub",
-    "synthpipe.generate.glan",
-    "synthpipe.generate.zerogen",
-    "synthpipe.generate.llm_judge",
-    "synthpipe.generate.ultrafeedback",
-    "synthpipe.generate.constitutional_ai",
-    "synthpipe.generate.rejection_sampling",
-    "synthpipe.generate.grounded_qa",
-    "synthpipe.generate.humpback",
-    "synthpipe.generate.wrap",
-    "synthpipe.generate.dialogue",
-    "synthpipe.generate.red_team",
-)
+ENTRY_POINT_GROUP = "synthpipe.steps"
 _REGISTRY: dict[str, type[Step]] = {}
 _loaded = False
 
@@ -76,12 +52,26 @@ def _load_all() -> None:
     if _loaded:
         return
     _loaded = True
-    for module in _BUILTIN_MODULES:
-        importlib.import_module(module)
-    for ep in entry_points(group="synthpipe.steps"):
-        cls = ep.load()
-        if ep.name not in _REGISTRY:
-            register_step(ep.name)(cls)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            target = ep.load()  # a module (a package to scan) or a step class
+        except (ImportError, AttributeError) as exc:
+            raise UsageError(f"cannot load step entry point {ep.name} = {ep.value!r}: {exc}") from exc
+        if isinstance(target, types.ModuleType):
+            _import_package(target)
+        elif ep.name not in _REGISTRY:
+            register_step(ep.name)(_as_step(target, ep.value))
+    if not _REGISTRY:
+        raise UsageError(
+            "no steps are registered: synthpipe's entry points are missing, so it is not "
+            "installed; install it (pip install -e . in a source checkout)"
+        )
+
+
+def _import_package(package: types.ModuleType) -> None:
+    """Import every module of `package` (and its subpackages): their steps register."""
+    for info in pkgutil.walk_packages(getattr(package, "__path__", []), prefix=package.__name__ + "."):
+        importlib.import_module(info.name)
 
 
 def registered_steps() -> dict[str, type[Step]]:
@@ -110,11 +100,10 @@ def suggest(name: str, options) -> str:
 
 
 def _import_step(spec: str) -> type[Step]:
-    module_name, _, attr = spec.partition(":")
-    try:
-        cls = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise UsageError(f"cannot import step {spec!r}: {exc}") from None
-    if not (isinstance(cls, type) and issubclass(cls, Step)):
+    return _as_step(load_object(spec, what="step"), spec)
+
+
+def _as_step(obj: object, spec: str) -> type[Step]:
+    if not (isinstance(obj, type) and issubclass(obj, Step)):
         raise UsageError(f"{spec!r} is not a synthpipe Step subclass")
-    return cls
+    return obj

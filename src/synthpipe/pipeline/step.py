@@ -72,6 +72,9 @@ class Step:
     io_bound: ClassVar[bool] = False  # overrides `aprocess`; batches run concurrently
     num_gpus: ClassVar[float] = 0.0  # GPUs a worker of this step needs (the Ray executor reserves them)
     verifies: ClassVar[bool] = False  # a verifier: records it drops failed a check (math, code, tools)
+    drop_reasons: ClassVar[tuple[str, ...]] = ()  # every `_drop` reason it writes (in its docstring)
+    # optional modules the step imports (e.g. ("math_verify",)); checked when a pipeline is built
+    requires: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: StepConfig | dict[str, Any] | None = None, /, **kwargs: Any):
         if isinstance(config, StepConfig):
@@ -84,6 +87,22 @@ class Step:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config.model_dump().items())
         return f"{type(self).__name__}({args})"
+
+    def requirements(self) -> tuple[str, ...]:
+        """Optional modules this configured step needs (see `synthpipe.importing`): `requires`
+        by default; override when the need depends on the config (an option that is off)."""
+        return self.requires
+
+    # -- columns (checked when a recipe is loaded, see `synthpipe.run.columns`) ------------
+    def input_columns(self) -> set[str] | None:
+        """Fields this step cannot work without, from its config (e.g. `text_field`); only
+        required reads, never optional ones. None: not declared (nothing is checked)."""
+        return None
+
+    def output_columns(self) -> set[str] | None:
+        """Fields this step adds or renames (a source: every field it yields). None: unknown,
+        which turns the column check off from this step on."""
+        return None
 
     # -- fingerprints -------------------------------------------------------------------
     def input_files(self) -> list[Path]:
@@ -176,9 +195,21 @@ class GlobalStep(Step):
     """
 
     kind: ClassVar[str] = "global"
+    # "package.module:function" of its distributed form (see `synthpipe.pipeline.distributed`)
+    distributed: ClassVar[str | None] = None
 
     def run(self, batches: Callable[[], Iterator[Batch]], ctx: StepContext) -> Iterator[Batch]:
         raise NotImplementedError
+
+    def distributed_form(self) -> Callable[..., None] | None:
+        """The function ``form(job)`` that runs this step as distributed tasks, or None (then an
+        executor runs `run` in one process). Override to return None for the configs that have
+        no distributed form."""
+        if self.distributed is None:
+            return None
+        from synthpipe.importing import load_object
+
+        return load_object(self.distributed, what=f"distributed form of {type(self).__name__}")
 
 
 def _module_source_hash(cls: type) -> str:

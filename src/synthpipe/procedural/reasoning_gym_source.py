@@ -25,10 +25,10 @@ from pydantic import Field, model_validator
 
 from synthpipe.data.records import Batch, Record, add_lineage
 from synthpipe.errors import DataError, UsageError
+from synthpipe.importing import require
 from synthpipe.pipeline.registry import register_step
 from synthpipe.pipeline.step import FilterResult, FilterStep, SourceStep, StepConfig, StepContext
 
-INSTALL_HINT = "pip install 'synthpipe[verify]'"
 FIELD = "reasoning_gym"  # record field holding how to rebuild the entry
 _RESERVED_PARAMS = ("seed", "size")  # set by the source itself
 
@@ -36,12 +36,9 @@ log = logging.getLogger(__name__)
 
 
 def _rg() -> Any:
-    try:
-        import reasoning_gym
-    except ImportError:
-        raise UsageError(
-            f"the reasoning_gym steps need the optional reasoning-gym package: {INSTALL_HINT}"
-        ) from None
+    require("reasoning_gym", why="the reasoning_gym steps")
+    import reasoning_gym
+
     return reasoning_gym
 
 
@@ -158,16 +155,28 @@ class ReasoningGymConfig(StepConfig):
 class ReasoningGym(SourceStep):
     """Entries of one reasoning-gym dataset, each carrying what its scorer needs.
 
-    Output records: ``id`` (``rg-<dataset>-000012``), ``question_field``, ``answer_field`` and
-    ``reasoning_gym``: ``{dataset, index, size, seed, params, metadata}`` (metadata made JSON-safe).
+    Draws `n` entries with the run's seed; ids are ``rg-<dataset>-000012``. Needs the optional
+    ``reasoning-gym`` package (``synthpipe[verify]``).
+
+    Input columns: none (a source).
+    Output columns: `question_field` (default ``question``), `answer_field` (default
+    ``final_answer``), ``reasoning_gym``: ``{dataset, index, size, seed, params, metadata}``
+    (metadata made JSON-safe).
+    Drop reasons: none.
+    References: Stojanovski et al. (2025), "REASONING GYM: Reasoning Environments for
+    Reinforcement Learning with Verifiable Rewards".
     """
 
     Config = ReasoningGymConfig
+    requires = ("reasoning_gym",)
     config: ReasoningGymConfig
     skips_resumed_batches: ClassVar[bool] = True  # entries are drawn by index, independently
 
     def expected_count(self) -> int:
         return self.config.n
+
+    def output_columns(self) -> set[str]:
+        return {self.config.question_field, self.config.answer_field, FIELD}
 
     def read(self, ctx: StepContext) -> Iterator[Batch]:
         cfg = self.config
@@ -213,15 +222,29 @@ class VerifyReasoningGymConfig(StepConfig):
 class VerifyReasoningGym(FilterStep):
     """Scores each record's candidate with its reasoning-gym dataset's own scorer.
 
-    Input: records from the `reasoning_gym` source with a ``candidate_field``. Output: the
-    score in ``score_field``; records scoring below ``min_score`` are dropped with reason
-    ``wrong_answer``, records without a candidate with ``missing_candidate``, records that did
-    not come from the source with ``not_reasoning_gym``.
+    The entry is rebuilt from the record's ``reasoning_gym`` field, so this runs in any
+    process, after any steps.
+
+    Input columns: `candidate_field` (default ``candidate``), ``reasoning_gym`` (from the
+    `reasoning_gym` source).
+    Output columns: `score_field` (default ``rg_score``).
+    Drop reasons: ``wrong_answer`` (score below `min_score`), ``missing_candidate``,
+    ``not_reasoning_gym`` (the record did not come from the source).
+    References: Stojanovski et al. (2025), "REASONING GYM: Reasoning Environments for
+    Reinforcement Learning with Verifiable Rewards".
     """
 
     Config = VerifyReasoningGymConfig
+    requires = ("reasoning_gym",)
     verifies = True  # drops are verification failures: the audit reports its pass rate
     config: VerifyReasoningGymConfig
+    drop_reasons = ("wrong_answer", "missing_candidate", "not_reasoning_gym")
+
+    def input_columns(self) -> set[str]:
+        return {self.config.candidate_field, FIELD}
+
+    def output_columns(self) -> set[str]:
+        return {self.config.score_field}
 
     def keep(self, record: Record) -> FilterResult:
         cfg = self.config

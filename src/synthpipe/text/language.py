@@ -21,12 +21,8 @@ from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from synthpipe.errors import UsageError
+from synthpipe.importing import require
 
-INSTALL_HINT = (
-    "language identification needs the `py3langid` package: "
-    "pip install 'synthpipe[lang]' (or pip install py3langid)"
-)
 _FENCED_CODE = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
 _INLINE_CODE = re.compile(r"`[^`\n]*`")
 _URL = re.compile(r"https?://\S+")
@@ -44,10 +40,9 @@ class LanguageIdentifier:
     """langid.py's naive Bayes model with normalised probabilities. Use :func:`get_identifier`."""
 
     def __init__(self) -> None:
-        try:
-            from py3langid import langid
-        except ImportError as exc:
-            raise UsageError(INSTALL_HINT) from exc
+        require("py3langid", why="language identification")
+        from py3langid import langid
+
         cls = langid.LanguageIdentifier
         if hasattr(cls, "from_model_file"):  # py3langid >= 0.4
             self._model = cls.from_model_file(langid.MODEL_FILE, norm_probs=True)

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from synthpipe.data.formats import import_datasets
 from synthpipe.data.quarantine import Quarantine, reason_category
 from synthpipe.data.readers import read_records
 from synthpipe.data.records import DROP, ID, Record
@@ -148,7 +149,7 @@ def read_export(path: str | os.PathLike[str], fmt: str, *, shape: str | None = N
     """
     path = Path(path).expanduser()
     if fmt == "hf":
-        ds = _datasets().load_from_disk(str(path))
+        ds = import_datasets().load_from_disk(str(path))
         spec = FORMATS[_check_shape(shape or _guess_shape(ds.column_names))]
         rows: Iterable[dict] = ds.with_format(None)
     else:
@@ -291,7 +292,7 @@ def _save_jsonl(rows: Iterable[dict], out: Path) -> None:
 
 
 def _save_hf(rows: list[dict], out: Path) -> None:
-    datasets = _datasets()
+    datasets = import_datasets()
     names = list(dict.fromkeys(name for row in rows for name in row))  # alpaca's optional system
     ds = datasets.Dataset.from_dict({name: [row.get(name) for row in rows] for name in names})
     was_enabled = datasets.is_progress_bar_enabled()
@@ -313,7 +314,7 @@ def _resolve(fmt: str, mapping: ExportMapping) -> Format:
     if fmt != "hf" and mapping.shape is not None:
         raise UsageError(f"shape applies to format 'hf' only; format {fmt!r} is its own shape")
     if fmt == "hf":
-        _datasets()  # fail before reading any input
+        import_datasets()  # fail before reading any input
     spec = FORMATS[_check_shape(mapping.shape or DEFAULT_HF_SHAPE) if fmt == "hf" else fmt]
     if mapping.conversational and not spec.takes_conversational:
         takers = ", ".join(name for name, f in FORMATS.items() if f.takes_conversational)
@@ -324,16 +325,6 @@ def _resolve(fmt: str, mapping: ExportMapping) -> Format:
             "set conversational=True or drop system"
         )
     return spec
-
-
-def _datasets() -> Any:
-    try:
-        import datasets
-    except ImportError:
-        raise UsageError(
-            "format 'hf' needs the `datasets` package: pip install 'synthpipe[hf]'"
-        ) from None
-    return datasets
 
 
 def _check_shape(shape: str) -> str:

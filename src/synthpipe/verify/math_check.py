@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
+from synthpipe.importing import missing_message
 from synthpipe.verify.answers import ParsedNumber, clean_answer, parse_number_full
 
 __all__ = [
@@ -52,7 +53,7 @@ __all__ = [
 ]
 
 Method = Literal["numeric", "math_verify", "string"]
-INSTALL_HINT = "math-verify is not installed; pip install 'synthpipe[verify]'"
+INSTALL_HINT = missing_message(["math_verify"])  # a detail, not an error: checks degrade without it
 DEFAULT_TIMEOUT = 5.0  # seconds for one symbolic check (parse both + verify)
 
 

@@ -20,7 +20,6 @@ fails at load time with the tool's name rather than later as a misleading per-re
 from __future__ import annotations
 
 import difflib
-import importlib
 import importlib.resources
 import inspect
 import json
@@ -38,6 +37,7 @@ from jsonschema.exceptions import SchemaError
 
 from synthpipe.data.paths import BUNDLED_PREFIX, resolve_data_path
 from synthpipe.errors import UsageError
+from synthpipe.importing import load_object
 
 BUNDLED_TOOLS = Path(str(importlib.resources.files("synthpipe") / "resources" / "tools"))
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # the OpenAI function-name rule
@@ -409,18 +409,7 @@ def read_library(path: Path) -> tuple[list[Any], str | None]:
 
 def load_implementations(spec: str) -> Any:
     """The module (or its attribute, for ``"pkg.mod:attr"``) that holds tool functions."""
-    module_name, _, attr = spec.partition(":")
-    try:
-        target: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise UsageError(f"cannot import tool implementations {module_name!r}: {exc}") from None
-    if attr:
-        if not hasattr(target, attr):
-            raise UsageError(
-                f"tool implementations: module {module_name!r} has no attribute {attr!r}"
-            )
-        target = getattr(target, attr)
-    return target
+    return load_object(spec, what="tool implementations")
 
 
 def _schema_name(schema: Any) -> Any:

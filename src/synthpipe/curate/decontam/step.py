@@ -30,6 +30,7 @@ from synthpipe.curate.decontam import ngram, registry, semantic
 from synthpipe.curate.decontam.registry import BenchmarkSet, list_benchmarks, resolve_benchmarks
 from synthpipe.curate.decontam.semantic import DEFAULT_THRESHOLD
 from synthpipe.data.records import Batch, Record, drop
+from synthpipe.embeddings.minilm import embedder_requirements
 from synthpipe.pipeline.registry import register_step
 from synthpipe.pipeline.step import GlobalStep, StepConfig, StepContext
 
@@ -135,15 +136,34 @@ class DecontaminateConfig(StepConfig):
 class Decontaminate(GlobalStep):
     """Drops (or flags) records that overlap benchmark test items.
 
-    Input: the ``text_fields`` of each record (default ``text``). Output: records unchanged,
-    contaminated ones dropped with reason ``contaminated`` and a JSON list of hits as detail
-    (``benchmark``, ``item_id``, ``detector``, ``field``, ``span`` | ``similarity``); with
-    ``action: flag`` all are kept and carry ``flag_field``. Records without any text field
-    pass untouched. One pass over the input, batches out in input order.
+    Two detectors (13-gram overlap, and optionally embedding similarity for paraphrases; see
+    the module docstring). Records without any text field pass untouched. One pass over the
+    input, batches out in input order.
+
+    Input columns: `text_fields` (default ``text``; strings, string lists and chat lists).
+    Output columns: none: marks records dropped; with ``action: flag``, `flag_field` (default
+    ``contamination``): the list of hits, or null.
+    Drop reasons: ``contaminated`` (detail: a JSON list of hits with ``benchmark``,
+    ``item_id``, ``detector``, ``field``, ``span`` | ``similarity``).
+    References: Brown et al. (2020), "Language Models are Few-Shot Learners", arXiv:2005.14165,
+    appendix C (13-gram overlap); Yang et al. (2023), "Rethinking Benchmark and Contamination
+    for Language Models with Rephrased Samples", arXiv:2311.04850 (paraphrases).
     """
 
     Config = DecontaminateConfig
     config: DecontaminateConfig
+    drop_reasons = ("contaminated",)
+
+    def input_columns(self) -> set[str]:
+        return set(self.config.text_fields)
+
+    def output_columns(self) -> set[str]:
+        return {self.config.flag_field} if self.config.action == "flag" else set()
+    distributed = "synthpipe.curate.decontam.distributed:decontaminate"
+
+    def distributed_form(self) -> Callable[..., None] | None:
+        """The n-gram detector runs distributed; the semantic one (a model per process) does not."""
+        return None if self.config.semantic else super().distributed_form()
 
     def benchmark_sets(self) -> list[BenchmarkSet]:
         cfg = self.config
@@ -160,6 +180,9 @@ class Decontaminate(GlobalStep):
             "embedder": self._embedder().identity() if self.config.semantic else None,
         }
 
+    def requirements(self) -> tuple[str, ...]:
+        return embedder_requirements(self.config.embedding_model) if self.config.semantic else ()
+
     def _embedder(self):
         from synthpipe.embeddings import get_embedder
 
@@ -168,26 +191,43 @@ class Decontaminate(GlobalStep):
     def run(self, batches: Callable[[], Iterator[Batch]], ctx: StepContext) -> Iterator[Batch]:
         cfg = self.config
         sets = self.benchmark_sets()
-        grams = None
-        if cfg.ngram:
-            grams = ngram.get_index(sets, n=cfg.ngram, min_span=cfg.min_span_tokens,
-                                    mask_numbers=cfg.ngram_mask_numbers)  # fmt: skip
+        grams = self.ngram_index(sets)
         embedder = self._embedder() if cfg.semantic else None
         sem = (
             semantic.get_index(sets, embedder, mask=cfg.semantic_mask_numbers) if embedder else None
         )
         tally: Counter[str] = Counter()
         for batch in batches():
-            texts = [record_texts(r, cfg.text_fields) for r in batch]
-            hits = self._detect(texts, grams, sem, embedder)
-            for record, record_hits in zip(batch, hits, strict=True):
-                self._apply(record, record_hits, ctx)
-                tally.update({h["benchmark"] for h in record_hits})
+            tally.update(self.mark_batch(batch, grams, sem, embedder, ctx))
             yield batch
+        self.log_tally(tally, ctx)
+
+    def ngram_index(self, sets: list[BenchmarkSet] | None = None) -> ngram.NgramIndex | None:
+        """The n-gram index of the benchmark `sets` (built once per process), or None when the
+        n-gram detector is off."""
+        cfg = self.config
+        if not cfg.ngram:
+            return None
+        return ngram.get_index(self.benchmark_sets() if sets is None else sets, n=cfg.ngram,
+                               min_span=cfg.min_span_tokens, mask_numbers=cfg.ngram_mask_numbers)  # fmt: skip
+
+    def mark_batch(self, batch: Batch, grams, sem, embedder, ctx: StepContext) -> Counter[str]:
+        """Check `batch` and drop (or flag) its contaminated records in place; returns the
+        contaminated records per benchmark."""
+        texts = [record_texts(r, self.config.text_fields) for r in batch]
+        tally: Counter[str] = Counter()
+        for record, hits in zip(batch, self.detect(texts, grams, sem, embedder), strict=True):
+            self.mark(record, hits, ctx)
+            tally.update({h["benchmark"] for h in hits})
+        return tally
+
+    @staticmethod
+    def log_tally(tally: Counter[str], ctx: StepContext) -> None:
         if tally:
             ctx.log.info("contaminated records per benchmark: %s", dict(sorted(tally.items())))
 
-    def _detect(self, texts: list[dict[str, str]], grams, sem, embedder) -> list[list[dict]]:
+    def detect(self, texts: list[dict[str, str]], grams, sem, embedder) -> list[list[dict]]:
+        """Each record's hits (`texts`: its ``{field: text}``), at most ``max_hits``."""
         cfg = self.config
         found: list[list[dict]] = [[] for _ in texts]
         if grams is not None:
@@ -204,7 +244,8 @@ class Decontaminate(GlobalStep):
                 found[i].extend(h.as_dict() for h in hits)
         return [hits[: cfg.max_hits] for hits in found]
 
-    def _apply(self, record: Record, hits: list[dict], ctx: StepContext) -> None:
+    def mark(self, record: Record, hits: list[dict], ctx: StepContext) -> None:
+        """Drop `record` with its `hits` as detail (or flag it, with ``action: flag``)."""
         if self.config.action == "flag":
             record[self.config.flag_field] = hits or None
         elif hits:

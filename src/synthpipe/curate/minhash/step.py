@@ -124,19 +124,61 @@ class Decision:
     via: int | None = None
     via_jaccard: float | None = None
 
+    @classmethod
+    def of(
+        cls, doc: int, kept: int, jaccard: float, link: tuple[int, float | None], threshold: float,
+        similarity: Callable[[int, int], float],
+    ) -> Decision:
+        """`doc` is in the cluster kept by `kept`, at Jaccard `jaccard`. Below `threshold` it
+        joined through its first verified link ``(partner, jaccard or None)`` (single linkage);
+        `similarity` gives that link's Jaccard when it is not known."""
+        decision = cls(kept, jaccard)
+        partner, link_jaccard = link
+        if jaccard < threshold and partner != kept:
+            decision.via = partner
+            decision.via_jaccard = similarity(partner, doc) if link_jaccard is None else link_jaccard
+        return decision
+
+    def detail(self, name: Callable[[int], str]) -> str:
+        """The drop detail: ``of <kept id> (jaccard 0.87)`` [``; via <id> (jaccard 0.74)``];
+        `name` gives a document's record id."""
+        text = f"of {name(self.kept)} (jaccard {self.jaccard:.2f})"
+        if self.via is not None:
+            text += f"; via {name(self.via)} (jaccard {self.via_jaccard:.2f})"
+        return text
+
 
 @register_step("minhash_dedup")
 class MinHashDedup(GlobalStep):
     """Drops near-duplicate texts (MinHash LSH + exact Jaccard check), keeping the first of each cluster.
 
-    Input: ``text_field`` (default ``text``). Output: every record, in order; duplicates carry
-    ``_drop`` with reason ``near_duplicate``. ``last_summary`` holds the run's numbers (also
-    logged and written to ``<run dir>/minhash_summary.json``).
+    Every record comes out, in order. ``last_summary`` holds the run's numbers (also logged
+    and written to ``<run dir>/minhash_summary.json``). Records without a string text are kept.
+
+    Input columns: `text_field` (default ``text``).
+    Output columns: none: marks records dropped.
+    Drop reasons: ``near_duplicate`` (detail: ``of <kept id> (jaccard 0.87)``, plus
+    ``; via <id> (jaccard x)`` when it joined the cluster through another member).
+    References: Broder (1997), "On the resemblance and containment of documents", Compression
+    and Complexity of Sequences; Leskovec, Rajaraman & Ullman, "Mining of Massive Datasets",
+    ch. 3 (LSH banding).
     """
 
     Config = MinHashDedupConfig
     config: MinHashDedupConfig
+    drop_reasons = (REASON,)
+
+    def input_columns(self) -> set[str]:
+        return {self.config.text_field}
+
+    def output_columns(self) -> set[str]:
+        return set()
     last_summary: dict[str, Any] | None = None
+    distributed = "synthpipe.curate.minhash.distributed:minhash_dedup"
+
+    def distributed_form(self) -> Callable[..., None] | None:
+        """None with ``save_signatures``: the signature file is written in one process."""
+        return None if self.config.save_signatures else super().distributed_form()
 
     def weights(self) -> tuple[float, float]:
         """(fp_weight, fn_weight): the configured ones, else 0.1 / 0.9 when verifying, 0.5 / 0.5 if not.
@@ -176,8 +218,9 @@ class MinHashDedup(GlobalStep):
                 self._save(spill, index, Path(ctx.run_dir) / SIGNATURE_FILE)
             decisions, counts = self._decide(spill, index, params)
             spill.release()
-            summary = self._summary(params, index, counts, decisions, time.perf_counter() - started)
-            self._report(summary, ctx)
+            seconds = time.perf_counter() - started
+            summary = self.summary(params, counts, len(decisions), index.workers_used, seconds)
+            self.report(summary, ctx)
             yield from self._mark(batches, index, decisions, ctx)
         finally:
             spill.release()
@@ -228,14 +271,12 @@ class MinHashDedup(GlobalStep):
             found = star_clusters(bands[live])
         decisions = {}
         for doc, root in sorted(found.roots.items()):
-            kept, j = int(live[root]), similarity.one(int(live[root]), int(live[doc]))
-            decision = Decision(kept, j)
+            kept, member = int(live[root]), int(live[doc])
             # unverified star clusters give no link to a doc that only ever led its buckets
             partner, link_j = found.links.get(doc, (root, None))
-            if j < cfg.threshold and partner != root:  # joined through another member
-                decision.via = int(live[partner])
-                decision.via_jaccard = similarity.one(decision.via, int(live[doc])) if link_j is None else link_j
-            decisions[int(live[doc])] = decision
+            link = (int(live[partner]), link_j)
+            j = similarity.one(kept, member)
+            decisions[member] = Decision.of(member, kept, j, link, cfg.threshold, similarity.one)
         counts = {
             "documents": index.n_records,
             "indexed": int(has_shingles.sum()),
@@ -266,26 +307,17 @@ class MinHashDedup(GlobalStep):
                     )
                 decision = dropped.get(pos)
                 if decision is not None:
-                    drop(record, ctx.name, REASON, self._detail(decision, index))
+                    drop(record, ctx.name, REASON, decision.detail(index.doc_id))
                 pos += 1
             yield batch
         if pos != len(hashes):
             raise StepError(f"step {ctx.name!r}: the second pass read {pos} records, the first {len(hashes)}")
 
-    @staticmethod
-    def _detail(d: Decision, index: _Index) -> str:
-        def name(doc: int) -> str:
-            return index.name(index.positions[doc])
-
-        text = f"of {name(d.kept)} (jaccard {d.jaccard:.2f})"
-        if d.via is not None:
-            text += f"; via {name(d.via)} (jaccard {d.via_jaccard:.2f})"
-        return text
-
     # -- summary ----------------------------------------------------------------------------
-    def _summary(
-        self, params: LshParams, index: _Index, counts: dict[str, Any], decisions: dict, seconds: float
+    def summary(
+        self, params: LshParams, counts: dict[str, Any], removed: int, workers_used: int, seconds: float
     ) -> dict[str, Any]:
+        """The run's numbers (``minhash_summary.json``): settings, banding, `counts`, results."""
         cfg = self.config
         return {
             "threshold": cfg.threshold,
@@ -299,12 +331,13 @@ class MinHashDedup(GlobalStep):
             "verify": cfg.verify,
             "bucket_cap": cfg.bucket_cap if cfg.verify else None,
             **counts,
-            "removed": len(decisions),
-            "workers_used": index.workers_used,
+            "removed": removed,
+            "workers_used": workers_used,
             "seconds_to_decide": round(seconds, 3),
         }
 
-    def _report(self, summary: dict[str, Any], ctx: StepContext) -> None:
+    def report(self, summary: dict[str, Any], ctx: StepContext) -> None:
+        """Keep `summary` as `last_summary`, log it and write it to the run directory."""
         self.last_summary = {"step": ctx.name, **summary}
         ctx.log.info(
             "minhash: %d bands x %d rows (FP %.4f, FN %.4f); %d candidate pairs, %s verified, "
@@ -360,6 +393,10 @@ class _Index:
     def close(self) -> None:
         self._id_file.close()
         self._fd = os.open(self._id_path, os.O_RDONLY)
+
+    def doc_id(self, doc: int) -> str:
+        """The record id of indexed text `doc`."""
+        return self.name(self.positions[doc])
 
     def name(self, position: int) -> str:
         lo, hi = self._id_offsets[position], self._id_offsets[position + 1]
@@ -436,7 +473,7 @@ class _Similarity:
     def one(self, a: int, b: int) -> float:
         if not self.exact:
             return float(estimate_jaccard(self.spill.signature(a), self.spill.signature(b)))
-        return _set_jaccard(self._set(a), self._set(b))
+        return set_jaccard(self._set(a), self._set(b))
 
     def _set(self, doc: int) -> np.ndarray:
         found = self._sets.get(doc)
@@ -447,10 +484,11 @@ class _Similarity:
         return found
 
 
-def _set_jaccard(a: np.ndarray, b: np.ndarray) -> float:
+def set_jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """Exact Jaccard similarity of two sets of shingle hashes (sorted, unique)."""
     inter = len(np.intersect1d(a, b, assume_unique=True))
     union = len(a) + len(b) - inter
     return inter / union if union else 1.0
 
 
-__all__ = ["REASON", "MinHashDedup", "MinHashDedupConfig"]
+__all__ = ["CHUNK_CHARS", "REASON", "Decision", "MinHashDedup", "MinHashDedupConfig", "set_jaccard"]

@@ -15,12 +15,12 @@ Build one with ``get_trainer("probe")({"C": 0.5})`` or ``get_trainer("probe")(C=
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
 from synthpipe.errors import UsageError, build_model
+from synthpipe.importing import load_object
 
 
 @runtime_checkable
@@ -65,9 +65,9 @@ def field_value(record: dict, field: str, index: int, trainer: str, config_key: 
 
 
 _TRAINERS = {
-    "probe": ("synthpipe.train.trainers.probe", "ProbeTrainer"),
-    "hf-sft": ("synthpipe.train.trainers.hf_sft", "HFSFTTrainer"),
-    "hf-dpo": ("synthpipe.train.trainers.hf_dpo", "HFDPOTrainer"),
+    "probe": "synthpipe.train.trainers.probe:ProbeTrainer",
+    "hf-sft": "synthpipe.train.trainers.hf_sft:HFSFTTrainer",
+    "hf-dpo": "synthpipe.train.trainers.hf_dpo:HFDPOTrainer",
 }
 
 
@@ -79,8 +79,7 @@ def get_trainer(name: str) -> type:
     """The trainer class registered as `name` (see `trainer_names()`)."""
     if name not in _TRAINERS:
         raise UsageError(f"unknown trainer {name!r}: choose one of {', '.join(trainer_names())}")
-    module, attr = _TRAINERS[name]
-    return getattr(importlib.import_module(module), attr)
+    return load_object(_TRAINERS[name], what=f"trainer {name!r}")
 
 
 __all__ = [

@@ -18,6 +18,7 @@ from pydantic import Field
 from synthpipe.errors import UsageError
 from synthpipe.train.trainers import build_config, field_value
 from synthpipe.train.trainers.hf_sft import (
+    HF_REQUIRES,
     HFTrainConfig,
     HFTrainedModel,
     finish,
@@ -48,6 +49,7 @@ class DPOConfig(HFTrainConfig):
 class HFDPOTrainer:
     name = "hf-dpo"
     Config = DPOConfig
+    requires = HF_REQUIRES
 
     def __init__(self, config: DPOConfig | dict[str, Any] | None = None, /, **overrides: Any):
         self.config = build_config(self.Config, self.name, config, overrides)

@@ -23,9 +23,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from synthpipe.errors import UsageError
+from synthpipe.importing import require
 from synthpipe.train.trainers import TrainerConfig, build_config, field_value
 
-ML_EXTRA = "pip install 'synthpipe[ml]' (on CPU machines: pip install torch==2.13.0 first)"
+#: optional modules the HF trainers import (see `synthpipe.importing`)
+HF_REQUIRES = ("torch", "transformers", "trl", "peft")
 
 
 class LoraSettings(BaseModel):
@@ -156,6 +158,7 @@ class HFTrainedModel:
 class HFSFTTrainer:
     name = "hf-sft"
     Config = SFTConfig
+    requires = HF_REQUIRES
 
     def __init__(self, config: SFTConfig | dict[str, Any] | None = None, /, **overrides: Any):
         self.config = build_config(self.Config, self.name, config, overrides)
@@ -220,14 +223,10 @@ def _check_messages(messages: Any, index: int, trainer: str) -> None:
 
 
 def require_trl():
-    try:
-        import peft  # noqa: F401
-        import torch  # noqa: F401
-        import trl
-    except ImportError as exc:
-        raise UsageError(
-            f"the HF trainers need torch, trl and peft ({exc.name} is missing): {ML_EXTRA}"
-        ) from None
+    """The `trl` module, once every module the HF trainers need is known to be installed."""
+    require(*HF_REQUIRES, why="the HF trainers")
+    import trl
+
     return trl
 
 

@@ -22,10 +22,10 @@ import numpy as np
 from pydantic import Field
 
 from synthpipe.embeddings.cache import EMBEDDING_CACHE
+from synthpipe.embeddings.minilm import embedder_requirements
 from synthpipe.errors import UsageError
+from synthpipe.importing import require
 from synthpipe.train.trainers import TrainerConfig, build_config, field_value
-
-_SKLEARN = "the probe trainer needs scikit-learn: pip install 'synthpipe[ml]'"
 
 
 class ProbeConfig(TrainerConfig):
@@ -73,6 +73,7 @@ class ProbeModel:
 class ProbeTrainer:
     name = "probe"
     Config = ProbeConfig
+    requires = ("sklearn", *embedder_requirements())  # the default embedder's needs
 
     def __init__(self, config: ProbeConfig | dict[str, Any] | None = None, /, **overrides: Any):
         self.config = build_config(ProbeConfig, self.name, config, overrides)
@@ -113,8 +114,7 @@ def _one_blas_thread():
 
 
 def _require_sklearn():
-    try:
-        from sklearn.linear_model import LogisticRegression
-    except ImportError:
-        raise UsageError(_SKLEARN) from None
+    require("sklearn", why="the probe trainer")
+    from sklearn.linear_model import LogisticRegression
+
     return LogisticRegression

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from synthpipe.errors import UsageError
+from synthpipe.importing import require
 
 EOS, PAD = "<|end|>", "<|pad|>"
 ROLES = ("<|system|>", "<|user|>", "<|assistant|>")
@@ -58,13 +58,10 @@ def build_tiny_causal_lm(
     stay near zero, and a LoRA adapter (which cannot touch the frozen head) barely lowered the
     loss (5.9 -> 4.9 in 40 steps); at 0.1 LoRA and full fine-tuning both learn in ~20 steps.
     """
-    try:
-        import torch
-        from transformers import LlamaConfig, LlamaForCausalLM
-    except ImportError:
-        raise UsageError(
-            "the tiny model needs torch and transformers: pip install 'synthpipe[ml]'"
-        ) from None
+    require("torch", "transformers", "tokenizers", why="the tiny model")
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
     path = Path(path)
     tokenizer = build_tokenizer(list(vocab_from or _DEFAULT_CORPUS), vocab_size=vocab_size)
     config = LlamaConfig(

@@ -1,29 +1,42 @@
-"""MinHash near-duplicate dedup on Ray, with the local step's result record for record.
+"""The distributed form of ``minhash_dedup``, with the local step's result record for record.
 
-Units compute shingles, signatures and band hashes (the local step's functions); a shuffle by
-band hash forms buckets and candidate pairs, grouped by their first document; partitions
-verify the pairs (exact Jaccard of the shingle sets); connected components of the verified
-pairs come from min-label propagation (a Pregel loop: each round, vertices whose label fell
-send it to their neighbours, until no label changes), the label being the component's first
-document, i.e. the one the local step keeps. Each component's pairs are then replayed in the
-local step's order (band, bucket hash, position) through a union-find to get the same ``via``
-links and counts, and the drop details are written as the local step writes them. Shared
-machinery (units, partitions, jobs) is in :mod:`synthpipe.executors.ray_global`.
+Written against :mod:`synthpipe.pipeline.distributed` (units, partitions, ``job.call``). Units
+compute shingles, signatures and band hashes (the step's own functions); a shuffle by band
+hash forms buckets and candidate pairs, grouped by their first document; partitions verify
+the pairs (exact Jaccard of the shingle sets, :func:`set_jaccard`); connected components of
+the verified pairs come from min-label propagation (a Pregel loop: each round, vertices whose
+label fell send it to their neighbours, until no label changes), the label being the
+component's first document, i.e. the one the local step keeps. Each component's pairs are
+then replayed in the local step's order (band, bucket hash, position) through a union-find
+to get the same ``via`` links and counts; the step's :class:`Decision` decides each drop and
+writes its detail, as in the local step.
+
+Known difference: in a bucket larger than ``bucket_cap`` the local step stops a member's
+checks at the first representative already in its cluster, which depends on the order in
+which it merged clusters; here a member joins the first representative it matches. Both
+agree unless such a bucket links clusters that nothing else links.
 """
 
 from __future__ import annotations
 
 import time
-import types
 from collections import Counter
-from typing import Any
 
 import numpy as np
 
+from synthpipe.curate.minhash.lsh import UnionFind, band_hashes
+from synthpipe.curate.minhash.signatures import estimate_jaccard, sketch
+from synthpipe.curate.minhash.step import CHUNK_CHARS, REASON, Decision, set_jaccard
 from synthpipe.data.records import ID
-from synthpipe.executors.ray_executor import cluster_cpus
-from synthpipe.executors.ray_global import _concat, _Job, _part, _split, log
 from synthpipe.pipeline.checkpoints import StepCheckpoint
+from synthpipe.pipeline.distributed import (
+    Handle,
+    Job,
+    Unit,
+    concat_parts,
+    partition_of,
+    split_by_partition,
+)
 
 _PAIR = {
     "a": np.int64,
@@ -40,8 +53,8 @@ _MSG = {"v": np.int64, "label": np.int64}
 _MEMBER = {"v": np.int64, "label": np.int64}
 
 
-def minhash_dedup(job: _Job) -> None:
-    step, cfg = job.head.step, job.head.step.config
+def minhash_dedup(job: Job) -> None:
+    step, cfg = job.step, job.step.config
     started = time.perf_counter()
     params = step.lsh_params()
     P, U = job.P, len(job.units)
@@ -60,7 +73,7 @@ def minhash_dedup(job: _Job) -> None:
     # 1. signatures and band hashes, per unit; the band hashes shuffled by value
     sketched = [job.call(_mh_sketch, 2 + P, settings, job.source, unit, P) for unit in job.units]
     counts = [r[0] for r in sketched]
-    docs = _DocsRef([r[1] for r in sketched], job.ray.put(job.unit_of))
+    docs = _DocsRef([r[1] for r in sketched], job.put(job.unit_of))
     # 2. buckets -> candidate pairs, grouped by their first document's partition
     bucketed = [
         job.call(_mh_buckets, 1 + P, settings, P, *[s[2 + q] for s in sketched]) for q in range(P)
@@ -86,11 +99,11 @@ def minhash_dedup(job: _Job) -> None:
     job.apply([[d[1 + u] for d in decided] for u in range(U)])
     # the local step's summary, from the tasks' counts
     c = _sum_dicts(
-        job.ray.get(counts)
-        + job.ray.get([v[0] for v in verified])
-        + job.ray.get([s[0] for s in second])
-        + job.ray.get([d[0] for d in decided])
-        + [job.ray.get(capped[0])]
+        job.get(counts)
+        + job.get([v[0] for v in verified])
+        + job.get([s[0] for s in second])
+        + job.get([d[0] for d in decided])
+        + job.get([capped[0]])
     )
     summary_counts = {
         "documents": c["records"],
@@ -104,11 +117,9 @@ def minhash_dedup(job: _Job) -> None:
         "capped_buckets": c["capped"] if cfg.verify else None,
         "clusters": c["clusters"],
     }
-    where = types.SimpleNamespace(workers_used=cluster_cpus(job.ray))
-    summary = step._summary(
-        params, where, summary_counts, range(c["removed"]), time.perf_counter() - started
-    )
-    step._report({**summary, "executor": "ray", "task_seconds": job.task_seconds()}, job.ctx)
+    seconds = time.perf_counter() - started
+    summary = step.summary(params, summary_counts, c["removed"], job.workers, seconds)
+    step.report({**summary, "executor": job.executor, "task_seconds": job.task_seconds()}, job.ctx)
 
 
 def _sum_dicts(dicts: list) -> Counter:
@@ -120,9 +131,10 @@ def _sum_dicts(dicts: list) -> Counter:
 
 
 class _DocsRef:
-    """Where each document's shingles, signature and id live: one pack per unit."""
+    """Where each document's shingles, signature and id live: one pack per unit (handles,
+    fetched by the tasks that need them)."""
 
-    def __init__(self, packs: list, unit_of: Any):
+    def __init__(self, packs: list[Handle], unit_of: Handle):
         self.packs, self.unit_of = packs, unit_of
 
 
@@ -130,13 +142,8 @@ class _Docs:
     """Reads documents out of the unit packs (fetched on first use) inside a task."""
 
     def __init__(self, ref: _DocsRef):
-        import ray
-
-        self.ray = ray
         self.ref = ref
-        self.unit_of = (
-            ray.get(ref.unit_of) if not isinstance(ref.unit_of, np.ndarray) else ref.unit_of
-        )
+        self.unit_of = ref.unit_of.get()
         self.packs: dict[int, dict] = {}
         self.sets: dict[int, np.ndarray] = {}
 
@@ -144,7 +151,7 @@ class _Docs:
         u = int(self.unit_of[doc >> 32])
         pack = self.packs.get(u)
         if pack is None:
-            pack = self.packs[u] = self.ray.get(self.ref.packs[u])
+            pack = self.packs[u] = self.ref.packs[u].get()
         return pack, int(np.searchsorted(pack["keys"], doc))
 
     def id(self, doc: int) -> str:
@@ -160,21 +167,14 @@ class _Docs:
         return found
 
     def similarity(self, a: int, b: int, exact: bool) -> float:
-        """The local step's `_Similarity.one`: exact Jaccard of shingle sets, or the estimate."""
-        from synthpipe.curate.minhash.signatures import estimate_jaccard
-        from synthpipe.curate.minhash.step import _set_jaccard
-
+        """As the local step: exact Jaccard of shingle sets, or the signatures' estimate."""
         if exact:
-            return _set_jaccard(self.shingle_set(a), self.shingle_set(b))
+            return set_jaccard(self.shingle_set(a), self.shingle_set(b))
         (pa, ia), (pb, ib) = self._where(a), self._where(b)
         return float(estimate_jaccard(pa["signatures"][ia], pb["signatures"][ib]))
 
 
-def _mh_sketch(s: dict, source: StepCheckpoint, unit: list, P: int):
-    from synthpipe.curate.minhash.lsh import band_hashes
-    from synthpipe.curate.minhash.signatures import sketch
-    from synthpipe.curate.minhash.step import CHUNK_CHARS
-
+def _mh_sketch(s: dict, source: StepCheckpoint, unit: Unit, P: int):
     keys, ids, texts, records = [], [], [], 0
     for k, index in unit:
         batch = source.read(index)
@@ -217,17 +217,17 @@ def _mh_sketch(s: dict, source: StepCheckpoint, unit: list, P: int):
         "signatures": None if s["verify"] else signatures,
     }
     counts = {"records": records, "texts": len(texts), "live": int(live.sum())}
-    return (counts, pack, *_split(table, (table["h"] % np.uint64(P)).astype(np.int64), P))
+    return (counts, pack, *split_by_partition(table, (table["h"] % np.uint64(P)).astype(np.int64), P))
 
 
 def _mh_buckets(s: dict, P: int, *parts: dict):
     """Buckets of one partition of band hashes -> candidate pairs (and the capped buckets)."""
-    t = _concat(parts, _BANDS)
+    t = concat_parts(parts, _BANDS)
     order = np.lexsort((t["doc"], t["h"], t["band"]))  # band, then hash: the local visiting order
     band, h, doc = t["band"][order], t["h"][order], t["doc"][order]
     n = len(doc)
     if n == 0:
-        return ([], *_split(_concat((), _PAIR), np.zeros(0, dtype=np.int64), P))
+        return ([], *split_by_partition(concat_parts((), _PAIR), np.zeros(0, dtype=np.int64), P))
     new = np.ones(n, dtype=bool)
     new[1:] = (band[1:] != band[:-1]) | (h[1:] != h[:-1])
     starts = np.flatnonzero(new)
@@ -257,7 +257,7 @@ def _mh_buckets(s: dict, P: int, *parts: dict):
         k: (np.concatenate(v).astype(_PAIR[k]) if v else np.zeros(0, dtype=_PAIR[k]))
         for k, v in out.items()
     }
-    return (capped, *_split(pairs, _part(pairs["a"], P), P))
+    return (capped, *split_by_partition(pairs, partition_of(pairs["a"], P), P))
 
 
 def _mh_capped(s: dict, P: int, docs_ref: _DocsRef, *capped_lists: list):
@@ -287,12 +287,12 @@ def _mh_capped(s: dict, P: int, docs_ref: _DocsRef, *capped_lists: list):
                 if score >= s["threshold"]:
                     break
     pairs = {k: np.array(v, dtype=_PAIR[k]) for k, v in out.items()}
-    return ({"capped": len(buckets)}, *_split(pairs, _part(pairs["a"], P), P))
+    return ({"capped": len(buckets)}, *split_by_partition(pairs, partition_of(pairs["a"], P), P))
 
 
 def _mh_verify(s: dict, P: int, docs_ref: _DocsRef, capped: dict, *parts: dict):
     """Distinct pairs of this partition, each at its first occurrence, with its Jaccard."""
-    t = _concat((*parts, capped), _PAIR)
+    t = concat_parts((*parts, capped), _PAIR)
     order = np.lexsort((t["y"], t["x"], t["h"], t["band"], t["b"], t["a"]))
     t = {k: v[order] for k, v in t.items()}
     first = np.ones(len(t["a"]), dtype=bool)
@@ -318,10 +318,10 @@ def _mh_verify(s: dict, P: int, docs_ref: _DocsRef, capped: dict, *parts: dict):
         linked = np.ones(len(pairs["a"]), dtype=bool)
     a, b = pairs["a"][linked], pairs["b"][linked]
     edges = {"src": np.concatenate([a, b]), "dst": np.concatenate([b, a])}
-    return ({"candidates": len(pairs["a"])}, pairs, *_split(edges, _part(edges["src"], P), P))
+    return ({"candidates": len(pairs["a"])}, pairs, *split_by_partition(edges, partition_of(edges["src"], P), P))
 
 
-def _components(job: _Job, edge_parts: list[list]) -> list:
+def _components(job: Job, edge_parts: list[list]) -> list:
     """Min-label propagation over the edges; returns each partition's final (vertices, labels)."""
     P = job.P
     steps = [job.call(_cc_init, 2 + P, P, *edge_parts[q]) for q in range(P)]
@@ -331,25 +331,25 @@ def _components(job: _Job, edge_parts: list[list]) -> list:
         steps = [
             job.call(_cc_step, 2 + P, P, steps[q][1], *[s[2 + q] for s in steps]) for q in range(P)
         ]
-        changed = sum(job.ray.get([s[0] for s in steps]))
+        changed = sum(job.get([s[0] for s in steps]))
         if changed == 0:
             break
-    log.info("minhash: connected components after %d label-propagation rounds", rounds)
+    job.ctx.log.info("minhash: connected components after %d label-propagation rounds", rounds)
     return [s[1] for s in steps]
 
 
 def _cc_init(P: int, *parts: dict):
-    e = _concat(parts, _EDGE)
+    e = concat_parts(parts, _EDGE)
     order = np.argsort(e["src"], kind="stable")
     src, dst = e["src"][order], e["dst"][order]
     verts = np.unique(src)
     state = {"src": src, "dst": dst, "verts": verts, "labels": verts.copy()}
     msgs = {"v": dst, "label": src}  # round 0: every vertex offers its own label
-    return (len(verts), state, *_split(msgs, _part(msgs["v"], P), P))
+    return (len(verts), state, *split_by_partition(msgs, partition_of(msgs["v"], P), P))
 
 
 def _cc_step(P: int, state: dict, *parts: dict):
-    m = _concat(parts, _MSG)
+    m = concat_parts(parts, _MSG)
     verts, labels = state["verts"], state["labels"].copy()
     if len(m["v"]):
         at = np.searchsorted(verts, m["v"])
@@ -367,7 +367,7 @@ def _cc_step(P: int, state: dict, *parts: dict):
         keep = np.ones(len(v), dtype=bool)
         keep[1:] = v[1:] != v[:-1]
         msgs = {"v": v[keep], "label": label[keep]}
-    return (int(changed.sum()), state, *_split(msgs, _part(msgs["v"], P), P))
+    return (int(changed.sum()), state, *split_by_partition(msgs, partition_of(msgs["v"], P), P))
 
 
 def _label_of(state: dict, v: np.ndarray) -> np.ndarray:
@@ -380,35 +380,36 @@ def _label_of(state: dict, v: np.ndarray) -> np.ndarray:
 
 def _mh_label_a(P: int, state: dict, pairs: dict):
     pairs = {**pairs, "la": _label_of(state, pairs["a"])}
-    return (None, *_split(pairs, _part(pairs["b"], P), P))
+    return (None, *split_by_partition(pairs, partition_of(pairs["b"], P), P))
 
 
 def _mh_label_b(P: int, state: dict, *parts: dict):
-    t = _concat(parts, {**_PAIR, "la": np.int64})
+    t = concat_parts(parts, {**_PAIR, "la": np.int64})
     t["lb"] = _label_of(state, t["b"])
     inside = t["la"] == t["lb"]
     within = {k: v[inside] for k, v in t.items()}
     members = {"v": state["verts"], "label": state["labels"]}
     members = {k: v[members["label"] != members["v"]] for k, v in members.items()}
-    pair_parts = _split(within, _part(within["la"], P), P)
-    member_parts = _split(members, _part(members["label"], P), P)
+    pair_parts = split_by_partition(within, partition_of(within["la"], P), P)
+    member_parts = split_by_partition(members, partition_of(members["label"], P), P)
     out = [{"pairs": p, "members": m} for p, m in zip(pair_parts, member_parts, strict=True)]
     return ({"rejected": int((~inside).sum())}, *out)  # across components: J below the threshold
 
 
 def _mh_decide(s: dict, U: int, docs_ref: _DocsRef, *parts: dict):
     """Replay each component's pairs in the local order; drop all but its first member."""
-    from synthpipe.curate.minhash.lsh import UnionFind
-    from synthpipe.curate.minhash.step import REASON
-
-    pairs = _concat(tuple(p["pairs"] for p in parts), {**_PAIR, "la": np.int64, "lb": np.int64})
-    members = _concat(tuple(p["members"] for p in parts), _MEMBER)
+    pairs = concat_parts(tuple(p["pairs"] for p in parts), {**_PAIR, "la": np.int64, "lb": np.int64})
+    members = concat_parts(tuple(p["members"] for p in parts), _MEMBER)
     order = np.lexsort((pairs["y"], pairs["x"], pairs["h"], pairs["band"], pairs["la"]))
     pairs = {k: v[order].tolist() for k, v in pairs.items()}
     by_label: dict[int, list[int]] = {}
     for i, label in enumerate(pairs["la"]):
         by_label.setdefault(label, []).append(i)
     docs = _Docs(docs_ref) if len(members["v"]) else None
+
+    def similarity(a: int, b: int) -> float:
+        return docs.similarity(a, b, s["verify"])
+
     counts = Counter(verified=0, skipped=0, rejected=0, clusters=0, removed=0)
     out: list[list] = [[] for _ in range(U)]
     comp: dict[int, list[int]] = {}
@@ -435,13 +436,10 @@ def _mh_decide(s: dict, U: int, docs_ref: _DocsRef, *parts: dict):
         for doc in sorted(comp[root]):
             score = known.get((root, doc))
             if score is None or score != score:
-                score = docs.similarity(root, doc, s["verify"])
-            text = f"of {docs.id(root)} (jaccard {score:.2f})"
-            partner, link = links.get(doc, (root, None))
-            if score < s["threshold"] and partner != root:  # joined through another member
-                via = link if link is not None else docs.similarity(partner, doc, s["verify"])
-                text += f"; via {docs.id(partner)} (jaccard {via:.2f})"
+                score = similarity(root, doc)
+            link = links.get(doc, (root, None))
+            decision = Decision.of(doc, root, score, link, s["threshold"], similarity)
             k = doc >> 32
-            out[int(docs.unit_of[k])].append((k, doc & 0xFFFFFFFF, REASON, text))
+            out[int(docs.unit_of[k])].append((k, doc & 0xFFFFFFFF, REASON, decision.detail(docs.id)))
             counts["removed"] += 1
     return (dict(counts), *out)

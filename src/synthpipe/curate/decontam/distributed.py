@@ -1,0 +1,58 @@
+"""The distributed form of ``decontaminate`` (n-gram detector), see :mod:`synthpipe.pipeline.distributed`.
+
+The benchmark index is built once on the driver and shared once (``job.put``); each unit
+runs the step's own per-batch check (:meth:`Decontaminate.mark_batch`) over its shards, so
+hits, drops and details are the local step's. The index's short-text tier keys on Python's
+salted ``str`` hash, so a task whose process hashes differently from the driver's rebuilds
+the index instead (once per process, :meth:`Decontaminate.ngram_index` caches it).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+from synthpipe.data.records import Batch
+from synthpipe.pipeline.checkpoints import StepCheckpoint
+from synthpipe.pipeline.distributed import Handle, Job, StepSpec, Unit, write_unit
+from synthpipe.pipeline.step import StepContext
+
+_PROBE = "synthpipe: is str hash() salted as on the driver?"
+
+
+def decontaminate(job: Job) -> None:
+    started = time.perf_counter()
+    shared = (job.put(job.step.ngram_index()), hash(_PROBE))  # nested: fetched on use
+    job.ctx.log.info(
+        "decontaminate: benchmark index built in %.1fs, shared with %d tasks",
+        time.perf_counter() - started,
+        len(job.units),
+    )
+    pending = [
+        job.call(_decontam_unit, 2, job.spec, job.ctx, job.source, job.out, unit, shared)[0]
+        for unit in job.units
+    ]
+    tally: Counter[str] = Counter()
+    for rows, counts in job.finished(pending):
+        tally.update(counts)
+        job.advance(rows)
+    job.step.log_tally(tally, job.ctx)
+
+
+def _decontam_unit(
+    spec: StepSpec,
+    ctx: StepContext,
+    source: StepCheckpoint,
+    out: StepCheckpoint,
+    unit: Unit,
+    shared: tuple[Handle, int],
+):
+    step = spec.build()
+    index = shared[0].get() if hash(_PROBE) == shared[1] else step.ngram_index()
+    tally: Counter[str] = Counter()
+
+    def mark(k: int, batch: Batch) -> None:
+        tally.update(step.mark_batch(batch, index, None, None, ctx))
+
+    rows = write_unit(source, out, unit, mark)
+    return (rows, dict(tally)), None
