@@ -450,7 +450,7 @@ def audit(
     as_json: JsonOpt = False,
 ) -> None:
     """Audit a dataset: diversity / mode collapse, fidelity to a reference, failure signatures, dataset card."""
-    from synthpipe.audit.run import run_audit
+    from synthpipe.run.audit_files import run_audit
 
     for path in (data, reference):
         if path is not None and not path.exists():

@@ -152,9 +152,11 @@ def dedup_pipeline() -> Pipeline:
     return Pipeline("dedup", steps, batch_size=100)
 
 
-def test_dedup_and_decontamination_give_the_same_drops_as_local(ray_cluster, tmp_path):
+def test_dedup_and_decontamination_give_the_same_drops_as_local(ray_cluster, tmp_path, caplog):
     local = dedup_pipeline().run(tmp_path / "local")
-    on_ray = dedup_pipeline().run(tmp_path / "ray", executor="ray")
+    with caplog.at_level(logging.INFO, logger="synthpipe.ray"):
+        on_ray = dedup_pipeline().run(tmp_path / "ray", executor="ray")
+    assert "no distributed form" not in caplog.text  # all three ran as Ray tasks, not on the driver
     kept, dropped = ledger(on_ray)
     assert (kept, dropped) == ledger(local)  # ids, steps, reasons and details
     reasons = {(d[1], d[2]) for d in dropped}
@@ -171,6 +173,7 @@ def test_dedup_and_decontamination_give_the_same_drops_as_local(ray_cluster, tmp
         k: v for k, v in theirs.items() if k not in timing
     }
     assert ours["capped_buckets"] > 0 and ours["without_text"] == 2 and ours["without_words"] == 1
+    assert ours["executor"] == "ray"  # the distributed form ran, not run() on the driver
 
 
 def test_a_run_started_on_ray_resumes_on_local(ray_cluster, tmp_path):

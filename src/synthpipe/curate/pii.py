@@ -174,15 +174,28 @@ class PIIConfig(StepConfig):
 class PII(MapStep):
     """Detects PII and secrets; redacts, drops or flags the records that hold them.
 
-    Input: `text_field` (str, or a list of fields). Output: the redacted field(s) (action
-    ``redact``) and `output_field`, a list of ``{field, type, detector, start, end}`` with
-    offsets into the *original* text. The matched values are never stored, so neither the
-    output nor the drop ledger keeps the PII (with ``drop``, the dropped record's text is
-    redacted too). Drop reason: ``pii`` (detail: counts per type).
+    The matched values are never stored, so neither the output nor the drop ledger keeps the
+    PII (with ``drop``, the dropped record's text is redacted too). Detectors and their checks
+    are listed in the module docstring.
+
+    Input columns: `text_field` (str, or a list of fields; non-string values are skipped).
+    Output columns: `output_field` (default ``pii``), a list of ``{field, type, detector,
+    start, end}`` with offsets into the *original* text; the text field(s) are redacted in
+    place with action ``redact``.
+    Drop reasons: ``pii`` (only with action ``drop``; detail: counts per type).
+    References: Li et al. (2023), "StarCoder: may the source be with you!", arXiv:2305.06161
+    (regexes paired with validity checks for PII redaction).
     """
 
     Config = PIIConfig
     cpu_bound = True
+    drop_reasons = ("pii",)
+
+    def input_columns(self) -> set[str]:
+        return set(self._fields())
+
+    def output_columns(self) -> set[str]:
+        return {self.config.output_field}
 
     def process(self, batch: Batch, ctx: StepContext) -> Batch:
         for record in batch:

@@ -76,6 +76,7 @@ from synthpipe.embeddings.kmeans import (
     spherical_kmeans,
     top_centroids,
 )
+from synthpipe.embeddings.minilm import embedder_requirements
 from synthpipe.errors import StepError
 from synthpipe.pipeline.registry import register_step
 from synthpipe.pipeline.step import GlobalStep, StepConfig, StepContext
@@ -357,15 +358,31 @@ class SemanticDedupConfig(StepConfig):
 class SemanticDedup(GlobalStep):
     """Drops records whose text embedding has cosine >= ``threshold`` with a kept record's.
 
-    SemDeDup (Abbas et al., 2023) with a clustered, blockwise pair search (see the module
-    docstring). Two passes over the input: the first embeds (keeping only ids and float32
-    or float16 vectors: O(N d) memory), the second re-reads the batches and marks drops with
-    reason ``semantic_duplicate`` and detail ``of <kept id> (cos 0.93)``. Output order is
-    the input order.
+    SemDeDup with a clustered, blockwise pair search (see the module docstring). Two passes
+    over the input: the first embeds (keeping only ids and float32 or float16 vectors: O(N d)
+    memory), the second re-reads the batches and marks drops. Output order is the input
+    order; records without the text field are kept.
+
+    Input columns: `text_field` (default ``text``).
+    Output columns: none: marks records dropped.
+    Drop reasons: ``semantic_duplicate`` (detail: ``of <kept id> (cos 0.93)``).
+    References: Abbas et al. (2023), "SemDeDup: Data-efficient learning at web-scale through
+    semantic deduplication", arXiv:2303.09540; Jegou, Douze & Schmid (2011), "Product
+    quantization for nearest neighbor search", IEEE TPAMI (the inverted-file search).
     """
 
     Config = SemanticDedupConfig
     config: SemanticDedupConfig
+    drop_reasons = ("semantic_duplicate",)
+
+    def input_columns(self) -> set[str]:
+        return {self.config.text_field}
+
+    def output_columns(self) -> set[str]:
+        return set()
+
+    def requirements(self) -> tuple[str, ...]:
+        return embedder_requirements(self.config.model_path, self.config.backend)
 
     def _embedder(self):
         from synthpipe.embeddings import get_embedder

@@ -29,11 +29,23 @@ class TextFilterConfig(StepConfig):
 class TextFilter(FilterStep):
     """Drops empty, non-string, too short/long, or mostly non-letter texts.
 
-    Input: ``text_field`` (str). Output: unchanged records; dropped ones carry ``_drop`` with
-    reason ``missing_text | not_text | empty | too_short | too_long | non_alphabetic``.
+    Each rule has its own drop reason, so the funnel tells which rule removed what.
+
+    Input columns: `text_field` (str, default ``text``).
+    Output columns: none: marks records dropped.
+    Drop reasons: ``missing_text``, ``not_text``, ``empty``, ``too_short``, ``too_long``
+    (details: word and character counts), ``non_alphabetic`` (detail: the letter fraction).
+    References: none: a synthpipe technique.
     """
 
     Config = TextFilterConfig
+    drop_reasons = ("missing_text", "not_text", "empty", "too_short", "too_long", "non_alphabetic")
+
+    def input_columns(self) -> set[str]:
+        return {self.config.text_field}
+
+    def output_columns(self) -> set[str]:
+        return set()
 
     def keep(self, record: Record) -> FilterResult:
         cfg = self.config

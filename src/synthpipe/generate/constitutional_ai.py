@@ -208,7 +208,19 @@ class ConstitutionalRevisionConfig(LLMTaskConfig):
 class ConstitutionalRevision(LLMTask):
     """Critique a response against sampled constitution principles, then revise it (Bai et al. 2022).
 
-    ``template`` replaces the critique prompt; see the module docstring for fields and drops.
+    ``template`` replaces the critique prompt; the constitution format and the rounds are in
+    the module docstring.
+
+    Input columns: `instruction_field` (default ``instruction``); `response_field` (default
+    ``response``) unless `generate_response`; `input_field` is read when present.
+    Output columns: `response_field` (the original, filled in when generated),
+    ``revised_response``, ``critiques``, ``revisions``, ``principles_used``; with
+    `emit_preference` also ``prompt``, ``chosen``, ``rejected``.
+    Drop reasons: ``missing_input``, ``llm_error`` (retried on the next run),
+    ``empty_response``, ``empty_critique``, ``empty_revision``, ``unchanged`` (only with
+    `emit_preference`).
+    References: Bai et al. (2022), "Constitutional AI: Harmlessness from AI Feedback",
+    arXiv:2212.08073.
     """
 
     Config = ConstitutionalRevisionConfig
@@ -225,9 +237,17 @@ class ConstitutionalRevision(LLMTask):
         "prompt", "chosen", "rejected",
     )  # fmt: skip
 
+    drop_reasons = (
+        "missing_input", "llm_error", "empty_response", "empty_critique", "empty_revision", "unchanged",
+    )  # fmt: skip
+
     def __init__(self, config=None, /, **kwargs):
         super().__init__(config, **kwargs)
         _ = self.principles  # a missing or malformed constitution fails when the step is built
+
+    def input_columns(self) -> set[str]:
+        cfg = self.config
+        return {cfg.instruction_field} | (set() if cfg.generate_response else {cfg.response_field})
 
     # -- files ------------------------------------------------------------------------------
     def constitution_path(self) -> Path:

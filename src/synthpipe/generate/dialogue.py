@@ -65,7 +65,15 @@ class DialogueConfig(LLMTaskConfig):
 class SimulatedDialogue(LLMTask):
     """Multi-turn conversation between an assistant and a simulated user (UltraChat-style).
 
-    See the module docstring for fields, reasons and the paper.
+    The assistant and the simulated user alternate for up to `turns` assistant replies; the
+    user may end early with `end_marker` (see the module docstring).
+
+    Input columns: ``instruction`` (the opening user message); ``persona`` is read when present.
+    Output columns: ``messages``, ``num_turns``, ``ended_by_user``.
+    Drop reasons: ``missing_input``, ``llm_error`` (a turn's request gave up), ``parse_error``
+    (an empty assistant reply).
+    References: Ding et al. (2023), "Enhancing Chat Language Models by Scaling High-quality
+    Instructional Conversations" (UltraChat), EMNLP 2023, arXiv:2305.14233.
     """
 
     Config = DialogueConfig
@@ -75,6 +83,7 @@ class SimulatedDialogue(LLMTask):
     template_files: ClassVar[dict[str, str]] = {"user": "dialogue_user.jinja2"}  # `user_template` replaces it
     inputs = ("instruction",)
     outputs = ("messages", "num_turns", "ended_by_user")
+    drop_reasons = ("missing_input", "llm_error", "parse_error")
 
     @property
     def user_llm(self) -> str:

@@ -146,10 +146,28 @@ class Rejected(Exception):
 
 @register_step("evol_instruct")
 class EvolInstruct(LLMTask):
-    """Evolve instructions in depth or breadth, then eliminate failed evolutions (WizardLM)."""
+    """Evolve instructions in depth or breadth, then eliminate failed evolutions (WizardLM).
+
+    Each generation picks one operation (seeded per record) and applies the paper's
+    elimination rules; a record none of whose generations is accepted is dropped with the last
+    rejection's reason (see the module docstring).
+
+    Input columns: ``instruction``.
+    Output columns: ``instruction`` (the evolved one), ``original_instruction``,
+    ``evolution``, ``response`` (with `generate_response`).
+    Drop reasons: ``no_information_gain``, ``hard_to_respond``, ``stopwords_only_response``,
+    ``copied_prompt_words`` (details: the operation and why), ``missing_input``,
+    ``llm_error``, ``parse_error``.
+    References: Xu et al. (2023), "WizardLM: Empowering Large Language Models to Follow Complex
+    Instructions", arXiv:2304.12244 (ICLR 2024).
+    """
 
     Config = EvolInstructConfig
     config: EvolInstructConfig
+    drop_reasons = (
+        "no_information_gain", "hard_to_respond", "stopwords_only_response", "copied_prompt_words",
+        "missing_input", "llm_error", "parse_error",
+    )  # fmt: skip
     inputs: ClassVar[tuple[str, ...]] = ("instruction",)
     outputs: ClassVar[tuple[str, ...]] = (
         "instruction",

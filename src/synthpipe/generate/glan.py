@@ -133,10 +133,26 @@ def _clean_list(items: list[str], limit: int) -> list[str]:
 
 @register_step("glan")
 class GLAN(LLMSource):
-    """Discipline -> subjects -> syllabus -> homework questions (Generalized Instruction Tuning)."""
+    """Discipline -> subjects -> syllabus -> homework questions (Generalized Instruction Tuning).
+
+    One structured request per taxonomy node, down to one question per request (see the module
+    docstring). A subject list or syllabus that cannot be obtained is yielded as one dropped
+    record naming it.
+
+    Input columns: none (a source).
+    Output columns: ``instruction`` (the question), ``discipline``, ``subject``, ``level``,
+    ``session``, ``concepts``, ``answer`` (with `generate_answers`).
+    Drop reasons: ``llm_error``, ``parse_error``, ``empty_output`` (an empty question or answer).
+    References: Li et al. (2024), "Synthetic Data (Almost) from Scratch: Generalized
+    Instruction Tuning for Language Models", arXiv:2402.13064.
+    """
 
     Config = GLANConfig
     config: GLANConfig
+    drop_reasons = ("llm_error", "parse_error", "empty_output")
+
+    def output_columns(self) -> set[str]:
+        return {"instruction", "discipline", "subject", "level", "session", "concepts", "answer"}
     main_role: ClassVar[str] = "question"
     template_file: ClassVar[str] = "glan_question.jinja2"
     template_files: ClassVar[dict[str, str]] = {

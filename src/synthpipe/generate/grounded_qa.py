@@ -105,7 +105,16 @@ class GroundedQAConfig(LLMTaskConfig):
 class GroundedQA(LLMTask):
     """Question-answer pairs with evidence quotes from a passage (PAQ-style generate step).
 
-    See the module docstring for fields, reasons and the paper.
+    One record per pair: the first keeps the record's id, later ones get ``<id>~<k>``; the
+    passage field is kept. Deviations from PAQ are in the module docstring.
+
+    Input columns: `document_field` (default ``document``; ``text`` for records from ``read``).
+    Output columns: ``question``, ``answer``, ``evidence``, ``qa_index``.
+    Drop reasons: ``missing_input``, ``llm_error``, ``parse_error``, ``no_qa_pairs`` (a reply
+    without any usable pair).
+    References: Lewis et al. (2021), "PAQ: 65 Million Probably-Asked Questions and What You
+    Can Do With Them", arXiv:2102.07033; Liu et al. (2024), "Best Practices and Lessons Learned
+    on Synthetic Data for Language Models", arXiv:2404.07503 (grounding and verifying claims).
     """
 
     Config = GroundedQAConfig
@@ -114,6 +123,7 @@ class GroundedQA(LLMTask):
     output_schema = QAPairs
     inputs = ("document",)
     outputs = ("question", "answer", "evidence", "qa_index")
+    drop_reasons = ("missing_input", "llm_error", "parse_error", "no_qa_pairs")
 
     def __init__(self, config: Any = None, /, **kwargs: Any):
         super().__init__(config, **kwargs)
@@ -186,7 +196,18 @@ class GroundingCheckConfig(LLMTaskConfig):
 class GroundingCheck(LLMTask):
     """Verify that each answer is supported by its passage (PAQ-style filter step).
 
-    See the module docstring for fields, reasons and the paper.
+    A cheap lexical check first (the evidence quote must occur in the passage; the LLM is not
+    asked otherwise), then an LLM judge; ``grounding_score`` mixes both.
+
+    Input columns: `document_field` (default ``document``), ``question``, ``answer``;
+    ``evidence`` is read when present.
+    Output columns: ``grounding_score``, ``grounding_supported``, ``grounding_reason``,
+    ``evidence_overlap``, ``answer_overlap``.
+    Drop reasons: ``not_grounded`` (detail: which check failed, and the judge's reason),
+    ``missing_input``, ``llm_error``, ``parse_error``.
+    References: Lewis et al. (2021), "PAQ: 65 Million Probably-Asked Questions and What You
+    Can Do With Them", arXiv:2102.07033; Liu et al. (2024), "Best Practices and Lessons Learned
+    on Synthetic Data for Language Models", arXiv:2404.07503 (grounding and verifying claims).
     """
 
     Config = GroundingCheckConfig
@@ -195,6 +216,7 @@ class GroundingCheck(LLMTask):
     output_schema = GroundingVerdict
     inputs = ("document", "question", "answer")
     outputs = ("grounding_score", "grounding_supported", "grounding_reason", "evidence_overlap", "answer_overlap")
+    drop_reasons = ("not_grounded", "missing_input", "llm_error", "parse_error")
 
     def format_input(self, record: Record) -> list[Message]:
         return self.render(

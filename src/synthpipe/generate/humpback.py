@@ -70,7 +70,15 @@ class BacktranslateConfig(LLMTaskConfig):
 class InstructionBacktranslation(LLMTask):
     """Predict the instruction an unlabelled text answers (Humpback self-augmentation).
 
-    See the module docstring for fields, reasons and the paper.
+    An instruction-tuned model is prompted zero-shot (the paper fine-tunes a backward model;
+    see the module docstring).
+
+    Input columns: ``text`` (an unlabelled document or answer).
+    Output columns: ``instruction`` (the predicted instruction), ``output`` (the text itself).
+    Drop reasons: ``parse_error`` (an empty instruction, or one longer than
+    `max_instruction_words`), ``missing_input``, ``llm_error``.
+    References: Li et al. (2024), "Self-Alignment with Instruction Backtranslation", ICLR 2024,
+    arXiv:2308.06259.
     """
 
     Config = BacktranslateConfig
@@ -78,6 +86,7 @@ class InstructionBacktranslation(LLMTask):
     template_file = "humpback_backtranslate.jinja2"
     inputs = ("text",)
     outputs = ("instruction", "output")
+    drop_reasons = ("parse_error", "missing_input", "llm_error")
 
     def format_input(self, record: Record) -> list[Message]:
         return self.render(text=str(record["text"]), config=self.config)
@@ -114,7 +123,15 @@ class SelfCurateConfig(LLMTaskConfig):
 class SelfCurate(LLMTask):
     """Rate (instruction, output) pairs on the paper's 5-point scale; keep >= threshold.
 
-    See the module docstring for fields, reasons and the paper.
+    The rater gives its reasoning, then ``Score: <rating>``, as in the paper.
+
+    Input columns: `instruction_field` (default ``instruction``), `output_field` (default
+    ``output``).
+    Output columns: ``quality_score`` (1-5), ``quality_reason``.
+    Drop reasons: ``low_quality`` (detail: the score), ``parse_error`` (no score in the
+    reply), ``missing_input``, ``llm_error``.
+    References: Li et al. (2024), "Self-Alignment with Instruction Backtranslation", ICLR 2024,
+    arXiv:2308.06259.
     """
 
     Config = SelfCurateConfig
@@ -122,6 +139,7 @@ class SelfCurate(LLMTask):
     template_file = "humpback_curate.jinja2"
     inputs = ("instruction", "output")
     outputs = ("quality_score", "quality_reason")
+    drop_reasons = ("low_quality", "parse_error", "missing_input", "llm_error")
 
     def format_input(self, record: Record) -> list[Message]:
         return self.render(

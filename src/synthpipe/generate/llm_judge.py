@@ -176,7 +176,16 @@ class PointwiseJudgeConfig(LLMTaskConfig):
 class PointwiseJudge(LLMTask):
     """Score each (instruction, response) on a rubric with an LLM judge (MT-Bench single grading).
 
-    See the module docstring for fields, drops and the paper.
+    The judge rates each rubric criterion from 1 to `scale` with a rationale, then gives an
+    overall score, as structured output.
+
+    Input columns: `instruction_field` (default ``instruction``), `response_field` (default
+    ``response``); `input_field` and `reference_field` are read when present.
+    Output columns: ``judge_scores``, ``judge_score``, ``judge_rationale``.
+    Drop reasons: ``low_judge_score`` (only with `min_score`), ``missing_input``,
+    ``llm_error``, ``parse_error``.
+    References: Zheng et al. (2023), "Judging LLM-as-a-Judge with MT-Bench and Chatbot Arena",
+    NeurIPS 2023 Datasets and Benchmarks, arXiv:2306.05685.
     """
 
     Config = PointwiseJudgeConfig
@@ -184,6 +193,7 @@ class PointwiseJudge(LLMTask):
     template_file: ClassVar[str] = "llm_judge_pointwise.jinja2"
     inputs: ClassVar[tuple[str, ...]] = ("instruction", "response")
     outputs: ClassVar[tuple[str, ...]] = ("judge_scores", "judge_score", "judge_rationale")
+    drop_reasons = ("low_judge_score", "missing_input", "llm_error", "parse_error")
 
     def __init__(self, config=None, /, **kwargs):
         super().__init__(config, **kwargs)
@@ -281,7 +291,16 @@ class PairwiseJudgeConfig(LLMTaskConfig):
 class PairwiseJudge(LLMTask):
     """Which of two responses is better, asked in both orders to cancel position bias.
 
-    See the module docstring for fields, drops and the paper.
+    A verdict counts only if both orders agree; otherwise it is a tie (``inconsistent: tie``)
+    or the record is dropped (``inconsistent: drop``).
+
+    Input columns: `instruction_field` (default ``instruction``), `response_a_field`,
+    `response_b_field`; `input_field` and `reference_field` are read when present.
+    Output columns: ``winner``, ``judge_consistent``, ``judge_verdicts``, ``judge_rationales``.
+    Drop reasons: ``inconsistent_judgement`` (only with ``inconsistent: drop``),
+    ``missing_input``, ``llm_error``, ``parse_error``.
+    References: Zheng et al. (2023), "Judging LLM-as-a-Judge with MT-Bench and Chatbot Arena",
+    NeurIPS 2023 Datasets and Benchmarks, arXiv:2306.05685.
     """
 
     Config = PairwiseJudgeConfig
@@ -291,6 +310,7 @@ class PairwiseJudge(LLMTask):
     inputs: ClassVar[tuple[str, ...]] = ("instruction", "response_a", "response_b")
     requests_per_record: ClassVar[float] = 2.0  # both orders
     outputs: ClassVar[tuple[str, ...]] = ("winner", "judge_consistent", "judge_verdicts", "judge_rationales")
+    drop_reasons = ("inconsistent_judgement", "missing_input", "llm_error", "parse_error")
 
     def format_input(self, record: Record, swapped: bool = False) -> list[Message]:
         cfg = self.config

@@ -81,13 +81,25 @@ class PersonaHubConfig(LLMTaskConfig):
 
 @register_step("persona_generate")
 class PersonaHub(LLMTask):
-    """Generate a task (math problem, instruction, text...) from each record's persona."""
+    """Generate a task (math problem, instruction, text...) from each record's persona.
+
+    The paper's prompts, paraphrased, per `task_kind` (see the module docstring); the reply's
+    leading label is stripped.
+
+    Input columns: `persona_field` (default ``persona``).
+    Output columns: `output_field` (default ``instruction``), ``task_kind``.
+    Drop reasons: ``parse_error`` (an empty reply), ``refusal``, ``missing_input``,
+    ``llm_error``.
+    References: Ge et al. (2024), "Scaling Synthetic Data Creation with 1,000,000,000
+    Personas", arXiv:2406.20094.
+    """
 
     Config = PersonaHubConfig
     config: PersonaHubConfig
     template_file: ClassVar[str] = "persona_hub_generate.jinja2"
     inputs: ClassVar[tuple[str, ...]] = ("persona",)
     outputs: ClassVar[tuple[str, ...]] = ("instruction", "task_kind")
+    drop_reasons = ("parse_error", "refusal", "missing_input", "llm_error")
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -133,13 +145,25 @@ class PersonaFromTextConfig(LLMTaskConfig):
 
 @register_step("text_to_persona")
 class PersonaFromText(LLMTask):
-    """Text-to-Persona: infer who would read/write/like/dislike each record's text."""
+    """Text-to-Persona: infer who would read/write/like/dislike each record's text.
+
+    "Who is likely to <relation> the following text?", answered with a one-to-three sentence
+    persona; long texts are cut to `max_text_chars`.
+
+    Input columns: `text_field` (default ``text``).
+    Output columns: `output_field` (default ``persona``).
+    Drop reasons: ``parse_error`` (an empty reply), ``refusal``, ``missing_input``,
+    ``llm_error``.
+    References: Ge et al. (2024), "Scaling Synthetic Data Creation with 1,000,000,000
+    Personas", arXiv:2406.20094.
+    """
 
     Config = PersonaFromTextConfig
     config: PersonaFromTextConfig
     template_file: ClassVar[str] = "persona_hub_text_to_persona.jinja2"
     inputs: ClassVar[tuple[str, ...]] = ("text",)
     outputs: ClassVar[tuple[str, ...]] = ("persona",)
+    drop_reasons = ("parse_error", "refusal", "missing_input", "llm_error")
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)

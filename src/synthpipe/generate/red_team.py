@@ -125,12 +125,25 @@ class RedTeamPrompts(LLMSource):
     """Test prompts per target behaviour, zero-shot then stochastic few-shot (Perez et al. 2022).
 
     The generator is asked for test prompts that evaluate a model's refusals and safe
-    behaviour, never for harmful content itself. See the module docstring.
+    behaviour, never for harmful content itself. Rounds and limits are in the module
+    docstring; failed requests are yielded as dropped records (no prompt).
+
+    Input columns: none (a source).
+    Output columns: ``prompt``, ``behavior``, ``generation`` (``zero_shot`` | ``few_shot``).
+    Drop reasons: ``duplicate`` (detail: ``of <id>``), ``llm_error``, ``parse_error`` (a
+    reply with no list item).
+    References: Perez et al. (2022), "Red Teaming Language Models with Language Models",
+    EMNLP 2022, arXiv:2202.03286; Perez et al. (2022), "Discovering Language Model Behaviors
+    with Model-Written Evaluations", Findings of ACL 2023, arXiv:2212.09251.
     """
 
     Config = RedTeamConfig
     config: RedTeamConfig
     template_file = "red_team.jinja2"
+    drop_reasons = ("duplicate", "llm_error", "parse_error")
+
+    def output_columns(self) -> set[str]:
+        return {"prompt", "behavior", "generation"}
 
     def expected_count(self) -> int:
         return len(self.config.behaviors) * self.config.n_per_behavior
@@ -267,7 +280,16 @@ class EvalItemFilterConfig(LLMTaskConfig):
 class EvalItemFilter(LLMTask):
     """Keep test prompts that a judge says test their behaviour (MWE label-correctness check).
 
-    See the module docstring for fields, reasons and the papers.
+    An instruction-tuned judge gives a 0-1 relevance (the paper uses a preference model's
+    label probability).
+
+    Input columns: `prompt_field` (default ``prompt``), `behavior_field` (default ``behavior``).
+    Output columns: ``relevance``, ``tests_behavior``, ``relevance_reason``.
+    Drop reasons: ``off_target`` (the judge says the item does not test the behaviour, or
+    relevance < `threshold`), ``missing_input``, ``llm_error``, ``parse_error``.
+    References: Perez et al. (2022), "Red Teaming Language Models with Language Models",
+    EMNLP 2022, arXiv:2202.03286; Perez et al. (2022), "Discovering Language Model Behaviors
+    with Model-Written Evaluations", Findings of ACL 2023, arXiv:2212.09251.
     """
 
     Config = EvalItemFilterConfig
@@ -276,6 +298,7 @@ class EvalItemFilter(LLMTask):
     output_schema = RelevanceVerdict
     inputs = ("prompt", "behavior")
     outputs = ("relevance", "tests_behavior", "relevance_reason")
+    drop_reasons = ("off_target", "missing_input", "llm_error", "parse_error")
 
     def format_input(self, record: Record) -> list[Message]:
         return self.render(

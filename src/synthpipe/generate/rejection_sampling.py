@@ -66,7 +66,22 @@ class RejectionSamplingConfig(LLMTaskConfig):
 
 @register_step("rejection_sampling")
 class RejectionSampling(LLMTask):
-    """Samples k candidates per record and keeps those the configured verifier accepts (STaR / RFT)."""
+    """Samples k candidates per record and keeps those the configured verifier accepts (STaR / RFT).
+
+    The verifier is any verify step, configured inline; it sees the k candidates as k records
+    and its drops are the rejections. With ``keep: all|distinct`` there is one record per kept
+    candidate (ids ``<id>~j``).
+
+    Input columns: `question_field` (default ``question``), plus the fields the verifier reads
+    (e.g. `gold_field`).
+    Output columns: `candidate_field` (default ``candidate``), ``rejection_sampling``
+    (``{tried, passed, pass_rate, reasons}``).
+    Drop reasons: ``no_verified_candidate`` (detail: the rejection reasons),
+    ``missing_input``, ``llm_error`` (all k requests failed; retried on the next run).
+    References: Zelikman et al. (2022), "STaR: Bootstrapping Reasoning With Reasoning",
+    arXiv:2203.14465; Yuan et al. (2023), "Scaling Relationship on Learning Mathematical
+    Reasoning with Large Language Models", arXiv:2308.01825 (RFT).
+    """
 
     Config = RejectionSamplingConfig
     verifies = True  # drops are verification failures: the audit reports its pass rate
@@ -74,6 +89,7 @@ class RejectionSampling(LLMTask):
     template_file: ClassVar[str] = "rejection_sampling_math.jinja2"
     inputs: ClassVar[tuple[str, ...]] = ("question",)
     outputs: ClassVar[tuple[str, ...]] = ("candidate", "rejection_sampling")
+    drop_reasons = ("no_verified_candidate", "missing_input", "llm_error")
 
     def __init__(self, config=None, /, **kwargs):
         super().__init__(config, **kwargs)
@@ -101,6 +117,11 @@ class RejectionSampling(LLMTask):
 
     def fingerprint_extra(self, env: dict[str, Any]) -> Any:
         return {**super().fingerprint_extra(env), "verifier": self.verifier.fingerprint("", 0, env)}
+
+    def input_columns(self) -> set[str]:
+        """The question and what the verifier reads besides the candidate (e.g. the gold answer)."""
+        verifier = self.verifier.input_columns() or set()
+        return {*self.inputs, *(verifier - {self.config.candidate_field})}
 
     def input_files(self):
         return [*super().input_files(), *self.verifier.input_files()]

@@ -158,10 +158,30 @@ class ClassificationInstance(BaseModel):
 
 @register_step("self_instruct")
 class SelfInstruct(LLMSource):
-    """Bootstrap new instructions from seed tasks with ROUGE-L novelty filtering (Self-Instruct)."""
+    """Bootstrap new instructions from seed tasks with ROUGE-L novelty filtering (Self-Instruct).
+
+    Rounds of generation prompts, the paper's filters and the optional instances are described
+    in the module docstring. Rejected candidates are yielded as dropped records.
+
+    Input columns: none (a source; `instruction_field` names the seed file's field).
+    Output columns: ``instruction``, ``input``, ``output``, ``is_classification`` (null
+    without instances).
+    Drop reasons: ``bad_length``, ``filtered_keyword``, ``bad_start``, ``rouge_l_too_similar``
+    (detail: the closest instruction), ``quota_reached``, ``parse_error``, ``llm_error``,
+    ``empty_output``.
+    References: Wang et al. (2023), "Self-Instruct: Aligning Language Models with
+    Self-Generated Instructions", ACL 2023, arXiv:2212.10560.
+    """
 
     Config = SelfInstructConfig
     config: SelfInstructConfig
+    drop_reasons = (
+        "bad_length", "filtered_keyword", "bad_start", "rouge_l_too_similar", "quota_reached",
+        "parse_error", "llm_error", "empty_output",
+    )  # fmt: skip
+
+    def output_columns(self) -> set[str]:
+        return {"instruction", "input", "output", "is_classification"}
     main_role: ClassVar[str] = "generate"
     template_file: ClassVar[str] = "self_instruct_generate.jinja2"
     template_files: ClassVar[dict[str, str]] = {

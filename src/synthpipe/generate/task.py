@@ -247,6 +247,15 @@ class LLMTask(LLMCalls, MapStep):
         super().__init__(*args, **kwargs)
         self.inputs = tuple(getattr(self.config, f"{name}_field", None) or name for name in type(self).inputs)  # type: ignore[misc]
 
+    def input_columns(self) -> set[str]:
+        """`inputs` under their configured names: a record without one drops with missing_input."""
+        return set(self.inputs)
+
+    def output_columns(self) -> set[str]:
+        """`outputs`, also under the name a `<output>_field` option gives (either counts)."""
+        renamed = (getattr(self.config, f"{name}_field", None) or name for name in self.outputs)
+        return {*self.outputs, *renamed}
+
     def format_input(self, record: Record) -> list[Message]:
         return self.render(**record, config=self.config)
 

@@ -39,10 +39,24 @@ class TextGenerationConfig(LLMTaskConfig):
 
 @register_step("llm_generate")
 class TextGeneration(LLMTask):
-    """Apply a prompt template to every record and store the LLM's reply."""
+    """Apply a prompt template to every record and store the LLM's reply.
+
+    The workhorse when no named technique fits; with `json_schema` the reply is validated
+    structured output.
+
+    Input columns: whatever fields the prompt uses (not checked before the run).
+    Output columns: `output_field` (default ``generation``): the text, or the parsed JSON.
+    Drop reasons: ``llm_error``, ``parse_error`` (JSON that stays invalid), ``empty_output``
+    (a text reply shorter than `min_chars`).
+    References: none: a synthpipe technique.
+    """
 
     Config = TextGenerationConfig
     config: TextGenerationConfig
+    drop_reasons = ("llm_error", "parse_error", "empty_output")
+
+    def output_columns(self) -> set[str]:
+        return {self.config.output_field}
 
     def __init__(self, config=None, /, **kwargs):
         super().__init__(config, **kwargs)

@@ -136,7 +136,20 @@ class UltraFeedbackConfig(LLMTaskConfig):
 class UltraFeedback(LLMTask):
     """Preference pairs from several sampled responses rated by an LLM judge (UltraFeedback).
 
-    See the module docstring for fields, drops and the paper.
+    `num_candidates` responses (each with a principle system prompt) are rated on four
+    aspects; the best is ``chosen`` and a lower-rated one ``rejected`` (see the module
+    docstring for the sampling, the rating and the deviations from the paper).
+
+    Input columns: `instruction_field` (default ``instruction``); `input_field` is read when
+    present.
+    Output columns: ``prompt``, ``chosen``, ``rejected``, ``chosen_score``,
+    ``rejected_score``, ``candidates``.
+    Drop reasons: ``llm_error`` (retried on the next run), ``empty_candidates`` (fewer than
+    two non-empty candidates), ``parse_error`` (fewer than two could be rated),
+    ``no_preference`` (all rated candidates tie), ``missing_input``.
+    References: Cui et al. (2023), "UltraFeedback: Boosting Language Models with Scaled AI
+    Feedback", ICML 2024, arXiv:2310.01377; Tunstall et al. (2023), "Zephyr: Direct
+    Distillation of LM Alignment", arXiv:2310.16944 (the binarisation).
     """
 
     Config = UltraFeedbackConfig
@@ -149,6 +162,7 @@ class UltraFeedback(LLMTask):
     outputs: ClassVar[tuple[str, ...]] = (
         "prompt", "chosen", "rejected", "chosen_score", "rejected_score", "candidates",
     )  # fmt: skip
+    drop_reasons = ("llm_error", "empty_candidates", "parse_error", "no_preference", "missing_input")
 
     # -- endpoints --------------------------------------------------------------------------
     @property

@@ -80,13 +80,23 @@ class WRAPConfig(LLMTaskConfig):
 class WRAP(LLMTask):
     """Rephrase each text in the configured styles, one record per style (Maini et al. 2024).
 
-    See the module docstring for fields, reasons and the paper.
+    Styles ``easy``, ``medium``, ``hard`` and ``qa`` follow the paper's prompts; `templates`
+    may add others. The first style keeps the record's id, the others get ``<id>~<style>``;
+    each style succeeds or fails on its own.
+
+    Input columns: ``text``.
+    Output columns: ``rephrased``, ``style``, ``original`` (the input text).
+    Drop reasons: ``llm_error``, ``parse_error`` (an empty reply, or a ``qa`` reply without
+    ``Question:``/``Answer:`` tags), ``missing_input``.
+    References: Maini et al. (2024), "Rephrasing the Web: A Recipe for Compute and
+    Data-Efficient Language Modeling", ACL 2024, arXiv:2401.16380.
     """
 
     Config = WRAPConfig
     config: WRAPConfig
     inputs = ("text",)
     outputs = ("rephrased", "style", "original")
+    drop_reasons = ("llm_error", "parse_error", "missing_input")
 
     # -- templates: one role per style ------------------------------------------------------
     @property

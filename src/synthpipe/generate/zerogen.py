@@ -139,12 +139,30 @@ def _norm(text: str) -> str:
 
 @register_step("zerogen")
 class ZeroGen(LLMSource):
-    """Label-conditioned classification examples from an LLM, with few-shot seeds and attributes."""
+    """Label-conditioned classification examples from an LLM, with few-shot seeds and attributes.
+
+    The LLM counterpart of ``slot_template``; the algorithm (labels, per-label counts,
+    requests, parsing) is in the module docstring.
+
+    Input columns: none (a source; `text_field` and `label_field` name the seed file's fields).
+    Output columns: ``text``, ``label`` (and ``id``, ``_lineage``).
+    Drop reasons: ``parse_error`` (a reply with no list), ``llm_error`` (a request gave up),
+    ``copied_seed`` (equal to a seed example, with `keep_seeds_out`), ``extra_item`` (items
+    beyond `per_request`).
+    References: Ye et al. (2022), "ZeroGen: Efficient Zero-shot Learning via Dataset
+    Generation", EMNLP 2022, arXiv:2202.07922; Yu et al. (2023), "Large Language Model as
+    Attributed Training Data Generator: A Tale of Diversity and Bias", NeurIPS 2023,
+    arXiv:2306.15895.
+    """
 
     Config = ZeroGenConfig
     config: ZeroGenConfig
     template_file: ClassVar[str] = "zerogen.jinja2"
     skips_resumed_batches: ClassVar[bool] = True
+    drop_reasons = ("parse_error", "llm_error", "copied_seed", "extra_item")
+
+    def output_columns(self) -> set[str]:
+        return {"text", "label"}
 
     # -- inputs -----------------------------------------------------------------------------
     def _seeds_path(self) -> Path | None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
 from synthpipe.data.paths import resolve_data_path
-from synthpipe.data.readers import read_records
+from synthpipe.data.readers import peek_columns, read_records
 from synthpipe.data.records import ID, Batch, Record
 from synthpipe.pipeline.registry import register_step
 from synthpipe.pipeline.step import SourceStep, StepConfig, StepContext
@@ -40,13 +40,20 @@ class ReadConfig(StepConfig):
 class ReadRecords(SourceStep):
     """Read records from JSONL(.gz), Parquet, CSV or a saved HF dataset directory.
 
-    Output columns: ``text`` (from `text_field`), ``label`` (from `label_field`, if set),
-    ``id``, ``_lineage`` (source file and line), plus every other column of the input as is.
-    Malformed records go to the run's quarantine, or fail the run with ``--strict``.
+    Malformed records go to the run's quarantine, or fail the run with ``--strict``; they are
+    never dropped records.
+
+    Input columns: none (a source).
+    Output columns: ``text`` (from `text_field`), ``label`` (from `label_field`, if set), the
+    `fields` mappings, ``id``, ``_lineage`` (source file and line), plus every other column of
+    the input as is (with `keep_field_names`, every column under its own name).
+    Drop reasons: none.
+    References: none: a synthpipe technique.
     """
 
     Config = ReadConfig
     config: ReadConfig
+    peek_rows: ClassVar[int] = 1000  # records read when a recipe is loaded, to learn the columns
 
     def path(self) -> Path:
         return resolve_data_path(self.config.path)
@@ -66,6 +73,14 @@ class ReadRecords(SourceStep):
         if cfg.label_field is not None:
             mapping["label"] = cfg.label_field
         return mapping
+
+    def output_columns(self) -> set[str] | None:
+        """The columns of the file's first records, renamed as `read` renames them."""
+        try:
+            cfg = self.config
+            return peek_columns(self.path(), format=cfg.format, fields=self.field_map(), rows=self.peek_rows)
+        except Exception:  # unreadable here: the run reports it; the column check just stops
+            return None
 
     def read(self, ctx: StepContext) -> Iterator[Batch]:
         cfg = self.config
@@ -92,7 +107,13 @@ class FromRecords(SourceStep):
     """Records given inline (a recipe list, Python dicts, or an in-memory HF ``Dataset``).
 
     The records are part of the config, so they enter the fingerprint: changing them
-    recomputes the run. Records without an ``id`` get ``records-<index>``.
+    recomputes the run.
+
+    Input columns: none (a source).
+    Output columns: every field of the given records, and ``id`` (``records-<index>`` when a
+    record has none).
+    Drop reasons: none.
+    References: none: a synthpipe technique.
     """
 
     Config = RecordsConfig
@@ -105,6 +126,9 @@ class FromRecords(SourceStep):
 
     def expected_count(self) -> int:
         return len(self.config.records)
+
+    def output_columns(self) -> set[str]:
+        return {ID}.union(*self.config.records)
 
     def read(self, ctx: StepContext) -> Iterator[Batch]:
         size = ctx.batch_size

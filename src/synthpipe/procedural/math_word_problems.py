@@ -232,14 +232,26 @@ class MathWordProblemsConfig(StepConfig):
 class MathWordProblems(SourceStep):
     """GSM8K-style word problems with calculator-annotated solutions, generated without a model.
 
-    Output records: ``id`` (``mwp-000123``), ``question_field``, ``solution_field`` (steps +
-    ``#### answer``), ``answer_field`` (the answer alone); lineage names the template, step
-    count, operations and seed.
+    Each problem comes from a story schema over names and numbers; every step is evaluated
+    exactly, so the annotations and answers are correct by construction. Ids are
+    ``mwp-000123``; lineage names the template, step count, operations and seed.
+
+    Input columns: none (a source).
+    Output columns: `question_field` (default ``question``), `solution_field` (default
+    ``answer``: steps + ``#### answer``), `answer_field` (default ``final_answer``).
+    Drop reasons: none.
+    References: Cobbe et al. (2021), "Training Verifiers to Solve Math Word Problems",
+    arXiv:2110.14168 (the GSM8K format); Mirzadeh et al. (2024), "GSM-Symbolic: Understanding
+    the Limitations of Mathematical Reasoning in Large Language Models", arXiv:2410.05229.
     """
 
     Config = MathWordProblemsConfig
     config: MathWordProblemsConfig
     skips_resumed_batches: ClassVar[bool] = True
+
+    def output_columns(self) -> set[str]:
+        cfg = self.config
+        return {cfg.question_field, cfg.solution_field, cfg.answer_field}
 
     def difficulty(self) -> Difficulty:
         cfg = self.config

@@ -564,11 +564,23 @@ class _Model:
 
 @register_step("slot_template")
 class SlotTemplate(SourceStep):
-    """Learn slot templates from labelled seeds and fill them: new labelled examples, no LLM."""
+    """Learn slot templates from labelled seeds and fill them: new labelled examples, no LLM.
+
+    The honest no-LLM baseline an LLM generator has to beat; the algorithm (slots, fillers,
+    label plan) is in the module docstring. Duplicates are kept on purpose for the dedup step.
+
+    Input columns: none (a source; `text_field` and `label_field` name the seed file's fields).
+    Output columns: ``text``, ``label``, ``label_fine`` (when the seeds have one).
+    Drop reasons: none.
+    References: none: a synthpipe technique.
+    """
 
     Config = SlotTemplateConfig
     config: SlotTemplateConfig
     skips_resumed_batches: ClassVar[bool] = True
+
+    def output_columns(self) -> set[str]:
+        return {"text", "label", "label_fine"}
 
     # -- inputs ----------------------------------------------------------------------------
     def _resolve(self, path: str) -> Path:

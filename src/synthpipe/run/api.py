@@ -36,6 +36,7 @@ from synthpipe.data.sampling import tap_sample
 from synthpipe.data.writers import atomic_path, write_records
 from synthpipe.errors import UsageError
 from synthpipe.executors import make_executor
+from synthpipe.importing import require
 from synthpipe.llm.pool import LLMPool
 from synthpipe.llm.types import BudgetExceeded
 from synthpipe.pipeline.plan import PlannedStep, reopen_failed
@@ -43,6 +44,7 @@ from synthpipe.pipeline.progress import NullProgress
 from synthpipe.pipeline.rundir import RunDir
 from synthpipe.pipeline.step import Step, StepContext
 from synthpipe.run.recipe import Recipe, load_recipe
+from synthpipe.run.requirements import check_requirements
 
 log = logging.getLogger("synthpipe")
 
@@ -69,6 +71,8 @@ class Pipeline:
         self.recipe_path = recipe_path
         self._executor: tuple[str, str | None] = ("local", None)  # (name, address), set by run()
         self._check_llm_references()
+        # missing optional packages fail here (and so in --dry-run), not at the first record
+        check_requirements(self.steps, self.recipe)
 
     @classmethod
     def from_recipe(cls, path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Pipeline:
@@ -119,6 +123,8 @@ class Pipeline:
 
         `executor`: "local" (this machine) or "ray" (a Ray cluster at `address`, or a local Ray);
         both give the same kept and dropped records and share the run directory's checkpoints."""
+        if executor == "ray":  # before the run directory is touched
+            require("ray", why="the ray executor")
         run_dir = RunDir(out or Path("runs") / self.name)
         run_dir.open(fresh=fresh)
         handler = _attach_log(run_dir.log_path)
@@ -285,7 +291,7 @@ class Pipeline:
         return run_experiment(self.recipe.experiment, run_dir.root, base_dir=base)
 
     def _report(self, run_dir: RunDir, metrics: dict, kept: list, dropped: list, audits: list) -> None:
-        from synthpipe.audit.run import audit_sections
+        from synthpipe.report.audit_section import audit_sections
         from synthpipe.report.card import dataset_card
         from synthpipe.report.html import llm_usage_section, write_report
 

@@ -11,6 +11,7 @@ A recipe looks like::
       dedup:    {step: exact_dedup}
 
 Every error names the YAML file, line and key path, and suggests the closest valid name.
+A step that reads a field no earlier step provides is an error too (see `run.columns`).
 `-s steps.generate.n=500` style overrides are applied before validation.
 """
 
@@ -28,6 +29,7 @@ from synthpipe.evaluate.experiment import ExperimentConfig
 from synthpipe.llm.config import BudgetConfig, LLMConfig
 from synthpipe.pipeline.registry import get_step_class, suggest
 from synthpipe.pipeline.step import Step
+from synthpipe.run.columns import default_key, field_key, missing_columns
 from synthpipe.run.yaml_lines import load_with_lines
 
 
@@ -93,7 +95,11 @@ def parse_recipe(text: str, source: str = "<recipe>", overrides=()) -> Recipe:
     problems = _validate_top(data, where) + _validate_steps(data, where)
     if problems:
         raise RecipeError(source, problems)
-    return Recipe.model_validate(data)
+    recipe = Recipe.model_validate(data)
+    problems = _check_columns(recipe, where)
+    if problems:
+        raise RecipeError(source, problems)
+    return recipe
 
 
 def apply_override(data: dict, item: str) -> tuple:
@@ -197,6 +203,25 @@ def _check_shape(steps: dict, where: _Locator) -> list[str]:
     for name, kind in zip(names[1:], kinds[1:], strict=True):
         if kind == "source":
             problems.append(f"{where(('steps', name))}: only the first step may be a source")
+    return problems
+
+
+def _check_columns(recipe: Recipe, where: _Locator) -> list[str]:
+    """A step must not read a field that no step before it provides (see `run.columns`)."""
+    try:
+        steps = recipe.build_steps()
+    except Exception:  # a step that cannot be built says why when the pipeline is built
+        return []
+    problems = []
+    for gap in missing_columns(steps):
+        spec, step = recipe.steps[gap.step], steps[gap.step]
+        key = field_key(spec, gap.field)
+        default = default_key(step, gap.field) if key is None else None
+        said = f" (`{default}` defaults to {gap.field!r})" if default else ""
+        problems.append(
+            f"{where(('steps', gap.step, *(key or ())))}: step {gap.step!r} ({spec['step']}) needs "
+            f"field {gap.field!r}{said}, which no earlier step provides{gap.hint()}"
+        )
     return problems
 
 

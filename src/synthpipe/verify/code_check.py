@@ -335,14 +335,41 @@ class VerifyCodeConfig(StepConfig):
 class VerifyCode(MapStep):
     """Runs each record's code against its tests in the sandbox; drops the ones that fail.
 
-    Input: code and tests in one of the layouts above. Output: ``result_field`` on every
-    checked record; failures are dropped with reason ``failed_test | timeout | crash |
-    blocked_syscall | resource_limit | syntax_error | no_tests`` and the first failing test or
-    error line as detail.
+    All tests of a record run in one sandboxed process; the first test that did not pass
+    decides the reason (see the module docstring for the layouts and the harness).
+
+    Input columns: the code and tests of the `layout` (mbpp: ``code``, ``test_list``;
+    humaneval: ``prompt``, ``entry_point``, ``test`` and the solution; plain: ``code``,
+    ``tests``; each renamed by its ``*_field`` option); not checked with ``layout: auto``.
+    Output columns: `result_field` (default ``verification``) = ``{passed, status, tests,
+    isolation}``.
+    Drop reasons: ``failed_test``, ``timeout``, ``crash``, ``blocked_syscall``,
+    ``resource_limit``, ``syntax_error``, ``no_tests`` (detail: the first failing test or
+    error line).
+    References: Chen et al. (2021), "Evaluating Large Language Models Trained on Code",
+    arXiv:2107.03374 (HumanEval); Austin et al. (2021), "Program Synthesis with Large Language
+    Models", arXiv:2108.07732 (MBPP).
     """
 
     Config = VerifyCodeConfig
     verifies = True  # drops are verification failures: the audit reports its pass rate
+    drop_reasons = (
+        "failed_test", "timeout", "crash", "blocked_syscall", "resource_limit", "syntax_error", "no_tests",
+    )  # fmt: skip
+
+    def input_columns(self) -> set[str]:
+        """The fields the configured layout reads (build_test_program fails without them)."""
+        cfg = self.config
+        if cfg.layout == "humaneval":
+            solution = {cfg.code_field} if cfg.code_field else set()
+            return {cfg.prompt_field, cfg.entry_point_field, cfg.tests_field or "test", *solution}
+        if cfg.layout in ("mbpp", "plain"):
+            tests = cfg.tests_field or ("test_list" if cfg.layout == "mbpp" else "tests")
+            return {cfg.code_field or "code", tests}
+        return set()  # auto: the layout is decided per record
+
+    def output_columns(self) -> set[str]:
+        return {self.config.result_field}
 
     def process(self, batch: Batch, ctx: StepContext) -> Batch:
         cfg = self.config

@@ -69,19 +69,33 @@ class VerifyMathConfig(StepConfig):
 class VerifyMath(MapStep):
     """Keeps records whose candidate's final answer equals the gold answer.
 
-    Input: ``candidate_field`` and ``gold_field`` (text or numbers). Output: every record gets
-    ``result_field`` = ``{"passed", "extracted", "method", "extraction", "gold"}``, where
-    ``method`` is the rule that decided (string | numeric | math_verify) and ``extraction``
-    how the answer was found (gsm8k | boxed | answer_phrase | last_number). Failures are
-    dropped with reason ``missing_field``, ``no_gold_answer`` (``gold_is_solution`` and no
-    answer in it), ``no_answer`` or ``wrong_answer`` ("expected X, got Y", plus why when
-    math-verify could not decide: timeout, unparsable, not installed). Records that arrive
-    already dropped are left as they are.
+    The answer is extracted from the candidate (`extract_answer`) and compared with the gold
+    one: string, numeric, then math-verify. Records that arrive already dropped are left as
+    they are.
+
+    Input columns: `candidate_field` (default ``candidate``; GSM8K: ``answer``) and
+    `gold_field` (default ``final_answer``), text or numbers.
+    Output columns: `result_field` (default ``verification``) = ``{"passed", "extracted",
+    "method", "extraction", "gold"}``, where ``method`` is the rule that decided (string |
+    numeric | math_verify) and ``extraction`` how the answer was found (gsm8k | boxed |
+    answer_phrase | last_number).
+    Drop reasons: ``missing_field``, ``no_gold_answer`` (``gold_is_solution`` and no answer in
+    it), ``no_answer``, ``wrong_answer`` ("expected X, got Y", plus why when math-verify could
+    not decide: timeout, unparsable, not installed).
+    References: Zelikman et al. (2022), "STaR: Bootstrapping Reasoning With Reasoning",
+    arXiv:2203.14465 (outcome checks for filtering generated solutions).
     """
 
     Config = VerifyMathConfig
     verifies = True  # drops are verification failures: the audit reports its pass rate
     cpu_bound = True
+    drop_reasons = ("missing_field", "no_gold_answer", "no_answer", "wrong_answer")
+
+    def input_columns(self) -> set[str]:
+        return {self.config.candidate_field, self.config.gold_field}
+
+    def output_columns(self) -> set[str]:
+        return {self.config.result_field}
 
     def process(self, batch: Batch, ctx: StepContext) -> Batch:
         cfg = self.config
@@ -185,15 +199,29 @@ def majority_vote(answers: list[str | None]) -> tuple[str | None, dict[str, int]
 class SelfConsistency(MapStep):
     """Majority vote over k sampled solutions (Wang et al. 2022, arXiv:2203.11171).
 
-    Input: ``samples_field``, a list of solution texts. Each sample's answer is extracted
-    (`extract_answer`); answers that are the same number vote together. Output:
-    ``answer_field`` = the winning answer (first occurrence wins ties), ``agreement_field`` =
-    winner's votes / number of samples (samples without an answer count against it),
-    ``votes_field`` = ``{answer: count}``. Dropped: ``missing_field`` (no list),
-    ``no_answer`` (no sample states an answer), ``low_agreement`` (below ``min_agreement``).
+    Each sample's answer is extracted (`extract_answer`); answers that are the same number
+    vote together. The vote share doubles as a confidence for label-free filtering.
+
+    Input columns: `samples_field` (default ``samples``), a list of solution texts.
+    Output columns: `answer_field` (default ``final_answer``: the winning answer, first
+    occurrence wins ties), `agreement_field` (default ``agreement``: the winner's votes /
+    number of samples; samples without an answer count against it), `votes_field` (default
+    ``votes``: ``{answer: count}``).
+    Drop reasons: ``missing_field`` (no list), ``no_answer`` (no sample states an answer),
+    ``low_agreement`` (below `min_agreement`).
+    References: Wang et al. (2022), "Self-Consistency Improves Chain of Thought Reasoning in
+    Language Models", arXiv:2203.11171.
     """
 
     Config = SelfConsistencyConfig
+    drop_reasons = ("missing_field", "no_answer", "low_agreement")
+
+    def input_columns(self) -> set[str]:
+        return {self.config.samples_field}
+
+    def output_columns(self) -> set[str]:
+        cfg = self.config
+        return {cfg.answer_field, cfg.agreement_field, cfg.votes_field}
 
     def process(self, batch: Batch, ctx: StepContext) -> Batch:
         cfg = self.config

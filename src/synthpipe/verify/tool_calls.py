@@ -578,16 +578,34 @@ class VerifyToolCallsConfig(StepConfig):
 class VerifyToolCalls(MapStep):
     """Verifies generated tool calls against a tool registry (APIGen's three checks).
 
-    Input: ``calls_field`` (model output text or a parsed call list), optional ``query_field``
-    and ``expected_field``. Output: ``result_field`` = ``{"passed", "stage", "reason",
-    "message", "checks", "calls": [{"name", "arguments", "result" | "error"}]}``; failures are
-    dropped with reason ``no_calls | invalid_json | malformed_call | unknown_tool |
-    missing_required | schema_violation | execution_error | timeout |
-    non_serialisable_result | semantic_mismatch``.
+    Format (calls parse and match the tools' JSON schemas), execution (each call runs with a
+    timeout) and a pluggable semantic check; see the module docstring for the accepted call
+    shapes and the isolation modes.
+
+    Input columns: `calls_field` (default ``tool_calls``: model output text or a parsed call
+    list); `query_field` and `expected_field` are read when present.
+    Output columns: `result_field` (default ``verification``) = ``{"passed", "stage",
+    "reason", "message", "checks", "calls": [{"name", "arguments", "result" | "error"}]}``.
+    Drop reasons: ``no_calls``, ``invalid_json``, ``malformed_call``, ``unknown_tool``,
+    ``missing_required``, ``schema_violation``, ``execution_error``, ``timeout``,
+    ``non_serialisable_result``, ``semantic_mismatch`` (detail: the verifier's message).
+    References: Liu et al. (2024), "APIGen: Automated Pipeline for Generating Verifiable and
+    Diverse Function-Calling Datasets", arXiv:2406.18518.
     """
 
     Config = VerifyToolCallsConfig
     verifies = True  # drops are verification failures: the audit reports its pass rate
+    drop_reasons = (
+        "no_calls", "invalid_json", "malformed_call", "unknown_tool", "missing_required",
+        "schema_violation", "execution_error", "timeout", "non_serialisable_result",
+        "semantic_mismatch",
+    )  # fmt: skip
+
+    def input_columns(self) -> set[str]:
+        return {self.config.calls_field}
+
+    def output_columns(self) -> set[str]:
+        return {self.config.result_field}
 
     def __init__(self, config: Any = None, /, **kwargs: Any):
         super().__init__(config, **kwargs)

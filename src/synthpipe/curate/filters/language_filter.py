@@ -80,14 +80,32 @@ class LanguageFilterConfig(StepConfig):
 class LanguageFilter(FilterStep):
     """Drops texts not in `languages`, or responses in another language than their instruction.
 
-    Input: `text_field` (modes allowed/both) and `instruction_field`/`response_field` (modes
-    match/both), all str. Output: unchanged records. Drop reasons: ``wrong_language``,
-    ``language_mismatch``, ``uncertain_language`` (only with ``on_uncertain: drop``),
-    ``missing_text``, ``not_text``. Needs ``py3langid`` (extra ``lang``).
+    Uses the offline langid.py model; needs ``py3langid`` (extra ``lang``). Modes and the
+    confidence rule are in the module docstring.
+
+    Input columns: `text_field` (modes allowed/both) and `instruction_field`/`response_field`
+    (modes match/both), all str.
+    Output columns: none: marks records dropped.
+    Drop reasons: ``wrong_language`` (detail: field, guess, probability), ``language_mismatch``,
+    ``uncertain_language`` (only with ``on_uncertain: drop``), ``missing_text``, ``not_text``.
+    References: Lui & Baldwin (2012), "langid.py: An Off-the-shelf Language Identification
+    Tool", ACL 2012 System Demonstrations.
     """
 
     Config = LanguageFilterConfig
     cpu_bound = True
+    requires = ("py3langid",)
+    drop_reasons = ("wrong_language", "language_mismatch", "uncertain_language", "missing_text", "not_text")
+
+    def input_columns(self) -> set[str]:
+        cfg = self.config
+        fields = set(field_names(cfg.text_field)) if cfg.mode in ("allowed", "both") else set()
+        if cfg.mode in ("match", "both"):
+            fields |= {cfg.instruction_field, cfg.response_field}
+        return fields
+
+    def output_columns(self) -> set[str]:
+        return set()
 
     def fingerprint_extra(self, env: dict[str, Any]) -> Any:
         return LanguageIdentifier.identity()

@@ -277,14 +277,26 @@ class LLMOutputFilterConfig(StepConfig):
 class LLMOutputFilter(FilterStep):
     """Drops refusals, empty, truncated and echoed responses, and impossible instructions.
 
-    Input: `instruction_field` and `response_field` (str). Output: unchanged records. Drop
-    reasons: ``impossible_instruction``, ``empty_output``, ``refusal``, ``echoes_instruction``,
-    ``truncated`` (details say which phrase, category, score or ending), ``missing_text``,
-    ``not_text``.
+    The checks run in the order below and the first failure wins; each is described in the
+    module docstring.
+
+    Input columns: `instruction_field` (when an instruction check runs) and `response_field`
+    (when a response check runs), str; a null option skips its checks.
+    Output columns: none: marks records dropped.
+    Drop reasons: ``impossible_instruction`` (detail: the category), ``empty_output``,
+    ``refusal`` (detail: the phrase), ``echoes_instruction`` (detail: the ROUGE-L score),
+    ``truncated`` (detail: the ending), ``missing_text``, ``not_text``.
+    References: Wang et al. (2023), "Self-Instruct: Aligning Language Models with
+    Self-Generated Instructions", ACL 2023, arXiv:2212.10560 (the impossible-instruction
+    keywords and the ROUGE-L novelty test).
     """
 
     Config = LLMOutputFilterConfig
     cpu_bound = True
+    drop_reasons = (
+        "impossible_instruction", "empty_output", "refusal", "echoes_instruction", "truncated",
+        "missing_text", "not_text",
+    )  # fmt: skip
 
     def __init__(self, config: StepConfig | dict[str, Any] | None = None, /, **kwargs: Any):
         super().__init__(config, **kwargs)
@@ -294,6 +306,17 @@ class LLMOutputFilter(FilterStep):
 
     def input_files(self) -> list[Path]:
         return list(word_list_paths(self.config.word_lists_dir).values())
+
+    def input_columns(self) -> set[str]:
+        cfg, checks = self.config, set(self.config.checks)
+        reads = {
+            cfg.instruction_field: checks & {"impossible_instruction", "echoes_instruction"},
+            cfg.response_field: checks - {"impossible_instruction"},
+        }
+        return {field for field, uses in reads.items() if field is not None and uses}
+
+    def output_columns(self) -> set[str]:
+        return set()
 
     def keep(self, record: Record) -> FilterResult:
         cfg = self.config

@@ -41,7 +41,7 @@ from collections.abc import Sequence
 
 from pydantic import Field
 
-from synthpipe.curate.filters.fields import TextFields, check_fields
+from synthpipe.curate.filters.fields import TextFields, check_fields, field_names
 from synthpipe.data.records import Record
 from synthpipe.pipeline.registry import register_step
 from synthpipe.pipeline.step import FilterResult, FilterStep, StepConfig
@@ -143,14 +143,30 @@ class RepetitionFilterConfig(StepConfig):
 class RepetitionFilter(FilterStep):
     """Drops texts with repeated lines, paragraphs or n-grams (Gopher, Table A1 thresholds).
 
-    Input: `text_field` (str, or a list of fields; every one is checked). Output: unchanged
-    records. Drop reasons: ``dup_line_frac``, ``dup_para_frac``, ``dup_line_char_frac``,
-    ``dup_para_char_frac``, ``top_ngram_char_frac``, ``dup_ngram_char_frac`` (details give the
-    field, n and the value), and ``missing_text`` / ``not_text``.
+    The statistics and how they are read are in the module docstring; the n-gram ones apply
+    only from `min_words` words on.
+
+    Input columns: `text_field` (str, or a list of fields; every one is checked).
+    Output columns: none: marks records dropped.
+    Drop reasons: ``dup_line_frac``, ``dup_para_frac``, ``dup_line_char_frac``,
+    ``dup_para_char_frac``, ``top_ngram_char_frac``, ``dup_ngram_char_frac`` (details: the
+    field, n and the value), ``missing_text``, ``not_text``.
+    References: Rae et al. (2021), "Scaling Language Models: Methods, Analysis & Insights from
+    Training Gopher", arXiv:2112.11446, appendix A.1.1 and Table A1.
     """
 
     Config = RepetitionFilterConfig
     cpu_bound = True
+    drop_reasons = (
+        "dup_line_frac", "dup_para_frac", "dup_line_char_frac", "dup_para_char_frac",
+        "top_ngram_char_frac", "dup_ngram_char_frac", "missing_text", "not_text",
+    )  # fmt: skip
+
+    def input_columns(self) -> set[str]:
+        return set(field_names(self.config.text_field))
+
+    def output_columns(self) -> set[str]:
+        return set()
 
     def keep(self, record: Record) -> FilterResult:
         return check_fields(record, self.config.text_field, self.check)

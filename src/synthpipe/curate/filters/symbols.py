@@ -34,7 +34,7 @@ import string
 
 from pydantic import Field
 
-from synthpipe.curate.filters.fields import TextFields, check_fields
+from synthpipe.curate.filters.fields import TextFields, check_fields, field_names
 from synthpipe.data.records import Record
 from synthpipe.pipeline.registry import register_step
 from synthpipe.pipeline.step import FilterResult, FilterStep, StepConfig
@@ -81,13 +81,30 @@ def _ratio(count: int, total: int) -> float:
 class SymbolFilter(FilterStep):
     """Drops texts that look like symbol soup, link lists or truncated snippets (Gopher).
 
-    Input: `text_field` (str, or a list of fields; every one is checked). Output: unchanged
-    records. Drop reasons: ``symbol_ratio``, ``bullet_lines``, ``ellipsis_lines``,
-    ``non_alpha_words``, ``mean_word_length``, ``few_stop_words``, ``missing_text``, ``not_text``.
+    The rules and their defaults (the paper's) are in the module docstring; tuned for web
+    pages, so loosen them for math working or code.
+
+    Input columns: `text_field` (str, or a list of fields; every one is checked).
+    Output columns: none: marks records dropped.
+    Drop reasons: ``symbol_ratio``, ``bullet_lines``, ``ellipsis_lines``, ``non_alpha_words``,
+    ``mean_word_length``, ``few_stop_words`` (details: the field and the value),
+    ``missing_text``, ``not_text``.
+    References: Rae et al. (2021), "Scaling Language Models: Methods, Analysis & Insights from
+    Training Gopher", arXiv:2112.11446, appendix A.1.1.
     """
 
     Config = SymbolFilterConfig
     cpu_bound = True
+    drop_reasons = (
+        "symbol_ratio", "bullet_lines", "ellipsis_lines", "non_alpha_words", "mean_word_length",
+        "few_stop_words", "missing_text", "not_text",
+    )  # fmt: skip
+
+    def input_columns(self) -> set[str]:
+        return set(field_names(self.config.text_field))
+
+    def output_columns(self) -> set[str]:
+        return set()
 
     def keep(self, record: Record) -> FilterResult:
         return check_fields(record, self.config.text_field, self.check)
