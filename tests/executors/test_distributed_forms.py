@@ -3,14 +3,12 @@ Ray), writes the same shards, drops and details as the step's own ``run`` on the
 
 from __future__ import annotations
 
-import gzip
 import json
-import random
-from importlib.resources import files
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from dedup_corpus import dedup_corpus  # beside this file
 
 from synthpipe.curate.decontam.step import Decontaminate
 from synthpipe.curate.exact_dedup import ExactDedup
@@ -27,41 +25,11 @@ from synthpipe.pipeline.distributed import (
 )
 from synthpipe.pipeline.step import GlobalStep, StepContext
 
-RES = Path(str(files("synthpipe") / "resources"))
 
-
-def corpus(n_base: int = 300, seed: int = 0) -> list[dict]:
-    """TREC questions joined 8 to a document, with exact duplicates (case changes), near
-    duplicates, chains A ~ B ~ C with J(A, C) below the threshold, 20 copies of one text (a
-    bucket above bucket_cap), GSM8K / TREC test items, records without text or words, and
-    records an earlier step dropped (they never reach a global step)."""
-    rng = random.Random(seed)
-    trec = RES / "data/trec"
-    questions = [json.loads(line)["text"] for line in (trec / "train.jsonl").read_text().splitlines()]
-    with gzip.open(RES / "benchmarks/gsm8k/test.jsonl.gz", "rt") as fh:
-        gsm8k = [json.loads(line)["question"] for line in fh]
-    trec_test = [json.loads(line)["text"] for line in (trec / "test.jsonl").read_text().splitlines()]
-    words = sorted({w for q in questions for w in q.split()})
-    docs = [" ".join(questions[8 * i : 8 * i + 8]) for i in range(n_base)]
-
-    def change(text: str, k: int, at: int | None = None) -> str:
-        tokens = text.split()
-        for _ in range(k):
-            tokens[rng.randrange(len(tokens)) if at is None else at] = rng.choice(words)
-        return " ".join(tokens)
-
-    docs += [docs[i].upper() for i in rng.sample(range(n_base), 20)]
-    docs += [change(docs[i], rng.choice([1, 2, 3])) for i in rng.sample(range(n_base), 30)]
-    for i in rng.sample(range(n_base), 10):
-        b = change(docs[i], 1)
-        docs += [b, change(b, 1)]
-    template = docs[0] + " " + docs[1]
-    docs += [change(template, 1, at=len(template.split()) - 1) for _ in range(20)]
-    docs += [f"{rng.choice(questions)} {q} {rng.choice(questions)}" for q in rng.sample(gsm8k, 6)]
-    docs += rng.sample(trec_test, 4)
-    rng.shuffle(docs)
-    records = [{"id": f"doc-{i:05d}", "text": t} for i, t in enumerate(docs)]
-    records += [{"id": "no-text", "text": None}, {"id": "no-words", "text": "!!! ..."}, {"id": "number", "text": 5}]
+def corpus() -> list[dict]:
+    """The shared dedup corpus, plus records an earlier step dropped (they never reach a
+    global step)."""
+    records = dedup_corpus(300)
     for record in records[::37]:
         drop(record, "filter", "too_short")
     return records

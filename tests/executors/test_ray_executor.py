@@ -6,17 +6,14 @@ Runs on a local Ray started here with 2 CPUs (shared by the module, shut down at
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 import os
-import random
 import signal
 import subprocess
 import sys
 import threading
 import time
-from importlib.resources import files
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -35,9 +32,8 @@ TESTS = Path(__file__).resolve().parents[1]
 ROOT = TESTS.parent
 TOY = TESTS / "pipeline"  # toy_steps: a counting source and a slow tagger
 sys.path.insert(0, str(TOY))
+from dedup_corpus import dedup_corpus  # noqa: E402  (beside this file)
 from toy_steps import CountingSource, SlowTagger  # noqa: E402
-
-RES = Path(str(files("synthpipe") / "resources"))
 
 
 @pytest.fixture(scope="module")
@@ -101,47 +97,6 @@ def test_quickstart_gives_the_same_records_and_shards_as_local(ray_cluster, tmp_
 
 
 # -- (b) exact + near-duplicate removal + decontamination ---------------------------------------
-def dedup_corpus(n_base: int = 600, seed: int = 0) -> list[dict]:
-    """TREC questions joined 8 to a document, plus planted exact duplicates (case changes),
-    near-duplicates (1-3 words replaced), chains A ~ B ~ C with J(A, C) below the threshold,
-    40 copies of one text (a bucket above bucket_cap), and GSM8K / TREC test items."""
-    rng = random.Random(seed)
-    questions = [
-        json.loads(line)["text"]
-        for line in (RES / "data/trec/train.jsonl").read_text().splitlines()
-    ]
-    with gzip.open(RES / "benchmarks/gsm8k/test.jsonl.gz", "rt") as fh:
-        gsm8k = [json.loads(line)["question"] for line in fh]
-    trec_test = [
-        json.loads(line)["text"] for line in (RES / "data/trec/test.jsonl").read_text().splitlines()
-    ]
-    words = sorted({w for q in questions for w in q.split()})
-    docs = [" ".join(questions[8 * i : 8 * i + 8]) for i in range(n_base)]
-
-    def change(text: str, k: int, at: int | None = None) -> str:
-        tokens = text.split()
-        for _ in range(k):
-            tokens[rng.randrange(len(tokens)) if at is None else at] = rng.choice(words)
-        return " ".join(tokens)
-
-    docs += [docs[i].upper() for i in rng.sample(range(n_base), 40)]
-    docs += [change(docs[i], rng.choice([1, 2, 3])) for i in rng.sample(range(n_base), 60)]
-    for i in rng.sample(range(n_base), 15):
-        b = change(docs[i], 1)
-        docs += [b, change(b, 1)]
-    template = docs[0] + " " + docs[1]
-    docs += [change(template, 1, at=len(template.split()) - 1) for _ in range(40)]
-    docs += [f"{rng.choice(questions)} {q} {rng.choice(questions)}" for q in rng.sample(gsm8k, 10)]
-    docs += rng.sample(trec_test, 5)
-    rng.shuffle(docs)
-    records = [{"id": f"doc-{i:05d}", "text": t} for i, t in enumerate(docs)]
-    return records + [
-        {"id": "no-text", "text": None},
-        {"id": "no-words", "text": "!!! ..."},
-        {"id": "number", "text": 5},
-    ]
-
-
 def dedup_pipeline() -> Pipeline:
     steps = {
         "source": FromRecords(records=dedup_corpus()),
