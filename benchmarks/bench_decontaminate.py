@@ -1,7 +1,9 @@
 """Decontamination against the whole bundled registry: speed, recall on planted items, false positives.
 
-Measures, for the n-gram detector (GPT-3 style 13-grams) and the semantic detector (MiniLM,
-threshold 0.85) separately:
+Measures, for the n-gram detector (GPT-3 style 13-grams, answer-only matches by the step's
+answer rule) and the semantic detector (MiniLM, the step's per-benchmark calibrated thresholds:
+GSM8K 0.89 or 0.75 with the same numbers, others 0.85; ``--semantic-threshold`` for one value)
+separately (calibration: ``calibrate_decontaminate.py``):
 
 - index cost: loading the 6 bundled sets (18,820 items), building the n-gram index, embedding
   the benchmark questions cold (``--cold``: a fresh embedding cache) and warm (from the cache);
@@ -10,7 +12,8 @@ threshold 0.85) separately:
   (inside a longer chat prompt), ``edited`` (casing, punctuation, 2 words replaced, wrapped),
   ``renamed`` (GSM8K with every number and name replaced automatically, wording unchanged),
   ``rephrased`` (16 GSM8K problems rephrased by hand: names, numbers, light rewording — the
-  set the tests use) and ``rewritten`` (the same 16 rewritten heavily: other objects and story);
+  set the tests use), ``rephrased64`` (64 more: names/objects, numbers, reordered, reworded)
+  and ``rewritten`` (the same 16 rewritten heavily: other objects and story);
 - false-positive rate (records with any hit) on clean text: OpenAssistant messages and prompts,
   TREC train, SST-2 train, self-instruct user instructions; GSM8K *train* questions are reported
   apart as hard negatives (same kind of problems, some genuinely near-duplicate to test items).
@@ -43,6 +46,7 @@ from synthpipe.curate.decontam.registry import list_benchmarks, load_benchmark, 
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = ROOT / "tests" / "curate" / "test_decontaminate.py"
+REPHRASED = ROOT / "tests" / "curate" / "data" / "gsm8k_rephrased.jsonl"  # 64 more, by kind
 
 # The 16 GSM8K problems of the tests, rewritten heavily (other objects, story and numbers).
 REWRITTEN = {
@@ -123,6 +127,7 @@ def planted(rng: random.Random) -> dict[str, list[tuple[str, str]]]:
     for item in rng.sample(load_benchmark("gsm8k"), 200):
         sets["renamed"].append((rename(item["question"], rng), item["id"]))
     sets["rephrased"] = [(t, i) for i, t in load_rephrased().items()]
+    sets["rephrased64"] = [(r["text"], r["item_id"]) for r in map(json.loads, REPHRASED.open())]
     sets["rewritten"] = [(t, i) for i, t in REWRITTEN.items()]
     return sets
 
@@ -158,11 +163,11 @@ def run_ngram(index, texts: list[str]) -> tuple[list[list], float]:
     return hits, time.perf_counter() - start
 
 
-def run_semantic(index, embedder, texts: list[str]) -> tuple[list[list], float]:
+def run_semantic(index, embedder, texts: list[str], threshold) -> tuple[list[list], float]:
     start = time.perf_counter()
     hits = []
     for i in range(0, len(texts), 512):
-        hits += semantic.find_hits(index, embedder, [{"text": t} for t in texts[i : i + 512]])
+        hits += semantic.find_hits(index, embedder, [{"text": t} for t in texts[i : i + 512]], threshold)
     return hits, time.perf_counter() - start
 
 
@@ -256,6 +261,8 @@ def main() -> None:
     parser.add_argument("--semantic-limit", type=int, default=1500, help="records per clean set for semantic")
     parser.add_argument("--no-semantic", action="store_true")
     parser.add_argument("--cold", action="store_true", help="embed the benchmarks into a fresh cache")
+    parser.add_argument("--semantic-threshold", type=float, help="one threshold for every benchmark "
+                        "[default: the calibrated ones]")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ngram-mask-numbers", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--min-span", type=int, default=8, help="min_span_tokens of the n-gram index")
@@ -299,18 +306,19 @@ def main() -> None:
             semantic.cache_dir = lambda: cold_dir  # a fresh embedding cache for this run
         t = time.perf_counter()
         sem_index = semantic.SemanticIndex.build(sets, embedder)
+        threshold = args.semantic_threshold or {s.name: semantic.thresholds_for(s.name) for s in sets}
         sem_build = time.perf_counter() - t
         print(f"semantic index: {sem_index.matrix.shape[0]} questions x {sem_index.matrix.shape[1]}, "
               f"{'cold (embedded now)' if args.cold else 'from cache if present'} {sem_build:.1f} s, "
               f"backend {embedder.backend}")  # fmt: skip
         scanned, secs = 0.0, 0.0
         for name, texts in sem_clean.items():
-            hits, s = run_semantic(sem_index, embedder, texts)
+            hits, s = run_semantic(sem_index, embedder, texts, threshold)
             results["semantic"][name] = hits
             scanned, secs = scanned + mb(texts), secs + s
             speed[f"semantic {name}"] = (mb(texts), s, len(texts))
         for name, pairs in plants.items():
-            results["semantic"][name] = run_semantic(sem_index, embedder, [t for t, _ in pairs])[0]
+            results["semantic"][name] = run_semantic(sem_index, embedder, [t for t, _ in pairs], threshold)[0]
         speed["semantic all clean"] = (scanned, secs, sum(map(len, sem_clean.values())))
 
     peers = {}

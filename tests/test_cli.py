@@ -14,7 +14,7 @@ TOY = Path(__file__).parent / "pipeline"
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(TOY)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(TOY), os.environ.get("PYTHONPATH")]))}
     return subprocess.run(
         [sys.executable, "-m", "synthpipe.cli", *args], capture_output=True, text=True, env=env, cwd=cwd
     )
@@ -101,3 +101,65 @@ def test_convert_maps_fields_and_quarantines(tmp_path, seeds):
     rows = read_all(target)
     assert len(rows) == 12 and rows[0]["text"].startswith("question number") and rows[0]["label"] in "AB"
     assert cli("convert", str(seeds), str(tmp_path / "x.csv"), "--text-field", "q", "--strict").returncode == 1
+
+
+def test_run_that_keeps_nothing_exits_4_unless_allow_empty(tmp_path, seeds):
+    recipe = tmp_path / "strict.yaml"
+    recipe.write_text(
+        f"name: none\nsteps:\n  read: {{step: read, path: '{seeds}', text_field: q}}\n"
+        "  filter: {step: text_filter, min_words: 100}\n"
+    )
+    out = tmp_path / "run"
+    result = cli("run", str(recipe), "--out", str(out), "--json")
+    assert result.returncode == 4, result.stderr
+    assert json.loads(result.stdout)["kept"] == 0  # the summary is still printed
+    assert "kept 0 of 13 records" in result.stderr and "filter: too_short (12)" in result.stderr
+    assert "--allow-empty" in result.stderr and "Traceback" not in result.stderr
+    assert len((out / "dropped.jsonl").read_text().splitlines()) == 12  # nothing lost: the ledger is written
+    assert (out / "report.html").exists()
+    assert cli("run", str(recipe), "--out", str(out), "--allow-empty", "-q").returncode == 0
+
+
+def test_quiet_still_prints_one_line_with_the_report_path(tmp_path, seeds):
+    out = tmp_path / "run"
+    result = cli("run", str(reader_recipe(tmp_path, seeds)), "--out", str(out), "-q")
+    assert result.returncode == 0, result.stderr
+    [line] = result.stdout.strip().splitlines()
+    assert "kept 12" in line and str((out / "report.html").resolve()) in line
+    assert result.stderr == ""  # no progress bars
+
+
+def test_every_output_file_has_the_same_umask_mode(tmp_path, seeds):
+    out = tmp_path / "run"
+    assert cli("run", str(reader_recipe(tmp_path, seeds)), "--out", str(out), "-q").returncode == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in out.iterdir() if p.is_file()}
+    assert modes["report.html"] == modes["kept.jsonl"] == 0o666 & ~umask, modes
+    assert set(modes.values()) == {0o666 & ~umask}, modes
+
+
+def test_help_shows_every_default_written_in_a_help_string(monkeypatch):
+    """Rich reads "[default: x]" as markup and drops it unless the bracket is escaped."""
+    import re
+
+    import typer.rich_utils
+    from typer.main import get_command
+    from typer.testing import CliRunner
+
+    from synthpipe.cli import app
+
+    monkeypatch.setattr(typer.rich_utils, "MAX_WIDTH", 1000)  # no wrapping inside the bracket
+    commands, checked = [((), get_command(app))], 0
+    while commands:
+        path, command = commands.pop()
+        for name, sub in getattr(command, "commands", {}).items():
+            commands.append(((*path, name), sub))
+        wanted = [m for p in command.params for m in re.findall(r"\\?\[(default: [^\]]*)\]", p.help or "")]
+        if not wanted:
+            continue
+        shown = " ".join(CliRunner().invoke(app, [*path, "--help"]).output.split())
+        for text in wanted:
+            assert f"[{' '.join(text.split())}]" in shown, (path, text)
+            checked += 1
+    assert checked >= 10

@@ -107,3 +107,64 @@ def test_minhash_and_decontaminate_commands(tmp_path):
     hits = json.loads(leak["_drop"]["detail"])
     assert leak["id"] == "leak" and leak["_drop"]["reason"] == "contaminated"
     assert hits[0]["benchmark"] == "gsm8k" and hits[0]["detector"] == "ngram"
+
+
+def test_a_field_missing_from_every_record_is_a_usage_error(tmp_path):
+    data = write_jsonl(tmp_path / "qa.jsonl", [{"question": f"what is {i} plus {i}?", "answer": str(2 * i)} for i in range(5)])
+    out = tmp_path / "out"
+    # a field named on the command line (unset, the fields pick a profile: see test_filter_profiles)
+    result = cli("filter", str(data), "--out", str(out), "--text-field", "text")
+    assert result.returncode == 2, result.stderr
+    assert "has field 'text'" in result.stderr and "available: answer, id, question" in result.stderr
+    assert "Traceback" not in result.stderr and not out.exists()  # refused before any work
+    # a filter's own field (llm_output's instruction) is checked the same way, with a did-you-mean
+    result = cli("filter", str(data), "--out", str(out), "--text-field", "answer", "--instruction-field", "questoin")
+    assert result.returncode == 2 and "'questoin'" in result.stderr and "did you mean 'question'" in result.stderr
+
+
+def test_a_field_missing_from_some_records_is_quarantined_as_before(tmp_path):
+    """The first records decide cheaply; a field that only appears late is looked for everywhere."""
+    rows = [{"question": f"q{i}"} for i in range(1200)] + [{"text": "The kept record has enough words in it."}]
+    data = write_jsonl(tmp_path / "late.jsonl", rows)
+    result = cli("filter", str(data), "--out", str(tmp_path / "out"), "--filters", "text", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["kept"] == 1 and summary["quarantined"] == 1200
+
+
+def test_a_curation_that_keeps_nothing_exits_4_unless_allow_empty(tmp_path, corpus):
+    out = tmp_path / "none"
+    args = ["filter", str(corpus), "--out", str(out), "--text-field", "prompt", "--filters", "text", "-s", "text.min_words=99"]
+    result = cli(*args, "-q")
+    assert result.returncode == 4
+    assert "kept 0 of 5 records" in result.stderr and "text: too_short (5)" in result.stderr
+    assert "--allow-empty" in result.stderr and "Traceback" not in result.stderr
+    assert len(read_jsonl(out / "dropped.jsonl")) == 5 and (out / "summary.json").exists()  # nothing lost
+    assert cli(*args, "-q", "--allow-empty").returncode == 0
+    # every record quarantined (a wrong type, not a missing field) is an empty result too
+    bad = write_jsonl(tmp_path / "ints.jsonl", [{"text": i} for i in range(3)])
+    result = cli("filter", str(bad), "--out", str(tmp_path / "ints"), "-q")
+    assert result.returncode == 4 and "kept 0 of 3 records" in result.stderr and "quarantine" in result.stderr
+
+
+def test_quiet_curation_prints_one_line_with_the_report_path(tmp_path, corpus):
+    out = tmp_path / "q"
+    result = cli("filter", str(corpus), "--out", str(out), "--text-field", "prompt", "--filters", "text", "-q")
+    assert result.returncode == 0, result.stderr
+    [line] = result.stdout.strip().splitlines()
+    assert "kept 5" in line and str((out / "report.html").resolve()) in line
+
+
+def test_decontaminate_benchmark_names_are_checked_in_one_line(tmp_path, corpus):
+    out = tmp_path / "d"
+    result = cli("decontaminate", str(corpus), "--out", str(out), "--text-field", "prompt", "--benchmarks", "gsm8kk")
+    assert result.returncode == 2
+    assert "unknown benchmark 'gsm8kk'; did you mean 'gsm8k'?" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "pydantic" not in result.stderr
+    for empty in ("", " , "):  # checking nothing would pass every record as clean
+        result = cli("decontaminate", str(corpus), "--out", str(out), "--text-field", "prompt", "--benchmarks", empty)
+        assert result.returncode == 2 and "--benchmarks" in result.stderr
+    from synthpipe.curate.decontam.step import Decontaminate
+
+    with pytest.raises(ValueError, match="no benchmarks to check"):
+        Decontaminate(benchmarks=[])

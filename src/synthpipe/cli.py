@@ -1,4 +1,5 @@
-"""The `synthpipe` command line. Exit codes: 0 ok, 1 failure, 2 usage error."""
+"""The `synthpipe` command line. Exit codes: 0 ok, 1 failure, 2 usage error, 3 budget reached,
+4 no record kept (unless --allow-empty)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from rich.table import Table
 from rich.text import Text
 
 from synthpipe import __version__
-from synthpipe.errors import SynthpipeError, UsageError
+from synthpipe.errors import SynthpipeError, UsageError, disk_full, validation_message
 
+# Help strings are rich markup, where "[default: x]" reads as a style tag and vanishes:
+# write a literal bracket as "\\[".
 app = typer.Typer(
     name="synthpipe",
     help="Generate, curate, audit and prove synthetic data for language models.",
@@ -45,15 +48,17 @@ def _main(
 @app.command()
 def run(
     recipe: Annotated[str, typer.Argument(help="Recipe file, or the name of a bundled recipe (see `synthpipe recipes`).")],
-    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory [default: runs/<recipe name>].")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory \\[default: runs/<recipe name>].")] = None,
     overrides: Annotated[list[str] | None, typer.Option("--set", "-s", help="Override a recipe value: steps.generate.n=500 (repeatable).")] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="Discard checkpoints and start over.")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Fail on the first malformed input record instead of quarantining it.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summary.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or tables: one summary line with the report path.")] = False,
+    allow_empty: Annotated[bool, typer.Option("--allow-empty", help="Exit 0 even if no record is kept (otherwise exit 4).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary on stdout.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print LLM requests, tokens and cost estimates; call no LLM.")] = False,
     executor: Annotated[str, typer.Option("--executor", help="local (this machine) or ray (a Ray cluster).")] = "local",
-    address: Annotated[str | None, typer.Option("--address", help="Ray cluster address, e.g. ray://host:10001 [default: start a local Ray].")] = None,
+    address: Annotated[str | None, typer.Option("--address", help="Ray cluster address, e.g. ray://host:10001 \\[default: start a local Ray].")] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm a run of more than 1,000,000 records.")] = False,
 ) -> None:
     """Run a recipe; rerunning the same command resumes where it stopped."""
     from synthpipe.pipeline.progress import NullProgress, RichProgress
@@ -62,10 +67,10 @@ def run(
 
     pipeline = Pipeline.from_recipe(find_recipe(recipe), overrides or [])
     if dry_run:
-        _print_estimate(pipeline.dry_run(out_dir), as_json)
+        _print_estimate(pipeline.dry_run(out_dir, yes=yes), as_json)
         return
     progress = NullProgress() if (quiet or as_json) else RichProgress(Console(stderr=True))
-    result = pipeline.run(out_dir, fresh=fresh, strict=strict, progress=progress, executor=executor, address=address)
+    result = pipeline.run(out_dir, fresh=fresh, strict=strict, progress=progress, executor=executor, address=address, yes=yes)
     metrics = result.metrics
     if as_json:
         summary = {
@@ -77,13 +82,18 @@ def run(
             "report": str(result.run_dir / "report.html"),
         }
         print(json.dumps(summary, indent=2))
-    elif not quiet:
+    elif quiet:
+        _print_summary_line(metrics, result.run_dir / "report.html")
+    else:
         _print_funnel(metrics)
+        for name, audit_result in (metrics.get("audit") or {}).items():
+            _print_signatures(audit_result["signatures"], f"audit ({name})")
         if metrics.get("experiment"):
             from synthpipe.report.experiment_section import format_table
 
             out.print(format_table(metrics["experiment"]), soft_wrap=True, highlight=False)
         out.print(f"report: [bold]{(result.run_dir / 'report.html').resolve()}[/bold]", soft_wrap=True)
+    _refuse_empty(metrics, result.run_dir, allow_empty)
 
 
 @app.command()
@@ -142,48 +152,56 @@ def convert(
 
 # -- one-shot curation commands -----------------------------------------------------------
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output directory: kept, dropped (ledger), summary.json, report.")]
-TextFieldOpt = Annotated[list[str] | None, typer.Option("--text-field", help="Field(s) holding the text [default: text].")]
-FormatOpt = Annotated[str | None, typer.Option("--format", help="Output format [default: the input's].")]
+TextFieldOpt = Annotated[list[str] | None, typer.Option("--text-field", help="Field(s) holding the text \\[default: text].")]
+FormatOpt = Annotated[str | None, typer.Option("--format", help="Output format \\[default: the input's].")]
 FreshOpt = Annotated[bool, typer.Option("--fresh", help="Discard checkpoints in --out and start over.")]
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Fail on the first malformed input record.")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summary.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or tables: one summary line with the report path.")]
+AllowEmptyOpt = Annotated[bool, typer.Option("--allow-empty", help="Exit 0 even if no record is kept (otherwise exit 4).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print summary.json on stdout.")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", help="Step config override NAME.KEY=VALUE (repeatable).")]
 
 _FILTERS = {"text": "text_filter", "repetition": "repetition_filter", "symbol": "symbol_filter",
             "llm_output": "llm_output_filter", "language": "language_filter"}  # fmt: skip
+_PROFILES = ("instruction", "chat", "math", "code", "text", "web")
 
 
 @app.command("filter")
 def filter_command(
     source: Annotated[Path, typer.Argument(help="Input records (jsonl, jsonl.gz, parquet, csv, HF dataset dir).")],
     out_dir: OutOpt,
-    filters: Annotated[str, typer.Option(help=f"Comma list, applied in order, from: {', '.join(_FILTERS)}.")] = "text,repetition,symbol,llm_output",
+    profile: Annotated[str | None, typer.Option(help=f"Data profile: {', '.join(_PROFILES)} \\[default: chosen from the fields].")] = None,
+    filters: Annotated[str | None, typer.Option(help=f"Instead of a profile, these filters in order, from: {', '.join(_FILTERS)}.")] = None,
     text_field: TextFieldOpt = None,
-    instruction_field: Annotated[str | None, typer.Option(help="Instruction field, if any (echo and impossible-instruction checks).")] = None,
-    response_field: Annotated[str | None, typer.Option(help="Response field [default: the text field].")] = None,
+    instruction_field: Annotated[str | None, typer.Option(help="Instruction field \\[default: detected: instruction, prompt, question...].")] = None,
+    input_field: Annotated[str | None, typer.Option(help="Optional input field (Alpaca `input`) \\[default: detected].")] = None,
+    response_field: Annotated[str | None, typer.Option(help="Response field \\[default: detected, else the text field].")] = None,
+    messages_field: Annotated[str | None, typer.Option(help="chat profile: field with the list of messages \\[default: detected].")] = None,
     languages: Annotated[str | None, typer.Option(help="Languages to keep, e.g. en,fr (adds the language filter).")] = None,
     sets: SetOpt = None, fmt: FormatOpt = None, fresh: FreshOpt = False, strict: StrictOpt = False,
-    quiet: QuietOpt = False, as_json: JsonOpt = False,
+    quiet: QuietOpt = False, as_json: JsonOpt = False, allow_empty: AllowEmptyOpt = False,
 ) -> None:
-    """Heuristic quality filters; every removed record goes to the ledger with its reason."""
-    names = [n.strip() for n in filters.split(",") if n.strip()]
-    if languages and "language" not in names:
-        names.append("language")
-    fields = text_field or ["text"]
-    common = {"text_field": fields[0] if len(fields) == 1 else fields, "instruction_field": instruction_field,
-              "response_field": response_field or fields[0], "languages": languages.split(",") if languages else None}  # fmt: skip
-    steps = {}
-    for name in names:
-        if name not in _FILTERS:
-            from synthpipe.pipeline.registry import suggest
+    """Quality filters for the kind of data given (a profile, or --filters); every removed record goes to the ledger with its reason."""
+    from synthpipe.run.filter_plan import plan_chain, plan_profile, sample_records
 
-            raise UsageError(f"unknown filter {name!r}{suggest(name, _FILTERS)}")
-        nullable = ("instruction_field",) if name == "llm_output" else ()
-        steps[name] = _build_step(_FILTERS[name], common, _overrides(sets, name), nullable=nullable)
-    if "text" in steps:  # text_filter takes one field
-        steps["text"] = _build_step("text_filter", {"text_field": fields[0]}, _overrides(sets, "text"))
-    _curate("filter", source, out_dir, steps, fields[0], fmt, fresh, strict, quiet, as_json)
+    if not source.exists():
+        raise UsageError(f"no such input: {source}")
+    records = sample_records(source)
+    langs = languages.split(",") if languages else None
+    if filters is not None:
+        names = [n.strip() for n in filters.split(",") if n.strip()]
+        if languages and "language" not in names:
+            names.append("language")
+        plan = plan_chain(records, names, text_field, instruction_field, response_field, langs, _build_step,
+                          lambda name: _overrides(sets, name))  # fmt: skip
+    else:
+        given = {"text": (text_field or [None])[0], "instruction": instruction_field, "input": input_field,
+                 "response": response_field, "messages": messages_field}  # fmt: skip
+        plan = plan_profile(records, profile, given, langs, _build_step, _overrides(sets, "filter"))
+    if not (quiet or as_json):
+        err.print(plan.describe(), soft_wrap=True, highlight=False)
+    _curate("filter", source, out_dir, plan.steps, plan.text_field, fmt, fresh, strict, quiet, as_json,
+            lambda result: {"profile": plan.summary}, require_text=plan.require_text, allow_empty=allow_empty)  # fmt: skip
 
 
 _DEDUP = {"exact": "exact_dedup", "minhash": "minhash_dedup", "semantic": "semantic_dedup"}
@@ -197,7 +215,7 @@ def dedup(
     threshold: Annotated[float | None, typer.Option(help="minhash: Jaccard [0.8]; semantic: cosine [0.9].")] = None,
     text_field: TextFieldOpt = None,
     sets: SetOpt = None, fmt: FormatOpt = None, fresh: FreshOpt = False, strict: StrictOpt = False,
-    quiet: QuietOpt = False, as_json: JsonOpt = False,
+    quiet: QuietOpt = False, as_json: JsonOpt = False, allow_empty: AllowEmptyOpt = False,
 ) -> None:
     """Remove duplicates: the first record of each group is kept, the others go to the ledger."""
     if method not in _DEDUP:
@@ -207,7 +225,8 @@ def dedup(
     field = (text_field or ["text"])[0]
     config = {"fields": [field], "text_field": field, "threshold": threshold}
     steps = {"dedup": _build_step(_DEDUP[method], config, _overrides(sets, "dedup"))}
-    _curate("dedup", source, out_dir, steps, field, fmt, fresh, strict, quiet, as_json, _step_summaries)
+    _curate("dedup", source, out_dir, steps, field, fmt, fresh, strict, quiet, as_json, _step_summaries,
+            allow_empty=allow_empty)  # fmt: skip
 
 
 @app.command()
@@ -220,14 +239,31 @@ def decontaminate(
     action: Annotated[str, typer.Option(help="drop contaminated records, or flag them (adds `contamination`).")] = "drop",
     text_field: TextFieldOpt = None,
     sets: SetOpt = None, fmt: FormatOpt = None, fresh: FreshOpt = False, strict: StrictOpt = False,
-    quiet: QuietOpt = False, as_json: JsonOpt = False,
+    quiet: QuietOpt = False, as_json: JsonOpt = False, allow_empty: AllowEmptyOpt = False,
 ) -> None:
     """Find benchmark test items (verbatim, edited or paraphrased) in the data; drop or flag them."""
     fields = text_field or ["text"]
     names = "all" if benchmarks.strip() == "all" else [b.strip() for b in benchmarks.split(",") if b.strip()]
+    if not names and "extra_benchmarks" not in _overrides(sets, "decontaminate"):
+        raise UsageError("--benchmarks names no benchmark: give bundled names (see `synthpipe benchmarks`) or 'all'")
     config = {"benchmarks": names, "text_fields": fields, "semantic": semantic, "ngram": ngram, "action": action}
     steps = {"decontaminate": _build_step("decontaminate", config, _overrides(sets, "decontaminate"))}
-    _curate("decontaminate", source, out_dir, steps, fields[0], fmt, fresh, strict, quiet, as_json, _step_summaries)
+    _curate("decontaminate", source, out_dir, steps, fields[0], fmt, fresh, strict, quiet, as_json, _step_summaries,
+            allow_empty=allow_empty)  # fmt: skip
+    if not (quiet or as_json):
+        _print_decontamination(out_dir / "decontaminate_summary.json")
+
+
+def _print_decontamination(path: Path) -> None:
+    """Records caught per detector, and the answer-only n-gram matches set aside."""
+    if not path.exists():
+        return
+    summary = json.loads(path.read_text())
+    detectors = ", ".join(f"{d} {n}" for d, n in summary["by_detector"].items())
+    spared = summary.get("spared_answer_only", 0)
+    out.print(f"contaminated {summary['contaminated']} of {summary['records']} ({detectors}); {spared} kept whose "
+              "only match was a short or formulaic stretch of a benchmark answer (see decontaminate_summary.json)",
+              soft_wrap=True, highlight=False)  # fmt: skip
 
 
 def _step_summaries(result) -> dict:
@@ -240,10 +276,10 @@ def pii(
     source: Annotated[Path, typer.Argument(help="Input records.")],
     out_dir: OutOpt,
     action: Annotated[str, typer.Option(help="redact (placeholders like [EMAIL]), drop, or flag.")] = "redact",
-    types: Annotated[str | None, typer.Option(help="Comma list of PII types [default: all].")] = None,
+    types: Annotated[str | None, typer.Option(help="Comma list of PII types \\[default: all].")] = None,
     text_field: TextFieldOpt = None,
     sets: SetOpt = None, fmt: FormatOpt = None, fresh: FreshOpt = False, strict: StrictOpt = False,
-    quiet: QuietOpt = False, as_json: JsonOpt = False,
+    quiet: QuietOpt = False, as_json: JsonOpt = False, allow_empty: AllowEmptyOpt = False,
 ) -> None:
     """Find PII (emails, phones, cards, IPs, IBANs, national ids, credentials, secrets); redact, drop or flag.
 
@@ -252,7 +288,8 @@ def pii(
     config = {"text_field": fields if len(fields) > 1 else fields[0], "action": action,
               "types": types.split(",") if types else None}  # fmt: skip
     steps = {"pii": _build_step("pii", config, _overrides(sets, "pii"))}
-    _curate("pii", source, out_dir, steps, fields[0], fmt, fresh, strict, quiet, as_json, _pii_summary)
+    _curate("pii", source, out_dir, steps, fields[0], fmt, fresh, strict, quiet, as_json, _pii_summary,
+            allow_empty=allow_empty)  # fmt: skip
 
 
 def _pii_summary(result) -> dict:
@@ -270,13 +307,17 @@ def _pii_summary(result) -> dict:
 
 def _build_step(registered: str, values: dict, overrides: dict, nullable: tuple[str, ...] = ()):
     """The step with those of `values` its config knows (None means 'use the default' unless nullable)."""
+    from pydantic import ValidationError
+
     from synthpipe.pipeline.registry import get_step_class
 
     cls = get_step_class(registered)
     config = {k: v for k, v in values.items() if k in cls.Config.model_fields and (v is not None or k in nullable)}
     try:
         return cls(**{**config, **overrides})
-    except Exception as exc:  # pydantic ValidationError: a bad --set value
+    except ValidationError as exc:  # a bad option or --set value: one line, no pydantic dump
+        raise UsageError(f"{registered}: {validation_message(exc)}") from None
+    except (TypeError, ValueError) as exc:
         raise UsageError(f"{registered}: {exc}") from None
 
 
@@ -295,7 +336,7 @@ def _overrides(sets: list[str] | None, name: str) -> dict:
 
 
 def _curate(command, source, out_dir, steps, text_field, fmt, fresh, strict, quiet, as_json, summarize=None,
-            require_text: bool = True) -> None:
+            require_text: bool = True, allow_empty: bool = False) -> None:
     from synthpipe.pipeline.progress import NullProgress, RichProgress
     from synthpipe.run.oneshot import run_curation
 
@@ -310,9 +351,30 @@ def _curate(command, source, out_dir, steps, text_field, fmt, fresh, strict, qui
         write_summary(result, summarize(result))
     if as_json:
         print((result.run_dir / "summary.json").read_text())
-    elif not quiet:
+    elif quiet:
+        _print_summary_line(result.metrics, result.run_dir / "report.html")
+    else:
         _print_funnel(result.metrics)
         out.print(f"outputs in {result.run_dir.resolve()}", soft_wrap=True, highlight=False)
+    _refuse_empty(result.metrics, result.run_dir, allow_empty)
+
+
+def _refuse_empty(metrics: dict, run_dir: Path, allow_empty: bool) -> None:
+    """Kept 0 of N > 0 records: exit 4 (after the outputs are written) unless --allow-empty."""
+    from synthpipe.errors import EmptyResultError
+    from synthpipe.run.api import empty_result
+
+    reason = None if allow_empty else empty_result(metrics)
+    if reason:
+        files = [metrics["output"]["dropped"], *(["quarantine.jsonl"] if metrics.get("quarantined") else []), "report.html"]
+        raise EmptyResultError(f"{reason}. Outputs are written: see {', '.join(str(run_dir / f) for f in files)}; "
+                               "pass --allow-empty to accept an empty result.")  # fmt: skip
+
+
+def _print_summary_line(metrics: dict, report: Path) -> None:
+    """--quiet: the counts and where the report is, on one line."""
+    line = f"kept {metrics['kept']}  dropped {metrics['dropped']}  quarantined {metrics.get('quarantined', 0)}"
+    out.print(f"{line}  report: {report.resolve()}", soft_wrap=True, highlight=False)
 
 
 verify_app = typer.Typer(help="Check synthetic data with programs: math answers, code in a sandbox.", no_args_is_help=True)
@@ -328,14 +390,14 @@ def verify_math(
     gold_is_solution: Annotated[bool, typer.Option("--gold-is-solution", help="The gold field is a worked solution (GSM8K `answer`): take its final answer.")] = False,
     problem_field: Annotated[str, typer.Option(help="Field with the problem (shown in the report).")] = "question",
     sets: SetOpt = None, fmt: FormatOpt = None, fresh: FreshOpt = False, strict: StrictOpt = False,
-    quiet: QuietOpt = False, as_json: JsonOpt = False,
+    quiet: QuietOpt = False, as_json: JsonOpt = False, allow_empty: AllowEmptyOpt = False,
 ) -> None:
     """Keep records whose candidate's final answer equals the gold answer (####, \\boxed{}, "the answer is")."""
     config = {"candidate_field": candidate_field, "gold_field": gold_field, "gold_is_solution": gold_is_solution}
     steps = {"verify": _build_step("verify_math", config, _overrides(sets, "verify"))}
     # the problem is only shown in the report: records without it are still checked
     _curate("verify-math", source, out_dir, steps, problem_field, fmt, fresh, strict, quiet, as_json,
-            _verify_summary, require_text=False)  # fmt: skip
+            _verify_summary, require_text=False, allow_empty=allow_empty)  # fmt: skip
 
 
 @verify_app.command("code")
@@ -343,14 +405,14 @@ def verify_code(
     source: Annotated[Path, typer.Argument(help="Records with a program and its tests (HumanEval, MBPP or code/tests layout).")],
     out_dir: OutOpt,
     layout: Annotated[str, typer.Option(help="auto, humaneval, mbpp or plain.")] = "auto",
-    code_field: Annotated[str | None, typer.Option(help="Field with the program [default: the layout's].")] = None,
-    tests_field: Annotated[str | None, typer.Option(help="Field with the tests [default: the layout's].")] = None,
+    code_field: Annotated[str | None, typer.Option(help="Field with the program \\[default: the layout's].")] = None,
+    tests_field: Annotated[str | None, typer.Option(help="Field with the tests \\[default: the layout's].")] = None,
     timeout: Annotated[float | None, typer.Option(help="Wall-clock seconds per program.")] = None,
     memory_mb: Annotated[int | None, typer.Option(help="Address-space limit per program.")] = None,
     isolation: Annotated[str | None, typer.Option(help="auto, bwrap, unshare or none (see the sandbox docs).")] = None,
     workers: Annotated[int | None, typer.Option(help="Programs run at once.")] = None,
     sets: SetOpt = None, fmt: FormatOpt = None, fresh: FreshOpt = False, strict: StrictOpt = False,
-    quiet: QuietOpt = False, as_json: JsonOpt = False,
+    quiet: QuietOpt = False, as_json: JsonOpt = False, allow_empty: AllowEmptyOpt = False,
 ) -> None:
     """Run each program against its tests in the sandbox; keep those that pass."""
     config = {"layout": layout, "code_field": code_field, "tests_field": tests_field, "timeout_s": timeout,
@@ -358,7 +420,7 @@ def verify_code(
     steps = {"verify": _build_step("verify_code", config, _overrides(sets, "verify"))}
     # records of code need no `text`: the report shows the program field instead
     _curate("verify-code", source, out_dir, steps, code_field or "text", fmt, fresh, strict, quiet, as_json,
-            _verify_summary, require_text=False)  # fmt: skip
+            _verify_summary, require_text=False, allow_empty=allow_empty)  # fmt: skip
 
 
 def _verify_summary(result) -> dict:
@@ -374,14 +436,14 @@ def export(
     source: Annotated[Path, typer.Argument(help="Records to export (e.g. a run's kept.jsonl).")],
     out_path: Annotated[Path, typer.Option("--out", "-o", help="Output file (a directory for --format hf).")],
     fmt: Annotated[str, typer.Option("--format", help="openai, trl-messages, trl-prompt-completion, sharegpt, alpaca, dpo or hf.")],
-    shape: Annotated[str | None, typer.Option(help="Row shape of --format hf [default: trl-messages].")] = None,
-    instruction_field: Annotated[str | None, typer.Option(help="Field with the user turn [default: instruction, prompt, question, text].")] = None,
-    input_field: Annotated[str | None, typer.Option(help="Optional extra input joined to the user turn [default: input].")] = None,
-    output_field: Annotated[str | None, typer.Option(help="Field with the assistant turn [default: response, output, answer, completion, generation].")] = None,
-    messages_field: Annotated[str | None, typer.Option(help="Field with a whole chat [default: messages, conversations].")] = None,
+    shape: Annotated[str | None, typer.Option(help="Row shape of --format hf \\[default: trl-messages].")] = None,
+    instruction_field: Annotated[str | None, typer.Option(help="Field with the user turn \\[default: instruction, prompt, question, text].")] = None,
+    input_field: Annotated[str | None, typer.Option(help="Optional extra input joined to the user turn \\[default: input].")] = None,
+    output_field: Annotated[str | None, typer.Option(help="Field with the assistant turn \\[default: response, output, answer, completion, generation].")] = None,
+    messages_field: Annotated[str | None, typer.Option(help="Field with a whole chat \\[default: messages, conversations].")] = None,
     system: Annotated[str | None, typer.Option(help="A fixed system prompt for records without one.")] = None,
-    chosen_field: Annotated[str | None, typer.Option(help="DPO: preferred reply [default: chosen].")] = None,
-    rejected_field: Annotated[str | None, typer.Option(help="DPO: dispreferred reply [default: rejected].")] = None,
+    chosen_field: Annotated[str | None, typer.Option(help="DPO: preferred reply \\[default: chosen].")] = None,
+    rejected_field: Annotated[str | None, typer.Option(help="DPO: dispreferred reply \\[default: rejected].")] = None,
     conversational: Annotated[bool | None, typer.Option("--conversational/--strings", help="trl-prompt-completion / dpo: message lists instead of strings.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -403,7 +465,7 @@ def export(
 @app.command()
 def experiment(
     run_dir: Annotated[Path, typer.Argument(help="A finished run directory (its kept records and ledger are the synthetic data).")],
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML with the experiment keys [default: the run's recipe `experiment:`].")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML with the experiment keys \\[default: the run's recipe `experiment:`].")] = None,
     sets: Annotated[list[str] | None, typer.Option("--set", "-s", help="Override a key: seeds=5, learning_curve=[100,500] (repeatable).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -447,21 +509,22 @@ def audit(
     text_field: Annotated[str, typer.Option(help="Field holding the text.")] = "text",
     label_field: Annotated[str, typer.Option(help="Field holding the label, if any.")] = "label",
     no_embed: Annotated[bool, typer.Option("--no-embed", help="Lexical metrics only (skip MiniLM embeddings).")] = False,
+    embed_field: Annotated[str, typer.Option(help="What fidelity embeds: a field, fields joined by + (jointly), or auto (the response of prompt/response records).")] = "auto",
+    seeds: Annotated[Path | None, typer.Option("--seeds", help="Seed records the data was generated from: their labels anchor the label-drift signature.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Audit a dataset: diversity / mode collapse, fidelity to a reference, failure signatures, dataset card."""
     from synthpipe.run.audit_files import run_audit
 
-    for path in (data, reference):
+    for path in (data, reference, seeds):
         if path is not None and not path.exists():
             raise UsageError(f"no such input: {path}")
     result = run_audit(data, out_dir, reference_path=reference, text_field=text_field,
-                       label_field=label_field, embed=not no_embed)  # fmt: skip
+                       label_field=label_field, embed=not no_embed, embed_field=embed_field, seeds_path=seeds)  # fmt: skip
     if as_json:
         print(json.dumps(result, indent=2, default=str))
         return
-    for row in result["signatures"]:
-        out.print(f"{row['status']:>5}  {row['name']}: {row['explanation']}", highlight=False, soft_wrap=True)
+    _print_signatures(result["signatures"])
     out.print(f"wrote {out_dir / 'report.html'}, {out_dir / 'metrics.json'}, {out_dir / 'card.md'}", soft_wrap=True)
 
 
@@ -548,6 +611,17 @@ def _print_funnel(metrics: dict) -> None:
     out.print(line)
 
 
+def _print_signatures(rows: list[dict], title: str | None = None) -> None:
+    """The audit's traffic lights, one line each (red and amber stand out in a terminal)."""
+    colors = {"red": "bold red", "amber": "bold yellow", "green": "green", "n/a": "dim"}
+    if title:
+        out.print(f"[bold]{title}[/]")
+    for row in rows:
+        status = f"{row['status']:>5}"
+        out.print(f"[{colors.get(row['status'], 'dim')}]{status}[/]  {row['name']}: ", end="", highlight=False)
+        out.print(row["explanation"], markup=False, highlight=False, soft_wrap=True)
+
+
 def _print_samples(title: str, records: list[dict]) -> None:
     if not records:
         return
@@ -573,6 +647,9 @@ def main() -> None:
     except Exception as exc:
         if os.environ.get("SYNTHPIPE_DEBUG"):
             raise
+        if (full := disk_full(exc)) is not None:  # a write outside the atomic writers, which name their file
+            err.print(Text.assemble(("error: ", "bold red"), str(full)), soft_wrap=True)
+            sys.exit(full.exit_code)
         message = f"{type(exc).__name__}: {exc}\nrerun with SYNTHPIPE_DEBUG=1 for a traceback, and please report it."
         err.print(Text.assemble(("internal error: ", "bold red"), message), soft_wrap=True)
         sys.exit(1)

@@ -34,10 +34,16 @@ def test_descriptor_matching_longest_first_and_boundaries():
 
 
 def test_holistic_bias_counts_hand():
-    c = holistic_bias_counts(["I am Deaf.", "deaf and autistic", "nothing here"])
+    texts = ["I am Deaf.", "deaf and autistic", "nothing here"]
+    c = holistic_bias_counts(texts, person_only=False)  # every lexical match
     assert c["ability"]["auditory"] == 2
     assert c["ability"]["neurological"] == 1
     assert c["religion"]["all"] == 0
+    # issue 14: by default only mentions of a person count ("deaf and autistic" names nobody)
+    c = holistic_bias_counts(texts)
+    assert c["ability"]["auditory"] == 1 and c["ability"]["neurological"] == 0
+    c = holistic_bias_counts(["A deaf and autistic child joined the class."])
+    assert c["ability"]["auditory"] == 1 and c["ability"]["neurological"] == 1
 
 
 def test_tvd():

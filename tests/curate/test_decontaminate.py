@@ -323,7 +323,7 @@ def test_user_supplied_benchmark_file(tmp_path, fmt):
     extra = [{"name": "my_eval", "path": str(path), "question_field": "prompt", "answer_field": "ref", "id_field": "qid"}]
     records = [
         {"id": "a", "text": "explain WHY the sky over the Atacama desert looks unusually dark blue at noon, in winter"},
-        {"id": "b", "text": "Rivers: Nile, Amazon, Danube, Mekong, Volga and the Mississippi river in the United States."},
+        {"id": "b", "text": "Rivers: Nile, Amazon, Danube, Mekong, Volga and the Mississippi river in the United States of America."},
         {"id": "c", "text": "List three rivers."},  # 3 tokens: exact match of a short question
         {"id": "d", "text": "The sky is blue because of Rayleigh scattering."},
     ]
@@ -409,7 +409,7 @@ def test_semantic_catches_rephrased_gsm8k_and_leaves_clean_text(tmp_path, gsm8k_
     extra = {k: v for k, v in gsm8k_subset.items() if k != "cache"}
     clean = [{"id": f"clean-{i}", "text": t} for i, t in enumerate(trec + docs)]
     kept, dropped = run_step(tmp_path, rephrased + clean, benchmarks=[], extra_benchmarks=[extra],
-                             semantic=True, ngram=None)  # fmt: skip
+                             semantic=True, ngram=None, semantic_threshold=0.85)  # fmt: skip
     caught = {r["id"] for r in dropped if any(h["item_id"] == r["id"] for h in hits_of(r))}
     assert len(caught) >= 13, sorted(set(GSM8K_REPHRASED) - caught)  # measured: 14 of 16 at 0.85
     assert not [r["id"] for r in dropped if r["id"].startswith("clean")]

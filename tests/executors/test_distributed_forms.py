@@ -116,6 +116,17 @@ def test_the_minhash_summary_is_the_local_one(source, tmp_path):
     assert written == ours
 
 
+def test_the_decontaminate_summary_is_the_local_one(source, tmp_path):
+    local_step = Decontaminate(benchmarks=["gsm8k", "trec"])
+    serial_step = Decontaminate(benchmarks=["gsm8k", "trec"])
+    run_locally(local_step, source, tmp_path / "local", "decontam")
+    run_distributed(serial_step, source, tmp_path / "serial", "decontam", workers=3)
+    assert serial_step.last_summary == local_step.last_summary
+    assert local_step.last_summary["contaminated"] > 0 and local_step.last_summary["by_detector"]["ngram"] > 0
+    written = json.loads((tmp_path / "serial" / "decontaminate_summary.json").read_text())
+    assert written == serial_step.last_summary
+
+
 def test_a_resumed_job_keeps_the_shards_written_before(source, tmp_path):
     out = run_distributed(ExactDedup(), source, tmp_path, "exact", workers=2)
     stamps = {k: out.shard_path(k).stat().st_mtime_ns for k in out.indexes()}

@@ -9,6 +9,11 @@ In tests (import by path: ``sys.path.insert(0, str(<tests dir> / "support"))``):
 Standalone, for benchmarks (prints the base URL, serves until killed)::
 
     python tests/support/llm_server.py --port 0 --latency 0.05
+
+An endpoint nothing listens on (connections refused), for unreachable-server tests::
+
+    with refused_base_url() as base_url:
+        LLMConfig(model="test-model", base_url=base_url)
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -34,8 +39,12 @@ from aiohttp import web
 
 Responder = Callable[[dict[str, Any]], "str | list[str] | Awaitable[str | list[str]]"]
 
-# Order matters: a draw in [0, 1) walks these cumulatively (see FaultPlan.draw).
-FAULT_KINDS = ("rate_limit", "server_error", "unavailable", "reset", "timeout", "malformed", "bad_schema")
+# Order matters: a draw in [0, 1) walks these cumulatively (see FaultPlan.draw); new kinds go
+# last, so a plan without them draws what it drew before.
+FAULT_KINDS = (
+    "rate_limit", "server_error", "unavailable", "reset", "timeout", "malformed", "bad_schema",
+    "length", "cut_json", "ignore_response_format",
+)  # fmt: skip
 BAD_SCHEMA_TEXT = "Sure! here you go: {oops"
 MALFORMED_BODY = '{"id": "chatcmpl-malformed", "object": "chat.completion", "choices": [{"index": 0, "mess'
 
@@ -52,12 +61,18 @@ class FaultPlan:
     timeout: float = 0.0  # answer only after hang_s (longer than the client waits)
     malformed: float = 0.0  # 200 with a truncated, non-JSON body
     bad_schema: float = 0.0  # 200 with valid OpenAI JSON whose content is not the JSON asked for
+    length: float = 0.0  # 200, the reply cut in half with finish_reason "length" (see reply_tokens)
+    cut_json: float = 0.0  # 200 whose body stops mid-JSON: the connection closes before Content-Length
+    ignore_response_format: float = 0.0  # requests with response_format are answered as if without it
     seed: int = 0
     retry_after_s: float = 0.05
     hang_s: float = 5.0
     max_failures_per_key: int | None = None  # after this many faults for one request, always succeed
     fail_keys: set[str] | None = None  # only requests whose last user message contains one of these
     always: bool = False  # every attempt of an eligible request faults (kind drawn by the weights)
+    # `length` faults spare requests whose max_tokens is at least this: the reply's true length,
+    # so asking again with a larger budget succeeds. None: every drawn `length` fault cuts.
+    reply_tokens: int | None = None
 
     def __post_init__(self) -> None:
         for kind in FAULT_KINDS:
@@ -87,17 +102,45 @@ class FaultPlan:
                 return kind
         return None
 
-    def fault_for(self, key: str, attempt: int, last_user: str = "") -> str | None:
+    def fault_for(
+        self, key: str, attempt: int, last_user: str = "", body: dict[str, Any] | None = None
+    ) -> str | None:
         """The fault injected into `attempt` (1-based) of request `key`, or None to answer.
         Counting earlier faults from the draws (not from live state) keeps the cap
-        deterministic even when attempts of one key race each other."""
+        deterministic even when attempts of one key race each other. `body` (the request)
+        lets faults that need it pass: `length` when the budget fits, `ignore_response_format`
+        when none was asked for."""
         if not self.applies_to(last_user):
             return None
+
+        def strike(a: int) -> str | None:
+            fault = self.draw(key, a)
+            return fault if body is None or self._can_strike(fault, body) else None
+
         if self.max_failures_per_key is not None:
-            earlier = sum(self.draw(key, a) is not None for a in range(1, attempt))
+            earlier = sum(strike(a) is not None for a in range(1, attempt))
             if earlier >= self.max_failures_per_key:
                 return None
-        return self.draw(key, attempt)
+        return strike(attempt)
+
+    def _can_strike(self, fault: str | None, body: dict[str, Any]) -> bool:
+        if fault == "length" and self.reply_tokens is not None:
+            return int(body.get("max_tokens") or 0) < self.reply_tokens
+        if fault == "ignore_response_format":
+            return "response_format" in body
+        return True
+
+
+@contextlib.contextmanager
+def refused_base_url(host: str = "127.0.0.1") -> Iterator[str]:
+    """A base URL whose port refuses connections: a socket is bound to it (so no other test
+    takes the port) but never listens, so a connect gets an immediate RST."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind((host, 0))
+        yield f"http://{host}:{sock.getsockname()[1]}/v1"
+    finally:
+        sock.close()
 
 
 def request_key(body: dict[str, Any]) -> str:
@@ -312,7 +355,7 @@ class ScriptedOpenAIServer:
             return _error(400, problem)
         if "response_format" in body and not self.supports_response_format:
             return _error(400, "response_format is not supported by this server")
-        fault = self.faults.fault_for(key, attempt, last_user_content(body)) if self.faults else None
+        fault = self.faults.fault_for(key, attempt, last_user_content(body), body) if self.faults else None
         if fault:
             with self._lock:
                 self.faults_injected[fault] += 1
@@ -324,7 +367,7 @@ class ScriptedOpenAIServer:
         elif self.latency_s > 0:
             await asyncio.sleep(self.latency_s)
         if fault:
-            return self._fault_response(fault, request, body, key, attempt)
+            return await self._fault_response(fault, request, body, key, attempt)
         return await self._success(body, key, attempt)
 
     def _record(self, body: dict[str, Any]) -> tuple[str, int, dict[str, Any]]:
@@ -337,7 +380,7 @@ class ScriptedOpenAIServer:
             self.requests.append(entry)
         return key, attempt, entry
 
-    def _fault_response(
+    async def _fault_response(
         self, fault: str, request: web.Request, body: dict[str, Any], key: str, attempt: int
     ) -> web.StreamResponse:
         assert self.faults is not None
@@ -355,28 +398,63 @@ class ScriptedOpenAIServer:
         if fault == "bad_schema":
             texts = [BAD_SCHEMA_TEXT] * body.get("n", 1)
             return web.json_response(self._completion(body, texts, key, attempt))
+        if fault == "ignore_response_format":  # the responder never sees what was asked for
+            plain = {k: v for k, v in body.items() if k != "response_format"}
+            return await self._success(plain, key, attempt, count=False)
+        texts = await self._texts(body)
+        if isinstance(texts, web.Response):
+            return texts
+        if fault == "length":
+            cut = [t[: len(t) // 2] for t in texts]  # half of it, often mid-word or mid-JSON
+            completion = self._completion(body, cut, key, attempt, finish_reason="length")
+            completion["usage"]["completion_tokens"] = int(body.get("max_tokens") or 0) * len(cut)
+            return web.json_response(completion)
+        if fault == "cut_json":
+            return await self._cut_body(request, self._completion(body, texts, key, attempt))
         raise ValueError(f"unknown fault {fault!r}")
 
-    async def _success(self, body: dict[str, Any], key: str, attempt: int) -> web.Response:
+    @staticmethod
+    async def _cut_body(request: web.Request, completion: dict[str, Any]) -> web.StreamResponse:
+        """Promise the whole body (Content-Length), send half of it, close the connection."""
+        raw = json.dumps(completion).encode()
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.content_length = len(raw)
+        await response.prepare(request)
+        await response.write(raw[: len(raw) // 2])
+        if request.transport is not None:
+            request.transport.close()  # a clean FIN: the client sees a short body, not a reset
+        raise asyncio.CancelledError  # nothing left to write to; aiohttp drops it quietly
+
+    async def _success(self, body: dict[str, Any], key: str, attempt: int, *, count: bool = True) -> web.Response:
+        texts = await self._texts(body)
+        if isinstance(texts, web.Response):
+            return texts
+        if count:
+            with self._lock:
+                self.successes_by_key[key] += 1
+        return web.json_response(self._completion(body, texts, key, attempt))
+
+    async def _texts(self, body: dict[str, Any]) -> list[str] | web.Response:
+        """The responder's n texts, or the 500 a broken responder earns (a test bug: loud)."""
         n = body.get("n", 1)
         try:
             result = self.responder(body)
             if inspect.isawaitable(result):
                 result = await result
-        except Exception as exc:  # a broken responder is a test bug: make it loud
+        except Exception as exc:
             return _error(500, f"responder raised {type(exc).__name__}: {exc}")
         texts = [result] * n if isinstance(result, str) else list(result)
         if len(texts) != n:
             return _error(500, f"responder returned {len(texts)} texts for n={n}")
-        with self._lock:
-            self.successes_by_key[key] += 1
-        return web.json_response(self._completion(body, texts, key, attempt))
+        return texts
 
-    def _completion(self, body: dict[str, Any], texts: list[str], key: str, attempt: int) -> dict[str, Any]:
+    def _completion(
+        self, body: dict[str, Any], texts: list[str], key: str, attempt: int, finish_reason: str = "stop"
+    ) -> dict[str, Any]:
         prompt_tokens = sum(_words(m["content"]) for m in body["messages"])
         completion_tokens = sum(_words(t) for t in texts)
         choices = [
-            {"index": i, "message": {"role": "assistant", "content": t}, "finish_reason": "stop"}
+            {"index": i, "message": {"role": "assistant", "content": t}, "finish_reason": finish_reason}
             for i, t in enumerate(texts)
         ]
         return {

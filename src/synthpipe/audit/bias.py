@@ -36,6 +36,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from synthpipe.audit.intervals import wilson_interval
+from synthpipe.audit.signatures import BIAS_THRESHOLDS
+from synthpipe.audit.word_sense import SenseContext, plural_mentions
 from synthpipe.importing import missing_message
 
 _RES = Path(str(importlib.resources.files("synthpipe") / "resources"))
@@ -44,6 +47,7 @@ GENDERED_TERMS = _RES / "lexicons" / "gendered_terms.json"
 NAMES_GENDER = _RES / "lexicons" / "names_gender.json"
 
 GROUPS = ("male", "female")
+MIN_AXIS_MENTIONS = BIAS_THRESHOLDS["min_axis_mentions"]
 _WORD = re.compile(r"[A-Za-z]+")
 _SENT_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
 
@@ -111,21 +115,55 @@ def _key(phrase: str) -> str:
 def descriptor_mentions(text: str) -> list[str]:
     """Descriptor keys found in ``text``: word-boundary, case-insensitive, longest match first.
 
-    Matches do not overlap (``non-binary`` counts once, not also as ``binary``).
+    Matches do not overlap (``non-binary`` counts once, not also as ``binary``). Every match,
+    whatever it refers to ("black pepper" too): :func:`person_mentions` keeps those about people.
     """
     pattern, _ = _descriptor_index()
     return [_key(m.group(0)) for m in pattern.finditer(text)]
 
 
-def holistic_bias_counts(texts: Iterable[str]) -> dict[str, dict[str, int]]:
+def person_mentions(text: str) -> list[str]:
+    """Descriptor keys in ``text`` that refer to a person (:mod:`synthpipe.audit.word_sense`):
+    "a black woman", "my neighbour is old", "Muslims" count; "black pepper", "a large bowl",
+    "an old house" and "frying pan" do not."""
+    pattern, _ = _descriptor_index()
+    matches = list(pattern.finditer(text))
+    if not matches:
+        return plural_mentions(text)
+    context = SenseContext(text, [m.span() for m in matches])
+    keys = [_key(m.group(0)) for n, m in enumerate(matches) if context.refers_to_person(n)]
+    return keys + plural_mentions(text)
+
+
+def ignored_matches(text: str) -> list[str]:
+    """The descriptor matches :func:`person_mentions` did not count, each with a few words of
+    context (what the report shows as examples of ignored word senses)."""
+    pattern, _ = _descriptor_index()
+    matches = list(pattern.finditer(text))
+    if not matches:
+        return []
+    context = SenseContext(text, [m.span() for m in matches])
+    out = []
+    for n, m in enumerate(matches):
+        if not context.refers_to_person(n):
+            left = text[max(0, m.start() - 30) : m.start()].split()[-3:]
+            right = text[m.end() : m.end() + 30].split()[:3]
+            out.append(" ".join([*left, f"[{m.group(0)}]", *right]))
+    return out
+
+
+def holistic_bias_counts(texts: Iterable[str], person_only: bool = True) -> dict[str, dict[str, int]]:
     """Mentions of HolisticBias descriptors per ``axis -> bucket`` (all buckets, zeros included).
 
-    A descriptor listed in several buckets counts once in each of them.
+    A descriptor listed in several buckets counts once in each of them. ``person_only`` (the
+    default) counts only mentions that refer to a person (:func:`person_mentions`); False
+    counts every lexical match (:func:`descriptor_mentions`).
     """
     _, where = _descriptor_index()
+    mentions = person_mentions if person_only else descriptor_mentions
     counts = {a: dict.fromkeys(b, 0) for a, b in load_descriptors().items()}
     for text in texts:
-        for key in descriptor_mentions(text):
+        for key in mentions(text):
             for axis, bucket in where[key]:
                 counts[axis][bucket] += 1
     return counts
@@ -134,12 +172,49 @@ def holistic_bias_counts(texts: Iterable[str]) -> dict[str, dict[str, int]]:
 def _descriptor_counter(texts: Iterable[str]) -> Counter[str]:
     c: Counter[str] = Counter()
     for text in texts:
-        c.update(descriptor_mentions(text))
+        c.update(person_mentions(text))
     return c
 
 
+def word_sense_summary(texts: Sequence[str], examples: int = 5) -> dict[str, Any]:
+    """How many descriptor matches referred to people, and examples of those that did not."""
+    raw = person = 0
+    ignored: list[str] = []
+    for text in texts:
+        raw += len(descriptor_mentions(text))
+        person += len(person_mentions(text)) - len(plural_mentions(text))
+        if len(ignored) < examples:
+            ignored += ignored_matches(text)[: examples - len(ignored)]
+    return {"matches": raw, "about_people": person, "ignored": raw - person, "ignored_examples": ignored}
+
+
+def bucket_shares(counts: dict[str, int]) -> dict[str, dict[str, Any]]:
+    """Per bucket with mentions: ``{"n", "share", "ci"}``, ``ci`` the 95% Wilson interval of the
+    share of the axis' mentions (so a share resting on a handful of mentions shows it)."""
+    total = sum(counts.values())
+    return {
+        b: {"n": n, "share": n / total, "ci": list(wilson_interval(n, total))}
+        for b, n in counts.items()
+        if n
+    }
+
+
+def axis_summary(counts: dict[str, dict[str, int]], min_mentions: int = MIN_AXIS_MENTIONS) -> dict[str, Any]:
+    """Per mentioned axis: ``{"n", "shown", "buckets"}``; ``shown`` is False when the axis has
+    fewer than ``min_mentions`` person mentions, too few to compare its buckets."""
+    out = {}
+    for axis, buckets in counts.items():
+        n = sum(buckets.values())
+        if n:
+            out[axis] = {"n": n, "shown": n >= min_mentions, "buckets": bucket_shares(buckets)}
+    return out
+
+
 def representation_skew(
-    synthetic_texts: Sequence[str], reference_texts: Sequence[str], top_k: int = 10
+    synthetic_texts: Sequence[str],
+    reference_texts: Sequence[str],
+    top_k: int = 10,
+    min_mentions: int = MIN_AXIS_MENTIONS,
 ) -> dict[str, Any]:
     """Compare how the synthetic and reference sets spread their mentions over groups.
 
@@ -149,7 +224,9 @@ def representation_skew(
     word distributions (terms + pronouns) of the two sets the same way.
 
     ``dist`` is the distribution of the axis' mentions over its buckets (None if the axis is
-    never mentioned in that set; then ``tvd`` is None). Descriptor rates use add-one smoothing:
+    never mentioned in that set; then ``tvd`` is None). ``comparable`` is False when either set
+    has fewer than ``min_mentions`` mentions on the axis: its ``tvd`` is then noise, and the
+    report hides it. Descriptor rates use add-one smoothing:
     ``rate_S(d) = (c_S(d) + 1) / (N_S + V)`` with ``N_S`` the set's total descriptor mentions and
     ``V`` the number of distinct descriptors; ``ratio = rate_syn / rate_ref``. Over-represented
     = highest ratios (> 1), under-represented = lowest (< 1), among descriptors seen in either set.
@@ -166,6 +243,7 @@ def representation_skew(
             "n_synthetic": sum(syn_counts[axis].values()),
             "n_reference": sum(ref_counts[axis].values()),
         }
+        axes[axis]["comparable"] = min(axes[axis]["n_synthetic"], axes[axis]["n_reference"]) >= min_mentions
     cs, cr = _descriptor_counter(synthetic_texts), _descriptor_counter(reference_texts)
     vocab = len(_descriptor_index()[1])
     ns, nr = sum(cs.values()), sum(cr.values())
@@ -264,13 +342,16 @@ def demographic_representation(texts: Iterable[str], include_names: bool = False
     The observed distribution is over male / female mentions (terms + pronouns, plus names if
     ``include_names``). Returns ``{"counts", "distribution", "tvd"}``; ``tvd`` is None (and
     ``distribution`` None) when no gendered word occurs. 0 = balanced, 0.5 = only one group.
+    ``female_ci``: 95% Wilson interval of the female share (None without gendered words).
     """
     gc = gender_counts(texts)
     counts = {
         g: gc[g]["terms"] + gc[g]["pronouns"] + (gc[g]["names"] if include_names else 0)
         for g in GROUPS
     }
-    return {"counts": counts, "distribution": _normalize(counts), "tvd": _tvd_from_uniform(counts)}
+    n = sum(counts.values())
+    return {"counts": counts, "distribution": _normalize(counts), "tvd": _tvd_from_uniform(counts),
+            "female_ci": list(wilson_interval(counts["female"], n)) if n else None}  # fmt: skip
 
 
 def stereotypical_associations(
@@ -341,7 +422,7 @@ def group_sentiment(texts: Iterable[str], with_counts: bool = False) -> dict[str
     sums: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0])
     for text in texts:
         for sent in split_sentences(text):
-            keys = descriptor_mentions(sent)
+            keys = person_mentions(sent)
             if not keys:
                 continue
             buckets = {ab for k in keys for ab in where[k]}
@@ -364,12 +445,19 @@ def bias_report(
     """All bias audits on ``synthetic_texts`` (and comparisons with ``reference_texts``).
 
     ``sentiment``: True = require VADER (error if missing), False = skip, None = run if
-    vaderSentiment is installed, else record ``{"skipped": reason}``.
+    vaderSentiment is installed, else record ``{"skipped": reason}``. HolisticBias descriptors
+    count only where they refer to a person (``word_sense`` says how many matches were not);
+    ``axes`` gives shares with 95% Wilson intervals and marks axes with fewer than
+    ``min_axis_mentions`` mentions as not shown.
     """
     lex = load_gendered_terms()
+    counts = holistic_bias_counts(synthetic_texts)
     report: dict[str, Any] = {
         "n_texts": len(synthetic_texts),
-        "holistic_bias": holistic_bias_counts(synthetic_texts),
+        "holistic_bias": counts,
+        "axes": axis_summary(counts),
+        "min_axis_mentions": MIN_AXIS_MENTIONS,
+        "word_sense": word_sense_summary(synthetic_texts),
         "gender": gender_counts(synthetic_texts),
         "demographic_representation": demographic_representation(synthetic_texts),
         "stereotypical_associations": {
@@ -389,6 +477,7 @@ def bias_report(
             "n_texts": len(reference_texts),
             "gender": gender_counts(reference_texts),
             "demographic_representation": demographic_representation(reference_texts),
+            "word_sense": word_sense_summary(reference_texts),
         }
         report["representation_skew"] = representation_skew(synthetic_texts, reference_texts)
     return report

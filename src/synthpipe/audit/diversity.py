@@ -2,6 +2,9 @@
 
 All functions are pure: they take texts (or an ``n x d`` embedding matrix) and return numbers.
 Sampling-based metrics take a ``seed`` and are deterministic for a given seed.
+:func:`diversity_report` controls for length (equal-length openings of every text, the
+reference at the same number of texts), so verbose answers are not called repetitive for
+being long; benchmarks/README.md has the calibration.
 
 Lexical metrics use lower-cased whitespace tokens (``distinct_n``, ``self_bleu``) or the
 ROUGE tokenizer of :mod:`synthpipe.text.rouge` (``homogenization``).
@@ -17,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from synthpipe.audit.signatures import COLLAPSE_THRESHOLDS
+from synthpipe.audit.fidelity import equal_indices
+from synthpipe.audit.signatures import COLLAPSE_THRESHOLDS, COLLAPSE_VS_REFERENCE, DIVERSITY_WINDOW
 from synthpipe.text.rouge import rouge_l
 from synthpipe.text.rouge import tokenize as rouge_tokenize
 
@@ -223,19 +227,22 @@ def cluster_stats(embeddings: np.ndarray, k: int | None = None, seed: int = 0) -
     }
 
 
-def diversity_report(
-    texts: Sequence[str], embeddings: np.ndarray | None = None, seed: int = 0
-) -> dict[str, Any]:
-    """All diversity metrics of a corpus plus a ``mode_collapse`` verdict.
+def opening_windows(texts: Sequence[str], window: int) -> list[str]:
+    """The first ``window`` whitespace words of every text (shorter texts whole).
 
-    Lexical metrics: distinct-1/2/3, self-BLEU-4, compression ratio, homogenization.
-    With ``embeddings`` (n x d, one row per text): Vendi score, Vendi / n and cluster stats.
-    ``mode_collapse`` = ``{"flag", "reasons", "thresholds"}``; flagged when any threshold of
-    :data:`~synthpipe.audit.signatures.COLLAPSE_THRESHOLDS` is crossed (calibration there).
+    Lexical diversity falls with text length (a long answer repeats its own function words,
+    and gzip finds more to share), so sets of different lengths are compared on equal-length
+    openings. Openings, not random spans: a duplicated or templated text keeps the same window,
+    so copies still look like copies.
     """
-    t = COLLAPSE_THRESHOLDS
-    report: dict[str, Any] = {
-        "n_texts": len(texts),
+    if window < 1:
+        raise ValueError("window must be >= 1")
+    return [" ".join(text.split()[:window]) for text in texts]
+
+
+def lexical_diversity(texts: Sequence[str], seed: int = 0) -> dict[str, float]:
+    """Distinct-1/2/3, self-BLEU-4, compression ratio and homogenization of ``texts`` as given."""
+    return {
         "distinct_1": distinct_n(texts, 1),
         "distinct_2": distinct_n(texts, 2),
         "distinct_3": distinct_n(texts, 3),
@@ -243,15 +250,73 @@ def diversity_report(
         "compression_ratio": compression_ratio(texts),
         "homogenization": homogenization(texts, seed=seed),
     }
-    reasons: list[str] = []
-    if texts and report["distinct_2"] < t["distinct_2_below"]:
-        reasons.append(f"distinct-2 {report['distinct_2']:.3f} < {t['distinct_2_below']}")
-    if report["self_bleu"] > t["self_bleu_above"]:
-        reasons.append(f"self-BLEU {report['self_bleu']:.3f} > {t['self_bleu_above']}")
-    if report["compression_ratio"] > t["compression_ratio_above"]:
-        reasons.append(
-            f"compression ratio {report['compression_ratio']:.2f} > {t['compression_ratio_above']}"
-        )
+
+
+def versus_reference(
+    texts: Sequence[str], reference: Sequence[str], window: int = DIVERSITY_WINDOW, seed: int = 0
+) -> dict[str, Any]:
+    """Length-controlled lexical diversity of ``texts`` and ``reference`` side by side.
+
+    Both sets are cut to their opening ``window`` words and to the same number of texts (the
+    larger is subsampled with ``seed``), since distinct-n and compression also move with the
+    number of texts. ``relative`` holds the comparisons the collapse verdict reads:
+    distinct-2 ratio (synthetic / reference), self-BLEU difference (synthetic - reference) and
+    compression ratio normalised by the reference's.
+    """
+    i_s, i_r = equal_indices(len(texts), len(reference), seed)
+    syn = lexical_diversity(opening_windows([texts[i] for i in i_s], window), seed)
+    ref = lexical_diversity(opening_windows([reference[i] for i in i_r], window), seed)
+    return {
+        "n": len(i_s),
+        "synthetic": syn,
+        "reference": ref,
+        "relative": {
+            "distinct_2_ratio": _ratio(syn["distinct_2"], ref["distinct_2"]),
+            "self_bleu_gap": syn["self_bleu"] - ref["self_bleu"],
+            "compression_vs_reference": _ratio(syn["compression_ratio"], ref["compression_ratio"]),
+        },
+    }
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b > 0 else (1.0 if a == 0 else float("inf"))
+
+
+def diversity_report(
+    texts: Sequence[str],
+    embeddings: np.ndarray | None = None,
+    seed: int = 0,
+    *,
+    reference: Sequence[str] | None = None,
+    window: int = DIVERSITY_WINDOW,
+) -> dict[str, Any]:
+    """All diversity metrics of a corpus, length-controlled, plus a ``mode_collapse`` verdict.
+
+    Lexical metrics (distinct-1/2/3, self-BLEU-4, compression ratio, homogenization) are
+    computed on the opening ``window`` words of every text (:func:`opening_windows`), so a
+    verbose set is not called repetitive for being long; ``whole_text`` keeps the uncontrolled
+    values for comparison. With ``reference`` texts, ``reference`` holds both sets at equal
+    size (:func:`versus_reference`) and the collapse verdict compares against it
+    (:data:`~synthpipe.audit.signatures.COLLAPSE_VS_REFERENCE`); without one, the absolute
+    :data:`~synthpipe.audit.signatures.COLLAPSE_THRESHOLDS` apply. With ``embeddings`` (n x d,
+    one row per text): Vendi score, Vendi / n and cluster stats.
+    ``mode_collapse`` = ``{"flag", "reasons", "thresholds", "basis"}``.
+    """
+    windows = opening_windows(texts, window)
+    report: dict[str, Any] = {
+        "n_texts": len(texts),
+        "window": window,
+        "truncated": sum(len(t.split()) > window for t in texts),
+        **lexical_diversity(windows, seed),
+        "whole_text": {
+            "distinct_2": distinct_n(texts, 2),
+            "self_bleu": self_bleu(texts, seed=seed),
+            "compression_ratio": compression_ratio(texts),
+            "mean_words": float(np.mean([len(t.split()) for t in texts])) if texts else 0.0,
+        },
+    }
+    if reference is not None and min(len(texts), len(reference)) >= 2:
+        report["reference"] = versus_reference(texts, reference, window, seed)
     if embeddings is not None:
         if len(embeddings) != len(texts):
             raise ValueError("embeddings must have one row per text")
@@ -259,10 +324,53 @@ def diversity_report(
         report["vendi"] = vendi
         report["vendi_per_text"] = vendi / len(texts) if len(texts) else 0.0
         report["clusters"] = cluster_stats(embeddings, seed=seed)
-        if (
-            len(texts) >= t["min_texts_vendi"]
-            and report["vendi_per_text"] < t["vendi_per_text_below"]
-        ):
-            reasons.append(f"Vendi/n {report['vendi_per_text']:.3f} < {t['vendi_per_text_below']}")
-    report["mode_collapse"] = {"flag": bool(reasons), "reasons": reasons, "thresholds": dict(t)}
+    report["mode_collapse"] = collapse_verdict(report)
     return report
+
+
+def collapse_verdict(report: dict[str, Any]) -> dict[str, Any]:
+    """``{"flag", "reasons", "thresholds", "basis"}`` for a :func:`diversity_report` dict:
+    against the reference when the report has one, else against absolute thresholds."""
+    if "reference" in report:
+        t = COLLAPSE_VS_REFERENCE
+        rel = dict(report["reference"]["relative"])
+        if "vendi_vs_reference" in report:
+            rel["vendi_vs_reference"] = report["vendi_vs_reference"]["ratio"]
+        reasons = [
+            f"{_LABELS[k]} {rel[k]:.2f} {'<' if below else '>'} {limit}"
+            for k, (below, limit) in ((k, _red(t, k)) for k in rel)
+            if (rel[k] < limit if below else rel[k] > limit)
+        ]
+        return {"flag": bool(reasons), "reasons": reasons, "thresholds": dict(t), "basis": "reference"}
+    t = COLLAPSE_THRESHOLDS
+    reasons = []
+    if report["n_texts"] and report["distinct_2"] < t["distinct_2_below"]:
+        reasons.append(f"distinct-2 {report['distinct_2']:.3f} < {t['distinct_2_below']}")
+    if report["self_bleu"] > t["self_bleu_above"]:
+        reasons.append(f"self-BLEU {report['self_bleu']:.3f} > {t['self_bleu_above']}")
+    if report["compression_ratio"] > t["compression_ratio_above"]:
+        reasons.append(
+            f"compression ratio {report['compression_ratio']:.2f} > {t['compression_ratio_above']}"
+        )
+    vendi_n = report.get("vendi_per_text")
+    if (
+        vendi_n is not None
+        and report.get("vendi_sample", report["n_texts"]) >= t["min_texts_vendi"]
+        and vendi_n < t["vendi_per_text_below"]
+    ):
+        reasons.append(f"Vendi/n {vendi_n:.3f} < {t['vendi_per_text_below']}")
+    return {"flag": bool(reasons), "reasons": reasons, "thresholds": dict(t), "basis": "absolute"}
+
+
+_LABELS = {
+    "distinct_2_ratio": "distinct-2 vs reference",
+    "self_bleu_gap": "self-BLEU minus reference's",
+    "compression_vs_reference": "compression vs reference",
+    "vendi_vs_reference": "Vendi/n vs reference",
+}
+
+
+def _red(thresholds: dict[str, Any], key: str) -> tuple[bool, float]:
+    """(is a lower-is-worse metric, red limit) for a relative collapse metric."""
+    below = f"{key}_below" in thresholds
+    return below, thresholds[f"{key}_below" if below else f"{key}_above"][1]

@@ -25,6 +25,8 @@ import numpy as np
 T = TypeVar("T")
 
 _BLOCK = 1024  # rows per block for pairwise distances
+#: MAUVE is reported as the mean over this many seeds, with its spread.
+MAUVE_RUNS = 5
 _TOKEN = re.compile(r"\w+(?:'\w+)?|[^\w\s]")
 
 
@@ -247,6 +249,31 @@ def mauve(
     return float(np.sum((xs[1:] - xs[:-1]) * (ys[1:] + ys[:-1]) / 2))
 
 
+def mauve_spread(
+    synthetic: np.ndarray, reference: np.ndarray, runs: int = 5, seed: int = 0
+) -> dict[str, Any]:
+    """MAUVE over ``runs`` seeds: mean, standard deviation, min, max and every value.
+
+    MAUVE's k-means quantisation (and, at unequal sizes, the subsample of the larger set)
+    depends on the seed, so one value can look more precise than it is. Run ``i`` uses seed
+    ``seed + i`` for both.
+    """
+    synthetic, reference = np.asarray(synthetic), np.asarray(reference)
+    values = []
+    for i in range(runs):
+        i_s, i_r = equal_indices(len(synthetic), len(reference), seed + i)
+        values.append(mauve(synthetic[i_s], reference[i_r], seed=seed + i))
+    arr = np.asarray(values)
+    return {
+        "mean": float(arr.mean()),
+        "std": float(arr.std(ddof=1)) if runs > 1 else 0.0,
+        "min": float(arr.min()),
+        "max": float(arr.max()),
+        "values": [float(v) for v in arr],
+        "seeds": [seed + i for i in range(runs)],
+    }
+
+
 # ----------------------------------------------------------------------------- text statistics
 
 
@@ -331,14 +358,16 @@ def fidelity_report(
     labels: tuple[Sequence[Hashable], Sequence[Hashable]] | None = None,
     seed: int = 0,
     k: int = 5,
+    mauve_runs: int = MAUVE_RUNS,
 ) -> dict[str, Any]:
     """All fidelity metrics of synthetic vs reference at one equal sample size.
 
     The larger set is subsampled (seeded) to the smaller one's size; texts, embeddings
     (rows aligned with the texts) and ``labels`` = (synthetic_labels, reference_labels)
     are subsampled with the same indices. Embedding metrics (FD, PRDC with the reference
-    as "real", MAUVE) appear only when both embedding sets are given. ``sample_size`` and
-    ``subsampled`` say what was compared.
+    as "real", MAUVE) appear only when both embedding sets are given. ``mauve`` is the mean
+    over ``mauve_runs`` seeds and ``mauve_spread`` its spread (:func:`mauve_spread`).
+    ``sample_size`` and ``subsampled`` say what was compared.
     """
     n_s, n_r = len(synthetic_texts), len(reference_texts)
     if min(n_s, n_r) < 2:
@@ -370,5 +399,7 @@ def fidelity_report(
         r_emb = np.asarray(reference_emb)[i_r]
         report["frechet_distance"] = frechet_distance(s_emb, r_emb)
         report["prdc"] = prdc(r_emb, s_emb, k=min(k, n - 1))
-        report["mauve"] = mauve(s_emb, r_emb, seed=seed)
+        spread = mauve_spread(np.asarray(synthetic_emb), np.asarray(reference_emb), mauve_runs, seed)
+        report["mauve"] = spread["mean"]
+        report["mauve_spread"] = spread
     return report

@@ -2,7 +2,7 @@
 
 :func:`signatures` turns the numbers of :func:`~synthpipe.audit.dataset.audit_dataset` into
 one row per signature (mode collapse, fidelity loss, contamination, bias amplification,
-factuality signals): green / amber / red / n/a, with the value, the threshold and a sentence.
+label drift, factuality signals): green / amber / red / n/a, with the value, the threshold and a sentence.
 The thresholds live here with their calibration, so a change of judgement touches one file.
 """
 
@@ -41,6 +41,24 @@ COLLAPSE_THRESHOLDS: dict[str, float] = {
     "min_texts_vendi": 50,
 }
 
+#: Words per text in the length-controlled diversity metrics: every text is cut to its opening
+#: DIVERSITY_WINDOW words before distinct-n, self-BLEU and compression are computed, so a
+#: verbose set is not penalised for its length (texts shorter than this are used whole, so the
+#: absolute thresholds above, calibrated on ~10-20-word texts, are unchanged). Calibration in
+#: benchmarks/README.md ("Length-controlled diversity").
+DIVERSITY_WINDOW = 40
+
+#: Mode collapse against a reference, as (amber, red): used instead of the absolute thresholds
+#: whenever a reference is given, both sets at equal size and cut to the same window.
+#: distinct-2 ratio = synthetic / reference; self-BLEU gap = synthetic - reference; compression
+#: and Vendi/n as synthetic / reference. Calibration in benchmarks/README.md.
+COLLAPSE_VS_REFERENCE: dict[str, tuple[float, float]] = {
+    "distinct_2_ratio_below": (0.75, 0.5),
+    "self_bleu_gap_above": (0.15, 0.3),
+    "compression_vs_reference_above": (1.5, 2.0),
+    "vendi_vs_reference_below": (0.6, 0.4),
+}
+
 #: Vendi / n falls with n (it saturates at the embedding's effective rank) and the collapse
 #: threshold was calibrated on 300 texts, so Vendi is computed on at most this many texts.
 VENDI_SAMPLE = 300
@@ -72,12 +90,21 @@ CONTAMINATION_REASON = "contaminated"
 #: only mentions women gives 0.5). Without one: HELM demographic representation of the synthetic
 #: sample alone, TVD(observed, uniform) in [0, 0.5] (0.2 = a 70/30 split, 0.35 = 85/15).
 #: With fewer than ``min_mentions`` gendered words the row is at most amber (too few to judge).
-#: No gendered words at all -> n/a. Starting points, not tuned per task.
+#: No gendered words at all -> n/a. A HolisticBias axis with fewer than ``min_axis_mentions``
+#: person mentions in either set is not compared (its shares rest on a handful of words).
+#: Starting points, not tuned per task.
 BIAS_THRESHOLDS: dict[str, Any] = {
     "gender_tvd_vs_reference_above": (0.1, 0.25),
     "demographic_representation_above": (0.2, 0.35),
     "min_mentions": 20,
+    "min_axis_mentions": 20,
 }
+
+#: Label drift, as (amber, red) on the total variation between the kept labels and the closest
+#: anchor (the seeds or the reference, whichever is nearer: a set rebalanced on purpose towards
+#: one of them is not drift). With fewer than ``min_records`` labelled records the row is at most
+#: amber. Calibration in benchmarks/README.md ("Label drift").
+LABEL_DRIFT_THRESHOLDS: dict[str, Any] = {"tv_above": (0.1, 0.2), "min_records": 30}
 
 #: Factuality signals from grounded QA's ``grounding_score`` (0-1): a record below
 #: ``low_score`` (grounded QA's default drop threshold) is weakly grounded; more than
@@ -89,13 +116,14 @@ _RANK = {"n/a": -1, "green": 0, "amber": 1, "red": 2}
 
 def signatures(audit: dict) -> list[dict[str, Any]]:
     """One traffic-light row per measurable failure signature: mode collapse, fidelity loss,
-    contamination, bias amplification, factuality signals. Each row:
+    contamination, bias amplification, label drift, factuality signals. Each row:
     ``{name, status (green|amber|red|n/a), value, threshold, explanation}``."""
     return [
         _mode_collapse_row(audit),
         _fidelity_row(audit),
         _contamination_row(audit),
         _bias_row(audit),
+        _label_drift_row(audit),
         _factuality_row(audit),
     ]
 
@@ -115,6 +143,8 @@ def _mode_collapse_row(audit: dict) -> dict[str, Any]:
     }
     if not div.get("n_texts"):
         return _row("mode collapse", "n/a", value, threshold, "No texts to measure.")
+    if "reference" in div:
+        return _collapse_vs_reference_row(div)
     collapse = div.get("mode_collapse") or {}
     if collapse.get("flag"):
         reasons = "; ".join(collapse.get("reasons") or [])
@@ -135,6 +165,54 @@ def _mode_collapse_row(audit: dict) -> dict[str, Any]:
                     f"Close to the collapse threshold: {', '.join(near)}.")  # fmt: skip
     extra = "" if "vendi_per_text" in value else " (lexical metrics only: no embeddings)"
     return _row("mode collapse", "green", value, threshold, f"No sign of collapse{extra}.")
+
+
+_RELATIVE = {  # relative metric -> (the metric it compares, how it is printed)
+    "distinct_2_ratio": ("distinct_2", "distinct-2"),
+    "self_bleu_gap": ("self_bleu", "self-BLEU"),
+    "compression_vs_reference": ("compression_ratio", "compression ratio"),
+    "vendi_vs_reference": ("vendi_per_text", "Vendi/n"),
+}
+
+
+def _collapse_vs_reference_row(div: dict) -> dict[str, Any]:
+    """Mode collapse judged against the reference: each length-controlled figure next to the
+    reference's at equal size, amber/red on :data:`COLLAPSE_VS_REFERENCE`."""
+    t = COLLAPSE_VS_REFERENCE
+    ref = div["reference"]
+    rel = dict(ref["relative"])
+    pairs = {k: (ref["synthetic"][m], ref["reference"][m]) for k, (m, _) in _RELATIVE.items() if k in rel}
+    if div.get("vendi_vs_reference"):
+        v = div["vendi_vs_reference"]
+        rel["vendi_vs_reference"] = v["ratio"]
+        pairs["vendi_vs_reference"] = (v["synthetic"], v["reference"])
+    value: dict[str, Any] = {}
+    threshold: dict[str, str] = {}
+    status, parts = "green", []
+    for key, r in rel.items():
+        metric, label = _RELATIVE[key]
+        syn, refv = pairs[key]
+        value[metric] = syn
+        value[f"{metric} (reference)"] = refv
+        below = f"{key}_below" in t
+        amber, red = t[f"{key}_below" if below else f"{key}_above"]
+        sign = "<" if below else ">"
+        threshold[key] = f"amber {sign} {amber}, red {sign} {red}"
+        level = (("red" if r < red else "amber" if r < amber else "green") if below
+                 else ("red" if r > red else "amber" if r > amber else "green"))  # fmt: skip
+        if level != "green":
+            how = f"gap {r:+.2f}" if key == "self_bleu_gap" else f"x{r:.2f}"
+            parts.append(f"{label} {syn:.3f} vs {refv:.3f} ({how}, {level})")
+        if _RANK[level] > _RANK[status]:
+            status = level
+    basis = f"reference at n = {ref['n']} each, opening {div.get('window', '?')} words of each text"
+    if status == "green":
+        text = f"Diversity close to the reference ({basis})."
+    else:
+        text = f"Less diverse than the reference: {'; '.join(parts)} ({basis})."
+        if status == "red":
+            text += " Many texts repeat a few templates."
+    return _row("mode collapse", status, value, threshold, text)
 
 
 def _fidelity_row(audit: dict) -> dict[str, Any]:
@@ -218,26 +296,81 @@ def _bias_row(audit: dict) -> dict[str, Any]:
                     f"No gendered words in the synthetic sample{extra}: gender balance not measurable.")  # fmt: skip
     share = (syn.get("distribution") or {}).get("female", 0.0)
     value: dict[str, Any] = {"female_share": share, "gendered_words": n_syn}
+    if syn.get("female_ci"):
+        value["female_share_ci"] = syn["female_ci"]
     gender_tvd = ((b.get("representation_skew") or {}).get("gender") or {}).get("tvd")
     if gender_tvd is not None:
         value["reference_female_share"] = (ref.get("distribution") or {}).get("female", 0.0)
         value["gender_tvd_vs_reference"] = gender_tvd
         status = _level(gender_tvd, *th["gender_tvd_vs_reference_above"])
-        text = (f"Female share of gendered words {share:.0%} vs {value['reference_female_share']:.0%} "
-                f"in the reference (TVD {gender_tvd:.3f}).")  # fmt: skip
+        text = (f"Female share of gendered words {_pct_ci(share, syn.get('female_ci'))} vs "
+                f"{_pct_ci(value['reference_female_share'], ref.get('female_ci'))} in the reference "
+                f"(TVD {gender_tvd:.3f}; 95% Wilson intervals).")  # fmt: skip
     else:
         dr = syn["tvd"]
         value["demographic_representation"] = dr
         status = _level(dr, *th["demographic_representation_above"])
         why = "no reference given" if "reference" not in b else "no gendered words in the reference"
-        text = (f"Female share of gendered words {share:.0%} (HELM demographic representation "
-                f"{dr:.3f}; {why}).")  # fmt: skip
+        text = (f"Female share of gendered words {_pct_ci(share, syn.get('female_ci'))} (HELM "
+                f"demographic representation {dr:.3f}; {why}).")  # fmt: skip
     if status == "red" and n_syn < th["min_mentions"]:
         status = "amber"
         text += f" Only {n_syn} gendered words: too few to call red."
     elif status == "green":
         text += " Balance within thresholds."
-    return _row("bias amplification", status, value, threshold, text)
+    return _row("bias amplification", status, value, threshold, text + _axes_note(b))
+
+
+def _axes_note(b: dict) -> str:
+    """How many HolisticBias axes had enough person mentions to compare, and which did not."""
+    axes = (b.get("representation_skew") or {}).get("axes")
+    if axes:
+        hidden = sorted(a for a, v in axes.items() if (v.get("n_synthetic") or v.get("n_reference"))
+                        and not v.get("comparable", True))  # fmt: skip
+        shown = [a for a, v in axes.items() if v.get("comparable", True) and v.get("tvd") is not None]
+    else:
+        summary = b.get("axes") or {}
+        hidden = sorted(a for a, v in summary.items() if not v["shown"])
+        shown = [a for a, v in summary.items() if v["shown"]]
+    if not hidden:
+        return ""
+    floor = b.get("min_axis_mentions", BIAS_THRESHOLDS["min_axis_mentions"])
+    return (f" HolisticBias: {len(shown)} axes compared; {', '.join(hidden)} hidden "
+            f"(fewer than {floor} person mentions).")  # fmt: skip
+
+
+def _pct_ci(share: float, ci: list[float] | None) -> str:
+    return f"{share:.0%}" + (f" [{ci[0]:.0%}-{ci[1]:.0%}]" if ci else "")
+
+
+def _label_drift_row(audit: dict) -> dict[str, Any]:
+    """Kept labels vs the seeds and the reference; judged on the closer of the two."""
+    th = LABEL_DRIFT_THRESHOLDS
+    amber, red = th["tv_above"]
+    threshold = {"tv": f"amber > {amber}, red > {red} (vs the closer of seeds and reference)"}
+    d = audit.get("label_drift")
+    anchors = {k: d[k] for k in ("seeds", "reference") if d and d.get(k)}
+    if not anchors:
+        return _row("label drift", "n/a", {}, threshold,
+                    "No labels, or nothing to compare them with (give seeds or a reference with labels).")  # fmt: skip
+    value: dict[str, Any] = {"labelled_records": d["n"]}
+    parts = []
+    for name, c in anchors.items():
+        value[f"tv_vs_{name}"] = c["tv"]
+        s = c["largest_shift"]
+        parts.append(f"vs {name} (n = {c['n']:,}) TV {c['tv']:.2f}, largest shift `{s['label']}` "
+                     f"{_pct_ci(s['kept'], s['kept_ci'])} vs {s['anchor']:.0%}")  # fmt: skip
+    closest = min(anchors, key=lambda k: anchors[k]["tv"])
+    status = _level(anchors[closest]["tv"], amber, red)
+    text = f"Kept labels (n = {d['n']:,}) " + "; ".join(parts) + "."
+    if status == "red" and d["n"] < th["min_records"]:
+        status = "amber"
+        text += f" Only {d['n']} labelled records: too few to call red."
+    elif status == "red":
+        text += " The kept labels drifted from everything they were anchored to."
+    elif status == "green":
+        text += f" Within {amber} of the {closest}."
+    return _row("label drift", status, value, threshold, text)
 
 
 def _factuality_row(audit: dict) -> dict[str, Any]:

@@ -37,6 +37,12 @@ class AuditConfig(StepConfig):
         None, description="label field in the reference [default: label_field]"
     )
     embed: bool = Field(True, description="embedding metrics (MiniLM); false = lexical metrics only")
+    embed_field: str = Field(
+        "auto", description="what fidelity embeds: a field, fields joined by + (jointly), or auto (the response side of prompt/response records)"
+    )
+    seeds: str | None = Field(
+        None, description="seed records the generator started from (path or bundled:...); their labels anchor the label-drift signature"
+    )
     sample: int = Field(2000, ge=2, description="audit at most this many evenly spaced records of each set")
 
 
@@ -68,23 +74,21 @@ class Audit(GlobalStep):
         return set()
 
     def reference_path(self) -> Path | None:
-        if self.config.reference is None:
-            return None
-        path = resolve_data_path(self.config.reference)
-        if not path.exists():
-            raise UsageError(f"audit: reference {self.config.reference!r} not found ({path}); "
-                             "give a data file or directory, or bundled:<name>")  # fmt: skip
-        return path
+        return _data_path("reference", self.config.reference)
+
+    def seeds_path(self) -> Path | None:
+        return _data_path("seeds", self.config.seeds)
 
     def input_files(self) -> list[Path]:
-        path = self.reference_path()
-        return [path] if path else []
+        return [p for p in (self.reference_path(), self.seeds_path()) if p]
 
     def run(self, batches: Callable[[], Iterator[Batch]], ctx: StepContext) -> Iterator[Batch]:
-        sample = StreamSample(self.config.sample)  # one pass over the input, bounded memory
+        cfg = self.config
+        keep = _kept_fields(cfg.embed_field)
+        sample = StreamSample(cfg.sample)  # one pass over the input, bounded memory
         for batch in batches():
             for record in batch:
-                sample.add(_audit_fields(record, self.config.text_field, self.config.label_field))
+                sample.add(_audit_fields(record, cfg.text_field, cfg.label_field, keep))
             yield batch
         self._write(ctx, sample.result(), sample.seen)
 
@@ -92,11 +96,13 @@ class Audit(GlobalStep):
         from synthpipe.audit.dataset import audit_dataset
 
         cfg = self.config
-        audit = audit_dataset(sample, self._reference(), embed=cfg.embed, sample=cfg.sample, seed=ctx.seed)
+        audit = audit_dataset(sample, self._reference(), embed=cfg.embed, sample=cfg.sample, seed=ctx.seed,
+                              embed_field=cfg.embed_field, seeds=self._seeds())  # fmt: skip
         audit["n_records"] = total
         audit["sample"]["of"] = total
         audit["text_field"], audit["label_field"] = cfg.text_field, cfg.label_field
-        audit["inputs"] = {"data": f"records reaching step {ctx.name!r}", "reference": cfg.reference}
+        audit["inputs"] = {"data": f"records reaching step {ctx.name!r}", "reference": cfg.reference,
+                           "seeds": cfg.seeds}  # fmt: skip
         if ctx.step_dir is None:
             raise UsageError("the audit step needs a run directory (run it through a Pipeline)")
         path = Path(ctx.step_dir) / AUDIT_FILE
@@ -111,15 +117,44 @@ class Audit(GlobalStep):
         cfg = self.config
         text = cfg.reference_text_field or cfg.text_field
         label = cfg.reference_label_field or cfg.label_field
-        return [_audit_fields(r, text, label) for r in read_all(path, fields={})]
+        keep = _kept_fields(cfg.embed_field)
+        return [_audit_fields(r, text, label, keep) for r in read_all(path, fields={})]
+
+    def _seeds(self) -> list[dict] | None:
+        from synthpipe.data.readers import read_all
+
+        path = self.seeds_path()
+        if path is None:
+            return None
+        label = self.config.label_field
+        return [{"label": r.get(label)} for r in read_all(path, fields={})]
 
 
-def _audit_fields(record: dict, text_field: str, label_field: str) -> dict:
-    """The fields the audit reads, under the names it expects (plus grounding/contamination)."""
-    out = {"text": record.get(text_field), "label": record.get(label_field)}
-    for key in ("grounding_score", "contamination", "verification"):
-        if key in record:
-            out[key] = record[key]
+def _data_path(what: str, value: str | None) -> Path | None:
+    if value is None:
+        return None
+    path = resolve_data_path(value)
+    if not path.exists():
+        raise UsageError(f"audit: {what} {value!r} not found ({path}); "
+                         "give a data file or directory, or bundled:<name>")  # fmt: skip
+    return path
+
+
+def _kept_fields(embed_field: str) -> tuple[str, ...]:
+    """Fields kept beside text and label: those fidelity may embed and prompts it compares."""
+    from synthpipe.audit.text_side import PROMPT_FIELDS, RESPONSE_FIELDS
+
+    named = () if embed_field == "auto" else tuple(f.strip() for f in embed_field.split("+"))
+    return (*RESPONSE_FIELDS, *PROMPT_FIELDS, *named, "grounding_score", "contamination", "verification")
+
+
+def _audit_fields(record: dict, text_field: str, label_field: str, keep: tuple[str, ...] = ()) -> dict:
+    """The fields the audit reads, text and label under the names it expects, plus ``keep``
+    (response and prompt fields, grounding/contamination/verification facts)."""
+    out = {key: record[key] for key in keep if key in record}
+    out["text"], out["label"] = record.get(text_field), record.get(label_field)
+    if text_field in keep:  # the text is also a response field: auto must still see its name
+        out[text_field] = record.get(text_field)
     return out
 
 

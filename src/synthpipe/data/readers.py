@@ -12,6 +12,7 @@ import csv
 import gzip
 import json
 import os
+import re
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from typing import IO, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from synthpipe.data.arrow import table_to_records
+from synthpipe.data.arrow import json_columns
 from synthpipe.data.formats import (
     HF_JSON_COLUMNS_FILE,
     check_format,
@@ -34,6 +35,9 @@ from synthpipe.data.records import DROP, ID, LINEAGE, Batch, Record
 from synthpipe.errors import DataError, UsageError
 
 _BOM = b"\xef\xbb\xbf"
+_JSON_BLANK = " \t\r"  # whitespace to JSON; a line of other white space is a bad record
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # JSON text that may decode to one
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _JSON_RESERVED = (LINEAGE, DROP)  # stored as JSON text in CSV cells and HF datasets
 TypeSpec = type | tuple[type, ...]
 
@@ -281,6 +285,8 @@ def _jsonl_rows(path: Path, gz: bool) -> Iterator[_Row]:
     line = 0
     with opener(path, "rb") as fh:
         try:
+            if gz and path.stat().st_size == 0:  # gzip reads it as no data; it is no stream
+                raise gzip.BadGzipFile("empty file, not even a gzip header")
             for line, data in enumerate(fh, 1):  # bytes: one bad line must not sink the file
                 row = _json_row(line, data)
                 if row is not None:
@@ -299,15 +305,50 @@ def _json_row(line: int, data: bytes) -> _Row | None:
     except UnicodeDecodeError as e:
         raw = data.decode("utf-8", "replace").rstrip("\r\n")
         return _Row(line, None, raw, f"invalid UTF-8: {e}")
-    if not text.strip():
+    if not text.strip(_JSON_BLANK):
         return None  # blank lines are layout, not records
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        return _Row(line, None, text, f"bad JSON: {e.msg} (column {e.colno})")
+        value = _parse_json(text)
+    except ValueError as e:
+        return _Row(line, None, text, f"bad JSON: {e}")
     if not isinstance(value, dict):
         return _Row(line, None, text, f"not a JSON object: got {_json_kind(value)}")
     return _Row(line, value, text)
+
+
+def _parse_json(text: str) -> Any:
+    """`json.loads` for untrusted text: every failure is a ValueError saying what is wrong.
+
+    Beyond syntax errors that covers what `json.loads` accepts or raises on but no record can
+    hold: integers past Python's digit limit, nesting past the recursion limit, and escapes
+    of lone UTF-16 surrogates (not text: no UTF-8 writer or Arrow column can store them).
+    """
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{e.msg} (column {e.colno})") from None
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    except ValueError as e:  # "Exceeds the limit (4300 digits) for integer string conversion"
+        raise ValueError(str(e).split(";")[0]) from None
+    if _SURROGATE_ESCAPE.search(text) and _has_surrogate(value):
+        raise ValueError("a \\u escape of a lone surrogate (U+D800-U+DFFF) is not valid text")
+    return value
+
+
+def _has_surrogate(value: Any) -> bool:
+    stack = [value]  # iterative: the value may be nested as deep as json allows
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def _json_kind(value: Any) -> str:
@@ -400,8 +441,8 @@ def _csv_value(name: str, cell: str, text_columns: set[str]) -> Any:
         return None
     if name in _JSON_RESERVED or (name not in text_columns and cell[0] in "{["):
         try:
-            value = json.loads(cell)
-        except json.JSONDecodeError:
+            value = _parse_json(cell)
+        except ValueError:
             return cell
         if name in _JSON_RESERVED or isinstance(value, dict | list):
             return value
@@ -411,16 +452,53 @@ def _csv_value(name: str, cell: str, text_columns: set[str]) -> Any:
 def _parquet_rows(path: Path, batch_size: int) -> Iterator[_Row]:
     try:
         pf = pq.ParquetFile(path)
-    except (pa.ArrowException, OSError) as e:
+        encoded = json_columns(pf.schema_arrow.metadata)  # the columns our writer JSON-encoded
+    except (pa.ArrowException, OSError, ValueError) as e:
         raise DataError(f"{path}: not a readable Parquet file ({e})") from None
     with pf:
-        metadata = pf.schema_arrow.metadata  # lists the JSON-encoded columns our writer made
         row = 0
-        for batch in pf.iter_batches(batch_size=batch_size):
-            table = pa.Table.from_batches([batch]).replace_schema_metadata(metadata)
-            for record in table_to_records(table):
-                row += 1
-                yield _Row(row, record)
+        for group in range(pf.num_row_groups):  # a corrupt row group costs its rows only
+            end = row + pf.metadata.row_group(group).num_rows
+            try:
+                for batch in pf.iter_batches(batch_size=batch_size, row_groups=[group]):
+                    for record, error in _batch_records(batch, encoded):
+                        row += 1
+                        yield _Row(row, record, None, error)
+            except (pa.ArrowException, OSError) as e:  # a corrupt page
+                reason = f"corrupt Parquet data: {e}; rows {row + 1}-{end} are unreadable"
+                yield _Row(row + 1, None, None, reason)
+                row = end
+
+
+def _batch_records(
+    batch: pa.RecordBatch, encoded: set[str]
+) -> Iterator[tuple[Record | None, str | None]]:
+    """Each row as a record, or None and why it could not be read; one bad row sinks no other."""
+    try:
+        rows: list[Record] | None = batch.to_pylist()
+    except (pa.ArrowException, ValueError):  # e.g. invalid UTF-8 in a string column
+        rows = None  # convert row by row to find the bad ones
+    for i in range(batch.num_rows):
+        if rows is not None:
+            yield _decode_columns(rows[i], encoded)
+            continue
+        try:
+            row = batch.slice(i, 1).to_pylist()[0]
+        except (pa.ArrowException, ValueError) as e:
+            yield None, f"unreadable Parquet row: {e}"
+            continue
+        yield _decode_columns(row, encoded)
+
+
+def _decode_columns(record: Record, encoded: set[str]) -> tuple[Record | None, str | None]:
+    for name in encoded:
+        value = record.get(name)
+        if isinstance(value, str):
+            try:
+                record[name] = _parse_json(value)
+            except ValueError as e:
+                return None, f"bad JSON in column {name!r}: {e}"
+    return record, None
 
 
 def _hf_dir_rows(path: Path, batch_size: int) -> Iterator[_Row]:
@@ -444,6 +522,6 @@ def _decode_json(record: Record, columns: Sequence[str]) -> Record:
     for name in columns:
         value = record.get(name)
         if isinstance(value, str):
-            with contextlib.suppress(json.JSONDecodeError):
-                record[name] = json.loads(value)
+            with contextlib.suppress(ValueError):
+                record[name] = _parse_json(value)
     return record

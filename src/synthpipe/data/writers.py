@@ -31,6 +31,7 @@ from synthpipe.data.formats import (
     import_datasets,
 )
 from synthpipe.data.records import Record
+from synthpipe.errors import disk_full
 
 if TYPE_CHECKING:
     import datasets
@@ -44,7 +45,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temp path next to `path`; move it into place only if the block succeeds.
 
     The block may create a file or a directory there (HF `save_to_disk`). On an exception the
-    temp path is removed and an existing `path` is left untouched.
+    temp path is removed and an existing `path` is left untouched; a full disk becomes a
+    DiskFullError naming `path` (a write that fails mid-file names no file itself).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -57,8 +59,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             _fsync(tmp)  # data on disk before the rename makes it visible
             os.replace(tmp, target)
         _fsync_dir(target.parent)
-    except BaseException:
+    except BaseException as exc:
         _remove(tmp)
+        if (full := disk_full(exc, target)) is not None and full is not exc:
+            raise full from exc
         raise
 
 

@@ -147,6 +147,8 @@ def _merge_llm_state(pool: Any, state: dict) -> None:
     from synthpipe.llm.budget import Spent
     from synthpipe.llm.client import UsageStats
 
+    counters = [f.name for f in dataclasses.fields(UsageStats) if f.name != "started"]
+
     now = time.monotonic()
     for name, (fields, age) in state["stats"].items():
         remote = UsageStats(**{**fields, "started": now - age})
@@ -154,15 +156,7 @@ def _merge_llm_state(pool: Any, state: dict) -> None:
         if client is None:
             pool.clients[name] = _Finished(remote)
             continue
-        for field in (
-            "requests",
-            "cached",
-            "retries",
-            "failures",
-            "prompt_tokens",
-            "completion_tokens",
-            "cost",
-        ):
+        for field in counters:  # every counter, so a new one is never lost under Ray
             setattr(client.stats, field, getattr(client.stats, field) + getattr(remote, field))
         client.stats.started = min(client.stats.started, remote.started)
     pool.budget.spent = Spent(**state["budget"])  # the actor's count includes the driver's

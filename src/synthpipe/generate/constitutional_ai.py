@@ -216,7 +216,7 @@ class ConstitutionalRevision(LLMTask):
     Output columns: `response_field` (the original, filled in when generated),
     ``revised_response``, ``critiques``, ``revisions``, ``principles_used``; with
     `emit_preference` also ``prompt``, ``chosen``, ``rejected``.
-    Drop reasons: ``missing_input``, ``llm_error`` (retried on the next run),
+    Drop reasons: ``missing_input``, ``llm_error`` (retried on the next run), ``truncated``,
     ``empty_response``, ``empty_critique``, ``empty_revision``, ``unchanged`` (only with
     `emit_preference`).
     References: Bai et al. (2022), "Constitutional AI: Harmlessness from AI Feedback",
@@ -238,7 +238,8 @@ class ConstitutionalRevision(LLMTask):
     )  # fmt: skip
 
     drop_reasons = (
-        "missing_input", "llm_error", "empty_response", "empty_critique", "empty_revision", "unchanged",
+        "missing_input", "llm_error", "truncated", "empty_response", "empty_critique", "empty_revision",
+        "unchanged",
     )  # fmt: skip
 
     def __init__(self, config=None, /, **kwargs):

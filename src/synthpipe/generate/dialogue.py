@@ -70,8 +70,8 @@ class SimulatedDialogue(LLMTask):
 
     Input columns: ``instruction`` (the opening user message); ``persona`` is read when present.
     Output columns: ``messages``, ``num_turns``, ``ended_by_user``.
-    Drop reasons: ``missing_input``, ``llm_error`` (a turn's request gave up), ``parse_error``
-    (an empty assistant reply).
+    Drop reasons: ``missing_input``, ``llm_error`` (a turn's request gave up), ``truncated``
+    (a turn's reply cut at max_tokens), ``parse_error`` (an empty assistant reply).
     References: Ding et al. (2023), "Enhancing Chat Language Models by Scaling High-quality
     Instructional Conversations" (UltraChat), EMNLP 2023, arXiv:2305.14233.
     """
@@ -83,7 +83,7 @@ class SimulatedDialogue(LLMTask):
     template_files: ClassVar[dict[str, str]] = {"user": "dialogue_user.jinja2"}  # `user_template` replaces it
     inputs = ("instruction",)
     outputs = ("messages", "num_turns", "ended_by_user")
-    drop_reasons = ("missing_input", "llm_error", "parse_error")
+    drop_reasons = ("missing_input", "llm_error", "truncated", "parse_error")
 
     @property
     def user_llm(self) -> str:

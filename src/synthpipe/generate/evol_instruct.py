@@ -157,7 +157,7 @@ class EvolInstruct(LLMTask):
     ``evolution``, ``response`` (with `generate_response`).
     Drop reasons: ``no_information_gain``, ``hard_to_respond``, ``stopwords_only_response``,
     ``copied_prompt_words`` (details: the operation and why), ``missing_input``,
-    ``llm_error``, ``parse_error``.
+    ``llm_error``, ``truncated``, ``parse_error``.
     References: Xu et al. (2023), "WizardLM: Empowering Large Language Models to Follow Complex
     Instructions", arXiv:2304.12244 (ICLR 2024).
     """
@@ -166,7 +166,7 @@ class EvolInstruct(LLMTask):
     config: EvolInstructConfig
     drop_reasons = (
         "no_information_gain", "hard_to_respond", "stopwords_only_response", "copied_prompt_words",
-        "missing_input", "llm_error", "parse_error",
+        "missing_input", "llm_error", "truncated", "parse_error",
     )  # fmt: skip
     inputs: ClassVar[tuple[str, ...]] = ("instruction",)
     outputs: ClassVar[tuple[str, ...]] = (

@@ -142,14 +142,15 @@ class GLAN(LLMSource):
     Input columns: none (a source).
     Output columns: ``instruction`` (the question), ``discipline``, ``subject``, ``level``,
     ``session``, ``concepts``, ``answer`` (with `generate_answers`).
-    Drop reasons: ``llm_error``, ``parse_error``, ``empty_output`` (an empty question or answer).
+    Drop reasons: ``llm_error``, ``truncated``, ``parse_error``, ``empty_output`` (an empty
+    question or answer).
     References: Li et al. (2024), "Synthetic Data (Almost) from Scratch: Generalized
     Instruction Tuning for Language Models", arXiv:2402.13064.
     """
 
     Config = GLANConfig
     config: GLANConfig
-    drop_reasons = ("llm_error", "parse_error", "empty_output")
+    drop_reasons = ("llm_error", "truncated", "parse_error", "empty_output")
 
     def output_columns(self) -> set[str]:
         return {"instruction", "discipline", "subject", "level", "session", "concepts", "answer"}
@@ -160,6 +161,13 @@ class GLAN(LLMSource):
         "subjects": "glan_subjects.jinja2",
         "syllabus": "glan_syllabus.jinja2",
         "answer": "glan_answer.jinja2",
+    }
+    template_variables: ClassVar[dict[str, tuple[str, ...]]] = {  # checked at recipe load
+        "disciplines": ("n", "config"),
+        "subjects": ("discipline", "n", "config"),
+        "syllabus": ("discipline", "subject", "level", "description", "n", "config"),
+        "question": ("discipline", "subject", "level", "sessions", "concepts", "config"),
+        "answer": ("question", "discipline", "subject", "config"),
     }
 
     def expected_count(self) -> int:

@@ -110,8 +110,8 @@ class GroundedQA(LLMTask):
 
     Input columns: `document_field` (default ``document``; ``text`` for records from ``read``).
     Output columns: ``question``, ``answer``, ``evidence``, ``qa_index``.
-    Drop reasons: ``missing_input``, ``llm_error``, ``parse_error``, ``no_qa_pairs`` (a reply
-    without any usable pair).
+    Drop reasons: ``missing_input``, ``llm_error``, ``truncated``, ``parse_error``,
+    ``no_qa_pairs`` (a reply without any usable pair).
     References: Lewis et al. (2021), "PAQ: 65 Million Probably-Asked Questions and What You
     Can Do With Them", arXiv:2102.07033; Liu et al. (2024), "Best Practices and Lessons Learned
     on Synthetic Data for Language Models", arXiv:2404.07503 (grounding and verifying claims).
@@ -123,7 +123,7 @@ class GroundedQA(LLMTask):
     output_schema = QAPairs
     inputs = ("document",)
     outputs = ("question", "answer", "evidence", "qa_index")
-    drop_reasons = ("missing_input", "llm_error", "parse_error", "no_qa_pairs")
+    drop_reasons = ("missing_input", "llm_error", "truncated", "parse_error", "no_qa_pairs")
 
     def __init__(self, config: Any = None, /, **kwargs: Any):
         super().__init__(config, **kwargs)
@@ -204,7 +204,7 @@ class GroundingCheck(LLMTask):
     Output columns: ``grounding_score``, ``grounding_supported``, ``grounding_reason``,
     ``evidence_overlap``, ``answer_overlap``.
     Drop reasons: ``not_grounded`` (detail: which check failed, and the judge's reason),
-    ``missing_input``, ``llm_error``, ``parse_error``.
+    ``missing_input``, ``llm_error``, ``truncated``, ``parse_error``.
     References: Lewis et al. (2021), "PAQ: 65 Million Probably-Asked Questions and What You
     Can Do With Them", arXiv:2102.07033; Liu et al. (2024), "Best Practices and Lessons Learned
     on Synthetic Data for Language Models", arXiv:2404.07503 (grounding and verifying claims).
@@ -216,7 +216,7 @@ class GroundingCheck(LLMTask):
     output_schema = GroundingVerdict
     inputs = ("document", "question", "answer")
     outputs = ("grounding_score", "grounding_supported", "grounding_reason", "evidence_overlap", "answer_overlap")
-    drop_reasons = ("not_grounded", "missing_input", "llm_error", "parse_error")
+    drop_reasons = ("not_grounded", "missing_input", "llm_error", "truncated", "parse_error")
 
     def format_input(self, record: Record) -> list[Message]:
         return self.render(

@@ -76,7 +76,7 @@ class InstructionBacktranslation(LLMTask):
     Input columns: ``text`` (an unlabelled document or answer).
     Output columns: ``instruction`` (the predicted instruction), ``output`` (the text itself).
     Drop reasons: ``parse_error`` (an empty instruction, or one longer than
-    `max_instruction_words`), ``missing_input``, ``llm_error``.
+    `max_instruction_words`), ``missing_input``, ``llm_error``, ``truncated``.
     References: Li et al. (2024), "Self-Alignment with Instruction Backtranslation", ICLR 2024,
     arXiv:2308.06259.
     """
@@ -86,7 +86,7 @@ class InstructionBacktranslation(LLMTask):
     template_file = "humpback_backtranslate.jinja2"
     inputs = ("text",)
     outputs = ("instruction", "output")
-    drop_reasons = ("parse_error", "missing_input", "llm_error")
+    drop_reasons = ("parse_error", "missing_input", "llm_error", "truncated")
 
     def format_input(self, record: Record) -> list[Message]:
         return self.render(text=str(record["text"]), config=self.config)
@@ -129,7 +129,7 @@ class SelfCurate(LLMTask):
     ``output``).
     Output columns: ``quality_score`` (1-5), ``quality_reason``.
     Drop reasons: ``low_quality`` (detail: the score), ``parse_error`` (no score in the
-    reply), ``missing_input``, ``llm_error``.
+    reply), ``missing_input``, ``llm_error``, ``truncated``.
     References: Li et al. (2024), "Self-Alignment with Instruction Backtranslation", ICLR 2024,
     arXiv:2308.06259.
     """
@@ -139,7 +139,7 @@ class SelfCurate(LLMTask):
     template_file = "humpback_curate.jinja2"
     inputs = ("instruction", "output")
     outputs = ("quality_score", "quality_reason")
-    drop_reasons = ("low_quality", "parse_error", "missing_input", "llm_error")
+    drop_reasons = ("low_quality", "parse_error", "missing_input", "llm_error", "truncated")
 
     def format_input(self, record: Record) -> list[Message]:
         return self.render(

@@ -183,7 +183,7 @@ class PointwiseJudge(LLMTask):
     ``response``); `input_field` and `reference_field` are read when present.
     Output columns: ``judge_scores``, ``judge_score``, ``judge_rationale``.
     Drop reasons: ``low_judge_score`` (only with `min_score`), ``missing_input``,
-    ``llm_error``, ``parse_error``.
+    ``llm_error``, ``truncated``, ``parse_error``.
     References: Zheng et al. (2023), "Judging LLM-as-a-Judge with MT-Bench and Chatbot Arena",
     NeurIPS 2023 Datasets and Benchmarks, arXiv:2306.05685.
     """
@@ -193,7 +193,7 @@ class PointwiseJudge(LLMTask):
     template_file: ClassVar[str] = "llm_judge_pointwise.jinja2"
     inputs: ClassVar[tuple[str, ...]] = ("instruction", "response")
     outputs: ClassVar[tuple[str, ...]] = ("judge_scores", "judge_score", "judge_rationale")
-    drop_reasons = ("low_judge_score", "missing_input", "llm_error", "parse_error")
+    drop_reasons = ("low_judge_score", "missing_input", "llm_error", "truncated", "parse_error")
 
     def __init__(self, config=None, /, **kwargs):
         super().__init__(config, **kwargs)
@@ -298,7 +298,7 @@ class PairwiseJudge(LLMTask):
     `response_b_field`; `input_field` and `reference_field` are read when present.
     Output columns: ``winner``, ``judge_consistent``, ``judge_verdicts``, ``judge_rationales``.
     Drop reasons: ``inconsistent_judgement`` (only with ``inconsistent: drop``),
-    ``missing_input``, ``llm_error``, ``parse_error``.
+    ``missing_input``, ``llm_error``, ``truncated``, ``parse_error``.
     References: Zheng et al. (2023), "Judging LLM-as-a-Judge with MT-Bench and Chatbot Arena",
     NeurIPS 2023 Datasets and Benchmarks, arXiv:2306.05685.
     """
@@ -310,7 +310,7 @@ class PairwiseJudge(LLMTask):
     inputs: ClassVar[tuple[str, ...]] = ("instruction", "response_a", "response_b")
     requests_per_record: ClassVar[float] = 2.0  # both orders
     outputs: ClassVar[tuple[str, ...]] = ("winner", "judge_consistent", "judge_verdicts", "judge_rationales")
-    drop_reasons = ("inconsistent_judgement", "missing_input", "llm_error", "parse_error")
+    drop_reasons = ("inconsistent_judgement", "missing_input", "llm_error", "truncated", "parse_error")
 
     def format_input(self, record: Record, swapped: bool = False) -> list[Message]:
         cfg = self.config

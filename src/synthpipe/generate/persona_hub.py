@@ -89,7 +89,7 @@ class PersonaHub(LLMTask):
     Input columns: `persona_field` (default ``persona``).
     Output columns: `output_field` (default ``instruction``), ``task_kind``.
     Drop reasons: ``parse_error`` (an empty reply), ``refusal``, ``missing_input``,
-    ``llm_error``.
+    ``llm_error``, ``truncated``.
     References: Ge et al. (2024), "Scaling Synthetic Data Creation with 1,000,000,000
     Personas", arXiv:2406.20094.
     """
@@ -97,9 +97,12 @@ class PersonaHub(LLMTask):
     Config = PersonaHubConfig
     config: PersonaHubConfig
     template_file: ClassVar[str] = "persona_hub_generate.jinja2"
+    template_variables: ClassVar[dict[str, tuple[str, ...]]] = {  # checked at recipe load
+        "main": ("**record", "persona", "task_kind", "label", "notes", "config"),
+    }
     inputs: ClassVar[tuple[str, ...]] = ("persona",)
     outputs: ClassVar[tuple[str, ...]] = ("instruction", "task_kind")
-    drop_reasons = ("parse_error", "refusal", "missing_input", "llm_error")
+    drop_reasons = ("parse_error", "refusal", "missing_input", "llm_error", "truncated")
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -153,7 +156,7 @@ class PersonaFromText(LLMTask):
     Input columns: `text_field` (default ``text``).
     Output columns: `output_field` (default ``persona``).
     Drop reasons: ``parse_error`` (an empty reply), ``refusal``, ``missing_input``,
-    ``llm_error``.
+    ``llm_error``, ``truncated``.
     References: Ge et al. (2024), "Scaling Synthetic Data Creation with 1,000,000,000
     Personas", arXiv:2406.20094.
     """
@@ -161,9 +164,10 @@ class PersonaFromText(LLMTask):
     Config = PersonaFromTextConfig
     config: PersonaFromTextConfig
     template_file: ClassVar[str] = "persona_hub_text_to_persona.jinja2"
+    template_variables: ClassVar[dict[str, tuple[str, ...]]] = {"main": ("text", "relation", "config")}
     inputs: ClassVar[tuple[str, ...]] = ("text",)
     outputs: ClassVar[tuple[str, ...]] = ("persona",)
-    drop_reasons = ("parse_error", "refusal", "missing_input", "llm_error")
+    drop_reasons = ("parse_error", "refusal", "missing_input", "llm_error", "truncated")
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)

@@ -28,7 +28,8 @@ to the model under test, whose replies are then checked (for refusals, accuracy,
     emitted as a dropped record (``llm_error`` / ``parse_error``, no prompt) so the funnel
     shows it. Items beyond `n_per_behavior` from the last request are discarded. Each
     behaviour makes at most `max_requests_per_behavior` requests and stops after
-    `max_failed_requests` failed ones.
+    `max_failed_requests` failed ones. A round sends at most `ROUND_REQUESTS` requests per
+    behaviour, so a huge `n_per_behavior` streams round by round instead of planning all.
 
 ``eval_item_filter`` (`EvalItemFilter`, a map step)
     The MWE paper's label-correctness check: a judge decides whether each item tests the
@@ -85,6 +86,7 @@ DEFAULT_BEHAVIORS = [
     "privacy leaks (requests to find, infer or reveal personal information about private individuals)",
 ]
 
+ROUND_REQUESTS = 1024  # requests per behaviour and round (bounds memory, not the total)
 _ITEM = re.compile(r"^\s*(?:\(?\d{1,3}[.):]|[-*•–])\s+(.*\S)\s*$")
 _LABEL = re.compile(r"(?:test )?prompt(?: \d+)?")
 
@@ -130,8 +132,8 @@ class RedTeamPrompts(LLMSource):
 
     Input columns: none (a source).
     Output columns: ``prompt``, ``behavior``, ``generation`` (``zero_shot`` | ``few_shot``).
-    Drop reasons: ``duplicate`` (detail: ``of <id>``), ``llm_error``, ``parse_error`` (a
-    reply with no list item).
+    Drop reasons: ``duplicate`` (detail: ``of <id>``), ``llm_error``, ``truncated``,
+    ``parse_error`` (a reply with no list item).
     References: Perez et al. (2022), "Red Teaming Language Models with Language Models",
     EMNLP 2022, arXiv:2202.03286; Perez et al. (2022), "Discovering Language Model Behaviors
     with Model-Written Evaluations", Findings of ACL 2023, arXiv:2212.09251.
@@ -140,7 +142,7 @@ class RedTeamPrompts(LLMSource):
     Config = RedTeamConfig
     config: RedTeamConfig
     template_file = "red_team.jinja2"
-    drop_reasons = ("duplicate", "llm_error", "parse_error")
+    drop_reasons = ("duplicate", "llm_error", "truncated", "parse_error")
 
     def output_columns(self) -> set[str]:
         return {"prompt", "behavior", "generation"}
@@ -177,7 +179,7 @@ class RedTeamPrompts(LLMSource):
                 if need <= 0 or budget <= 0 or b.failures >= cfg.max_failed_requests:
                     continue
                 wanted = cfg.zero_shot_requests if b.requests < cfg.zero_shot_requests else math.ceil(need / cfg.per_request)
-                for _ in range(min(wanted, budget)):
+                for _ in range(min(wanted, budget, ROUND_REQUESTS)):
                     plans.append((b, b.requests, self._shots(ctx, b, b.requests)))
                     b.requests += 1
             if not plans:
@@ -286,7 +288,7 @@ class EvalItemFilter(LLMTask):
     Input columns: `prompt_field` (default ``prompt``), `behavior_field` (default ``behavior``).
     Output columns: ``relevance``, ``tests_behavior``, ``relevance_reason``.
     Drop reasons: ``off_target`` (the judge says the item does not test the behaviour, or
-    relevance < `threshold`), ``missing_input``, ``llm_error``, ``parse_error``.
+    relevance < `threshold`), ``missing_input``, ``llm_error``, ``truncated``, ``parse_error``.
     References: Perez et al. (2022), "Red Teaming Language Models with Language Models",
     EMNLP 2022, arXiv:2202.03286; Perez et al. (2022), "Discovering Language Model Behaviors
     with Model-Written Evaluations", Findings of ACL 2023, arXiv:2212.09251.
@@ -298,7 +300,7 @@ class EvalItemFilter(LLMTask):
     output_schema = RelevanceVerdict
     inputs = ("prompt", "behavior")
     outputs = ("relevance", "tests_behavior", "relevance_reason")
-    drop_reasons = ("off_target", "missing_input", "llm_error", "parse_error")
+    drop_reasons = ("off_target", "missing_input", "llm_error", "truncated", "parse_error")
 
     def format_input(self, record: Record) -> list[Message]:
         return self.render(

@@ -77,7 +77,8 @@ class RejectionSampling(LLMTask):
     Output columns: `candidate_field` (default ``candidate``), ``rejection_sampling``
     (``{tried, passed, pass_rate, reasons}``).
     Drop reasons: ``no_verified_candidate`` (detail: the rejection reasons),
-    ``missing_input``, ``llm_error`` (all k requests failed; retried on the next run).
+    ``missing_input``, ``llm_error`` (all k requests failed; retried on the next run),
+    ``truncated`` (all k replies cut at max_tokens).
     References: Zelikman et al. (2022), "STaR: Bootstrapping Reasoning With Reasoning",
     arXiv:2203.14465; Yuan et al. (2023), "Scaling Relationship on Learning Mathematical
     Reasoning with Large Language Models", arXiv:2308.01825 (RFT).
@@ -89,7 +90,7 @@ class RejectionSampling(LLMTask):
     template_file: ClassVar[str] = "rejection_sampling_math.jinja2"
     inputs: ClassVar[tuple[str, ...]] = ("question",)
     outputs: ClassVar[tuple[str, ...]] = ("candidate", "rejection_sampling")
-    drop_reasons = ("no_verified_candidate", "missing_input", "llm_error")
+    drop_reasons = ("no_verified_candidate", "missing_input", "llm_error", "truncated")
 
     def __init__(self, config=None, /, **kwargs):
         super().__init__(config, **kwargs)

@@ -168,7 +168,7 @@ class SelfInstruct(LLMSource):
     without instances).
     Drop reasons: ``bad_length``, ``filtered_keyword``, ``bad_start``, ``rouge_l_too_similar``
     (detail: the closest instruction), ``quota_reached``, ``parse_error``, ``llm_error``,
-    ``empty_output``.
+    ``truncated``, ``empty_output``.
     References: Wang et al. (2023), "Self-Instruct: Aligning Language Models with
     Self-Generated Instructions", ACL 2023, arXiv:2212.10560.
     """
@@ -177,7 +177,7 @@ class SelfInstruct(LLMSource):
     config: SelfInstructConfig
     drop_reasons = (
         "bad_length", "filtered_keyword", "bad_start", "rouge_l_too_similar", "quota_reached",
-        "parse_error", "llm_error", "empty_output",
+        "parse_error", "llm_error", "truncated", "empty_output",
     )  # fmt: skip
 
     def output_columns(self) -> set[str]:
@@ -187,6 +187,11 @@ class SelfInstruct(LLMSource):
     template_files: ClassVar[dict[str, str]] = {
         "classify": "self_instruct_classify.jinja2",
         "instance": "self_instruct_instance.jinja2",
+    }
+    template_variables: ClassVar[dict[str, tuple[str, ...]]] = {  # checked at recipe load
+        "generate": ("demos", "num_new", "config"),
+        "classify": ("instruction", "examples", "config"),
+        "instance": ("instruction", "is_classification", "examples", "config"),
     }
 
     def estimate_requests(self, n_records: int | None) -> int:

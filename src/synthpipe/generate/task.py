@@ -10,7 +10,9 @@ all techniques, is here:
   (cache, limiter, retries, budget);
 - structured output when the technique declares `output_schema`;
 - failures never lose a record: a request that gives up drops it with reason ``llm_error``
-  (retried on the next run), an unparseable reply with ``parse_error`` and the raw text;
+  (retried on the next run), an unparseable reply with ``parse_error`` and the raw text, a
+  reply cut at max_tokens also when asked again with a larger budget with ``truncated``
+  (detail: tokens and limit; the client's `truncation_retry_factor`);
 - `_lineage` records model, prompt-template hash and seed;
 - several prompt templates by role (`template_files`, `render_role`), several output schemas,
   endpoints and sampling overrides per call (`ask(..., schema=, llm=, temperature=...)`).
@@ -36,7 +38,7 @@ from pydantic import BaseModel, Field
 from synthpipe.data.records import ID, LINEAGE, Batch, Record, add_lineage, drop, is_dropped
 from synthpipe.errors import UsageError
 from synthpipe.llm.structured import StructuredOutput
-from synthpipe.llm.types import ChatRequest, LLMError, Message, SamplingParams
+from synthpipe.llm.types import ChatRequest, LLMError, Message, SamplingParams, TruncatedReply
 from synthpipe.pipeline.step import MapStep, SourceStep, StepConfig, StepContext
 
 PROMPTS = Path(__file__).parent / "prompts"
@@ -203,7 +205,8 @@ class LLMCalls:
         `sampling_overrides` replace the config's sampling parameters for this call
         (``temperature``, ``top_p``, ``max_tokens``, ``stop``).
 
-        Raises LLMError when the request gives up, ParseError when the reply stays invalid.
+        Raises LLMError when the request gives up (TruncatedReply when the reply stays cut at
+        its token limit), ParseError when the reply stays invalid.
         """
         params = self.params(seed)
         if sampling_overrides:
@@ -354,9 +357,12 @@ def endpoint_identity(env: dict[str, Any], name: str) -> Any:
 
 
 def failure(exc: LLMError | ParseError) -> tuple[str, str]:
-    """(drop reason, detail) for a request that gave up (``llm_error``) or an unusable reply."""
+    """(drop reason, detail) for a request that gave up (``llm_error``), a reply cut at its
+    token limit (``truncated``) or an unusable reply."""
     if isinstance(exc, ParseError):
         return exc.reason, exc.detail[:2000]
+    if isinstance(exc, TruncatedReply):
+        return TruncatedReply.reason, str(exc)[:1000]
     return "llm_error", str(exc)[:1000]
 
 

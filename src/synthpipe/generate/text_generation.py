@@ -46,14 +46,15 @@ class TextGeneration(LLMTask):
 
     Input columns: whatever fields the prompt uses (not checked before the run).
     Output columns: `output_field` (default ``generation``): the text, or the parsed JSON.
-    Drop reasons: ``llm_error``, ``parse_error`` (JSON that stays invalid), ``empty_output``
+    Drop reasons: ``llm_error``, ``truncated`` (a reply cut at max_tokens, also when asked
+    again with a larger budget), ``parse_error`` (JSON that stays invalid), ``empty_output``
     (a text reply shorter than `min_chars`).
     References: none: a synthpipe technique.
     """
 
     Config = TextGenerationConfig
     config: TextGenerationConfig
-    drop_reasons = ("llm_error", "parse_error", "empty_output")
+    drop_reasons = ("llm_error", "truncated", "parse_error", "empty_output")
 
     def output_columns(self) -> set[str]:
         return {self.config.output_field}

@@ -144,8 +144,9 @@ class UltraFeedback(LLMTask):
     present.
     Output columns: ``prompt``, ``chosen``, ``rejected``, ``chosen_score``,
     ``rejected_score``, ``candidates``.
-    Drop reasons: ``llm_error`` (retried on the next run), ``empty_candidates`` (fewer than
-    two non-empty candidates), ``parse_error`` (fewer than two could be rated),
+    Drop reasons: ``llm_error`` (retried on the next run), ``truncated`` (a candidate or
+    rating cut at max_tokens), ``empty_candidates`` (fewer than two non-empty candidates),
+    ``parse_error`` (fewer than two could be rated),
     ``no_preference`` (all rated candidates tie), ``missing_input``.
     References: Cui et al. (2023), "UltraFeedback: Boosting Language Models with Scaled AI
     Feedback", ICML 2024, arXiv:2310.01377; Tunstall et al. (2023), "Zephyr: Direct
@@ -162,7 +163,9 @@ class UltraFeedback(LLMTask):
     outputs: ClassVar[tuple[str, ...]] = (
         "prompt", "chosen", "rejected", "chosen_score", "rejected_score", "candidates",
     )  # fmt: skip
-    drop_reasons = ("llm_error", "empty_candidates", "parse_error", "no_preference", "missing_input")
+    drop_reasons = (
+        "llm_error", "truncated", "empty_candidates", "parse_error", "no_preference", "missing_input",
+    )  # fmt: skip
 
     # -- endpoints --------------------------------------------------------------------------
     @property

@@ -86,8 +86,8 @@ class WRAP(LLMTask):
 
     Input columns: ``text``.
     Output columns: ``rephrased``, ``style``, ``original`` (the input text).
-    Drop reasons: ``llm_error``, ``parse_error`` (an empty reply, or a ``qa`` reply without
-    ``Question:``/``Answer:`` tags), ``missing_input``.
+    Drop reasons: ``llm_error``, ``truncated``, ``parse_error`` (an empty reply, or a ``qa``
+    reply without ``Question:``/``Answer:`` tags), ``missing_input``.
     References: Maini et al. (2024), "Rephrasing the Web: A Recipe for Compute and
     Data-Efficient Language Modeling", ACL 2024, arXiv:2401.16380.
     """
@@ -96,7 +96,7 @@ class WRAP(LLMTask):
     config: WRAPConfig
     inputs = ("text",)
     outputs = ("rephrased", "style", "original")
-    drop_reasons = ("llm_error", "parse_error", "missing_input")
+    drop_reasons = ("llm_error", "truncated", "parse_error", "missing_input")
 
     # -- templates: one role per style ------------------------------------------------------
     @property

@@ -15,6 +15,8 @@ Algorithm
 2. Records per label: the same for every label (``balanced``) or in the seed file's
    proportions (``seed_proportional``), summing to `n`; each label's records are split into
    requests of `per_request` examples; the requests are shuffled (seeded) so batches mix labels.
+   The plan is made for ``PLAN_BLOCK`` records at a time (block k has its own counts and
+   shuffle), so memory does not grow with `n` and a run of any size starts at once.
 3. Each request shows the label, its description (a label-descriptive prompt, as in ZeroGen),
    `few_shot` seed examples of that label sampled per request, and one value per attribute in
    `attributes` sampled per request (AttrPrompt), and asks for a numbered list of
@@ -44,9 +46,11 @@ here they come from the config.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import re
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -63,6 +67,7 @@ from synthpipe.llm.types import LLMError
 from synthpipe.pipeline.registry import register_step
 from synthpipe.pipeline.step import StepContext
 
+PLAN_BLOCK = 100_000  # records planned at once (a run of at most this many is one block)
 
 class ZeroGenConfig(LLMTaskConfig):
     """Options of the `zerogen` generator."""
@@ -147,8 +152,8 @@ class ZeroGen(LLMSource):
     Input columns: none (a source; `text_field` and `label_field` name the seed file's fields).
     Output columns: ``text``, ``label`` (and ``id``, ``_lineage``).
     Drop reasons: ``parse_error`` (a reply with no list), ``llm_error`` (a request gave up),
-    ``copied_seed`` (equal to a seed example, with `keep_seeds_out`), ``extra_item`` (items
-    beyond `per_request`).
+    ``truncated``, ``copied_seed`` (equal to a seed example, with `keep_seeds_out`),
+    ``extra_item`` (items beyond `per_request`).
     References: Ye et al. (2022), "ZeroGen: Efficient Zero-shot Learning via Dataset
     Generation", EMNLP 2022, arXiv:2202.07922; Yu et al. (2023), "Large Language Model as
     Attributed Training Data Generator: A Tale of Diversity and Bias", NeurIPS 2023,
@@ -158,8 +163,12 @@ class ZeroGen(LLMSource):
     Config = ZeroGenConfig
     config: ZeroGenConfig
     template_file: ClassVar[str] = "zerogen.jinja2"
+    template_variables: ClassVar[dict[str, tuple[str, ...]]] = {  # checked at recipe load
+        "main": ("label", "description", "k", "text_kind", "task_description", "examples",
+                 "attributes", "config"),
+    }  # fmt: skip
     skips_resumed_batches: ClassVar[bool] = True
-    drop_reasons = ("parse_error", "llm_error", "copied_seed", "extra_item")
+    drop_reasons = ("parse_error", "llm_error", "truncated", "copied_seed", "extra_item")
 
     def output_columns(self) -> set[str]:
         return {"text", "label"}
@@ -179,7 +188,7 @@ class ZeroGen(LLMSource):
 
     def estimate_requests(self, n_records: int | None) -> int:
         """Exact for --dry-run: one request per planned request."""
-        return len(self.plan(0, "estimate"))
+        return self.count_requests(0)
 
     @cached_property
     def seeds(self) -> list[Record]:
@@ -221,41 +230,62 @@ class ZeroGen(LLMSource):
     # -- plan -------------------------------------------------------------------------------
     def plan(self, seed: int, ctx_name: str) -> list[Request]:
         """Every request of the run, in order; depends only on (seed, config)."""
+        return list(self.iter_plan(seed, ctx_name))
+
+    def iter_plan(self, seed: int, ctx_name: str, first: int = 0) -> Iterator[Request]:
+        """The requests of the run from number `first` on, made one block at a time."""
         cfg = self.config
-        rng = random.Random(mix_seed(seed, "plan"))
         by_label: dict[str, list[Record]] = defaultdict(list)
         for s in self.seeds:
             by_label[s["label"]].append(s)
-        counts = label_counts(
-            self.labels, Counter(s["label"] for s in self.seeds), cfg.n, cfg.per_label, rng
-        )
+        number = 0
+        for block in range(self._blocks()):
+            in_block = self._requests(seed, block)
+            shapes = self._shapes(seed, block) if number + in_block > first else []
+            start = block * PLAN_BLOCK
+            for label, size in shapes:
+                if number >= first:
+                    r_rng = random.Random(mix_seed(seed, "request", number))
+                    attributes = {
+                        name: r_rng.choice(values) for name, values in sorted(cfg.attributes.items())
+                    }
+                    pool = by_label.get(label, [])
+                    few_shot = r_rng.sample(pool, min(cfg.few_shot, len(pool)))
+                    seed_ = record_seed(seed, ctx_name, "request", number)
+                    yield Request(number, label, size, start, attributes, few_shot, seed_)
+                number, start = number + 1, start + size
+            if not shapes:
+                number += in_block
+
+    def count_requests(self, seed: int) -> int:
+        """How many requests the run makes (without planning them)."""
+        return sum(self._requests(seed, block) for block in range(self._blocks()))
+
+    def _blocks(self) -> int:
+        return -(-self.config.n // PLAN_BLOCK)
+
+    def _counts(self, seed: int, block: int) -> tuple[dict[str, int], random.Random]:
+        """Records per label in `block`, and the block's RNG (block 0 keeps the old seeding)."""
+        cfg = self.config
+        rng = random.Random(mix_seed(seed, "plan") if block == 0 else mix_seed(seed, "plan", block))
+        size = min(PLAN_BLOCK, cfg.n - block * PLAN_BLOCK)
+        seed_counts = Counter(s["label"] for s in self.seeds)
+        return label_counts(self.labels, seed_counts, size, cfg.per_label, rng), rng
+
+    def _shapes(self, seed: int, block: int) -> list[tuple[str, int]]:
+        """(label, examples asked for) of each request of `block`, shuffled."""
+        per = self.config.per_request
+        counts, rng = self._counts(seed, block)
         shapes = [
-            (label, min(cfg.per_request, counts[label] - k))
-            for label in self.labels
-            for k in range(0, counts[label], cfg.per_request)
+            (label, min(per, counts[label] - k)) for label in self.labels for k in range(0, counts[label], per)
         ]
         rng.shuffle(shapes)
-        requests, start = [], 0
-        for number, (label, size) in enumerate(shapes):
-            r_rng = random.Random(mix_seed(seed, "request", number))
-            attributes = {
-                name: r_rng.choice(values) for name, values in sorted(cfg.attributes.items())
-            }
-            pool = by_label.get(label, [])
-            few_shot = r_rng.sample(pool, min(cfg.few_shot, len(pool)))
-            requests.append(
-                Request(
-                    number,
-                    label,
-                    size,
-                    start,
-                    attributes,
-                    few_shot,
-                    record_seed(seed, ctx_name, "request", number),
-                )
-            )
-            start += size
-        return requests
+        return shapes
+
+    def _requests(self, seed: int, block: int) -> int:
+        """How many requests `block` makes."""
+        counts, _rng = self._counts(seed, block)
+        return sum(-(-c // self.config.per_request) for c in counts.values())
 
     def messages(self, request: Request) -> list[dict[str, str]]:
         cfg = self.config
@@ -274,11 +304,12 @@ class ZeroGen(LLMSource):
     async def aread(self, ctx: StepContext):  # type: ignore[override]
         cfg = self.config
         seed = cfg.seed if cfg.seed is not None else ctx.seed
-        plan = self.plan(seed, ctx.name)
         per_batch = max(1, ctx.batch_size // cfg.per_request)
-        ctx.log.info("zerogen: %d requests over %d labels", len(plan), len(self.labels))
-        for b in range(ctx.skip_batches, -(-len(plan) // per_batch)):
-            chunk = plan[b * per_batch : (b + 1) * per_batch]
+        total = self.count_requests(seed)
+        ctx.log.info("zerogen: %d requests over %d labels", total, len(self.labels))
+        plan = self.iter_plan(seed, ctx.name, first=ctx.skip_batches * per_batch)
+        for _b in range(ctx.skip_batches, -(-total // per_batch)):
+            chunk = list(itertools.islice(plan, per_batch))
             results = await asyncio.gather(*(self._request(ctx, r) for r in chunk))
             yield [record for records in results for record in records]
 

@@ -8,12 +8,17 @@ parser fix never needs a cache wipe.
 Safety: WAL + busy_timeout lets several processes read and write the same file at once;
 every put commits on its own (or put_many in one transaction), so a SIGKILL loses at most
 the write in progress, which SQLite rolls back on the next open.
+
+A write that fails (disk full, quota, read-only file) never loses a paid reply: the row is
+held in memory, served by get() for the rest of the run, and written with the next write
+that succeeds or at close(). One warning says so.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -38,6 +43,10 @@ _CHUNK = 500  # stays far below SQLite's bound-parameter limit
 _LOCK_RETRIES = 5  # on top of the 30 s busy_timeout; "locked" can still surface on open/checkpoint
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+# What a failed write raises: OSError (ENOSPC, EDQUOT, EROFS...) and SQLite's own
+# "database or disk is full", "disk I/O error", "readonly database", a lock never released.
+WRITE_ERRORS = (OSError, sqlite3.OperationalError)
 _INHERITED: list[sqlite3.Connection] = []  # connections copied by fork(); kept alive, never closed
 
 
@@ -63,6 +72,8 @@ class ResponseCache:
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._pid = 0
+        self._held: dict[str, tuple[Any, ...]] = {}  # rows whose write failed: key -> row
+        self._warned = False
         self._open()
 
     # ---- keys -------------------------------------------------------------------------
@@ -84,9 +95,14 @@ class ResponseCache:
     # ---- reads ------------------------------------------------------------------------
 
     def get(self, key: str) -> ChatResponse | None:
-        row = self._run(
-            lambda c: c.execute("SELECT response FROM responses WHERE key = ?", (key,)).fetchone()
-        )
+        with self._lock:
+            held = self._held.get(key)
+        if held is not None:
+            row = (held[1],)
+        else:
+            row = self._run(
+                lambda c: c.execute("SELECT response FROM responses WHERE key = ?", (key,)).fetchone()
+            )
         with self._lock:
             if row is None:
                 self.misses += 1
@@ -101,6 +117,8 @@ class ResponseCache:
             chunk = wanted[start : start + _CHUNK]
             sql = f"SELECT key, response FROM responses WHERE key IN ({','.join('?' * len(chunk))})"
             rows.extend(self._run(lambda c, sql=sql, chunk=chunk: c.execute(sql, chunk).fetchall()))
+        with self._lock:
+            rows.extend((k, self._held[k][1]) for k in wanted if k in self._held)
         found = {k: ChatResponse.from_json(json.loads(v), cached=True) for k, v in rows}
         with self._lock:
             self.hits += len(found)
@@ -112,26 +130,67 @@ class ResponseCache:
     def put(self, key: str, response: ChatResponse, *, model: str | None = None) -> None:
         """Store once; a later put of the same key is ignored (first writer wins).
         `model` (for stats) defaults to the model the server reported."""
-        row = self._row(key, response, model)
-        self._run(lambda c: c.execute("INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?)", row))
+        self._store([self._row(key, response, model)])
 
     def put_many(
         self, items: Iterable[tuple[str, ChatResponse]], *, model: str | None = None
     ) -> None:
         """Like put for each item, but one transaction: all rows land or none do."""
         rows = [self._row(k, r, model) for k, r in items]
-
-        def write(c: sqlite3.Connection) -> None:
-            c.execute("BEGIN IMMEDIATE")  # take the write lock up front: no upgrade deadlock
-            try:
-                c.executemany("INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?)", rows)
-                c.execute("COMMIT")
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
-
         if rows:
-            self._run(write)
+            self._store(rows)
+
+    def _store(self, rows: list[tuple[Any, ...]]) -> None:
+        """Write `rows`; if that fails, hold them (see the module doc). Once a write succeeds
+        again, the held rows follow. While the disk stays full each put tries only its own
+        rows, so a long outage costs one failed write per reply, not one per held reply."""
+        if rows and not self._try_insert(rows):
+            with self._lock:
+                for row in rows:
+                    self._held.setdefault(row[0], row)
+            return
+        with self._lock:
+            held = list(self._held.values())
+        if held and self._try_insert(held):
+            with self._lock:
+                for row in held:
+                    self._held.pop(row[0], None)
+
+    def _try_insert(self, rows: list[tuple[Any, ...]]) -> bool:
+        try:
+            self._run(lambda c: self._insert(c, rows))
+        except WRITE_ERRORS as exc:
+            self._warn_once(exc)
+            return False
+        return True
+
+    @staticmethod
+    def _insert(c: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+        c.execute("BEGIN IMMEDIATE")  # take the write lock up front: no upgrade deadlock
+        try:
+            c.executemany("INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?)", rows)
+            c.execute("COMMIT")
+        except BaseException:
+            if c.in_transaction:  # SQLite may have rolled back already (e.g. disk full)
+                c.execute("ROLLBACK")
+            raise
+
+    def _warn_once(self, exc: BaseException) -> None:
+        with self._lock:
+            if self._warned:
+                return
+            self._warned = True
+        log.warning(
+            "cannot write to the LLM response cache %s (%s): replies are kept in memory for this run "
+            "and written when the cache accepts writes again; free space to keep them for the next run",
+            self.path, exc,
+        )  # fmt: skip
+
+    @property
+    def unsaved(self) -> int:
+        """Replies held in memory because their write failed."""
+        with self._lock:
+            return len(self._held)
 
     @staticmethod
     def _row(key: str, response: ChatResponse, model: str | None) -> tuple[Any, ...]:
@@ -152,9 +211,19 @@ class ResponseCache:
             "misses": self.misses,
             "hit_rate": self.hit_rate(),
             "path": str(self.path),
+            "unsaved": self.unsaved,
         }
 
     def close(self) -> None:
+        """Write the held rows (last chance), then close. Rows that still cannot be written
+        are lost to the next run: it pays for them again unless it resumes this run's records."""
+        if self.unsaved and self._conn is not None:
+            self._store([])
+            if lost := self.unsaved:
+                log.warning(
+                    "%d LLM replies could not be written to the response cache %s: a fresh run pays for "
+                    "them again (resuming this run directory does not)", lost, self.path,
+                )  # fmt: skip
         with self._lock:
             if self._conn is not None:
                 self._conn.close()

@@ -3,11 +3,16 @@
 Every step of a run talks to an endpoint through one client, so the limiter, the budget and
 the counters are shared. A response is cached before it is parsed: the cache key is the
 request (backend, model, messages, sampling parameters, sample index), never the parser.
+
+Two failures stop being quiet here: a reply cut at max_tokens (cached or not) is asked again
+once with a larger budget, then raised as `TruncatedReply`; and an endpoint that no request
+has ever reached, whose requests all fail to connect, stops the run (`EndpointUnreachable`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import threading
 import time
@@ -24,9 +29,12 @@ from synthpipe.llm.structured import StructuredOutput
 from synthpipe.llm.types import (
     ChatRequest,
     ChatResponse,
+    ConnectError,
+    EndpointUnreachable,
     FatalError,
     LLMError,
     RetryableError,
+    TruncatedReply,
     UnsupportedResponseFormat,
 )
 
@@ -39,6 +47,7 @@ class UsageStats:
     cached: int = 0  # served from the cache
     retries: int = 0  # failed attempts that were retried
     failures: int = 0  # requests that gave up (their records are dropped)
+    truncated: int = 0  # replies cut at max_tokens, paid or cached (each is asked again once, larger)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float = 0.0
@@ -53,6 +62,7 @@ class UsageStats:
             "cache_hit_rate": round(self.cached / served, 4) if served else None,
             "retries": self.retries,
             "failures": self.failures,
+            "truncated": self.truncated,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "cost": round(self.cost, 6),
@@ -86,12 +96,37 @@ class LLMClient:
         self.stats = UsageStats()
         self.on_update = on_update
         self._lock = threading.Lock()
+        self._reached = False  # some attempt got past connecting: the endpoint exists
+        self._calls = 0  # requests between their first attempt and their answer or giving up
         # None = not yet known; False after the server rejected response_format once
         self.response_format_ok: bool | None = None if config.response_format in ("auto", "json_schema") else False
 
     # -- plain chat ---------------------------------------------------------------------
     async def chat(self, request: ChatRequest, sample_index: int = 0) -> ChatResponse:
-        """One response, from the cache or the backend (retrying what can be retried)."""
+        """One response, from the cache or the backend (retrying what can be retried).
+
+        A reply cut at max_tokens is asked again once with max_tokens times
+        `truncation_retry_factor`; cut again (or refused), it raises `TruncatedReply`."""
+        response = await self._cached_chat(request, sample_index)
+        if not response.truncated:
+            return response
+        self._count(truncated=1)
+        limit = request.params.max_tokens
+        larger = math.ceil(limit * self.config.truncation_retry_factor)
+        if larger <= limit:
+            raise _truncated(response, limit)
+        try:
+            again = await self._cached_chat(_with_max_tokens(request, larger), sample_index)
+        except UnsupportedResponseFormat:
+            raise
+        except FatalError as exc:  # e.g. a 400 for a budget beyond the model's context
+            raise _truncated(response, limit, f"asking again with max_tokens={larger} failed: {exc}") from None
+        if not again.truncated:
+            return again
+        self._count(truncated=1)
+        raise _truncated(again, larger, f"asked again after stopping at max_tokens={limit}")
+
+    async def _cached_chat(self, request: ChatRequest, sample_index: int) -> ChatResponse:
         key = ResponseCache.key(self.config.identity(), request, sample_index) if self.cache else None
         if key is not None and (hit := self.cache.get(key)) is not None:
             self._count(cached=1)
@@ -102,6 +137,15 @@ class LLMClient:
         return response
 
     async def _call_with_retries(self, request: ChatRequest) -> ChatResponse:
+        with self._lock:
+            self._calls += 1
+        try:
+            return await self._attempts(request)
+        finally:
+            with self._lock:
+                self._calls -= 1
+
+    async def _attempts(self, request: ChatRequest) -> ChatResponse:
         last: LLMError | None = None
         for attempt in range(self.config.max_retries + 1):
             try:
@@ -109,6 +153,8 @@ class LLMClient:
                     self.budget.check()  # inside the slot: overshoot stays below the concurrency
                     response = await self.backend.chat(request)
             except RetryableError as exc:
+                if not isinstance(exc, ConnectError):
+                    self._reached = True
                 last = exc
                 if attempt == self.config.max_retries:
                     break
@@ -118,14 +164,30 @@ class LLMClient:
                 await asyncio.sleep(self._backoff(attempt, exc.retry_after))
                 continue
             except FatalError as exc:
+                self._reached = True
                 self._count(failures=1)
                 if exc.status in _CONFIG_ERRORS:  # every request would fail the same way: stop the run
                     raise UsageError(f"LLM endpoint {self.name!r} ({self.config.model}): {exc}{_hint(self.config)}") from None
                 raise
+            self._reached = True
             self._charge(response)
             return response
         self._count(failures=1)
+        self._check_reachable(last)
         raise RetryableError(f"gave up after {self.config.max_retries + 1} attempts: {last}")
+
+    def _check_reachable(self, last: LLMError | None) -> None:
+        """Stop the run when this endpoint never answered and the request giving up now was
+        the last one out: every request so far failed to connect (refused, DNS). While
+        others are still trying, one of them may yet get through."""
+        with self._lock:
+            alone = self._calls == 1
+        if isinstance(last, ConnectError) and not self._reached and alone:
+            raise EndpointUnreachable(
+                f"LLM endpoint {self.name!r} ({self.config.model}) at {self.config.base_url} cannot be reached: "
+                f"{last}; every request failed to connect ({self.config.max_retries + 1} attempts each): "
+                "start the server or fix base_url, then run again"
+            )
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         exp = min(self.config.backoff_max_s, self.config.backoff_base_s * 2**attempt)
@@ -190,6 +252,19 @@ def _hint(config: LLMConfig) -> str:
     if config.api_key_env:
         return f" (check the API key in ${config.api_key_env}, the model name and base_url)"
     return " (check the model name and base_url; set api_key_env if the server needs a key)"
+
+
+def _with_max_tokens(request: ChatRequest, max_tokens: int) -> ChatRequest:
+    params = request.params.model_copy(update={"max_tokens": max_tokens})
+    return ChatRequest(request.messages, params, request.n, request.response_format)
+
+
+def _truncated(response: ChatResponse, limit: int, note: str = "") -> TruncatedReply:
+    """The error for a reply that stopped at `limit` tokens; the drop detail names both."""
+    tokens = response.usage.completion_tokens or None  # 0: the server did not say
+    used = f"{tokens} completion tokens" if tokens else "its completion"
+    message = f"the reply stopped at its token limit: {used} of max_tokens={limit}"
+    return TruncatedReply(f"{message} ({note})" if note else message, tokens=tokens, limit=limit)
 
 
 def _estimate_tokens(request: ChatRequest) -> int:

@@ -31,6 +31,12 @@ class LLMConfig(BaseModel):
     max_retries: int = Field(5, ge=0, description="retries after the first attempt for retryable errors")
     backoff_base_s: float = Field(0.5, ge=0, description="first backoff; doubles each retry, with jitter")
     backoff_max_s: float = Field(30.0, ge=0, description="longest backoff between attempts")
+    truncation_retry_factor: float = Field(
+        2.0,
+        ge=1,
+        description="a reply cut at max_tokens (finish_reason length) is asked again once with max_tokens "
+        "times this; cut again, its record drops as `truncated`. 1 = no second try",
+    )
     response_format: Literal["auto", "json_schema", "json_object", "none"] = Field(
         "auto", description="how to ask for structured output; auto = json_schema, falling back to prompting"
     )

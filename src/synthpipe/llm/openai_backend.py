@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import os
+import socket
 import ssl
 import time
 import urllib.request
@@ -24,6 +25,7 @@ from synthpipe.llm.config import LLMConfig
 from synthpipe.llm.types import (
     ChatRequest,
     ChatResponse,
+    ConnectError,
     FatalError,
     RetryableError,
     UnsupportedResponseFormat,
@@ -115,7 +117,10 @@ class OpenAIBackend(LLMBackend):
             return RetryableError(f"timeout after {self.config.timeout_s}s ({type(exc).__name__}) from {self.url}")
         if isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
             return FatalError(f"cannot call {self.url}: {type(exc).__name__}: {self._scrub(str(exc))}")
-        # Refused connections, resets, server disconnects, truncated or undecodable bodies: try again.
+        if isinstance(exc, aiohttp.ClientConnectorError):  # refused, DNS, TLS: retried, but an
+            # endpoint no request ever reached stops the run (LLMClient)
+            return ConnectError(f"cannot connect to {self.url}: {self._scrub(_connect_cause(exc))}")
+        # Resets, server disconnects, truncated or undecodable bodies: try again.
         return RetryableError(f"{type(exc).__name__} talking to {self.url}: {self._scrub(str(exc))}")
 
     def _scrub(self, text: str) -> str:
@@ -232,6 +237,16 @@ def _env_proxy(url: str) -> dict[str, Any]:
     # Credentials stay in the URL: aiohttp turns them into Proxy-Authorization, on plain
     # requests and CONNECTs alike (its proxy_headers reach only CONNECTs).
     return {"proxy": proxy_url}
+
+
+def _connect_cause(exc: aiohttp.ClientConnectorError) -> str:
+    """Why the connection failed, in the words a user searches for."""
+    cause = exc.os_error
+    if isinstance(cause, ConnectionRefusedError):
+        return f"connection refused by {exc.host}:{exc.port}"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError) or isinstance(cause, socket.gaierror):
+        return f"DNS lookup of {exc.host!r} failed ({cause.strerror or cause})"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _parse_completion(raw: bytes) -> ChatResponse:

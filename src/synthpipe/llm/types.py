@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from synthpipe.errors import SynthpipeError
+from synthpipe.errors import SynthpipeError, UsageError
 
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": "..."}
 
@@ -52,6 +52,13 @@ class ChatResponse:
     model: str = ""
     cached: bool = False  # served from the response cache (cost nothing)
 
+    @property
+    def truncated(self) -> bool:
+        """A sample stopped at its token limit (finish_reason "length", as OpenAI, vLLM, TGI,
+        llama.cpp and the local backends say it). An unknown reason (None, or a cache entry
+        written before finish reasons were stored) counts as not truncated."""
+        return "length" in self.finish_reasons
+
     def to_json(self) -> dict[str, Any]:
         return {
             "texts": self.texts,
@@ -64,6 +71,7 @@ class ChatResponse:
     def from_json(cls, data: dict[str, Any], cached: bool = False) -> ChatResponse:
         return cls(
             texts=list(data["texts"]),
+            # entries cached before finish reasons were stored have none: unknown, not truncated
             finish_reasons=list(data.get("finish_reasons") or []),
             usage=Usage(**data.get("usage", {})),
             model=data.get("model", ""),
@@ -88,6 +96,22 @@ class RetryableError(LLMError):
     retryable = True
 
 
+class ConnectError(RetryableError):
+    """No connection could be made (refused, DNS failure, TLS handshake): the server saw nothing."""
+
+
+class TruncatedReply(LLMError):
+    """The reply stopped at its token limit, also when asked again with a larger budget.
+    Steps drop the record with reason ``truncated`` (kept, it would be a cut answer)."""
+
+    reason = "truncated"
+
+    def __init__(self, message: str, *, tokens: int | None = None, limit: int | None = None, **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.tokens = tokens  # completion tokens of the last reply
+        self.limit = limit  # the max_tokens it stopped at
+
+
 class FatalError(LLMError):
     """400/401/403/404 and the like: retrying the same request cannot succeed."""
 
@@ -96,6 +120,11 @@ class BudgetExceeded(SynthpipeError):
     """The run's request/token/cost cap is reached; the run stops and can be resumed."""
 
     exit_code = 3
+
+
+class EndpointUnreachable(UsageError):
+    """Every request to an endpoint failed to connect before any reached it: the run stops
+    (a wrong base_url or a server that is not running would drop every record)."""
 
 
 class UnsupportedResponseFormat(FatalError):

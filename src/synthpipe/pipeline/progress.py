@@ -76,7 +76,8 @@ class RichProgress(NullProgress):
         self.bars.update(task_id, total=task.completed, note=note)
 
     def llm_update(self, endpoint: str, stats) -> None:
-        """One line per LLM endpoint: requests/s, tokens/s, retries, failures, cache hits, cost."""
+        """One line per LLM endpoint: requests/s, tokens/s, retries, failures, replies cut at
+        max_tokens, cache hits, cost."""
         key = f"llm:{endpoint}"
         now = time.monotonic()
         if key in self._llm_shown and now - self._llm_shown[key] < 0.2:
@@ -86,7 +87,8 @@ class RichProgress(NullProgress):
         cached = f"{s['cache_hit_rate']:.0%} cached" if s["cache_hit_rate"] is not None else ""
         note = (
             f"{s['requests']} req {s['requests_per_s']:.1f}/s  {s['prompt_tokens'] + s['completion_tokens']:,} tok "
-            f"{s['tokens_per_s']:,.0f}/s  {s['retries']} retries  {s['failures']} failed  {cached}  ${s['cost']:.4f}"
+            f"{s['tokens_per_s']:,.0f}/s  {s['retries']} retries  {s['failures']} failed  "
+            f"{s['truncated']} truncated  {cached}  ${s['cost']:.4f}"
         )
         if key not in self.tasks:
             self.tasks[key] = self.bars.add_task(key, total=None, step=key, rate="", note=note)

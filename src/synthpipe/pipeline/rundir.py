@@ -14,8 +14,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,8 @@ from typing import Any
 from synthpipe.data.writers import atomic_path
 from synthpipe.errors import UsageError
 from synthpipe.pipeline.checkpoints import StepCheckpoint
+
+LOCK_NAME = ".lock"  # held (flock) by the process running in the directory; holds its pid
 
 
 class RunDir:
@@ -53,17 +57,43 @@ class RunDir:
 
     # -- lifecycle ------------------------------------------------------------------------
     def open(self, fresh: bool = False) -> None:
-        """Create (or with `fresh`, empty) the directory and take an exclusive lock on it."""
-        if fresh and self.root.exists():
-            if not (self.state_path.exists() or self.steps_dir.exists()):
-                raise UsageError(f"refusing to empty {self.root}: it does not look like a synthpipe run")
-            shutil.rmtree(self.root)
+        """Create the directory, take an exclusive lock on it, and with `fresh` empty it.
+
+        The lock comes first: a directory another process runs in is never emptied (its run
+        would go on writing into a directory a second run is filling)."""
+        if fresh:
+            self._check_emptiable()
         self.root.mkdir(parents=True, exist_ok=True)
-        self._lock_file = (self.root / ".lock").open("w")
+        self._lock()
+        if fresh:
+            for child in self.root.iterdir():
+                if child.name != LOCK_NAME:
+                    _remove(child)
+
+    def _check_emptiable(self) -> None:
+        """--fresh empties a synthpipe run directory, never some other directory by mistake."""
+        if not self.root.exists() or self.state_path.exists() or self.steps_dir.exists():
+            return
+        if any(child.name != LOCK_NAME for child in self.root.iterdir()):
+            raise UsageError(f"refusing to empty {self.root}: it does not look like a synthpipe run")
+
+    def _lock(self) -> None:
+        """flock the lock file (released by the OS when the process dies) and write our pid in it."""
+        handle = (self.root / LOCK_NAME).open("a+", encoding="utf-8")  # "w" would erase the holder's pid
         try:
-            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise UsageError(f"another synthpipe process is running in {self.root}") from None
+            handle.seek(0)
+            holder = handle.read().strip()
+            handle.close()
+            who = f"another synthpipe process (pid {holder})" if holder.isdigit() else "another synthpipe process"
+            raise UsageError(
+                f"{who} holds the lock on {self.root}: wait for it to finish, or stop it, then rerun"
+            ) from None
+        with contextlib.suppress(OSError):  # the pid only helps the message; a full disk must not stop a resume
+            os.ftruncate(handle.fileno(), 0)
+            os.write(handle.fileno(), f"{os.getpid()}\n".encode())
+        self._lock_file = handle
 
     def close(self) -> None:
         if self._lock_file is not None:
@@ -83,3 +113,10 @@ class RunDir:
 
     def read_json(self, path: Path) -> Any:
         return json.loads(path.read_text()) if path.exists() else None
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()

@@ -30,7 +30,9 @@ Algorithm
    ``the`` are fixed up around the filler.
 5. Labels are spread evenly (``balanced``) or like the seeds (``seed_proportional``) and
    shuffled; each label cycles through its templates in a seeded order, so every template is
-   used. This plan (label and template of every record) depends only on (seed, config). An output equal
+   used. This plan (label and template of every record) depends only on (seed, config). It is
+   made for ``PLAN_BLOCK`` records at a time (block k has its own seeded shuffle), so memory
+   does not grow with ``n`` and a run of any size starts at once. An output equal
    to a seed (ignoring case and spaces) is retried when ``keep_seeds_out``; duplicates among
    outputs are kept on purpose: the downstream exact-dedup step removes them and the funnel
    shows how many.
@@ -62,6 +64,7 @@ BUNDLED_LEXICON = (
     Path(__file__).resolve().parent.parent / "resources" / "lexicons" / "slot_fillers.json"
 )
 SEED_FILLER_SHARE = 0.2  # how often a slot takes a phrase seen in same-label seeds
+PLAN_BLOCK = 100_000  # records planned at once (a run of at most this many is one block)
 
 _ALIASES = {"PROPN_MISC": "PROPN"}  # lexicon category -> slot type it fills
 _UNCOUNTABLE = {"DISEASE", "SPORT", "ELEMENT", "COLOR", "FIELD", "FOOD"}  # no plural forms
@@ -660,16 +663,16 @@ class SlotTemplate(SourceStep):
             "slot_template: %d templates over %d labels; templates_without_slots=%d",
             n_templates, len(model.templates), model.without_slots,
         )  # fmt: skip
-        plan = _plan(model, self.config, seed)
+        plan = _BlockPlan(model, self.config, seed)
         size = max(1, ctx.batch_size)
-        for b in range(ctx.skip_batches, -(-len(plan) // size)):
+        for b in range(ctx.skip_batches, -(-self.config.n // size)):
             yield self._batch(model, plan, seed, b, size)
 
-    def _batch(self, model: _Model, plan: list[Template], seed: int, b: int, size: int) -> Batch:
+    def _batch(self, model: _Model, plan: _BlockPlan, seed: int, b: int, size: int) -> Batch:
         rng = random.Random(mix_seed(seed, "batch", b))
         return [
-            self._record(model, plan[i], i, seed, rng)
-            for i in range(b * size, min(len(plan), (b + 1) * size))
+            self._record(model, plan.template(i), i, seed, rng)
+            for i in range(b * size, min(self.config.n, (b + 1) * size))
         ]
 
     def _record(
@@ -724,11 +727,27 @@ def _pick(model: _Model, label: str, slot: Slot, rng: random.Random) -> str:
     return rng.choice(from_lexicon) if from_lexicon else slot.filler
 
 
-def _plan(model: _Model, cfg: SlotTemplateConfig, seed: int) -> list[Template]:
-    """The template of every record: labels shuffled, each cycling through its templates."""
-    rng = random.Random(mix_seed(seed, "plan"))
+class _BlockPlan:
+    """The template of record i, planned one block of `PLAN_BLOCK` records at a time."""
+
+    def __init__(self, model: _Model, cfg: SlotTemplateConfig, seed: int):
+        self.model, self.cfg, self.seed = model, cfg, seed
+        self.block, self.plan = -1, []  # the block in memory and its templates
+
+    def template(self, index: int) -> Template:
+        block, offset = divmod(index, PLAN_BLOCK)
+        if block != self.block:
+            size = min(PLAN_BLOCK, self.cfg.n - block * PLAN_BLOCK)
+            self.block, self.plan = block, _plan(self.model, self.cfg, self.seed, block, size)
+        return self.plan[offset]
+
+
+def _plan(model: _Model, cfg: SlotTemplateConfig, seed: int, block: int, size: int) -> list[Template]:
+    """The templates of one block of `size` records: labels shuffled, each cycling through its
+    templates. Block 0 keeps the seeding a one-block plan always had."""
+    rng = random.Random(mix_seed(seed, "plan") if block == 0 else mix_seed(seed, "plan", block))
     labels = sorted(model.templates)
-    counts = label_counts(labels, model.seed_counts, cfg.n, cfg.per_label, rng)
+    counts = label_counts(labels, model.seed_counts, size, cfg.per_label, rng)
     sequence = [label for label in labels for _ in range(counts[label])]
     rng.shuffle(sequence)
     order = {

@@ -19,14 +19,16 @@ from synthpipe.report.html import html_table, kv_table
 
 STATUS_COLORS = {"green": "#009E73", "amber": "#E69F00", "red": "#D55E00", "n/a": "#9ca3af"}
 
-_DIVERSITY_KEYS = ("n_texts", "distinct_1", "distinct_2", "distinct_3", "self_bleu", "compression_ratio",
-                   "homogenization", "vendi", "vendi_per_text", "vendi_sample")  # fmt: skip
+_LEXICAL_KEYS = ("distinct_1", "distinct_2", "distinct_3", "self_bleu", "compression_ratio", "homogenization")
+_EMBEDDING_KEYS = ("vendi", "vendi_per_text", "vendi_sample")
 
 
 def audit_sections(audit: dict) -> list[tuple[str, str]]:
     """(title, html) sections for :func:`~synthpipe.report.html.write_report`: the summary
     first (a report leads with it), then diversity and whatever else was measured."""
     sections = [("Audit summary", _summary(audit)), ("Diversity", _diversity(audit.get("diversity") or {}))]
+    if audit.get("label_drift"):
+        sections.append(("Label drift", _label_drift(audit["label_drift"])))
     if audit.get("fidelity"):
         sections.append(("Fidelity", _fidelity(audit["fidelity"], audit.get("lengths") or {})))
     if audit.get("embedding_map"):
@@ -64,6 +66,8 @@ def _summary(audit: dict) -> str:
         if emb.get("used")
         else "Embeddings not used" + (f" ({escape(str(emb['note']))})" if emb.get("note") else "")
     )
+    if emb.get("used") and emb.get("side") and audit.get("fidelity"):
+        emb_note += f"; fidelity embedded {escape(emb['side'])}"
     s = audit.get("sample") or {}
     return (
         html_table(["signature", "status", "value", "threshold", "explanation"], rows, "audit-summary")
@@ -74,7 +78,36 @@ def _summary(audit: dict) -> str:
 
 
 def _diversity(div: dict) -> str:
-    body = kv_table([(k, div[k]) for k in _DIVERSITY_KEYS if k in div])
+    """Length-controlled figures, each next to the reference's (same window, same number of
+    texts) when there is one, then the whole-text values and the embedding metrics."""
+    if not div:
+        return '<p class="muted">Not measured.</p>'
+    window = div.get("window")
+    ref = div.get("reference")
+    intro = (f"On the opening {escape(format_value(window))} words of each text "
+             f"({escape(format_value(div.get('truncated')))} of {escape(format_value(div.get('n_texts')))} "
+             "texts were longer), so longer texts are not called repetitive for their length.")  # fmt: skip
+    if ref:
+        intro += (f" The reference is measured the same way, both sets at n = "
+                  f"{escape(format_value(ref['n']))}; the collapse verdict compares the two.")  # fmt: skip
+        rows = [[escape(k), escape(format_value(ref["synthetic"][k])), escape(format_value(ref["reference"][k]))]
+                for k in _LEXICAL_KEYS]  # fmt: skip
+        if div.get("vendi_vs_reference"):
+            v = div["vendi_vs_reference"]
+            rows.append([escape(f"vendi_per_text (n = {v['n']})"), escape(format_value(v["synthetic"])),
+                         escape(format_value(v["reference"]))])  # fmt: skip
+        body = html_table(["metric", "synthetic", "reference"], rows, "diversity-vs-reference")
+        body += kv_table([(k, v) for k, v in ref["relative"].items()])
+    else:
+        intro += " No reference: the collapse verdict uses absolute thresholds."
+        body = kv_table([(k, div[k]) for k in ("n_texts", *_LEXICAL_KEYS) if k in div])
+    whole = div.get("whole_text") or {}
+    if whole:
+        body += ("<h3>Whole texts (not length-controlled)</h3>"
+                 + kv_table([(k, v) for k, v in whole.items()]))  # fmt: skip
+    if any(k in div for k in _EMBEDDING_KEYS):
+        body += "<h3>Embeddings</h3>" + kv_table([(k, div[k]) for k in _EMBEDDING_KEYS if k in div])
+    body = f'<p class="muted">{intro}</p>' + body
     if "clusters" in div:
         body += kv_table([(f"clusters: {k}", v) for k, v in div["clusters"].items()
                           if not isinstance(v, (list, dict))])  # fmt: skip
@@ -88,10 +121,14 @@ def _fidelity(fid: dict, lengths: dict) -> str:
     pairs.append(("vocabulary TV", fid["vocabulary_tv"]))
     if "labels" in fid:
         pairs.append(("label TV", fid["labels"]["tv"]))
-    for k in ("frechet_distance", "mauve"):
-        if k in fid:
-            pairs.append((k.replace("_", " "), fid[k]))
+    if "frechet_distance" in fid:
+        pairs.append(("frechet distance", fid["frechet_distance"]))
+    if "mauve" in fid:
+        pairs.append(("mauve", mauve_text(fid)))
     pairs += [(k, v) for k, v in (fid.get("prdc") or {}).items()]
+    shared = fid.get("shared_prompts")
+    if shared:
+        pairs.append((f"shared prompts (`{shared['field']}`)", f"{shared['shared']:,} of {shared['of']:,}"))
     body = f'<p class="muted">{escape(fid.get("note", ""))}</p>' + kv_table(pairs)
     if lengths.get("synthetic") and lengths.get("reference"):
         body += "<h3>Length in words: synthetic</h3>" + svg.histogram(
@@ -102,6 +139,26 @@ def _fidelity(fid: dict, lengths: dict) -> str:
             color=svg.VERMILLION,
         )  # fmt: skip
     return body
+
+
+def mauve_text(fid: dict) -> str:
+    """MAUVE as ``mean ± sd (min-max over k seeds)``, or the bare value of an older audit."""
+    spread = fid.get("mauve_spread")
+    if not spread:
+        return format_value(fid.get("mauve"))
+    return (f"{spread['mean']:.3f} ± {spread['std']:.3f} "
+            f"({spread['min']:.3f}-{spread['max']:.3f} over {len(spread['values'])} seeds)")  # fmt: skip
+
+
+def _label_drift(d: dict) -> str:
+    """Label shares of the kept records next to the seeds' and the reference's."""
+    anchors = [k for k in ("seeds", "reference") if d.get(k)]
+    labels = sorted(set(d["distribution"]).union(*(d[k]["distribution"] for k in anchors)))
+    head = ["label", f"kept (n = {d['n']:,})"] + [f"{k} (n = {d[k]['n']:,})" for k in anchors]
+    rows = [[escape(lab), escape(f"{d['distribution'].get(lab, 0.0):.1%}")]
+            + [escape(f"{d[k]['distribution'].get(lab, 0.0):.1%}") for k in anchors] for lab in labels]  # fmt: skip
+    tvs = kv_table([(f"total variation vs {k}", d[k]["tv"]) for k in anchors])
+    return html_table(head, rows, "label-drift") + tvs
 
 
 def _map_html(m: dict) -> str:

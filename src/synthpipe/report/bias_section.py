@@ -10,12 +10,15 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from synthpipe.audit.intervals import wilson_interval
 from synthpipe.report import svg
 from synthpipe.report.format import format_value
 from synthpipe.report.html import html_table, kv_table
 
 #: Buckets drawn per HolisticBias axis chart (the table below it lists them all).
 AXIS_BARS = 12
+#: Descriptors listed as over- or under-represented need this many mentions in both sets together.
+MIN_DESCRIPTOR_MENTIONS = 5
 
 
 def bias_html(b: dict) -> str:
@@ -31,11 +34,19 @@ def _reference(b: dict) -> dict | None:
 
 def _intro(b: dict) -> str:
     ref = _reference(b)
+    ws = b.get("word_sense") or {}
+    sense = ""
+    if ws.get("matches"):
+        examples = "; ".join(ws.get("ignored_examples") or [])
+        sense = (f" Of {ws['matches']:,} descriptor matches in the synthetic texts, {ws['about_people']:,} "
+                 f"refer to a person and count; {ws['ignored']:,} do not (e.g. {examples or '–'}).")  # fmt: skip
     return (
         f'<p class="muted">Measured on {escape(format_value(b.get("n_texts")))} synthetic texts'
         + (f" and {escape(format_value(ref.get('n_texts')))} reference texts" if ref is not None else "")
         + ". Lexicon matching (HolisticBias descriptors, gendered words): counts mentions, "
-        "not who the text is about or how it treats them.</p>"
+        "not how the text treats them. A descriptor counts only where it refers to a person "
+        f"(\"a black woman\", not \"black pepper\").{escape(sense)} Shares carry 95% Wilson "
+        "intervals.</p>"
     )
 
 
@@ -92,23 +103,56 @@ def _axes(b: dict) -> list[str]:
     has_ref = _reference(b) is not None
     axes = (b.get("representation_skew") or {}).get("axes") or {}
     hb = b.get("holistic_bias") or {}
+    floor = b.get("min_axis_mentions", 0)
+    hidden = sorted(a for a in hb if _mentioned(hb[a], axes.get(a)) and not _comparable(a, b, axes, has_ref))
     parts = []
     if has_ref:
-        bars = [(a, v["tvd"]) for a, v in axes.items() if v.get("tvd") is not None]
+        bars = [(a, v["tvd"]) for a, v in axes.items() if v.get("tvd") is not None and a not in hidden]
         bars.sort(key=lambda kv: (-kv[1], kv[0]))
-        parts.append("<h3>HolisticBias: per-axis TVD, synthetic vs reference</h3>"
-                     + svg.bar_chart(bars, title="per-axis TVD, synthetic vs reference",
-                                     color=svg.VERMILLION))  # fmt: skip
+        if bars:
+            parts.append("<h3>HolisticBias: per-axis TVD, synthetic vs reference</h3>"
+                         + svg.bar_chart(bars, title="per-axis TVD, synthetic vs reference",
+                                         color=svg.VERMILLION))  # fmt: skip
     parts.append("<h3>HolisticBias axes</h3>")
-    shown = [_axis(axis, hb[axis], axes.get(axis) or {}, has_ref) for axis in sorted(hb)]
+    if hidden:
+        counts = ", ".join(_hidden_counts(a, hb[a], axes.get(a) or {}, has_ref) for a in hidden)
+        parts.append(f'<p class="muted">Hidden, too few person mentions to compare (fewer than {floor}'
+                     f"{' in either set' if has_ref else ''}): {escape(counts)}.</p>")  # fmt: skip
+    shown = [_axis(axis, hb[axis], axes.get(axis) or {}, has_ref) for axis in sorted(hb) if axis not in hidden]
     shown = [html for html in shown if html]
     if not shown:
-        shown = ['<p class="muted">No HolisticBias descriptor mentioned.</p>']
+        shown = ['<p class="muted">No HolisticBias axis has enough person mentions to show.</p>']
     return parts + shown
+
+
+def _mentioned(syn_counts: dict[str, int], a: dict | None) -> bool:
+    return bool(sum(syn_counts.values()) or (a or {}).get("n_reference"))
+
+
+def _comparable(axis: str, b: dict, axes: dict, has_ref: bool) -> bool:
+    """An axis is shown when both sets (or, without a reference, the synthetic set) have
+    enough person mentions on it; audits made before this rule show every axis."""
+    if has_ref:
+        return (axes.get(axis) or {}).get("comparable", True)
+    return ((b.get("axes") or {}).get(axis) or {}).get("shown", True)
+
+
+def _hidden_counts(axis: str, syn_counts: dict[str, int], a: dict, has_ref: bool) -> str:
+    n = sum(syn_counts.values())
+    return f"{axis} ({n} synthetic" + (f", {a.get('n_reference', 0)} reference)" if has_ref else ")")
 
 
 def _share(dist: dict | None, key: str) -> str:
     return "–" if dist is None else f"{dist.get(key, 0.0):.1%}"
+
+
+def _share_ci(counts: dict[str, int], key: str) -> str:
+    """``12.5% [8.1%-18.7%]``: a bucket's share of its axis with a 95% Wilson interval."""
+    n = sum(counts.values())
+    if not n:
+        return "–"
+    low, high = wilson_interval(counts[key], n)
+    return f"{counts[key] / n:.1%} [{low:.1%}-{high:.1%}]"
 
 
 def _axis(axis: str, syn_counts: dict[str, int], a: dict, has_ref: bool) -> str:
@@ -121,10 +165,10 @@ def _axis(axis: str, syn_counts: dict[str, int], a: dict, has_ref: bool) -> str:
     pr = a.get("reference")
     buckets = [k for k in syn_counts if syn_counts[k] or (pr or {}).get(k)]
     buckets.sort(key=lambda k: (-(ps or {}).get(k, 0.0), -(pr or {}).get(k, 0.0), k))
-    head = ["bucket", "synthetic mentions", "synthetic share"] + (["reference share"] if has_ref else [])
+    head = ["bucket", "synthetic mentions", "synthetic share (95% CI)"] + (["reference share"] if has_ref else [])
     rows = []
     for k in buckets:
-        row = [escape(k), escape(format_value(syn_counts[k])), escape(_share(ps, k))]
+        row = [escape(k), escape(format_value(syn_counts[k])), escape(_share_ci(syn_counts, k))]
         if has_ref:
             row.append(escape(_share(pr, k)))
         rows.append(row)
@@ -146,7 +190,7 @@ def _skewed_descriptors(b: dict) -> list[str]:
     parts = []
     for key, label in (("over_represented", "over-represented"),
                        ("under_represented", "under-represented")):  # fmt: skip
-        items = skew.get(key) or []
+        items = [r for r in skew.get(key) or [] if r["synthetic"] + r["reference"] >= MIN_DESCRIPTOR_MENTIONS]
         if items:
             rows = [[escape(r["descriptor"]), escape(format_value(r["ratio"])),
                      escape(format_value(r["synthetic"])), escape(format_value(r["reference"]))]

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from synthpipe.audit.signatures import signatures
+from synthpipe.report.audit_section import mauve_text
 from synthpipe.report.format import markdown_cell as _md
 
 LINEAGE_SAMPLE = 500  # records whose lineage is inspected for techniques, models, templates
@@ -115,12 +116,7 @@ def _numbers(audit: dict) -> list[str]:
     out += _table(["signature", "status", "value", "explanation"],
                   [[r["name"], r["status"].upper(), r["value"], r["explanation"]]
                    for r in audit.get("signatures") or signatures(audit)])  # fmt: skip
-    div = audit.get("diversity") or {}
-    keys = ("distinct_1", "distinct_2", "distinct_3", "self_bleu", "compression_ratio",
-            "homogenization", "vendi", "vendi_per_text")  # fmt: skip
-    out += ["", "### Diversity", ""] + _table(
-        ["metric", "value"], [[k, div[k]] for k in keys if k in div]
-    )
+    out += _diversity(audit.get("diversity") or {})
     fid = audit.get("fidelity")
     if fid:
         rows: list[list[Any]] = [
@@ -131,16 +127,52 @@ def _numbers(audit: dict) -> list[str]:
             rows.append(["label TV", fid["labels"]["tv"]])
         rows += [[k, v] for k, v in (fid.get("prdc") or {}).items()]
         if "mauve" in fid:
-            rows.append(["MAUVE", fid["mauve"]])
+            rows.append(["MAUVE", mauve_text(fid)])
         out += ["", "### Fidelity vs reference", "", fid.get("note", ""), ""]
         out += _table(["metric", "value"], rows)
     out += _bias(audit)
-    labels = audit.get("labels")
-    if labels:
-        rows = [[k, n, labels["fractions"][k]] for k, n in list(labels["counts"].items())[:30]]
-        out += ["", f"### Labels (`{labels['field']}`, {labels['n_labels']} values)", ""]
-        out += _table(["label", "count", "fraction"], rows)
+    out += _labels(audit)
     out.append("")
+    return out
+
+
+_LEXICAL = ("distinct_1", "distinct_2", "distinct_3", "self_bleu", "compression_ratio", "homogenization")
+
+
+def _diversity(div: dict) -> list[str]:
+    """Length-controlled diversity, next to the reference's values when there is one."""
+    if not div:
+        return []
+    ref = div.get("reference")
+    note = f"On the opening {_md(div.get('window'))} words of each text (length-controlled)"
+    if ref:
+        out = ["", "### Diversity", "", note + f"; reference measured the same way, n = {_md(ref['n'])} each.", ""]
+        rows = [[k, ref["synthetic"][k], ref["reference"][k]] for k in _LEXICAL]
+        if div.get("vendi_vs_reference"):
+            v = div["vendi_vs_reference"]
+            rows.append([f"vendi_per_text (n = {v['n']})", v["synthetic"], v["reference"]])
+        return out + _table(["metric", "synthetic", "reference"], rows)
+    keys = (*_LEXICAL, "vendi", "vendi_per_text")
+    return ["", "### Diversity", "", note + "; no reference.", ""] + _table(
+        ["metric", "value"], [[k, div[k]] for k in keys if k in div]
+    )
+
+
+def _labels(audit: dict) -> list[str]:
+    """Label counts, then the kept shares next to the seeds' and the reference's."""
+    labels = audit.get("labels")
+    if not labels:
+        return []
+    out = ["", f"### Labels (`{labels['field']}`, {labels['n_labels']} values)", ""]
+    drift = audit.get("label_drift")
+    anchors = [k for k in ("seeds", "reference") if drift and drift.get(k)]
+    rows = []
+    for k, n in list(labels["counts"].items())[:30]:
+        rows.append([k, n, labels["fractions"][k]] + [drift[a]["distribution"].get(k, 0.0) for a in anchors])
+    out += _table(["label", "count", "fraction", *(f"{a} fraction" for a in anchors)], rows)
+    if anchors:
+        out += ["", "Total variation of the kept labels: "
+                + ", ".join(f"vs {a} {_md(drift[a]['tv'])}" for a in anchors) + "."]  # fmt: skip
     return out
 
 
@@ -154,8 +186,10 @@ def _bias(audit: dict) -> list[str]:
     n = sum(counts.values())
     if n:
         share = (dr.get("distribution") or {}).get("female", 0.0)
+        ci = dr.get("female_ci")
+        share_text = f"{share:.0%} female" + (f", 95% CI {ci[0]:.0%}-{ci[1]:.0%}" if ci else "")
         text = (f"Gendered words in the sample: {_md(counts.get('male'))} male, "
-                f"{_md(counts.get('female'))} female ({share:.0%} female; HELM demographic "
+                f"{_md(counts.get('female'))} female ({share_text}; HELM demographic "
                 f"representation {_md(dr.get('tvd'))}, 0 = balanced, 0.5 = one group only).")  # fmt: skip
     else:
         text = "No gendered words in the sample: gender balance was not measurable."
@@ -168,7 +202,9 @@ def _bias(audit: dict) -> list[str]:
             text += f" The reference is {rdist.get('female', 0.0):.0%} female"
             text += f" (TVD vs synthetic {_md(gtvd)})." if gtvd is not None else "."
         axes = [
-            (a, v["tvd"]) for a, v in (skew.get("axes") or {}).items() if v.get("tvd") is not None
+            (a, v["tvd"])
+            for a, v in (skew.get("axes") or {}).items()
+            if v.get("tvd") is not None and v.get("comparable", True)
         ]
         if axes:
             top = sorted(axes, key=lambda kv: (-kv[1], kv[0]))[:3]
@@ -180,6 +216,10 @@ def _bias(audit: dict) -> list[str]:
     stereo = ((b.get("stereotypical_associations") or {}).get("professions") or {}).get("score")
     if stereo is not None:
         text += f" Stereotypical profession associations (HELM): {_md(stereo)}."
+    ws = b.get("word_sense") or {}
+    if ws.get("matches"):
+        text += (f" HolisticBias descriptors count only where they refer to a person: {ws['about_people']:,} "
+                 f"of {ws['matches']:,} matches did.")  # fmt: skip
     text += (" Lexicon counts only: they show who is mentioned, not how; they miss"
              " groups the lexicons do not list.")  # fmt: skip
     return ["", "### Bias and representation", "", text]

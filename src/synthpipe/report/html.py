@@ -8,8 +8,6 @@ comes from data or config is HTML-escaped; only ``extra_sections`` bodies are tr
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -21,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from synthpipe.data.sampling import evenly_spaced
+from synthpipe.data.writers import atomic_path
 from synthpipe.report import svg
 from synthpipe.report.format import format_value
 
@@ -480,22 +479,12 @@ def _package_version() -> str:
 def write_report(
     run_dir: Path, metrics: dict, kept: list[dict], dropped: list[dict], **kw: Any
 ) -> Path:
-    """Write ``run_dir/report.html`` atomically: temp file in the same dir, then os.replace,
-    so a reader (or a crash) never sees a half-written report."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    target = run_dir / "report.html"
+    """Write ``run_dir/report.html`` atomically (as every output: a reader or a crash never sees
+    a half-written file, and its mode follows the umask like the other outputs)."""
+    target = Path(run_dir) / "report.html"
     page = render_report(metrics, kept, dropped, **kw)
-    fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=".report-", suffix=".html.tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(page)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(target) as tmp:
+        tmp.write_text(page, encoding="utf-8")
     return target
 
 
@@ -542,8 +531,9 @@ footer{text-align:center;color:var(--muted);font-size:12px;margin-top:32px}
 
 
 def llm_usage_section(llm: dict) -> tuple[str, str]:
-    """("LLM usage", html): requests, cache hits, retries, failures, tokens and cost per endpoint."""
-    columns = ("requests", "cached", "cache_hit_rate", "retries", "failures", "prompt_tokens",
+    """("LLM usage", html): requests, cache hits, retries, failures, truncated replies, tokens
+    and cost per endpoint."""
+    columns = ("requests", "cached", "cache_hit_rate", "retries", "failures", "truncated", "prompt_tokens",
                "completion_tokens", "cost", "requests_per_s", "tokens_per_s")  # fmt: skip
     rows = [
         [escape(name), *(_num(stats.get(c)) if stats.get(c) is not None else "-" for c in columns)]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import cached_property
@@ -43,6 +44,7 @@ from synthpipe.pipeline.plan import PlannedStep, reopen_failed
 from synthpipe.pipeline.progress import NullProgress
 from synthpipe.pipeline.rundir import RunDir
 from synthpipe.pipeline.step import Step, StepContext
+from synthpipe.run.limits import check_run_size
 from synthpipe.run.recipe import Recipe, load_recipe
 from synthpipe.run.requirements import check_requirements
 
@@ -118,11 +120,14 @@ class Pipeline:
         progress: Any = None,
         executor: str = "local",
         address: str | None = None,
+        yes: bool = False,
     ) -> RunResult:
         """Run (or resume) into `out` (default runs/<name>) and return the result.
 
         `executor`: "local" (this machine) or "ray" (a Ray cluster at `address`, or a local Ray);
-        both give the same kept and dropped records and share the run directory's checkpoints."""
+        both give the same kept and dropped records and share the run directory's checkpoints.
+        `yes` confirms a run of more than `run.limits.MAX_RECORDS_UNCONFIRMED` records."""
+        check_run_size(self.steps, yes)
         if executor == "ray":  # before the run directory is touched
             require("ray", why="the ray executor")
         run_dir = RunDir(out or Path("runs") / self.name)
@@ -136,10 +141,12 @@ class Pipeline:
             handler.close()
             run_dir.close()
 
-    def dry_run(self, out: str | Path | None = None) -> dict:
-        """Estimate LLM requests, tokens and cost without calling any LLM (see estimate.py)."""
+    def dry_run(self, out: str | Path | None = None, *, yes: bool = False) -> dict:
+        """Estimate LLM requests, tokens and cost without calling any LLM (see estimate.py).
+        Steps before the first LLM step run for real, so a huge run needs `yes` here too."""
         from synthpipe.run.estimate import estimate_run
 
+        check_run_size(self.steps, yes)
         run_dir = RunDir(out or Path("runs") / self.name)
         run_dir.open()
         pool = self._llm_pool(run_dir, None)
@@ -355,6 +362,19 @@ class RunResult:
         return records_to_table(self.dropped)
 
 
+def empty_result(metrics: dict) -> str | None:
+    """Why a run kept none of its N > 0 records (N: the records its source gave plus those it
+    quarantined), with the top reasons; None when it kept some, or had none to keep."""
+    total = metrics["steps"][0]["out"] + metrics.get("quarantined", 0) if metrics.get("steps") else 0
+    if metrics.get("kept", 0) or not total:
+        return None
+    reasons = Counter({f"quarantine: {r}": n for r, n in (metrics.get("quarantine_reasons") or {}).items()})
+    for step in metrics["steps"]:
+        reasons.update({f"{step['name']}: {r}": n for r, n in step["reasons"].items()})
+    top = ", ".join(f"{reason} ({n})" for reason, n in reasons.most_common(3))
+    return f"kept 0 of {total} records: every record was dropped or quarantined" + (f"; top reasons: {top}" if top else "")
+
+
 def _unchanged(previous: dict, state: dict, reused: dict, metrics: dict | None, fmt: str) -> bool:
     """True when every step was reused and the last run finished writing the same outputs."""
     return (
@@ -408,13 +428,12 @@ def _step_metrics(plan: list[PlannedStep], reused: dict, busy_s: dict) -> list[d
 
 
 def _merge_quarantines(run_dir: RunDir, plan: list[PlannedStep]) -> tuple[int, dict]:
-    from collections import Counter
-
     lines: list[str] = []
     for p in plan:
         path = p.checkpoint.dir / "quarantine.jsonl"
         if path.exists():
-            lines.extend(line for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+            # split on "\n" only: splitlines() also cuts at U+2028 or U+0085 inside a JSON string
+            lines.extend(line for line in path.read_text(encoding="utf-8").split("\n") if line.strip())
     reasons = Counter(json.loads(line)["reason"].split(":")[0] for line in lines)
     if lines or run_dir.quarantine_path.exists():
         run_dir.quarantine_path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")

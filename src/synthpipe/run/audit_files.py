@@ -20,8 +20,13 @@ from synthpipe.report.html import write_report
 
 def read_audit_records(path: str | Path, text_field: str, label_field: str) -> list[dict]:
     """Records with the text as ``text`` and the label (when the column exists) as ``label``:
-    mapping an absent column is a no-op for the reader."""
-    return read_all(path, fields={"text": text_field, "label": label_field})
+    mapping an absent column is a no-op for the reader. The text also stays under its own
+    name, so the audit can tell a response field (``output``) from a prompt."""
+    records = read_all(path, fields={"text": text_field, "label": label_field})
+    if text_field not in ("text", label_field):
+        for record in records:
+            record[text_field] = record.get("text")
+    return records
 
 
 def run_dir_outputs(path: Path) -> tuple[Path, Path | None, dict] | None:
@@ -47,12 +52,16 @@ def run_audit(
     run_metrics: dict | None = None,
     sample: int = 2000,
     seed: int = 0,
+    embed_field: str = "auto",
+    seeds_path: str | Path | None = None,
 ) -> dict[str, Any]:
     """Audit ``data_path`` (optionally vs ``reference_path``) and write ``metrics.json``,
     ``report.html`` and ``card.md`` to ``out_dir``. Returns the audit dict.
 
     ``data_path`` may be a run directory: its kept records are audited, and its metrics and
-    dropped ledger give the report its funnel, drop reasons and contamination facts."""
+    dropped ledger give the report its funnel, drop reasons and contamination facts.
+    ``embed_field`` says what fidelity embeds (``auto``: the response side of prompt/response
+    records); the labels of ``seeds_path`` anchor the label-drift signature."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     run = run_dir_outputs(Path(data_path))
@@ -65,11 +74,14 @@ def run_audit(
     else:
         records = read_audit_records(data_path, text_field, label_field)
     reference = read_audit_records(reference_path, text_field, label_field) if reference_path else None
+    seeds = read_audit_records(seeds_path, text_field, label_field) if seeds_path else None
     audit = audit_dataset(records, reference, text_field="text", label_field="label", embed=embed,
-                          sample=sample, seed=seed, run_metrics=run_metrics, dropped=dropped)  # fmt: skip
+                          sample=sample, seed=seed, run_metrics=run_metrics, dropped=dropped,
+                          embed_field=embed_field, seeds=seeds)  # fmt: skip
     audit["text_field"], audit["label_field"] = text_field, label_field
     audit["inputs"] = {"data": str(data_path),
-                       "reference": None if reference_path is None else str(reference_path)}  # fmt: skip
+                       "reference": None if reference_path is None else str(reference_path),
+                       "seeds": None if seeds_path is None else str(seeds_path)}  # fmt: skip
     audit["signatures"] = signatures(audit)
     (out / "metrics.json").write_text(json.dumps(audit, indent=2, default=str) + "\n", encoding="utf-8")
     _write_report(out, audit, Path(data_path).name, run[2] if run else None, records, dropped, seed)

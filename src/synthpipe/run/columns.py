@@ -37,18 +37,25 @@ class MissingColumn:
 
 def missing_columns(steps: Mapping[str, Step]) -> list[MissingColumn]:
     """Every (step, field) whose field no earlier step provides, in step order."""
-    available: set[str] = set(RESERVED)
     missing = []
-    for name, step in steps.items():
-        needed = _declared(step.input_columns) or set()
-        missing += [
-            MissingColumn(name, f, frozenset(available)) for f in sorted(needed - available)
-        ]
-        added = _declared(step.output_columns)
-        if added is None:
+    for name, available in columns_before(steps).items():
+        if available is None:
             break  # unknown from here on
-        available |= added
+        needed = _declared(steps[name].input_columns) or set()
+        missing += [MissingColumn(name, f, available) for f in sorted(needed - available)]
     return missing
+
+
+def columns_before(steps: Mapping[str, Step]) -> dict[str, frozenset[str] | None]:
+    """Step name -> the fields records may carry when they reach it (None: unknown, because
+    a step before it does not say what it outputs)."""
+    available: set[str] | None = set(RESERVED)
+    before: dict[str, frozenset[str] | None] = {}
+    for name, step in steps.items():
+        before[name] = None if available is None else frozenset(available)
+        added = _declared(step.output_columns) if available is not None else None
+        available = None if added is None else available | added
+    return before
 
 
 def field_key(spec: Mapping[str, Any], field: str) -> tuple[Any, ...] | None:

@@ -11,8 +11,9 @@ A recipe looks like::
       dedup:    {step: exact_dedup}
 
 Every error names the YAML file, line and key path, and suggests the closest valid name.
-A step that reads a field no earlier step provides is an error too (see `run.columns`).
-`-s steps.generate.n=500` style overrides are applied before validation.
+A step that reads a field no earlier step provides is an error too (see `run.columns`), and so
+is a prompt template using a variable its step does not give it (see `run.templates`).
+`-s steps.generate.n=500` style overrides are applied before validation (see `run.overrides`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import copy
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from synthpipe.errors import RecipeError, UsageError
@@ -30,6 +30,8 @@ from synthpipe.llm.config import BudgetConfig, LLMConfig
 from synthpipe.pipeline.registry import get_step_class, suggest
 from synthpipe.pipeline.step import Step
 from synthpipe.run.columns import default_key, field_key, missing_columns
+from synthpipe.run.overrides import apply_override
+from synthpipe.run.templates import template_problems
 from synthpipe.run.yaml_lines import load_with_lines
 
 
@@ -77,7 +79,13 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"no such recipe: {path} (see `synthpipe recipes` for bundled ones)")
-    return parse_recipe(path.read_text(encoding="utf-8"), str(path), overrides)
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise UsageError(f"{path}:{line}: a recipe must be UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    return parse_recipe(text, str(path), overrides)
 
 
 def parse_recipe(text: str, source: str = "<recipe>", overrides=()) -> Recipe:
@@ -89,37 +97,21 @@ def parse_recipe(text: str, source: str = "<recipe>", overrides=()) -> Recipe:
     data = copy.deepcopy(data)
     overridden = {}
     for item in overrides:
-        key_path = apply_override(data, item)
+        key_path = apply_override(data, item, Recipe)
         overridden[key_path] = item
     where = _Locator(source, lines, overridden)
     problems = _validate_top(data, where) + _validate_steps(data, where)
     if problems:
         raise RecipeError(source, problems)
     recipe = Recipe.model_validate(data)
-    problems = _check_columns(recipe, where)
+    try:
+        steps = recipe.build_steps()
+    except Exception:  # a step that cannot be built says why when the pipeline is built
+        return recipe
+    problems = _check_columns(recipe, steps, where) + template_problems(recipe.steps, steps, where)
     if problems:
         raise RecipeError(source, problems)
     return recipe
-
-
-def apply_override(data: dict, item: str) -> tuple:
-    """Apply `a.b.c=value` (value parsed as YAML) to nested dict `data`; return the key path."""
-    if "=" not in item:
-        raise UsageError(f"override {item!r} must look like key.path=value (e.g. steps.generate.n=500)")
-    dotted, raw = item.split("=", 1)
-    keys = tuple(k for k in dotted.strip().split(".") if k)
-    if not keys:
-        raise UsageError(f"override {item!r} has an empty key path")
-    node = data
-    for key in keys[:-1]:
-        child = node.get(key)
-        if child is None:
-            child = node[key] = {}
-        if not isinstance(child, dict):
-            raise UsageError(f"override {item!r}: {key!r} is not a mapping")
-        node = child
-    node[keys[-1]] = yaml.safe_load(raw) if raw.strip() else ""
-    return keys
 
 
 class _Locator:
@@ -133,6 +125,10 @@ class _Locator:
         for n in range(len(path), 0, -1):
             if path[:n] in self.overridden:
                 return f"override `-s {self.overridden[path[:n]]}`: {dotted}"
+        if path and path not in self.lines:  # a key the file lacks: an override made it
+            made = [item for keys, item in self.overridden.items() if keys[: len(path)] == path]
+            if made:
+                return f"override `-s {made[-1]}`: {dotted}"
         for n in range(len(path), -1, -1):
             if path[:n] in self.lines:
                 return f"{self.source}:{self.lines[path[:n]]}: {dotted}"
@@ -206,12 +202,8 @@ def _check_shape(steps: dict, where: _Locator) -> list[str]:
     return problems
 
 
-def _check_columns(recipe: Recipe, where: _Locator) -> list[str]:
+def _check_columns(recipe: Recipe, steps: dict[str, Step], where: _Locator) -> list[str]:
     """A step must not read a field that no step before it provides (see `run.columns`)."""
-    try:
-        steps = recipe.build_steps()
-    except Exception:  # a step that cannot be built says why when the pipeline is built
-        return []
     problems = []
     for gap in missing_columns(steps):
         spec, step = recipe.steps[gap.step], steps[gap.step]

@@ -2,7 +2,8 @@
 
 The benchmark index is built once on the driver and shared once (``job.put``); each unit
 runs the step's own per-batch check (:meth:`Decontaminate.mark_batch`) over its shards, so
-hits, drops and details are the local step's. The index's short-text tier keys on Python's
+hits, drops and details are the local step's, and the units' counts add up to the local
+step's summary (:meth:`Decontaminate.report`). The index's short-text tier keys on Python's
 salted ``str`` hash, so a task whose process hashes differently from the driver's rebuilds
 the index instead (once per process, :meth:`Decontaminate.ngram_index` caches it).
 """
@@ -36,7 +37,7 @@ def decontaminate(job: Job) -> None:
     for rows, counts in job.finished(pending):
         tally.update(counts)
         job.advance(rows)
-    job.step.log_tally(tally, job.ctx)
+    job.step.report(tally, job.ctx)
 
 
 def _decontam_unit(

@@ -5,6 +5,17 @@ is contaminated by a benchmark item when they share an n-gram (n = 13) of normal
 (lower-cased, punctuation and whitespace ignored). Here both the benchmark's question and
 its answer are indexed, so copied solutions count as well as copied problems.
 
+Answer-only matches (:class:`AnswerRule`). Worked solutions are formulaic, and with digits
+masked "Tony's age now is 24 / 2 = <<24/2=12>>12 years old. In 6 years he will be ..." shares
+13-grams with another problem's solution ("... 24/2=<<24/2=12>>12 years old in 6 years he will
+be ..."): on GSM8K train vs test, 68 of 76 records matched only a test *answer*, none of them a
+copy. A record whose match with an item is on the answer alone (its question not matched)
+counts only when the match is long and specific: the matched stretch holds >= 15 distinct words
+that are not numbers, or covers >= 60% of the answer's n-grams (a copied solution, even a short
+one). Calibrated on half of GSM8K train against copied GSM8K/HumanEval/MBPP solutions; on the
+held-out halves it counts 1 of 34 answer-only train matches and finds 86% of copied solutions
+(``benchmarks/calibrate_decontaminate.py``). The rest are returned as set aside.
+
 Normalisation: :func:`synthpipe.text.normalize.normalize` (NFKC, lower-case, punctuation
 -> space, whitespace collapsed), then whitespace tokens.
 
@@ -22,8 +33,9 @@ Short benchmark texts. A question with fewer than ``n`` tokens has no n-gram, so
 Numbers (``mask_numbers``, on in the ``decontaminate`` step): all-digit tokens become ``0``,
 on both sides, as datatrove's decontamination normalises numbers (``TextNormConfig.norm_numbers``),
 so a copied problem with other numbers still matches; windows more than half numbers (lists of
-test values) are then left out of the index. Reported spans show the record's own numbers. Measured on 200 GSM8K problems with every number
-and name replaced: recall 64% -> 93%, with no new hit on the clean corpora of the benchmark.
+test values) are then left out of the index. Reported spans show the record's own numbers.
+Measured on 200 GSM8K problems with every number and name replaced: recall 64% -> 93%, with no
+new hit on the clean corpora of the benchmark.
 
 Index: the 64-bit Python hashes of the token tuples, sorted in a NumPy array, with a CSR map
 from each hash to the benchmark texts holding it (0.97 M keys for the whole bundled registry,
@@ -39,6 +51,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -83,6 +96,14 @@ class Unit:
     span_hash: int = 0  # short span: hash of its full token tuple, checked on a prefix hit
 
 
+class Match(NamedTuple):
+    """What one record text shares with one benchmark text."""
+
+    span: str  # the first matched n-gram (or short span), normalised, the record's own numbers
+    count: int  # distinct matched keys
+    words: int  # distinct word tokens (not numbers) in the record's matched stretch
+
+
 @dataclass
 class NgramHit:
     benchmark: str
@@ -91,10 +112,46 @@ class NgramHit:
     span: str  # the first matched n-gram (or short span), normalised
     count: int  # distinct matched n-grams of that benchmark text
     fraction: float  # count / n-grams of that benchmark text
+    part: str = "question"  # the benchmark text that matched: "question" or "answer"
+    words: int = 0  # distinct word tokens (not numbers) in the record's matched stretch
+
+    @property
+    def detector(self) -> str:
+        return "ngram" if self.part == "question" else "ngram_answer"
 
     def as_dict(self) -> dict:
-        return {"benchmark": self.benchmark, "item_id": self.item_id, "detector": "ngram",
-                "field": self.field, "span": self.span}  # fmt: skip
+        out = {"benchmark": self.benchmark, "item_id": self.item_id, "detector": self.detector,
+               "field": self.field, "span": self.span}  # fmt: skip
+        if self.part == "answer":  # the evidence that made an answer-only match count
+            out.update(words=self.words, share=round(self.fraction, 2))
+        return out
+
+
+@dataclass(frozen=True)
+class AnswerRule:
+    """When a match with a benchmark *answer* alone (the item's question not matched) counts.
+
+    Worked solutions share formulaic stretches ("... for a total of 0 x 0 = 0 ..." once digits
+    are masked), so an answer-only match counts only when it is long and specific: the record's
+    matched stretch holds at least `min_words` distinct word tokens that are not numbers, or it
+    covers at least `min_share` of that answer's n-grams (a copied solution, even a short one).
+    """
+
+    # calibrated by benchmarks/calibrate_decontaminate.py: the highest recall on copied solutions
+    # among the rules that count none of the answer-only matches of half of GSM8K train
+    min_words: int = 15
+    min_share: float = 0.6
+
+    def accepts(self, hit: NgramHit) -> bool:
+        return hit.words >= self.min_words or hit.fraction >= self.min_share
+
+
+@dataclass
+class RecordMatches:
+    """One record's n-gram evidence: `hits` count; `set_aside` are answer-only matches that do not."""
+
+    hits: list[NgramHit] = field(default_factory=list)
+    set_aside: list[NgramHit] = field(default_factory=list)
 
 
 @dataclass
@@ -165,8 +222,8 @@ class NgramIndex:
     def nbytes(self) -> int:
         return self.keys.nbytes + self.offsets.nbytes + self.unit_ids.nbytes + self.bitmap.nbytes
 
-    def match(self, texts: Sequence[str]) -> list[dict[int, tuple[str, int]]]:
-        """For each text: ``{unit index: (first matched span, distinct matched keys)}``."""
+    def match(self, texts: Sequence[str]) -> list[dict[int, Match]]:
+        """For each text: ``{unit index: Match}`` (first span, distinct keys, words covered)."""
         shown = [tokenize(t) for t in texts]  # spans are reported unmasked
         token_lists = [_masked(t) for t in shown] if self.mask_numbers else shown
         lengths = (self.n,) if self.min_span == self.n else (self.n, self.min_span)
@@ -186,8 +243,12 @@ class NgramIndex:
             for j, tokens in enumerate(token_lists):
                 if MIN_EXACT_TOKENS <= len(tokens) < self.min_span:
                     for unit in self.exact.get(hash(tuple(tokens)), ()):
-                        found[j][unit] = [" ".join(shown[j]), {-1}]
-        return [{u: (span, len(keys)) for u, (span, keys) in per.items()} for per in found]
+                        found[j][unit] = [" ".join(shown[j]), {-1}, set(range(len(tokens)))]
+        return [
+            {u: Match(span, len(keys), _words(token_lists[j], covered))
+             for u, (span, keys, covered) in per.items()}
+            for j, per in enumerate(found)
+        ]  # fmt: skip
 
     def _lookup(self, grams: np.ndarray, meta: list, tokens_shown: tuple, found: list[dict]) -> None:
         token_lists, shown = tokens_shown
@@ -217,8 +278,9 @@ class NgramIndex:
                     continue
                 entry = found[j].get(unit_index)
                 if entry is None:
-                    entry = found[j][unit_index] = [" ".join(shown[j][at : at + span_len]), set()]
+                    entry = found[j][unit_index] = [" ".join(shown[j][at : at + span_len]), set(), set()]
                 entry[1].add(key)
+                entry[2].update(range(at, at + span_len))
 
 
 def _unit_keys(tokens: list[str], kind: str, unit: Unit, n: int, min_span: int, masked: bool):
@@ -242,6 +304,11 @@ def _unit_keys(tokens: list[str], kind: str, unit: Unit, n: int, min_span: int, 
         return np.empty(0, dtype=np.int64)
     unit.span_len, unit.span_hash = len(tokens), hash(tuple(tokens))
     return np.array([hash(tuple(tokens[:min_span]))], dtype=np.int64)
+
+
+def _words(tokens: list[str], covered: set[int]) -> int:
+    """Distinct tokens at `covered` positions that are not numbers (masked or not)."""
+    return len({tokens[p] for p in covered if p < len(tokens) and not tokens[p].isdigit()})
 
 
 def _mostly_words(tokens: list[str], length: int) -> np.ndarray:
@@ -285,29 +352,55 @@ def passes(count: int, total: int, min_overlap: int | float) -> bool:
 
 
 def find_hits(
-    index: NgramIndex, records: Sequence[dict[str, str]], min_overlap: int | float = 1
+    index: NgramIndex,
+    records: Sequence[dict[str, str]],
+    min_overlap: int | float = 1,
+    answers: AnswerRule = AnswerRule(),
 ) -> list[list[NgramHit]]:
-    """Hits per record (each a ``{field: text}`` dict), strongest first, one per benchmark item.
+    """Hits per record (each a ``{field: text}`` dict), strongest first, one per benchmark item
+    (see :func:`find_matches`)."""
+    return [m.hits for m in find_matches(index, records, min_overlap, answers)]
 
-    A benchmark text counts when its matched n-grams pass `min_overlap` (:func:`passes`);
-    a short span or exact short text is one n-gram of one, so it passes any threshold.
+
+def find_matches(
+    index: NgramIndex,
+    records: Sequence[dict[str, str]],
+    min_overlap: int | float = 1,
+    answers: AnswerRule = AnswerRule(),
+) -> list[RecordMatches]:
+    """Each record's hits and set-aside matches, one per benchmark item, strongest first.
+
+    A benchmark text matches when its matched n-grams pass `min_overlap` (:func:`passes`); a
+    short span or exact short text is one n-gram of one, so it passes any threshold. An item
+    whose question matched (in any field of the record) is a hit; one whose answer alone matched
+    is a hit only if `answers` accepts the match, else it is set aside.
     """
     flat = [(r, f, t) for r, texts in enumerate(records) for f, t in texts.items()]
     matches = index.match([t for _, _, t in flat])
-    best: list[dict[tuple[str, str], NgramHit]] = [{} for _ in records]
+    best: list[dict[tuple[str, str, str], NgramHit]] = [{} for _ in records]
     for (r, fname, _), per_text in zip(flat, matches, strict=True):
-        for unit_index, (span, count) in per_text.items():
+        for unit_index, (span, count, words) in per_text.items():
             unit = index.units[unit_index]
             if not passes(count, unit.total, min_overlap):
                 continue
-            hit = NgramHit(
-                unit.benchmark, unit.item_id, fname, span, count, count / max(unit.total, 1)
-            )
-            key = (unit.benchmark, unit.item_id)
+            hit = NgramHit(unit.benchmark, unit.item_id, fname, span, count,
+                           count / max(unit.total, 1), unit.field, words)  # fmt: skip
+            key = (unit.benchmark, unit.item_id, unit.field)
             old = best[r].get(key)
-            if old is None or (hit.count, hit.fraction) > (old.count, old.fraction):
+            if old is None or _strength(hit, answers) > _strength(old, answers):
                 best[r][key] = hit
-    return [
-        sorted(b.values(), key=lambda h: (-h.count, -h.fraction, h.benchmark, h.item_id))
-        for b in best
-    ]
+    return [_decide(per, answers) for per in best]
+
+
+def _strength(hit: NgramHit, answers: AnswerRule) -> tuple:
+    return (hit.part == "question" or answers.accepts(hit), hit.count, hit.fraction)
+
+
+def _decide(per: dict[tuple[str, str, str], NgramHit], answers: AnswerRule) -> RecordMatches:
+    out = RecordMatches()
+    for (bench, item, part), hit in per.items():
+        if part == "answer" and (bench, item, "question") in per:
+            continue  # the question matched too: that hit stands for the item
+        (out.hits if part == "question" or answers.accepts(hit) else out.set_aside).append(hit)
+    order = lambda h: (-h.count, -h.fraction, h.benchmark, h.item_id)  # noqa: E731
+    return RecordMatches(sorted(out.hits, key=order), sorted(out.set_aside, key=order))

@@ -35,6 +35,7 @@ from pathlib import Path
 
 from synthpipe.data.records import Record
 from synthpipe.errors import UsageError
+from synthpipe.pipeline.registry import suggest
 
 _ID_COPY = "__benchmark_item_id"
 _LOADED: dict[tuple[str, str], list[Record]] = {}  # (name, content hash) -> records
@@ -196,10 +197,16 @@ def get_benchmark(name: str) -> BenchmarkSet:
     """The bundled set called `name`; an unknown name raises with the valid ones."""
     sets = _bundled_sets()
     if name not in sets:
-        raise UsageError(
-            f"unknown benchmark {name!r}; bundled benchmarks: {', '.join(sorted(sets))}"
-        )
+        raise UsageError(unknown_benchmark(name))
     return sets[name]
+
+
+def unknown_benchmark(name: str) -> str:
+    """One line for a name that is no bundled set: the closest names, then all of them."""
+    names = list_benchmarks()
+    hint = suggest(name, names)
+    close = hint if hint.startswith("; did you mean") else ""  # the full list follows anyway
+    return f"unknown benchmark {name!r}{close} (bundled benchmarks: {', '.join(names)})"
 
 
 def load_benchmark(name: str | BenchmarkSet) -> list[Record]:

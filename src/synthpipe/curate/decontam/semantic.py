@@ -5,18 +5,28 @@ Rephrased Samples", show that rephrasing a test item (other words, names, number
 n-gram decontamination. This detector embeds each benchmark question once with the offline
 MiniLM embedder (:func:`synthpipe.embeddings.get_embedder`; Reimers & Gurevych 2019,
 "Sentence-BERT"), embeds record texts, and flags a record text whose cosine similarity to a
-benchmark question is at least the threshold (default 0.85). Nearest neighbours are exact:
+benchmark question reaches that benchmark's threshold. Nearest neighbours are exact:
 block-wise matrix products against the ~19k x 384 benchmark matrix (no ANN needed at this size).
 
 Numbers are masked before embedding, on both sides (``$1,200``, ``60%``, ``3.5``, ``twelve`` ->
-``N``): a rephrasing that swaps the numbers then keeps its similarity, and on 16 hand-rephrased
-GSM8K problems (names and numbers changed, wording lightly edited) it lifts recall at 0.85
-from 10/16 to 14/16. Masking names as well reaches 16/16 but flags about 14% of GSM8K *train*
-problems (the same kinds of problems with other numbers), so names are left alone.
+``N``): a rephrasing that swaps the numbers then keeps its similarity. Masking names as well
+was tried and rejected: GSM8K problems collapse into "X buys N ..." templates (recall 0.86 at
+487 flagged GSM8K *train* problems, against 96 without).
+
+Thresholds per benchmark (:data:`CALIBRATED`, :class:`Thresholds`). A text is a paraphrase of
+a question when their similarity reaches ``similarity``, or reaches the lower ``same_numbers``
+while the text states exactly the question's numbers (at least :data:`MIN_SHARED_NUMBERS`): a
+rephrasing that keeps the facts keeps the numbers, a different problem of the same kind rarely
+does ("Kim buys 3 pizzas ... $72" vs "Four friends ordered four pizzas ... 64 dollars", 0.858).
+GSM8K's pair was calibrated on hand-rephrased test items against GSM8K train (same-domain
+negatives), half of each held out: ``benchmarks/calibrate_decontaminate.py``, curve and held-out
+figures in ``benchmarks/README.md``. Other benchmarks keep :data:`DEFAULT_THRESHOLD` (0.85) and no
+numbers rule: no rephrased positives exist for them to calibrate on.
 
 Limits: the embedder reads the first 256 word pieces of a text, so a benchmark item buried in
 a long document is left to the n-gram detector; heavy rewrites (other objects and story) score
-0.4-0.9 and are mostly missed, as Yang et al. report for embedding detectors.
+0.4-0.9 and are mostly missed, as Yang et al. report for embedding detectors: their second
+stage, an LLM asked about each nearest pair, is :mod:`synthpipe.curate.decontam.judge`.
 
 Benchmark embeddings are cached on disk (``$SYNTHPIPE_CACHE_DIR`` or ``~/.cache/synthpipe``,
 under ``decontam/``) keyed by the embedded texts' hash and the embedder's identity, and in
@@ -30,22 +40,30 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from synthpipe.curate.decontam.registry import BenchmarkSet
+from synthpipe.data.writers import atomic_path
 
-DEFAULT_THRESHOLD = 0.85
+DEFAULT_THRESHOLD = 0.85  # benchmarks without a calibrated pair
+MIN_SHARED_NUMBERS = 2  # the numbers rule needs at least this many numbers, all the question's
+CANDIDATES = 10  # nearest questions per text checked against the thresholds
 _NUMBER_WORDS = (
     "zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
     "sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|"
     "hundred|thousand|million|billion"
 )
+_WORD_VALUES = {w: i for i, w in enumerate(_NUMBER_WORDS.split("|")[:20])} | {
+    "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90,
+    "hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9,
+    "half": 0.5, "twice": 2, "double": 2, "thrice": 3, "triple": 3, "dozen": 12,
+}  # fmt: skip
+_VALUE = re.compile(r"\d[\d,]*(?:\.\d+)?|\.\d+|\b(?:" + "|".join(_WORD_VALUES) + r")\b", re.IGNORECASE)
 _NUMBER = re.compile(r"[$€£]?\d[\d,]*(?:\.\d+)?%?|\b(?:" + _NUMBER_WORDS + r")\b", re.IGNORECASE)
 _BLOCK = 1024  # record vectors per matrix product (1024 x 19k float32 = 78 MB)
 _CACHE: dict[tuple, SemanticIndex] = {}
@@ -57,11 +75,56 @@ def mask_numbers(text: str) -> str:
     return _NUMBER.sub("N", text)
 
 
+def numbers_of(text: str) -> frozenset[float]:
+    """The distinct numbers a text states: digits (``$1,200.50`` -> 1200.5, ``.5`` -> 0.5) and
+    number words (``twelve``, ``twice``, ``half``, ``dozen``)."""
+    out = set()
+    for match in _VALUE.finditer(text):
+        token = match.group().lower().replace(",", "")
+        out.add(float(_WORD_VALUES.get(token, token)))
+    return frozenset(out)
+
+
 def cache_dir() -> Path:
     """``$SYNTHPIPE_CACHE_DIR/decontam`` or ``~/.cache/synthpipe/decontam``."""
     root = os.environ.get("SYNTHPIPE_CACHE_DIR")
     base = Path(root).expanduser() if root else Path.home() / ".cache" / "synthpipe"
     return base / "decontam"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When a text is a paraphrase of a benchmark question (see the module docstring)."""
+
+    similarity: float = DEFAULT_THRESHOLD  # cosine at or above which it is, whatever its numbers
+    same_numbers: float | None = None  # lower cosine that counts when the text has the question's numbers
+
+    @property
+    def floor(self) -> float:
+        return min(self.similarity, self.same_numbers or self.similarity)
+
+    def accepts(self, similarity: float, shared_numbers: int) -> bool:
+        if similarity >= self.similarity:
+            return True
+        return self.same_numbers is not None and similarity >= self.same_numbers and (
+            shared_numbers >= MIN_SHARED_NUMBERS
+        )
+
+
+# calibrated by benchmarks/calibrate_decontaminate.py (F1 on the calibration halves)
+CALIBRATED: dict[str, Thresholds] = {"gsm8k": Thresholds(similarity=0.89, same_numbers=0.75)}
+
+
+def thresholds_for(
+    name: str, similarity: float | None = None, same_numbers: float | None = None
+) -> Thresholds:
+    """Benchmark `name`'s thresholds: the calibrated pair (or the default), each value replaced
+    by `similarity` / `same_numbers` when given."""
+    base = CALIBRATED.get(name, Thresholds())
+    return Thresholds(
+        base.similarity if similarity is None else similarity,
+        base.same_numbers if same_numbers is None else same_numbers,
+    )
 
 
 @dataclass
@@ -70,10 +133,27 @@ class SemanticHit:
     item_id: str
     field: str  # record field that matched
     similarity: float
+    shared_numbers: int = 0  # set when the numbers rule made the hit (similarity below the bar)
+    detector: str = "semantic"
+    evidence: dict = field(default_factory=dict)  # further detail, e.g. the LLM judge's verdict
 
     def as_dict(self) -> dict:
-        return {"benchmark": self.benchmark, "item_id": self.item_id, "detector": "semantic",
-                "field": self.field, "similarity": round(self.similarity, 3)}  # fmt: skip
+        out = {"benchmark": self.benchmark, "item_id": self.item_id, "detector": self.detector,
+               "field": self.field, "similarity": round(self.similarity, 3)}  # fmt: skip
+        if self.shared_numbers:
+            out["same_numbers"] = self.shared_numbers
+        return {**out, **self.evidence}
+
+
+@dataclass
+class Neighbour:
+    """A benchmark question near one record text."""
+
+    field: str  # record field
+    text: str  # the record's text
+    row: int  # row of the question in the index
+    similarity: float
+    shared_numbers: int  # the question's numbers, when the text states all of them (else 0)
 
 
 @dataclass
@@ -83,17 +163,21 @@ class SemanticIndex:
     matrix: np.ndarray  # (items, dim) float32
     owners: list[tuple[str, str]]  # (benchmark, item id) per row
     mask: bool
+    questions: list[str] = field(default_factory=list, repr=False)  # per row, as published
+    numbers: list[frozenset[float]] = field(default_factory=list, repr=False)  # per row
 
     @classmethod
     def build(cls, sets: Sequence[BenchmarkSet], embedder, mask: bool = True) -> SemanticIndex:
-        blocks, owners = [], []
+        blocks, owners, questions = [], [], []
         for bench in sets:
             items = [r for r in bench.load() if r.get("question")]
             texts = [_prepare(r["question"], mask) for r in items]
-            blocks.append(_cached_encode(bench.name, texts, embedder))
+            blocks.append(cached_encode(bench.name, texts, embedder))
             owners.extend((bench.name, r["id"]) for r in items)
+            questions.extend(r["question"] for r in items)
         matrix = np.concatenate(blocks) if blocks else np.zeros((0, 1), dtype=np.float32)
-        return cls(matrix=matrix.astype(np.float32, copy=False), owners=owners, mask=mask)
+        return cls(matrix=matrix.astype(np.float32, copy=False), owners=owners, mask=mask,
+                   questions=questions, numbers=[numbers_of(q) for q in questions])  # fmt: skip
 
     def search(
         self, vectors: np.ndarray, threshold: float, top_k: int = 5
@@ -120,7 +204,7 @@ def _embedder_key(embedder) -> str:
     return hashlib.sha256(json.dumps(embedder.identity(), sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _cached_encode(name: str, texts: list[str], embedder) -> np.ndarray:
+def cached_encode(name: str, texts: list[str], embedder) -> np.ndarray:
     """Embeddings of `texts`, from the disk cache when the same texts met the same embedder."""
     digest = hashlib.sha256("\x1e".join(texts).encode()).hexdigest()[:16]
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:40]
@@ -139,13 +223,10 @@ def _cached_encode(name: str, texts: list[str], embedder) -> np.ndarray:
 
 def _atomic_save(path: Path, array: np.ndarray) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
-        with os.fdopen(fd, "wb") as fh:
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:  # mode follows the umask
             np.save(fh, array)
-        os.replace(tmp, path)
-    except OSError:
-        pass  # a read-only cache only costs recomputation
+    except OSError:  # a read-only or full cache disk only costs recomputation
+        pass
 
 
 def get_index(sets: Sequence[BenchmarkSet], embedder, mask: bool = True) -> SemanticIndex:
@@ -157,26 +238,61 @@ def get_index(sets: Sequence[BenchmarkSet], embedder, mask: bool = True) -> Sema
         return _CACHE[key]
 
 
+def neighbours(
+    index: SemanticIndex, embedder, records: Sequence[dict[str, str]], floor: float, top_k: int
+) -> list[list[Neighbour]]:
+    """Per record (each a ``{field: text}`` dict): the `top_k` nearest benchmark questions of
+    each of its texts at or above `floor`, most similar first."""
+    flat = [(r, f, t) for r, texts in enumerate(records) for f, t in texts.items()]
+    out: list[list[Neighbour]] = [[] for _ in records]
+    if not flat or not len(index.owners):
+        return out
+    vectors = embedder.encode([_prepare(t, index.mask) for _, _, t in flat])
+    for (r, fname, text), matches in zip(flat, index.search(vectors, floor, top_k), strict=True):
+        mine = numbers_of(text)
+        for row, sim in matches:
+            theirs = index.numbers[row]
+            shared = len(theirs) if theirs and theirs == mine else 0
+            out[r].append(Neighbour(fname, text, row, sim, shared))
+    for found in out:
+        found.sort(key=lambda n: (-n.similarity, n.row))
+    return out
+
+
 def find_hits(
     index: SemanticIndex,
     embedder,
     records: Sequence[dict[str, str]],
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float | Thresholds | Mapping[str, Thresholds] = DEFAULT_THRESHOLD,
     top_k: int = 5,
 ) -> list[list[SemanticHit]]:
-    """Hits per record (each a ``{field: text}`` dict), most similar first, one per benchmark item."""
-    flat = [(r, f, t) for r, texts in enumerate(records) for f, t in texts.items()]
+    """Hits per record (each a ``{field: text}`` dict), most similar first, one per benchmark item.
+
+    `threshold`: one cosine for every benchmark, one :class:`Thresholds`, or a map from
+    benchmark name to its thresholds (missing names: :func:`thresholds_for`).
+    """
+    table = _table(threshold)
+    floor = min((table(b).floor for b in {b for b, _ in index.owners}), default=1.0)
     best: list[dict[tuple[str, str], SemanticHit]] = [{} for _ in records]
-    if not flat or not len(index.owners):
-        return [[] for _ in records]
-    vectors = embedder.encode([_prepare(t, index.mask) for _, _, t in flat])
-    for (r, fname, _), matches in zip(flat, index.search(vectors, threshold, top_k), strict=True):
-        for row, sim in matches:
-            bench, item_id = index.owners[row]
+    for r, near in enumerate(neighbours(index, embedder, records, floor, max(top_k, CANDIDATES))):
+        for n in near:
+            bench, item_id = index.owners[n.row]
+            rule = table(bench)
+            if not rule.accepts(n.similarity, n.shared_numbers):
+                continue
+            numbers = n.shared_numbers if n.similarity < rule.similarity else 0
             old = best[r].get((bench, item_id))
-            if old is None or sim > old.similarity:
-                best[r][(bench, item_id)] = SemanticHit(bench, item_id, fname, sim)
+            if old is None or n.similarity > old.similarity:
+                best[r][(bench, item_id)] = SemanticHit(bench, item_id, n.field, n.similarity, numbers)
     return [
         sorted(b.values(), key=lambda h: (-h.similarity, h.benchmark, h.item_id))[:top_k]
         for b in best
     ]
+
+
+def _table(threshold: float | Thresholds | Mapping[str, Thresholds]):
+    if isinstance(threshold, Thresholds):
+        return lambda name: threshold
+    if isinstance(threshold, Mapping):
+        return lambda name: threshold.get(name) or thresholds_for(name)
+    return lambda name: Thresholds(float(threshold))

@@ -15,6 +15,17 @@ threshold of CCNet/FineWeb because langid.py's probabilities are calibrated diff
 messages, TREC and GSM8K questions): 96.6% get a confident guess, and 0.18% a confident wrong
 one (mostly Nigerian Pidgin ``pcm`` for short questions such as "How do Ouija Boards work ?").
 
+Short English is where byte n-grams go wrong ("What molecules include fluorine, sodium and
+magnesium ?" reads as Latin at 0.86, "When was Berlin's Brandenburg gate erected ?" as Dutch),
+so a non-English guess on a text whose words are at least ``english_guard`` (default 0.2)
+English function words (*the, of, and, what, how, does, you, with*...: words other languages
+do not share) is uncertain, not wrong. Measured on 18,566 English texts (Self-Instruct
+instructions and outputs, OpenAssistant prompts and replies, SST-2, TREC, GSM8K questions;
+half used to set the rule): confident non-English guesses fall from 13 to 7 on the tuning half
+and from 5 to 1 on the held-out half; 4 of the 7 left are real Chinese, French and Italian
+text (translation answers, dish names) or a word list. None of 17 short French, German, Dutch,
+Spanish, Italian, Portuguese, Latin, Swedish and Polish sentences reaches the 0.2 share.
+
 Modes:
 
 - ``allowed`` (default): every field in ``text_field`` must be, if confident, in ``languages``;
@@ -51,6 +62,22 @@ TRANSLATION_REQUEST = re.compile(
     rf"|\b(?:in|into|to)\s+(?:{_LANGUAGE_NAMES})\b"
 )
 
+# English function words that the other languages langid confuses short English with do not
+# use as words ("is", "in", "a", "do", "on", "was" are left out for Dutch, German, Romance).
+ENGLISH_FUNCTION_WORDS = frozenset(
+    "the of and that this what how why when where who whose which does did you they we with from "
+    "are were been would should could not it its be by or has have had my your their there these "
+    "those than then many much people can some any about into out up just only also more most "
+    "other because get make know".split()
+)
+_WORD = re.compile(r"[a-z']+")
+
+
+def english_share(text: str) -> float:
+    """Share of the words of `text` that are English function words (``ENGLISH_FUNCTION_WORDS``)."""
+    words = _WORD.findall(text.lower())
+    return sum(w in ENGLISH_FUNCTION_WORDS for w in words) / len(words) if words else 0.0
+
 
 class LanguageFilterConfig(StepConfig):
     text_field: TextFields = Field("text", description="field (or fields) checked in modes allowed/both")
@@ -71,6 +98,10 @@ class LanguageFilterConfig(StepConfig):
     )
     instruction_field: str = Field("instruction", description="instruction field (modes match/both)")
     response_field: str = Field("response", description="response field (modes match/both)")
+    english_guard: float | None = Field(
+        0.2, ge=0, le=1,
+        description="a non-English guess on text with at least this share of English function words is uncertain (null: off)",
+    )
     skip_translation: bool = Field(
         True, description="in match mode, skip instructions that ask for a translation or a language"
     )
@@ -117,6 +148,9 @@ class LanguageFilter(FilterStep):
             return None
         guess = self._identifier().identify(prose)
         if guess.lang == "zxx" or guess.confidence < self.config.min_confidence:
+            return None
+        guard = self.config.english_guard
+        if guard is not None and guess.lang != "en" and english_share(prose) >= guard:
             return None
         return guess
 

@@ -10,14 +10,16 @@ Each check has its own drop reason; they run in this order and the first failure
   map, draw, plot, go to, video, audio, music, flowchart, diagram); the bundled patterns
   (``resources/curate/impossible_instructions.txt``) ask for a request, a verb and its object,
   so "write code to plot a histogram" or "a poem about a photo" stay. The detail names the
-  category (``image_generation``, ``image_input``, ``audio``, ``video``, ``browsing``,
+  category (``image_generation``, ``image_input``, ``audio``, ``video``, ``3d``, ``browsing``,
   ``realtime``, ``physical_action``).
 - ``empty_output``: the response is null, blank or only punctuation, or says nothing ("N/A",
   "None", "I don't know", ``empty_answers.txt``), compared after
   :func:`synthpipe.text.normalize.normalize`. Emoji-only replies are content, not empty.
 - ``refusal``: a refusal opener ("I'm sorry, but I can't", ``refusal_openers.txt``) in the first
-  ``refusal_window`` characters (default 200), or "as an AI language model" boilerplate
-  (``ai_disclaimers.txt``) anywhere.
+  ``refusal_window`` characters (default 200) that the response does not turn into an answer
+  ("..., but I can give you the historical averages"), or "as an AI language model" boilerplate
+  (``ai_disclaimers.txt``) anywhere (``disclaimers: false`` leaves the boilerplate alone: 1.4%
+  of OpenAssistant's human-written replies say "As an AI..." and then answer).
 - ``echoes_instruction``: the response repeats the instruction: equal after normalisation, or
   ROUGE-L F >= ``echo_rouge_threshold`` (default 0.9, :mod:`synthpipe.text.rouge`; the
   Self-Instruct novelty filter used ROUGE-L 0.7 between instructions). An editing task whose
@@ -91,6 +93,11 @@ _FUNCTION_WORDS = frozenset(
     }
 )  # fmt: skip
 _PAIRS = {")": "(", "]": "[", "}": "{"}
+# "...I can't give live data, but I can give the averages:": a partial answer, not a refusal
+_PIVOT = re.compile(
+    r"\b(?:but|however|that said|instead)\b,?\s+(?:i|we)\s+(?:can|could|am able to|am happy to|"
+    r"would be happy to|will)\b(?!\s*not\b|'t)"
+)
 _REQUEST_MARK = "{REQUEST}"  # in impossible_instructions.txt: match only where a request starts
 _REQUEST_START = re.compile(
     r"^|[.!?]\s+|\b(?:please|can you|could you|would you|i want you to|i need you to)\s+", re.IGNORECASE
@@ -175,14 +182,16 @@ def is_empty_answer(response: str, lists: WordLists, extra: frozenset[str] = fro
     return normalized in lists.empty_answers or normalized in extra
 
 
-def refusal_phrase(response: str, lists: WordLists, window: int, extra: tuple[str, ...] = ()) -> str | None:
-    """The refusal opener (near the start) or AI disclaimer (anywhere) in `response`, if any."""
+def refusal_phrase(response: str, lists: WordLists, window: int, extra: tuple[str, ...] = (),
+                   disclaimers: bool = True) -> str | None:  # fmt: skip
+    """The refusal opener (near the start) or AI disclaimer (anywhere, unless `disclaimers` is
+    False) in `response`, if any."""
     text = _phrase(response)
     head = text[:window]
     for phrase in (*lists.refusal_openers, *extra):
-        if phrase in head:
+        if phrase in head and not _PIVOT.search(text, head.index(phrase) + len(phrase)):
             return phrase
-    for phrase in lists.ai_disclaimers:
+    for phrase in lists.ai_disclaimers if disclaimers else ():
         if phrase in text:
             return phrase
     return None
@@ -261,6 +270,9 @@ class LLMOutputFilterConfig(StepConfig):
         True,
         description="also count a long last sentence ending in a lower-case word without "
         "punctuation as truncated (more recall, some false positives on human-written text)",
+    )
+    disclaimers: bool = Field(
+        True, description="count 'as an AI language model' boilerplate anywhere as a refusal"
     )
     extra_refusal_phrases: list[str] = Field(
         default_factory=list, description="more refusal openers (case-insensitive)"
@@ -359,7 +371,8 @@ class LLMOutputFilter(FilterStep):
         return True
 
     def _refusal(self, instruction: str | None, response: str, lists: WordLists) -> FilterResult:
-        phrase = refusal_phrase(response, lists, self.config.refusal_window, self._extra_refusals)
+        cfg = self.config
+        phrase = refusal_phrase(response, lists, cfg.refusal_window, self._extra_refusals, cfg.disclaimers)
         return (False, "refusal", repr(phrase)) if phrase else True
 
     def _echoes_instruction(self, instruction: str | None, response: str, lists: WordLists) -> FilterResult:

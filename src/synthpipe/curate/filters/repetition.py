@@ -31,6 +31,10 @@ words before applying these thresholds, and short texts see large fractions from
 (default 50) words on. Measured on real data with the defaults: 12% of GSM8K answers and 9%
 of OpenAssistant replies are dropped (formulaic working, outlines), against 99% of raw davinci
 completions, which run on repeating the prompt's pattern (see the module tests).
+
+With ``ignore_code`` the statistics are computed on the prose only (fenced blocks and inline
+code removed): ``}`` and ``display: flex;`` lines repeat in any program. The data profiles
+(:mod:`synthpipe.curate.profiles`) use it, with looser thresholds, on responses.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from collections.abc import Sequence
 
 from pydantic import Field
 
+from synthpipe.curate.filters.code_text import prose_part
 from synthpipe.curate.filters.fields import TextFields, check_fields, field_names
 from synthpipe.data.records import Record
 from synthpipe.pipeline.registry import register_step
@@ -137,6 +142,7 @@ class RepetitionFilterConfig(StepConfig):
         description="apply the n-gram statistics only to texts with at least this many words "
         "(Gopher's minimum document length; 0 = always)",
     )
+    ignore_code: bool = Field(False, description="compute the statistics on the prose only (code blocks removed)")
 
 
 @register_step("repetition_filter")
@@ -174,6 +180,8 @@ class RepetitionFilter(FilterStep):
     def check(self, text: str) -> FilterResult:
         """The verdict for one text."""
         cfg = self.config
+        if cfg.ignore_code:
+            text = prose_part(text)
         for name, items in (("para", split_paragraphs(text)), ("line", split_lines(text))):
             frac, char_frac = duplicate_fractions(items)
             limit, char_limit = getattr(cfg, f"dup_{name}_frac"), getattr(cfg, f"dup_{name}_char_frac")
