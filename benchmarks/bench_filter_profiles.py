@@ -13,8 +13,8 @@ that profile's shape: pair profiles (instruction, math, code) read (instruction,
 a user and an assistant turn); text and web read the response or the text.
 
 Part 2, detectors: precision and recall per detector category on two labelled samples written
-by hand from the issue categories the AlpacaDataCleaned README documents (see
-benchmarks/data/README.md): ``instruction_detectors_dev.jsonl``, measured once and then used to
+by hand from the issue categories the AlpacaDataCleaned README documents (each row's ``source``
+says which; benchmarks/README.md has the figures): ``instruction_detectors_dev.jsonl``, measured once and then used to
 fix the detectors, and ``instruction_detectors_test.jsonl``, written after those fixes and never
 tuned on (the figure to quote). Both are scored together with the same clean negatives: up to 100 pairs each from the held-out halves of Self-Instruct (seeds and
 user-oriented), OASST, GSM8K and MBPP. A category's detector is the ``instruction_filter``
@@ -38,7 +38,11 @@ from pathlib import Path
 from typing import Any
 
 from synthpipe.curate.filters.instruction import Pair, findings
-from synthpipe.curate.filters.llm_output import impossible_category, is_empty_answer, load_word_lists
+from synthpipe.curate.filters.llm_output import (
+    impossible_category,
+    is_empty_answer,
+    load_word_lists,
+)
 from synthpipe.curate.filters.quality import QualityFilter
 from synthpipe.curate.profiles import PROFILES
 

@@ -157,6 +157,16 @@ def answer_rule(train: list[dict], seed: int) -> AnswerRule:
     kept_answer = sum(bool(m.hits) and all(h.part == "answer" for h in m.hits) for m in after)
     print(f"\nAfter: {sum(bool(m.hits) for m in after)} records dropped, {kept_answer} on an answer "
           f"match alone; {sum(bool(m.set_aside) and not m.hits for m in after)} spared.\n")  # fmt: skip
+    plants = bench.planted(random.Random(0))  # bench_decontaminate.py's planted items (seed 0)
+    cells = []
+    for name in ("verbatim", "embedded", "edited", "renamed"):
+        texts = [{"text": t} for t, _ in plants[name]]
+        counts = [sum(any(h.item_id == i for h in hits) for (_, i), hits in
+                      zip(plants[name], ngram.find_hits(index, texts, 1, rule), strict=True))
+                  for rule in (everything, best)]  # fmt: skip
+        cells.append(f"{name} {counts[0]} -> {counts[1]} of {len(texts)}")
+    print("Cost on bench_decontaminate.py's planted items (right item found, before -> after): "
+          + "; ".join(cells) + "\n")
     return best
 
 

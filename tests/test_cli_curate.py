@@ -168,3 +168,13 @@ def test_decontaminate_benchmark_names_are_checked_in_one_line(tmp_path, corpus)
 
     with pytest.raises(ValueError, match="no benchmarks to check"):
         Decontaminate(benchmarks=[])
+
+
+def test_set_values_are_read_by_the_field_type(tmp_path, corpus):
+    """`--set` reads a value as its field's type: broken YAML for a number is a usage error
+    naming the setting (it was an internal error), and text stays text."""
+    out = tmp_path / "d"
+    bad = cli("dedup", str(corpus), "--out", str(out), "--text-field", "prompt", "--set", "dedup.threshold=[1,2")
+    assert bad.returncode == 2 and "dedup.threshold=[1,2" in bad.stderr and "Traceback" not in bad.stderr
+    text = cli("dedup", str(corpus), "--out", str(out), "--method", "minhash", "--set", "dedup.text_field=a: b")
+    assert text.returncode == 2 and "field 'a: b'" in text.stderr  # taken as the text, not a YAML mapping

@@ -34,6 +34,9 @@ def check_run(out, summary: dict, n: int) -> None:
     audit = metrics["audit"]["audit"]
     assert [r["name"] for r in audit["signatures"]][:2] == ["mode collapse", "fidelity loss"]
     assert audit["fidelity"]["sample_size"] > 0
+    # the kept questions keep the seeds' label mix (issue 14: label drift vs seeds and TREC train)
+    drift = next(r for r in audit["signatures"] if r["name"] == "label drift")
+    assert drift["status"] != "red" and drift["value"]["tv_vs_seeds"] < 0.2, drift
     assert html.index("Audit summary") < html.index("Funnel")
     assert "fidelity loss" in (out / "card.md").read_text()
 
@@ -81,3 +84,19 @@ def test_sst2_recipe_experiment(tmp_path):
     experiment = json.loads((out / "metrics.json").read_text())["experiment"]
     assert experiment["test"]["n"] == 1821
     assert experiment["variants"]["real"]["summary"]["accuracy"]["mean"] > 0.7
+
+
+def test_sst2_recipe_label_drift_is_red(tmp_path):
+    """recipes/sst2.yaml keeps ~585 records whose labels went from 50/50 (seeds) to ~88/12:
+    the label-drift signature says so, in metrics.json and in the terminal (issue 14)."""
+    out = tmp_path / "sst2"
+    cmd = [sys.executable, "-m", "synthpipe.cli", "run", "sst2", "--out", str(out),
+           "-s", "experiment=null", "-s", "steps.audit.embed=false"]  # fmt: skip
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    audit = json.loads((out / "metrics.json").read_text())["audit"]["audit"]
+    row = next(r for r in audit["signatures"] if r["name"] == "label drift")
+    assert row["status"] == "red", row
+    assert row["value"]["tv_vs_seeds"] > 0.2 and row["value"]["tv_vs_reference"] > 0.2
+    assert any("label drift" in line and "red" in line for line in result.stdout.splitlines())
+    assert "Label drift" in (out / "report.html").read_text()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -178,11 +179,15 @@ def filter_command(
     response_field: Annotated[str | None, typer.Option(help="Response field \\[default: detected, else the text field].")] = None,
     messages_field: Annotated[str | None, typer.Option(help="chat profile: field with the list of messages \\[default: detected].")] = None,
     languages: Annotated[str | None, typer.Option(help="Languages to keep, e.g. en,fr (adds the language filter).")] = None,
+    judge_model: Annotated[str | None, typer.Option(help="Also score each pair with this LLM (wrong answers, nonsensical instructions, invented context).")] = None,
+    judge_base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL of the judge.")] = None,
+    judge_api_key_env: Annotated[str | None, typer.Option(help="Environment variable holding the judge's API key.")] = None,
+    judge_min_score: Annotated[float, typer.Option(help="Drop pairs the judge scores below this (1-10).")] = 5.0,
     sets: SetOpt = None, fmt: FormatOpt = None, fresh: FreshOpt = False, strict: StrictOpt = False,
     quiet: QuietOpt = False, as_json: JsonOpt = False, allow_empty: AllowEmptyOpt = False,
 ) -> None:
     """Quality filters for the kind of data given (a profile, or --filters); every removed record goes to the ledger with its reason."""
-    from synthpipe.run.filter_plan import plan_chain, plan_profile, sample_records
+    from synthpipe.run.filter_plan import add_judge, plan_chain, plan_profile, sample_records
 
     if not source.exists():
         raise UsageError(f"no such input: {source}")
@@ -198,10 +203,15 @@ def filter_command(
         given = {"text": (text_field or [None])[0], "instruction": instruction_field, "input": input_field,
                  "response": response_field, "messages": messages_field}  # fmt: skip
         plan = plan_profile(records, profile, given, langs, _build_step, _overrides(sets, "filter"))
+    llms = None
+    if judge_model:
+        llms = add_judge(plan, judge_model, judge_base_url, judge_api_key_env, judge_min_score, _build_step,
+                         _overrides(sets, "judge"))  # fmt: skip
     if not (quiet or as_json):
-        err.print(plan.describe(), soft_wrap=True, highlight=False)
+        err.print(plan.describe(), soft_wrap=True, highlight=False, markup=False)
     _curate("filter", source, out_dir, plan.steps, plan.text_field, fmt, fresh, strict, quiet, as_json,
-            lambda result: {"profile": plan.summary}, require_text=plan.require_text, allow_empty=allow_empty)  # fmt: skip
+            lambda result: {"profile": plan.summary}, require_text=plan.require_text, allow_empty=allow_empty,
+            llms=llms)  # fmt: skip
 
 
 _DEDUP = {"exact": "exact_dedup", "minhash": "minhash_dedup", "semantic": "semantic_dedup"}
@@ -313,6 +323,7 @@ def _build_step(registered: str, values: dict, overrides: dict, nullable: tuple[
 
     cls = get_step_class(registered)
     config = {k: v for k, v in values.items() if k in cls.Config.model_fields and (v is not None or k in nullable)}
+    overrides = {k: _typed(cls, k, v) for k, v in overrides.items()}
     try:
         return cls(**{**config, **overrides})
     except ValidationError as exc:  # a bad option or --set value: one line, no pydantic dump
@@ -321,9 +332,18 @@ def _build_step(registered: str, values: dict, overrides: dict, nullable: tuple[
         raise UsageError(f"{registered}: {exc}") from None
 
 
-def _overrides(sets: list[str] | None, name: str) -> dict:
-    import yaml
+def _typed(cls, key: str, value):
+    """A `--set` value read as the type of `cls.Config`'s field `key`."""
+    if not isinstance(value, _RawSetting):
+        return value
+    from synthpipe.run.overrides import config_value
 
+    return config_value(cls.Config, key, value.text, value.item)
+
+
+def _overrides(sets: list[str] | None, name: str) -> dict:
+    """`--set NAME.KEY=VALUE` items for the step `name`, as raw text: `_build_step` reads each
+    value by the type its config field expects (text stays text)."""
     found = {}
     for item in sets or []:
         key, sep, value = item.partition("=")
@@ -331,12 +351,18 @@ def _overrides(sets: list[str] | None, name: str) -> dict:
         if not sep or not dot:
             raise UsageError(f"--set {item!r} must look like NAME.KEY=VALUE (e.g. repetition.min_words=0)")
         if step == name:
-            found[field] = yaml.safe_load(value)
+            found[field] = _RawSetting(value, item)
     return found
 
 
+@dataclass(frozen=True)
+class _RawSetting:
+    text: str
+    item: str  # the whole --set argument, for errors
+
+
 def _curate(command, source, out_dir, steps, text_field, fmt, fresh, strict, quiet, as_json, summarize=None,
-            require_text: bool = True, allow_empty: bool = False) -> None:
+            require_text: bool = True, allow_empty: bool = False, llms: dict | None = None) -> None:
     from synthpipe.pipeline.progress import NullProgress, RichProgress
     from synthpipe.run.oneshot import run_curation
 
@@ -344,7 +370,7 @@ def _curate(command, source, out_dir, steps, text_field, fmt, fresh, strict, qui
         raise UsageError(f"no such input: {source}")
     progress = NullProgress() if (quiet or as_json) else RichProgress(Console(stderr=True))
     result = run_curation(command, source, out_dir, steps, text_field=text_field, fmt=fmt, strict=strict,
-                          fresh=fresh, progress=progress, require_text=require_text)  # fmt: skip
+                          fresh=fresh, progress=progress, require_text=require_text, llms=llms)  # fmt: skip
     if summarize is not None:
         from synthpipe.run.oneshot import write_summary
 

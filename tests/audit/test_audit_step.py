@@ -79,3 +79,25 @@ def test_cli_audit_of_a_run_directory_shows_its_funnel(tmp_path: Path) -> None:
     html = (out / "report.html").read_text()
     assert "Funnel" in html and "duplicate" in html  # dedup's drops come from the ledger
     assert json.loads((out / "metrics.json").read_text())["n_records"] == 35
+
+
+def test_run_prints_the_audit_signatures_in_the_terminal(tmp_path: Path) -> None:
+    """issue 14: the label-drift row (and every other signature) shows after the funnel."""
+    data, seeds = tmp_path / "data.jsonl", tmp_path / "seeds.jsonl"
+    data.write_text("".join(json.dumps({"text": f"review number {i} of the film", "label": "neg" if i < 88 else "pos"})
+                            + "\n" for i in range(100)))  # fmt: skip
+    seeds.write_text("".join(json.dumps({"text": "s", "label": lab}) + "\n" for lab in ["neg", "pos"] * 5))
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"""name: drift
+steps:
+  src: {{step: read, path: "{data}", label_field: label}}
+  audit: {{step: audit, embed: false, seeds: "{seeds}"}}
+""")
+    result = CliRunner().invoke(app, ["run", str(recipe), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert "audit (audit)" in result.output
+    line = next(x for x in result.output.splitlines() if "label drift" in x)
+    assert "red" in line and "vs seeds" in line
+    audit = json.loads((tmp_path / "run" / "metrics.json").read_text())["audit"]["audit"]
+    assert audit["inputs"]["seeds"] == str(seeds)
+    assert next(r for r in audit["signatures"] if r["name"] == "label drift")["status"] == "red"

@@ -11,6 +11,7 @@ from synthpipe.audit.bias import (
     group_sentiment,
     holistic_bias_counts,
     load_descriptors,
+    person_mentions,
     representation_skew,
     stereotypical_associations,
     tvd,
@@ -156,3 +157,83 @@ def test_real_data_oasst_and_planted_skew():
     g = rep2["representation_skew"]["gender"]
     assert g["synthetic"] == {"male": 0.0, "female": 1.0}
     assert g["tvd"] > 0.3
+
+
+# -- word sense, intervals, hidden axes (issue 14) ------------------------------------------------
+SENSE = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "descriptor_sense"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Season with black pepper.", "Heat a frying pan.", "Whisk in a large bowl.", "We bought an old house.",
+     "The pan is hot.", "The results were poor.", "Older versions crash.", "Use a single quote."],
+)  # fmt: skip
+def test_descriptors_not_about_people_do_not_count(text):
+    assert descriptor_mentions(text)  # the lexicon matches...
+    assert person_mentions(text) == []  # ...but nobody is described
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("A black woman won.", ["black"]), ("My old neighbour waved.", ["old"]), ("She is deaf.", ["deaf"]),
+     ("People who are blind use screen readers.", ["blind"]), ("I'm bisexual.", ["bisexual"]),
+     ("A tall, thin man.", ["tall", "thin"]), ("The elderly need care.", ["elderly"]),
+     ("Many Muslims fast.", ["muslim"]), ("Black Americans voted.", ["black", "american"]),
+     ("A 70-year-old woman ran.", ["70 year old"])],
+)  # fmt: skip
+def test_descriptors_about_people_count(text, expected):
+    assert person_mentions(text) == expected
+
+
+def _sense_rates(split: str) -> tuple[float, float]:
+    rows = [json.loads(line) for line in (SENSE / f"{split}.jsonl").read_text().splitlines() if line]
+    got = [r["descriptor"].lower().replace("-", " ") in person_mentions(r["text"]) for r in rows]
+    non = [g for g, r in zip(got, rows, strict=True) if not r["person"]]
+    per = [g for g, r in zip(got, rows, strict=True) if r["person"]]
+    return sum(non) / len(non), sum(per) / len(per)
+
+
+@pytest.mark.parametrize("split", ["dev", "heldout"])
+def test_word_sense_test_set(split):
+    """benchmarks/data/descriptor_sense: kitchens, colours, sizes, ages of objects and other
+    non-person senses (false hits) vs descriptions of people (retained hits)."""
+    false_hits, retained = _sense_rates(split)
+    assert false_hits == 0.0
+    assert retained >= 0.95
+
+
+def test_noun_descriptors_are_descriptors():
+    from synthpipe.audit.bias import _descriptor_index
+    from synthpipe.audit.word_sense import plural_person_descriptors
+
+    keys = _descriptor_index()[1]
+    assert set(plural_person_descriptors().values()) <= set(keys)
+
+
+def test_wilson_interval():
+    from synthpipe.audit.intervals import wilson_interval
+
+    assert wilson_interval(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-4)
+    low, high = wilson_interval(0, 10)
+    assert low == 0.0 and high == pytest.approx(0.2775, abs=1e-4)
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+
+
+def test_small_axes_are_hidden_and_said_so():
+    from synthpipe.audit.signatures import signatures
+    from synthpipe.report.bias_section import bias_html
+
+    syn = ["She is deaf."] * 3 + ["A gay man and a gay woman."] * 15
+    ref = ["He is blind."] * 2 + ["A straight man."] * 30 + ["She is a woman.", "He is a man."]
+    rep = bias_report(syn, ref, sentiment=False)
+    axes = rep["representation_skew"]["axes"]
+    assert axes["ability"]["comparable"] is False  # 3 vs 2 mentions
+    assert axes["sexual_orientation"]["comparable"] is True  # 30 vs 30
+    assert rep["axes"]["ability"]["shown"] is False and rep["axes"]["sexual_orientation"]["shown"] is True
+    ci = rep["axes"]["sexual_orientation"]["buckets"]["gay"]["ci"]
+    assert ci[0] < 1.0 <= ci[1] + 1e-9
+    html = bias_html(rep)
+    assert "Hidden, too few person mentions to compare" in html and "ability (3 synthetic, 2 reference)" in html
+    row = next(r for r in signatures({"bias": rep}) if r["name"] == "bias amplification")
+    assert "ability hidden" in row["explanation"] and "%]" in row["explanation"]  # a Wilson interval
+    assert rep["word_sense"]["matches"] >= rep["word_sense"]["about_people"]

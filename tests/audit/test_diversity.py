@@ -1,4 +1,6 @@
 import csv
+import gzip
+import json
 import math
 import random
 from pathlib import Path
@@ -12,11 +14,12 @@ from synthpipe.audit.diversity import (
     distinct_n,
     diversity_report,
     homogenization,
+    opening_windows,
     self_bleu,
     sentence_bleu,
     vendi_score,
 )
-from synthpipe.audit.signatures import COLLAPSE_THRESHOLDS
+from synthpipe.audit.signatures import COLLAPSE_THRESHOLDS, DIVERSITY_WINDOW, signatures
 
 SHARED = Path("/work/shared/data")
 
@@ -161,3 +164,85 @@ def test_real_corpora_vendi_with_embeddings():
     assert report["mode_collapse"]["flag"]
     assert report["vendi"] <= 20.5  # at most the 20 underlying sentences, give or take swaps
     assert any("Vendi" in r for r in report["mode_collapse"]["reasons"])
+
+
+# -- length control (issue 14) ------------------------------------------------------------------
+def _words_text(rng: random.Random, n: int) -> str:
+    return " ".join(f"w{rng.randrange(5000)}" for _ in range(n))
+
+
+def test_opening_windows_cut_long_texts_only():
+    assert opening_windows(["a b c d", "x y"], 3) == ["a b c", "x y"]
+    with pytest.raises(ValueError):
+        opening_windows(["a"], 0)
+
+
+def test_longer_texts_are_not_penalised():
+    """The same answers at 40 words and at 400 words: whole-text diversity calls the long set
+    repetitive (each long answer ends in the same boilerplate), the length-controlled figures
+    do not."""
+    rng = random.Random(0)
+    openings = [_words_text(rng, DIVERSITY_WINDOW) for _ in range(200)]
+    tail = " ".join(["it is important to note that this may vary"] * 36)
+    short, long = openings, [f"{t} {tail}" for t in openings]
+    s, lo = diversity_report(short), diversity_report(long)
+    assert lo["whole_text"]["distinct_2"] < 0.2 < s["whole_text"]["distinct_2"]
+    for key in ("distinct_1", "distinct_2", "distinct_3", "self_bleu", "compression_ratio"):
+        assert lo[key] == pytest.approx(s[key]), key
+    assert lo["window"] == DIVERSITY_WINDOW and lo["truncated"] == 200 and s["truncated"] == 0
+    assert not lo["mode_collapse"]["flag"]
+
+
+def test_collapse_is_judged_against_the_reference():
+    rng = random.Random(1)
+    real = [_words_text(rng, 15) for _ in range(400)]
+    templates = real[:10]
+    collapsed = [templates[i % 10] for i in range(400)]
+    healthy = diversity_report(real[200:], reference=real[:200])
+    assert healthy["mode_collapse"]["basis"] == "reference" and not healthy["mode_collapse"]["flag"]
+    ref = healthy["reference"]
+    assert ref["n"] == 200 and ref["relative"]["distinct_2_ratio"] == pytest.approx(1.0, abs=0.05)
+    bad = diversity_report(collapsed, reference=real)
+    assert bad["mode_collapse"]["flag"]
+    assert any("vs reference" in r for r in bad["mode_collapse"]["reasons"])
+    row = next(r for r in signatures({"diversity": bad}) if r["name"] == "mode collapse")
+    assert row["status"] == "red" and "distinct_2 (reference)" in row["value"]
+    assert "reference at n = 400 each" in row["explanation"]
+
+
+def test_reference_collapse_catches_what_absolute_thresholds_miss():
+    """A third of the texts are copies of 10 of them: only amber on the absolute thresholds,
+    red next to the reference it stands in for."""
+    rng = random.Random(2)
+    real = [_words_text(rng, 12) for _ in range(800)]
+    part = list(real[:400])
+    for i in range(140):
+        part[i * 2 % 400] = real[i % 10]
+
+    def status(div: dict) -> str:
+        return next(r["status"] for r in signatures({"diversity": div}) if r["name"] == "mode collapse")
+
+    assert status(diversity_report(part)) == "amber"
+    assert status(diversity_report(part, reference=real[400:])) == "red"
+
+
+def _self_instruct_outputs() -> dict[str, list[str]]:
+    pred = SHARED / "self_instruct" / "predictions"
+    if not pred.is_dir():
+        pytest.skip("/work/shared/data/self_instruct not present")
+    out = {}
+    for name in ("text-davinci-001", "text-davinci-002", "text-davinci-003"):
+        with gzip.open(pred / f"{name}_predictions.jsonl.gz", "rt", encoding="utf-8") as f:
+            out[name] = [json.loads(line)["response"].strip() for line in f if line.strip()]
+    return out
+
+
+def test_alpacaeval_style_verbose_model_not_least_diverse():
+    """Three models on the same 252 prompts: the most verbose (text-davinci-003, ~55 words vs
+    ~35) is the least diverse on whole texts, a length artefact that length control removes."""
+    outs = _self_instruct_outputs()
+    whole = {k: diversity_report(v)["whole_text"]["distinct_2"] for k, v in outs.items()}
+    controlled = {k: diversity_report(v)["distinct_2"] for k, v in outs.items()}
+    assert min(whole, key=whole.get) == "text-davinci-003"
+    assert min(controlled, key=controlled.get) != "text-davinci-003"
+    assert controlled["text-davinci-003"] >= max(controlled.values()) - 0.001

@@ -18,6 +18,7 @@ from synthpipe.audit.fidelity import (
     label_distribution,
     length_distance,
     mauve,
+    mauve_spread,
     prdc,
     vocabulary_distance,
 )
@@ -238,3 +239,63 @@ def test_sst2_halves_match_and_trec_questions_do_not(real_sets):
     # surface statistics agree: questions are shorter and use other words
     assert shifted["length"]["ks"] > 3 * same["length"]["ks"]
     assert shifted["vocabulary_tv"] > same["vocabulary_tv"] + 0.2
+
+
+# ----------------------------------------------------------------------------- issue 14: spread, side
+
+
+def test_mauve_spread_over_seeds():
+    rng = np.random.default_rng(13)
+    p = rng.normal(size=(200, 4))
+    q = np.concatenate([rng.normal(size=(100, 4)), rng.normal(size=(100, 4)) + 3.0])
+    s = mauve_spread(p, q, runs=4, seed=7)
+    assert s["seeds"] == [7, 8, 9, 10] and len(s["values"]) == 4
+    assert s["values"][0] == mauve(p, q, seed=7)  # run 0 is the single-seed value
+    assert s["min"] <= s["mean"] <= s["max"] and s["std"] >= 0
+    assert s["mean"] == pytest.approx(np.mean(s["values"]))
+    rep = fidelity_report([f"t{i}" for i in range(200)], [f"r{i}" for i in range(200)], p, q, seed=7)
+    assert rep["mauve"] == pytest.approx(rep["mauve_spread"]["mean"])
+    assert len(rep["mauve_spread"]["values"]) == fidelity.MAUVE_RUNS
+
+
+def test_embed_side_auto_picks_the_response():
+    from synthpipe.audit.text_side import resolve_embed_side, shared_prompts
+
+    pairs = [{"instruction": f"Task {i}", "output": f"Answer {i}"} for i in range(10)]
+    side = resolve_embed_side(pairs, "instruction")
+    assert side.fields == ("output",) and "response field `output`" in side.description
+    assert side.text(pairs[0]) == "Answer 0"
+    assert resolve_embed_side(pairs, "output").fields == ("output",)
+    joint = resolve_embed_side(pairs, "instruction", "instruction+output")
+    assert joint.text(pairs[1]) == "Task 1\n\nAnswer 1" and "jointly" in joint.description
+    chats = [{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}]
+    chat = resolve_embed_side(chats, "messages")
+    assert chat.messages and chat.text(chats[0]) == "hello"
+    plain = resolve_embed_side([{"text": "a b"}], "text")
+    assert plain.fields == ("text",)
+    # the reference must have the response field too, else the audited text is embedded
+    assert resolve_embed_side(pairs, "instruction", reference=[{"instruction": "x"}]).fields == ("instruction",)
+    shared = shared_prompts(pairs, pairs[:5])
+    assert shared == {"field": "instruction", "shared": 5, "of": 10, "share": 0.5}
+
+
+def test_audit_embeds_responses_when_prompts_are_shared(real_sets):
+    """Two very different answer sets to the same prompts: embedding prompt + answer makes
+    them look alike (the prompts dominate); embedding the answers tells them apart."""
+    from synthpipe.audit.dataset import audit_dataset
+
+    (sst, _), (other, _), (questions, _) = real_sets
+    prompts = questions[:200]
+    syn = [{"prompt": p, "response": a} for p, a in zip(prompts, sst[:200], strict=True)]
+    ref = [{"prompt": p, "response": a} for p, a in zip(prompts, questions[200:400], strict=True)]
+    for r in (*syn, *ref):
+        r["text"] = r["prompt"] + "\n\n" + r["response"]
+    joint = audit_dataset(syn, ref, text_field="text", embed_field="text", sample=200)
+    auto = audit_dataset(syn, ref, text_field="text", sample=200)
+    assert "response field `response`" in auto["fidelity"]["embedded"]
+    assert "`text`" in joint["fidelity"]["embedded"]
+    assert auto["fidelity"]["shared_prompts"]["share"] == 1.0
+    assert joint["fidelity"]["mauve"] > auto["fidelity"]["mauve"] + 0.3
+    assert joint["fidelity"]["prdc"]["precision"] > auto["fidelity"]["prdc"]["precision"] + 0.3
+    spread = auto["fidelity"]["mauve_spread"]
+    assert spread["min"] <= auto["fidelity"]["mauve"] <= spread["max"]

@@ -84,6 +84,21 @@ def test_an_answer_match_with_the_question_is_a_question_hit(index):
     assert [(h.item_id, h.detector) for h in hits] == [("gsm8k-test-532", "ngram")]
 
 
+def test_an_answer_match_counts_when_the_question_overlaps_by_a_shorter_window():
+    """MBPP train task 556 (pairs with xor odd) is a variant of test task 166 (xor even): its code
+    matches the test solution partly, its question shares an 8-word window no other question has."""
+    index = ngram.NgramIndex.build([get_benchmark("mbpp-test")], mask_numbers=True)
+    variant = next(r for r in load_benchmark("mbpp") if r["id"] == "mbpp-556")
+    [both] = ngram.find_hits(index, [{"question": variant["question"], "answer": variant["answer"]}])
+    hit = next(h for h in both if h.item_id == "mbpp-166")
+    assert hit.part == "answer" and hit.question_span == "write a python function to count the pairs"
+    assert hit.as_dict()["question_span"] == hit.question_span
+    [alone] = ngram.find_matches(index, [{"answer": variant["answer"]}])
+    assert "mbpp-166" in {h.item_id for h in alone.set_aside}
+    # a template window shared by several questions is no evidence
+    assert ("write", "a", "python", "function", "to", "check", "whether", "the") in index.common_windows
+
+
 def test_long_and_specific_means_enough_words_or_share():
     rule = AnswerRule(min_words=15, min_share=0.6)
     hit = ngram.NgramHit("b", "i", "text", "span", count=1, fraction=0.1, part="answer", words=14)

@@ -1,7 +1,9 @@
-"""Input the fuzz suite (tests/fuzz) found crashing or fooling the readers, one test each.
+"""Input the fuzz suite (tests/fuzz) found crashing or fooling the readers and the Arrow
+codec of checkpoints, one test each.
 
-Each used to end in a traceback or a silently lost record; each is now a quarantined record
-(or a clean error naming the file), so kept + quarantined still adds up to the input.
+Each used to end in a traceback, a silently lost record or a silently changed value; each
+is now a quarantined record (or a clean error naming the file), so kept + quarantined still
+adds up to the input, and a checkpoint gives back exactly what it was given.
 """
 
 from __future__ import annotations
@@ -142,3 +144,52 @@ def test_deeply_nested_values_round_trip_through_parquet(tmp_path: Path) -> None
     [record] = read_all(path)
     assert (record["l"], record["d"], record["flat"]) == (deep_list, deep_dict, [1, 2])
     assert pq.read_schema(path).field("flat").type == pa.list_(pa.int64())  # shallow stays native
+
+
+def test_a_row_group_that_ends_early_says_so(tmp_path: Path) -> None:
+    """A corrupt page header can make pyarrow yield fewer rows than the row group holds,
+    without an error: the reader counts them against the metadata and quarantines the gap."""
+    path = tmp_path / "in.parquet"
+    table = pa.table({"text": [f"row {i}" for i in range(11)], "n": list(range(11))})
+    pq.write_table(table, path, row_group_size=3)  # snappy, as by default
+    data = bytearray(path.read_bytes())
+    data[241] = 6  # found by tests/fuzz: a byte of the second row group's page header
+    path.write_bytes(bytes(data))
+    second_group = pq.ParquetFile(path).iter_batches(row_groups=[1])
+    assert sum(b.num_rows for b in second_group) < 3, "pyarrow's layout changed: find a new byte"
+    records, quarantine = _read(path, **TEXT)
+    [entry] = quarantine.entries
+    assert entry["reason"].startswith("corrupt Parquet data: row group ")
+    first, last = map(int, entry["reason"].rsplit("rows ", 1)[1].split()[0].split("-"))
+    assert len(records) + (last - first + 1) == 11
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [{"meta": {"x": 1}}, {"meta": {"y": 2}}],  # a struct gave each row the other's key
+        [{"tools": [{"name": "f", "args": {"a": 1}}, {"name": "g", "args": {}}]}],
+        [{"score": 1.5}, {"score": True}],  # True came back 1.0
+        [{"meta": {}}, {"meta": None}],  # Parquet cannot write a struct without fields
+        [{}, {}],  # rows without a field came back as no rows
+    ],
+    ids=["struct-keys", "nested-struct-keys", "bool-in-floats", "empty-dict", "empty-rows"],
+)
+def test_checkpoints_give_back_what_they_were_given(tmp_path: Path, rows: list[dict]) -> None:
+    """Found by tests/fuzz: a Parquet checkpoint changed these values, or failed to write."""
+    from synthpipe.data.arrow import records_to_table, table_to_records
+
+    path = tmp_path / "part.parquet"
+    pq.write_table(records_to_table(rows), path)
+    back = [
+        {k: v for k, v in r.items() if k != "_drop"} for r in table_to_records(pq.read_table(path))
+    ]
+    assert json.dumps(back) == json.dumps(rows)  # same keys, same types (True is not 1.0)
+
+
+def test_a_float_column_with_ints_stays_native(tmp_path: Path) -> None:
+    from synthpipe.data.arrow import records_to_table
+
+    table = records_to_table([{"score": 1}, {"score": 0.5}, {"v": [1.5, 2]}])
+    assert table.schema.field("score").type == pa.float64()  # 1 comes back 1.0: accepted
+    assert table.schema.field("v").type == pa.list_(pa.float64())

@@ -152,7 +152,9 @@ def ignored_matches(text: str) -> list[str]:
     return out
 
 
-def holistic_bias_counts(texts: Iterable[str], person_only: bool = True) -> dict[str, dict[str, int]]:
+def holistic_bias_counts(
+    texts: Iterable[str], person_only: bool = True
+) -> dict[str, dict[str, int]]:
     """Mentions of HolisticBias descriptors per ``axis -> bucket`` (all buckets, zeros included).
 
     A descriptor listed in several buckets counts once in each of them. ``person_only`` (the
@@ -185,7 +187,12 @@ def word_sense_summary(texts: Sequence[str], examples: int = 5) -> dict[str, Any
         person += len(person_mentions(text)) - len(plural_mentions(text))
         if len(ignored) < examples:
             ignored += ignored_matches(text)[: examples - len(ignored)]
-    return {"matches": raw, "about_people": person, "ignored": raw - person, "ignored_examples": ignored}
+    return {
+        "matches": raw,
+        "about_people": person,
+        "ignored": raw - person,
+        "ignored_examples": ignored,
+    }
 
 
 def bucket_shares(counts: dict[str, int]) -> dict[str, dict[str, Any]]:
@@ -199,7 +206,9 @@ def bucket_shares(counts: dict[str, int]) -> dict[str, dict[str, Any]]:
     }
 
 
-def axis_summary(counts: dict[str, dict[str, int]], min_mentions: int = MIN_AXIS_MENTIONS) -> dict[str, Any]:
+def axis_summary(
+    counts: dict[str, dict[str, int]], min_mentions: int = MIN_AXIS_MENTIONS
+) -> dict[str, Any]:
     """Per mentioned axis: ``{"n", "shown", "buckets"}``; ``shown`` is False when the axis has
     fewer than ``min_mentions`` person mentions, too few to compare its buckets."""
     out = {}
@@ -243,7 +252,9 @@ def representation_skew(
             "n_synthetic": sum(syn_counts[axis].values()),
             "n_reference": sum(ref_counts[axis].values()),
         }
-        axes[axis]["comparable"] = min(axes[axis]["n_synthetic"], axes[axis]["n_reference"]) >= min_mentions
+        axes[axis]["comparable"] = (
+            min(axes[axis]["n_synthetic"], axes[axis]["n_reference"]) >= min_mentions
+        )
     cs, cr = _descriptor_counter(synthetic_texts), _descriptor_counter(reference_texts)
     vocab = len(_descriptor_index()[1])
     ns, nr = sum(cs.values()), sum(cr.values())

@@ -81,7 +81,9 @@ def audit_dataset(
         reference = list(reference)
         ref_picked = [reference[i] for i in evenly_spaced(len(reference), sample)]
     ref_texts = [_text(r, text_field) for r in ref_picked]
-    side = resolve_embed_side(picked, text_field, embed_field, ref_picked if reference is not None else None)
+    side = resolve_embed_side(
+        picked, text_field, embed_field, ref_picked if reference is not None else None
+    )
     own_side = side.fields == (text_field,) and not side.messages
     fid_texts = texts if own_side else [side.text(r) for r in picked]
     fid_ref = ref_texts if own_side else [side.text(r) for r in ref_picked]
@@ -137,7 +139,10 @@ def _fidelity(picked: list[dict], ref_picked: list[dict], texts: list[str], ref_
     if any(r.get(label_field) is not None for r in picked) and any(
         r.get(label_field) is not None for r in ref_picked
     ):
-        labels = ([str(r.get(label_field)) for r in picked], [str(r.get(label_field)) for r in ref_picked])
+        labels = (
+            [str(r.get(label_field)) for r in picked],
+            [str(r.get(label_field)) for r in ref_picked],
+        )
     fid = fidelity_report(texts, ref_texts, emb, ref_emb, labels=labels, seed=seed)
     fid["embedded"] = side
     fid["shared_prompts"] = shared_prompts(picked, ref_picked)
@@ -174,7 +179,11 @@ def _add_vendi(div: dict[str, Any], emb: Any, ref_emb: Any | None, seed: int) ->
     Vendi/n at the same size; then the collapse verdict again."""
     if ref_emb is not None and (len(ref_emb) < 2 or "reference" not in div):
         ref_emb = None
-    n = min(len(emb), VENDI_SAMPLE) if ref_emb is None else min(len(emb), len(ref_emb), VENDI_SAMPLE)
+    n = (
+        min(len(emb), VENDI_SAMPLE)
+        if ref_emb is None
+        else min(len(emb), len(ref_emb), VENDI_SAMPLE)
+    )
     v_emb = emb[evenly_spaced(len(emb), n)]
     vendi = vendi_score(v_emb)
     div["vendi"] = vendi

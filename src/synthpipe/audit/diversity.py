@@ -341,7 +341,12 @@ def collapse_verdict(report: dict[str, Any]) -> dict[str, Any]:
             for k, (below, limit) in ((k, _red(t, k)) for k in rel)
             if (rel[k] < limit if below else rel[k] > limit)
         ]
-        return {"flag": bool(reasons), "reasons": reasons, "thresholds": dict(t), "basis": "reference"}
+        return {
+            "flag": bool(reasons),
+            "reasons": reasons,
+            "thresholds": dict(t),
+            "basis": "reference",
+        }
     t = COLLAPSE_THRESHOLDS
     reasons = []
     if report["n_texts"] and report["distinct_2"] < t["distinct_2_below"]:

@@ -399,7 +399,9 @@ def fidelity_report(
         r_emb = np.asarray(reference_emb)[i_r]
         report["frechet_distance"] = frechet_distance(s_emb, r_emb)
         report["prdc"] = prdc(r_emb, s_emb, k=min(k, n - 1))
-        spread = mauve_spread(np.asarray(synthetic_emb), np.asarray(reference_emb), mauve_runs, seed)
+        spread = mauve_spread(
+            np.asarray(synthetic_emb), np.asarray(reference_emb), mauve_runs, seed
+        )
         report["mauve"] = spread["mean"]
         report["mauve_spread"] = spread
     return report

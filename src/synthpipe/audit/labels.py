@@ -56,7 +56,9 @@ def compare_labels(kept: Sequence[Any], anchor: Sequence[Any]) -> dict[str, Any]
     keys = sorted(set(ck) | set(ca))
     pk = {k: ck[k] / nk for k in keys}
     pa = {k: ca[k] / na for k in keys}
-    top = max(keys, key=lambda k: (round(abs(pk[k] - pa[k]), 12), pk[k] - pa[k], k))  # ties: the gainer
+    top = max(
+        keys, key=lambda k: (round(abs(pk[k] - pa[k]), 12), pk[k] - pa[k], k)
+    )  # ties: the gainer
     return {
         "n": na,
         "distribution": pa,

@@ -43,7 +43,11 @@ def _as_text(value: Any) -> str:
 
 def is_messages(value: Any) -> bool:
     """A chat transcript: a list of ``{"role", "content"}`` dicts."""
-    return isinstance(value, list) and bool(value) and all(isinstance(m, dict) and "role" in m for m in value)
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(m, dict) and "role" in m for m in value)
+    )
 
 
 def assistant_text(messages: Any) -> str:
@@ -76,10 +80,14 @@ def resolve_embed_side(
     if embed_field != "auto":
         fields = tuple(f.strip() for f in embed_field.split("+") if f.strip())
         joint = " + ".join(f"`{f}`" for f in fields)
-        return EmbedSide(fields, f"{joint} (set by embed_field)" + (" jointly" if len(fields) > 1 else ""))
+        return EmbedSide(
+            fields, f"{joint} (set by embed_field)" + (" jointly" if len(fields) > 1 else "")
+        )
     first = next((r.get(text_field) for r in records if r.get(text_field) is not None), None)
     if is_messages(first):
-        return EmbedSide((text_field,), f"the assistant turns of `{text_field}` (auto: chat messages)", True)
+        return EmbedSide(
+            (text_field,), f"the assistant turns of `{text_field}` (auto: chat messages)", True
+        )
     if text_field in RESPONSE_FIELDS:
         return EmbedSide((text_field,), f"`{text_field}`, the audited text (a response field)")
     for field in RESPONSE_FIELDS:

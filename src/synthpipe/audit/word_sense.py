@@ -25,7 +25,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-PERSON_NOUNS = Path(str(importlib.resources.files("synthpipe") / "resources")) / "lexicons" / "person_nouns.json"
+PERSON_NOUNS = (
+    Path(str(importlib.resources.files("synthpipe") / "resources"))
+    / "lexicons"
+    / "person_nouns.json"
+)
 
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:['’\-][A-Za-z0-9]+)*|[^\sA-Za-z0-9]")
 _AGE = re.compile(r"\d+-years?-old|[a-z]+-years?-old")
@@ -85,8 +89,9 @@ def _plural(word: str) -> str:
 
 
 def plural_person_descriptors() -> dict[str, str]:
-    """``plural -> descriptor`` for descriptors that are nouns for people (``muslims -> muslim``)."""
-    return {_plural(w): w for w in _lexicon()["noun_descriptors"]}
+    """``plural -> descriptor key`` for descriptors that are nouns for people (``muslims ->
+    muslim``, ``part-timers -> part timer``: keys as the bias module writes them)."""
+    return {_plural(w): " ".join(re.split(r"[-\s]+", w)) for w in _lexicon()["noun_descriptors"]}
 
 
 @dataclass(frozen=True)
@@ -104,7 +109,9 @@ def tokenize(text: str) -> list[Token]:
 def _is_person_noun(tok: str) -> bool:
     lex = _lexicon()
     word = _POSSESSIVE.sub("", tok)
-    return word in lex["nouns"] or word in lex["plural_descriptors"] or word in lex["noun_descriptors"]
+    return (
+        word in lex["nouns"] or word in lex["plural_descriptors"] or word in lex["noun_descriptors"]
+    )
 
 
 class SenseContext:
@@ -179,7 +186,9 @@ class SenseContext:
         if word in lex["noun_descriptors"] and ends and self._low(i - 1) in _DETERMINERS:
             return True
         if word in lex["nominal"] and self._low(i - 1) == "the":
-            return after in _NOMINAL_FOLLOWERS or (j < len(self.tokens) and after in {".", ";", "!", "?"})
+            return after in _NOMINAL_FOLLOWERS or (
+                j < len(self.tokens) and after in {".", ";", "!", "?"}
+            )
         return False
 
 

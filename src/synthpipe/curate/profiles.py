@@ -38,7 +38,6 @@ from synthpipe.errors import UsageError
 
 ProfileName = Literal["instruction", "chat", "math", "code", "text", "web"]
 Role = Literal["instruction", "input", "response", "messages", "text"]
-ROLES: tuple[Role, ...] = ("instruction", "input", "response", "messages", "text")
 
 
 @dataclass(frozen=True)
@@ -111,6 +110,7 @@ PROFILES: dict[str, Profile] = {
         (
             *_pair_stages(("control_chars", "missing_attachment", "placeholder_output", "template_leak"),
                           ("empty_output", "refusal", "echoes_instruction", "truncated"), repetition=False),
+            # duplicate lines and paragraphs only: worked answers repeat their n-grams by nature
             Stage("repetition", "repetition_filter", {"top_ngram_char_frac": {}, "dup_ngram_char_frac": {}},
                   {"text_field": "response"}),
         ),
@@ -128,7 +128,7 @@ PROFILES: dict[str, Profile] = {
         "text", "short texts and labels (classification data, tweets): one word is a text",
         {"text": "text"},
         (
-            Stage("text", "text_filter", {"min_words": 1}, {"text_field": "text"}),
+            Stage("text", "text_filter", {"min_words": 1, "min_alpha_fraction": 0.0}, {"text_field": "text"}),
             Stage("repetition", "repetition_filter", {}, {"text_field": "text"}),
             Stage("symbol", "symbol_filter", _SYMBOL_ANY_TEXT, {"text_field": "text"}),
             Stage("llm_output", "llm_output_filter", {"instruction_field": None, "checks": ["empty_output", "refusal"]},

@@ -458,16 +458,23 @@ def _parquet_rows(path: Path, batch_size: int) -> Iterator[_Row]:
     with pf:
         row = 0
         for group in range(pf.num_row_groups):  # a corrupt row group costs its rows only
-            end = row + pf.metadata.row_group(group).num_rows
+            start, end = row, row + pf.metadata.row_group(group).num_rows
             try:
                 for batch in pf.iter_batches(batch_size=batch_size, row_groups=[group]):
                     for record, error in _batch_records(batch, encoded):
                         row += 1
                         yield _Row(row, record, None, error)
             except (pa.ArrowException, OSError) as e:  # a corrupt page
-                reason = f"corrupt Parquet data: {e}; rows {row + 1}-{end} are unreadable"
-                yield _Row(row + 1, None, None, reason)
+                yield _Row(row + 1, None, None, _unreadable(f"{e}", row, end))
                 row = end
+            if row < end:  # a corrupt page header can make the reader stop early, silently
+                cause = f"row group {group} ended after {row - start} of its {end - start} rows"
+                yield _Row(row + 1, None, None, _unreadable(cause, row, end))
+                row = end
+
+
+def _unreadable(cause: str, row: int, end: int) -> str:
+    return f"corrupt Parquet data: {cause}; rows {row + 1}-{end} are unreadable"
 
 
 def _batch_records(

@@ -12,6 +12,12 @@ to ``text``); the instruction field of ``llm_output`` is then taken from ``--ins
 or detected among the record's fields (``instruction``, ``prompt``, ``question``...), never
 silently left unset. Either way :attr:`FilterPlan.summary` says what was chosen and why, for
 the terminal and ``summary.json``.
+
+``--judge-model`` adds an LLM judge after the rules (:func:`add_judge`): the ``judge_score``
+step (:mod:`synthpipe.generate.llm_judge`) with a rubric for what rules cannot see (wrong
+answers, nonsensical instructions, answers invented from content the model never had); records
+scoring below ``--judge-min-score`` drop with ``low_judge_score`` and keep the judge's
+rationale.
 """
 
 from __future__ import annotations
@@ -21,7 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from synthpipe.curate.profiles import INSTRUCTION_NAMES, PROFILES, Detected, detect_profile, get_profile
+from synthpipe.curate.profiles import (
+    INSTRUCTION_NAMES,
+    PROFILES,
+    Detected,
+    detect_profile,
+    get_profile,
+)
 from synthpipe.data.quarantine import Quarantine
 from synthpipe.data.readers import read_records
 from synthpipe.errors import UsageError
@@ -80,7 +92,9 @@ def _auto(detected: Detected | None, given: Mapping[str, str | None], records: l
         return detected.profile, f"auto-detected: {detected.reason}"
     if given.get("text") or given.get("response"):
         return "text", "no profile fits the fields; the text field given"
-    names = sorted({k for r in records for k in r if not k.startswith("_")})
+    if not records:  # nothing readable up front: the run quarantines and reports each record
+        return "text", f"no readable record in the first {SAMPLE_ROWS}"
+    names = sorted({k for r in records for k in r if not k.startswith("_") and k != "id"})
     raise UsageError(
         f"cannot tell what to filter: the records have fields {', '.join(names) or '(none)'}; "
         f"pass --profile ({', '.join(PROFILES)}) and --text-field, or --instruction-field/--response-field"
@@ -130,3 +144,34 @@ def _detect_instruction(records: list[Mapping[str, Any]], taken: set[str]) -> tu
     present = {k.lower(): k for r in records for k, v in r.items() if isinstance(v, str) and k not in taken}
     found = next((present[n] for n in INSTRUCTION_NAMES if n in present), None)
     return found, ("auto-detected" if found else "none found: instruction checks off")
+
+
+# -- the optional LLM judge stage ---------------------------------------------------------------
+JUDGE_LLM = "judge"
+# What rules cannot see (AlpacaDataCleaned's "wrong answers", "nonsensical instructions", and
+# hallucination from context the model never had), as `judge_score` rubric criteria.
+JUDGE_RUBRIC = {
+    "correctness": "Is the response correct: right facts, right arithmetic, right final answer, code that "
+    "does what was asked? Score low for any wrong answer, however well written.",
+    "sensible_instruction": "Is the instruction clear and possible for a text-only assistant (not asking it "
+    "to act in the world, to change a font, to freeze a sample, or to see a file it was not given)?",
+    "grounded": "Does the response use only what the instruction and input give it, instead of inventing "
+    "the content of a web page, an image, a file or an earlier message it cannot see?",
+}
+
+
+def add_judge(plan: FilterPlan, model: str, base_url: str | None, api_key_env: str | None, min_score: float,
+              build: StepBuilder, overrides: dict) -> dict[str, dict]:  # fmt: skip
+    """Append a ``judge_score`` step (:data:`JUDGE_RUBRIC`, dropping records below `min_score` of
+    10) to `plan`; returns the ``llms`` settings it needs. Pair profiles only."""
+    fields = plan.summary["fields"]
+    if "response" not in fields or fields.get("instruction") in (None, "none"):
+        raise UsageError("--judge needs instruction/response pairs (profiles instruction, math, code, or "
+                         "--filters with --instruction-field and --response-field)")  # fmt: skip
+    config = {"llm": JUDGE_LLM, "rubric": JUDGE_RUBRIC, "min_score": min_score, "overall": "mean",
+              "instruction_field": fields["instruction"], "response_field": fields["response"],
+              "input_field": fields.get("input")}  # fmt: skip
+    plan.steps["judge"] = build("judge_score", config, overrides, ("input_field",))
+    plan.summary["judge"] = {"model": model, "min_score": min_score, "criteria": list(JUDGE_RUBRIC)}
+    endpoint = {"model": model, "base_url": base_url, "api_key_env": api_key_env}
+    return {JUDGE_LLM: {k: v for k, v in endpoint.items() if v is not None}}

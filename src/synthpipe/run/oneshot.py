@@ -37,13 +37,15 @@ def run_curation(
     progress: Any = None,
     summary: dict | None = None,
     require_text: bool = True,
+    llms: dict | None = None,
 ) -> RunResult:
     fmt = fmt or detect_format(source)
     if fmt not in _OUTPUT_FORMATS:
         fmt = "jsonl"
     reader = ReadRecords(path=str(source), text_field=text_field, keep_field_names=True, require_text=require_text)
     check_fields({"read": reader, **steps})
-    pipeline = Pipeline(name, {"read": reader, **steps}, output={"format": fmt, "text_field": text_field})
+    settings = {"llms": llms} if llms else {}  # endpoints of LLM steps (filter --judge)
+    pipeline = Pipeline(name, {"read": reader, **steps}, output={"format": fmt, "text_field": text_field}, **settings)
     result = pipeline.run(out, fresh=fresh, strict=strict, progress=progress)
     write_summary(result, summary or {})
     return result

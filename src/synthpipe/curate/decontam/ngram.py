@@ -9,11 +9,14 @@ Answer-only matches (:class:`AnswerRule`). Worked solutions are formulaic, and w
 masked "Tony's age now is 24 / 2 = <<24/2=12>>12 years old. In 6 years he will be ..." shares
 13-grams with another problem's solution ("... 24/2=<<24/2=12>>12 years old in 6 years he will
 be ..."): on GSM8K train vs test, 68 of 76 records matched only a test *answer*, none of them a
-copy. A record whose match with an item is on the answer alone (its question not matched)
-counts only when the match is long and specific: the matched stretch holds >= 15 distinct words
-that are not numbers, or covers >= 60% of the answer's n-grams (a copied solution, even a short
-one). Calibrated on half of GSM8K train against copied GSM8K/HumanEval/MBPP solutions; on the
-held-out halves it counts 1 of 34 answer-only train matches and finds 86% of copied solutions
+copy. A record whose match with an item is on the answer alone (no n-gram of its question)
+counts only when the question overlaps after all, by an 8-token window (``min_span``) with at
+most one number ("0 quarters 0 dimes 0 nickels" is no evidence) that no other indexed question
+has ("write a python function to check whether the" is a template), or the match is long
+and specific: the matched stretch holds >= 15 distinct words that are not numbers, or covers
+>= 60% of the answer's n-grams (a copied solution, even a short one). The two numbers were
+calibrated on half of GSM8K train against copied GSM8K/HumanEval/MBPP solutions; on the held-out
+halves the rule counts 1 of 34 answer-only train matches and finds 86% of copied solutions
 (``benchmarks/calibrate_decontaminate.py``). The rest are returned as set aside.
 
 Normalisation: :func:`synthpipe.text.normalize.normalize` (NFKC, lower-case, punctuation
@@ -49,7 +52,8 @@ one per process and configuration). 64-bit collisions are negligible at these si
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -114,6 +118,7 @@ class NgramHit:
     fraction: float  # count / n-grams of that benchmark text
     part: str = "question"  # the benchmark text that matched: "question" or "answer"
     words: int = 0  # distinct word tokens (not numbers) in the record's matched stretch
+    question_span: str = ""  # answer hits: a shorter window the record shares with the item's question
 
     @property
     def detector(self) -> str:
@@ -124,17 +129,21 @@ class NgramHit:
                "field": self.field, "span": self.span}  # fmt: skip
         if self.part == "answer":  # the evidence that made an answer-only match count
             out.update(words=self.words, share=round(self.fraction, 2))
+            if self.question_span:
+                out["question_span"] = self.question_span
         return out
 
 
 @dataclass(frozen=True)
 class AnswerRule:
-    """When a match with a benchmark *answer* alone (the item's question not matched) counts.
+    """When a match with a benchmark *answer* alone (no n-gram of the item's question) counts.
 
     Worked solutions share formulaic stretches ("... for a total of 0 x 0 = 0 ..." once digits
-    are masked), so an answer-only match counts only when it is long and specific: the record's
-    matched stretch holds at least `min_words` distinct word tokens that are not numbers, or it
-    covers at least `min_share` of that answer's n-grams (a copied solution, even a short one).
+    are masked), so an answer-only match counts only when the question overlaps after all (the
+    record shares a shorter window with it: `min_span` tokens, at most one a number; see
+    :meth:`NgramIndex.question_overlap`) or the match is long and specific: the record's matched
+    stretch holds at least `min_words` distinct word tokens that are not numbers, or it covers
+    at least `min_share` of that answer's n-grams (a copied solution, even a short one).
     """
 
     # calibrated by benchmarks/calibrate_decontaminate.py: the highest recall on copied solutions
@@ -143,7 +152,7 @@ class AnswerRule:
     min_share: float = 0.6
 
     def accepts(self, hit: NgramHit) -> bool:
-        return hit.words >= self.min_words or hit.fraction >= self.min_share
+        return bool(hit.question_span) or hit.words >= self.min_words or hit.fraction >= self.min_share
 
 
 @dataclass
@@ -166,6 +175,12 @@ class NgramIndex:
     unit_ids: np.ndarray
     units: list[Unit]
     exact: dict[int, list[int]] = field(default_factory=dict)  # hash of a very short text -> units
+    # (benchmark, item id) -> the item's question tokens, for items with an indexed answer: an
+    # answer-only match is checked against them (:meth:`question_overlap`)
+    questions: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict, repr=False)
+    # windows found in two or more of those questions ("write a python function to check whether
+    # the"): templates, not evidence
+    common_windows: frozenset[tuple[str, ...]] = field(default_factory=frozenset, repr=False)
     bitmap: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint8), repr=False)
 
     def __post_init__(self) -> None:
@@ -183,6 +198,7 @@ class NgramIndex:
         owners: list[int] = []  # the unit of each entry of `pairs`
         units: list[Unit] = []
         exact: dict[int, list[int]] = {}
+        asked: dict[tuple[str, str], tuple[str, ...]] = {}
         for bench in sets:
             for item in bench.load():
                 questions, answers = bench.texts(item)
@@ -193,13 +209,21 @@ class NgramIndex:
                     keys = _unit_keys(tokens, kind, unit, n, min_span, mask_numbers)
                     if keys is None:
                         continue
+                    if kind == "answer" and questions:
+                        asked[(bench.name, item["id"])] = tuple(tokenize(questions[0], mask_numbers))
                     if not len(keys):  # a very short question: whole-text match only
                         exact.setdefault(hash(tuple(tokens)), []).append(len(units))
                     else:
                         pairs.append(keys)
                         owners.append(len(units))
                     units.append(unit)
-        return cls._from_pairs((n, min_span, mask_numbers), pairs, owners, units, exact)
+        index = cls._from_pairs((n, min_span, mask_numbers), pairs, owners, units, exact)
+        index.questions = asked
+        seen: Counter[tuple[str, ...]] = Counter()
+        for tokens in asked.values():
+            seen.update(set(_word_windows(list(tokens), min_span)))
+        index.common_windows = frozenset(w for w, k in seen.items() if k > 1)
+        return index
 
     @classmethod
     def _from_pairs(cls, params, pairs, owners, units, exact) -> NgramIndex:
@@ -249,6 +273,20 @@ class NgramIndex:
              for u, (span, keys, covered) in per.items()}
             for j, per in enumerate(found)
         ]  # fmt: skip
+
+    def question_overlap(self, benchmark: str, item_id: str, texts: Sequence[str]) -> str:
+        """A `min_span`-token window (at most one of them a number) that the item's question, and
+        no other stored question, shares with one of `texts`; or "" (also for items without a
+        stored question)."""
+        question = self.questions.get((benchmark, item_id))
+        if not question:
+            return ""
+        theirs = set(_word_windows(list(question), self.min_span)) - self.common_windows
+        for text in texts:
+            for window in _word_windows(tokenize(text, self.mask_numbers), self.min_span):
+                if window in theirs:
+                    return " ".join(window)
+        return ""
 
     def _lookup(self, grams: np.ndarray, meta: list, tokens_shown: tuple, found: list[dict]) -> None:
         token_lists, shown = tokens_shown
@@ -304,6 +342,14 @@ def _unit_keys(tokens: list[str], kind: str, unit: Unit, n: int, min_span: int, 
         return np.empty(0, dtype=np.int64)
     unit.span_len, unit.span_hash = len(tokens), hash(tuple(tokens))
     return np.array([hash(tuple(tokens[:min_span]))], dtype=np.int64)
+
+
+def _word_windows(tokens: list[str], length: int) -> Iterator[tuple[str, ...]]:
+    """`length`-token windows with at most one number (no formulaic "0 quarters 0 dimes 0")."""
+    for i in range(len(tokens) - length + 1):
+        window = tuple(tokens[i : i + length])
+        if sum(t.isdigit() for t in window) <= 1:
+            yield window
 
 
 def _words(tokens: list[str], covered: set[int]) -> int:
@@ -389,6 +435,10 @@ def find_matches(
             old = best[r].get(key)
             if old is None or _strength(hit, answers) > _strength(old, answers):
                 best[r][key] = hit
+    for r, per in enumerate(best):
+        for (bench, item, part), hit in per.items():
+            if part == "answer" and (bench, item, "question") not in per and not answers.accepts(hit):
+                hit.question_span = index.question_overlap(bench, item, list(records[r].values()))
     return [_decide(per, answers) for per in best]
 
 

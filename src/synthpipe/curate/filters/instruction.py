@@ -36,11 +36,22 @@ detector's precision and recall, ``benchmarks/bench_filter_profiles.py``).
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 from collections.abc import Callable
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from pydantic import Field
 
+from synthpipe.curate.filters import (
+    code_checks,
+    code_text,
+    context_checks,
+    control_chars,
+    placeholders,
+)
+from synthpipe.curate.filters import template_leak as template_module
 from synthpipe.curate.filters.code_checks import empty_code
 from synthpipe.curate.filters.context_checks import inconsistent_input, url_only_input
 from synthpipe.curate.filters.control_chars import control_char_finding
@@ -81,11 +92,22 @@ class InstructionFilterConfig(StepConfig):
     )
 
 
+@dataclass(frozen=True)
 class Pair:
     """The texts of one record that the checks read (input None: the record has no input field)."""
 
-    def __init__(self, instruction: str, input_text: str | None, response: str | None):
-        self.instruction, self.input, self.response = instruction, input_text, response
+    instruction: str
+    input: str | None
+    response: str | None
+
+
+def detector_source_hash() -> str:
+    """Hash of the detector modules' source, so that a changed rule invalidates checkpoints
+    (a step's fingerprint covers only its own module)."""
+    digest = hashlib.sha256()
+    for module in (code_checks, code_text, context_checks, control_chars, placeholders, template_module):
+        digest.update(inspect.getsource(module).encode())
+    return digest.hexdigest()[:16]
 
 
 Finding = tuple[str, str]  # (drop reason, detail)
@@ -194,6 +216,9 @@ class InstructionFilter(FilterStep):
 
     def output_columns(self) -> set[str]:
         return set()
+
+    def fingerprint_extra(self, env: dict[str, Any]) -> Any:
+        return detector_source_hash()
 
     def keep(self, record: Record) -> FilterResult:
         pair = read_pair(record, self.config.instruction_field, self.config.input_field, self.config.response_field)

@@ -65,10 +65,7 @@ TRANSLATION_REQUEST = re.compile(
 # English function words that the other languages langid confuses short English with do not
 # use as words ("is", "in", "a", "do", "on", "was" are left out for Dutch, German, Romance).
 ENGLISH_FUNCTION_WORDS = frozenset(
-    "the of and that this what how why when where who whose which does did you they we with from "
-    "are were been would should could not it its be by or has have had my your their there these "
-    "those than then many much people can some any about into out up just only also more most "
-    "other because get make know".split()
+    ["the", "of", "and", "that", "this", "what", "how", "why", "when", "where", "who", "whose", "which", "does", "did", "you", "they", "we", "with", "from", "are", "were", "been", "would", "should", "could", "not", "it", "its", "be", "by", "or", "has", "have", "had", "my", "your", "their", "there", "these", "those", "than", "then", "many", "much", "people", "can", "some", "any", "about", "into", "out", "up", "just", "only", "also", "more", "most", "other", "because", "get", "make", "know"]
 )
 _WORD = re.compile(r"[a-z']+")
 

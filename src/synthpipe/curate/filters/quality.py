@@ -16,10 +16,13 @@ assistant turn is ``empty_output``. Messages are ``{"role", "content"}`` (OpenAI
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 from typing import Any
 
 from pydantic import Field
 
+from synthpipe.curate import profiles as profiles_module
 from synthpipe.curate.filters.instruction import InstructionFilter
 from synthpipe.curate.filters.language_filter import LanguageFilter
 from synthpipe.curate.filters.llm_output import LLMOutputFilter
@@ -31,7 +34,6 @@ from synthpipe.data.records import Record
 from synthpipe.errors import UsageError
 from synthpipe.pipeline.registry import register_step
 from synthpipe.pipeline.step import FilterResult, FilterStep, StepConfig
-from synthpipe.text.language import LanguageIdentifier
 
 STAGE_CLASSES: dict[str, type[FilterStep]] = {
     "instruction_filter": InstructionFilter, "llm_output_filter": LLMOutputFilter, "symbol_filter": SymbolFilter,
@@ -45,11 +47,11 @@ _PAIR = {"instruction": "instruction", "input": "input", "response": "response"}
 
 class QualityFilterConfig(StepConfig):
     profile: ProfileName = Field("instruction", description=f"data profile: {', '.join(PROFILES)}")
-    instruction_field: str | None = Field(None, description="instruction field [profile default]")
-    input_field: str | None = Field(None, description="optional input field [profile default: input]")
-    response_field: str | None = Field(None, description="response field [profile default]")
-    messages_field: str | None = Field(None, description="chat: field with the list of messages [messages]")
-    text_field: str | None = Field(None, description="text and web: the text field [text]")
+    instruction_field: str | None = Field(None, description="instruction field (default: the profile's)")
+    input_field: str | None = Field(None, description="optional input field (default: input, instruction profile)")
+    response_field: str | None = Field(None, description="response field (default: the profile's)")
+    messages_field: str | None = Field(None, description="chat: field with the list of messages (default: messages)")
+    text_field: str | None = Field(None, description="text and web: the text field (default: text)")
     languages: list[str] | None = Field(None, description="also keep only these languages (adds the language stage)")
     skip: list[str] = Field(default_factory=list, description="stages, or checks of instruction/llm_output, to leave out")
     options: dict[str, dict[str, Any]] = Field(
@@ -160,7 +162,10 @@ class QualityFilter(FilterStep):
         return [path for _, step in self.stages for path in step.input_files()]
 
     def fingerprint_extra(self, env: dict[str, Any]) -> Any:
-        return LanguageIdentifier.identity() if self.config.languages else None
+        # the stages' own fingerprints (code, settings, word lists) and the profile table
+        stages = {name: step.fingerprint(env=env) for name, step in self.stages}
+        profiles = hashlib.sha256(inspect.getsource(profiles_module).encode()).hexdigest()[:16]
+        return {"stages": stages, "profiles": profiles}
 
     def describe(self) -> dict[str, Any]:
         """The profile, the field of each role and the stages, for summaries."""

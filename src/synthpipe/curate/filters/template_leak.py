@@ -72,10 +72,7 @@ _GENERIC = frozenset(
     }
 )  # fmt: skip
 _STOP = frozenset(
-    "a an the and or but of for to in on at by with from into about as is are was were be been "
-    "being it its this that these those i me my you your we our they their he she his her them "
-    "what which who whom how why when where there here than then so if not no do does did can "
-    "could would should will shall may might must have has had".split()
+    ["a", "an", "the", "and", "or", "but", "of", "for", "to", "in", "on", "at", "by", "with", "from", "into", "about", "as", "is", "are", "was", "were", "be", "been", "being", "it", "its", "this", "that", "these", "those", "i", "me", "my", "you", "your", "we", "our", "they", "their", "he", "she", "his", "her", "them", "what", "which", "who", "whom", "how", "why", "when", "where", "there", "here", "than", "then", "so", "if", "not", "no", "do", "does", "did", "can", "could", "would", "should", "will", "shall", "may", "might", "must", "have", "has", "had"]
 )
 _FIELD_LABEL = re.compile(r"^\W*\w+\s*:")  # "Name: Ebony Moore" is a field, not a task
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
