@@ -9,7 +9,9 @@
    - Self-Instruct: each model's outputs (``self_instruct/predictions/*.jsonl.gz``, field
      ``response``) vs the human-written answers of the 252 user-oriented instructions
      (``human_eval_user_oriented_instructions.jsonl``, ``instances[0].output``).
-   Each row is ``audit_dataset(synthetic, reference, sample=--sample)`` and its signatures.
+   Each row is ``audit_dataset(synthetic, reference, sample=--sample)`` and its signatures;
+   distinct-2 and self-BLEU are the length-controlled values (opening 40 words of each text),
+   MAUVE the mean over 5 seeds, mode collapse judged against the reference.
 2. Timing: the full audit (``embed=True``, sample = all records) of 10k records (SST-2 train
    + TREC train) against a 5k reference (rest of TREC train + SST-2 dev/test), split into
    MiniLM encoding of the 15k texts (timed alone) and ``audit_dataset(embed=False)``.

@@ -285,13 +285,13 @@ def test_audit_embeds_responses_when_prompts_are_shared(real_sets):
     from synthpipe.audit.dataset import audit_dataset
 
     (sst, _), (other, _), (questions, _) = real_sets
-    prompts = questions[:200]
-    syn = [{"prompt": p, "response": a} for p, a in zip(prompts, sst[:200], strict=True)]
-    ref = [{"prompt": p, "response": a} for p, a in zip(prompts, questions[200:400], strict=True)]
+    prompts = questions[:150]
+    syn = [{"prompt": p, "response": a} for p, a in zip(prompts, sst[:150], strict=True)]
+    ref = [{"prompt": p, "response": a} for p, a in zip(prompts, questions[150:300], strict=True)]
     for r in (*syn, *ref):
         r["text"] = r["prompt"] + "\n\n" + r["response"]
-    joint = audit_dataset(syn, ref, text_field="text", embed_field="text", sample=200)
-    auto = audit_dataset(syn, ref, text_field="text", sample=200)
+    joint = audit_dataset(syn, ref, text_field="text", embed_field="text", sample=150)
+    auto = audit_dataset(syn, ref, text_field="text", sample=150)
     assert "response field `response`" in auto["fidelity"]["embedded"]
     assert "`text`" in joint["fidelity"]["embedded"]
     assert auto["fidelity"]["shared_prompts"]["share"] == 1.0

@@ -441,6 +441,6 @@ def test_semantic_threshold_and_cache_reuse(tmp_path, gsm8k_subset):
 @pytest.mark.slow
 def test_semantic_against_the_whole_bundled_gsm8k(tmp_path):
     kept, dropped = run_step(tmp_path, [{"id": k, "text": v} for k, v in GSM8K_REPHRASED.items()],
-                             benchmarks=["gsm8k"], semantic=True, ngram=None)  # fmt: skip
+                             benchmarks=["gsm8k"], semantic=True, ngram=None, semantic_threshold=0.85)  # fmt: skip
     caught = {r["id"] for r in dropped if r["id"] in {h["item_id"] for h in hits_of(r)}}
     assert len(caught) >= 13

@@ -193,3 +193,55 @@ def test_a_float_column_with_ints_stays_native(tmp_path: Path) -> None:
     table = records_to_table([{"score": 1}, {"score": 0.5}, {"v": [1.5, 2]}])
     assert table.schema.field("score").type == pa.float64()  # 1 comes back 1.0: accepted
     assert table.schema.field("v").type == pa.list_(pa.float64())
+
+
+def _footer_flip(data: bytes, broken) -> bytes:
+    """`data` with one footer byte changed so that `broken(ParquetFile)` holds (searched for,
+    so the test does not depend on where pyarrow puts things)."""
+    footer = len(data) - 8 - int.from_bytes(data[-8:-4], "little")
+    for at in range(footer, len(data) - 8):
+        for byte in (0x01, 0x08, 0x16, 0x99):
+            changed = data[:at] + bytes([byte]) + data[at + 1 :]
+            try:
+                if broken(pq.ParquetFile(pa.BufferReader(changed))):
+                    return changed
+            except Exception:  # this flip breaks the footer outright: try another
+                continue
+    raise AssertionError("no single-byte flip does it")
+
+
+def test_a_footer_whose_row_counts_disagree_is_refused(tmp_path: Path) -> None:
+    """Found by tests/fuzz: the row groups' counts and the file's total disagreed, so rows
+    went missing (or were invented) with nothing said."""
+    path = tmp_path / "in.parquet"
+    data = _parquet(pa.table({"text": [f"row {i}" for i in range(9)]}), path, row_group_size=3)
+
+    def disagree(pf: pq.ParquetFile) -> bool:
+        groups = sum(pf.metadata.row_group(g).num_rows for g in range(pf.num_row_groups))
+        return groups != pf.metadata.num_rows
+
+    path.write_bytes(_footer_flip(data, disagree))
+    with pytest.raises(DataError, match=r"row groups hold \d+ rows, its footer says -?\d+"):
+        read_all(path)
+
+
+def test_a_column_name_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "in.parquet"
+    data = _parquet(pa.table({"text": ["a"], "colname": [1]}), path)
+    path.write_bytes(data.replace(b"colname", b"co\x99name", 1))
+    with pytest.raises(DataError, match=rf"^{path}: not a readable Parquet file"):
+        read_all(path)
+
+
+def test_an_input_drop_field_that_is_no_drop_record_is_quarantined(tmp_path: Path) -> None:
+    """Found by tests/fuzz: a `_drop` column of anything but null or a drop record (a CSV
+    header named `_drop`, say) ended the run in a TypeError when the step counted reasons."""
+    path = tmp_path / "in.jsonl"
+    drops = ['"x"', "false", "[]", '{"reason": ["x"]}', '{"reason": "r", "step": 1}', "{}"]
+    lines = [f'{{"text": "t{i}", "_drop": {d}}}' for i, d in enumerate(drops)]
+    lines += ['{"text": "kept", "_drop": null}', '{"text": "in dropped", "_drop": {"reason": "r"}}']
+    path.write_text("\n".join(lines) + "\n")
+    records, quarantine = _read(path, **TEXT)
+    assert [r["text"] for r in records] == ["kept", "in dropped"]  # a ledger entry stays one
+    assert quarantine.count == len(drops)
+    assert {e["reason"].split(" must")[0] for e in quarantine.entries} == {"reserved field '_drop'"}

@@ -91,9 +91,7 @@ def test_quickstart_gives_the_same_records_and_shards_as_local(ray_cluster, tmp_
     assert ours.keys() == theirs.keys() and all(ours[k].equals(theirs[k]) for k in ours)
     steps = {s["name"]: s for s in on_ray.metrics["steps"]}
     assert steps["filter"]["in"] == 400 and steps["audit"]["out"] == len(kept)
-    assert (
-        tmp_path / "ray" / "steps" / "04-audit" / "audit.json"
-    ).exists()  # audit ran on the driver
+    assert list((tmp_path / "ray" / "steps").glob("*-audit/audit.json"))  # audit ran on the driver
 
 
 # -- (b) exact + near-duplicate removal + decontamination ---------------------------------------

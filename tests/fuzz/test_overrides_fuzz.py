@@ -32,7 +32,10 @@ PATHS = st.sampled_from(
         "name.x", "seed.x", ".", "..", "", " ", "steps..n",
     ]
 )  # fmt: skip
-SEGMENT = st.text(alphabet=st.characters(blacklist_characters="="), max_size=6)
+# no lone surrogates here: test_a_key_that_is_not_utf8_names_the_override pins that case
+SEGMENT = st.text(
+    alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="="), max_size=6
+)
 RANDOM_PATHS = st.lists(SEGMENT, min_size=1, max_size=4).map(".".join)
 VALUES = st.one_of(
     st.sampled_from(
@@ -81,6 +84,19 @@ def test_new_unknown_section_names_the_override() -> None:
     message = str(err.value)
     assert "experimnt.seeds=3" in message and f"{SOURCE}:1:" not in message, message
     assert "did you mean 'experiment'" in message
+
+
+@pytest.mark.xfail(
+    strict=False, reason="reported: a -s key with a non-UTF-8 byte is blamed on the recipe's line 1"
+)
+def test_a_key_that_is_not_utf8_names_the_override() -> None:
+    """Found by the long profile: `-s $'\\xff=1'` (argv keeps the byte as a lone surrogate)."""
+    item = "\udcff=1"
+    with pytest.raises(UsageError) as err:
+        parse_recipe(QUICKSTART, SOURCE, [item])
+    assert f"{SOURCE}:1:" not in str(err.value) and names_override(str(err.value), item), str(
+        err.value
+    )
 
 
 def test_random_overrides(fuzz) -> None:

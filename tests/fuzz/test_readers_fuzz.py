@@ -1,11 +1,12 @@
 """Fuzz the readers (JSONL, JSONL.gz, CSV, Parquet) with hostile input.
 
 The invariant, for every input: reading either stops with a SynthpipeError whose message
-names the file, or accounts for every input record, each one yielded or quarantined
-(a corrupt gzip stream or Parquet page is one quarantine entry for the unreadable rest).
-Strict mode yields the same records when nothing was quarantined, and otherwise raises a
-DataError naming ``file:line``. A few examples also run the whole `synthpipe filter`
-process, where no input may end in a traceback and kept + dropped + quarantined must add up.
+names the file, or accounts for every input record, each one yielded or quarantined (a
+corrupt Parquet row group is one entry naming its rows; a corrupt gzip stream, one entry for
+the rest of the file). Strict mode yields the same records when nothing was quarantined, and
+otherwise raises a DataError naming ``file:line``. What a reader yields survives a Parquet
+checkpoint unchanged. A few examples run the whole `synthpipe filter` / `synthpipe run`
+process: a documented exit code, no traceback, and kept + dropped + quarantined = input.
 """
 
 from __future__ import annotations

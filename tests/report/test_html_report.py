@@ -183,3 +183,26 @@ def test_unlabeled_samples_are_evenly_spaced() -> None:
     page = render_report({"steps": []}, kept, [], sample_size=2)
     assert "rec-0<" in page and "rec-5<" in page and "rec-1<" not in page
     assert 'id="labels"' not in page
+
+
+def test_audit_section_shows_each_diversity_figure_next_to_the_reference():
+    """issue 14: length-controlled diversity with the reference's value beside it, MAUVE with
+    its seed spread, and what fidelity embedded."""
+    from synthpipe.audit.dataset import audit_dataset
+    from synthpipe.report.audit_section import audit_sections, mauve_text
+    from synthpipe.report.card import dataset_card
+
+    syn = [{"instruction": f"Question {i} about rivers", "output": f"Answer number {i} is long " * 12}
+           for i in range(60)]  # fmt: skip
+    ref = [{"instruction": f"Question {i} about rivers", "output": f"Reply {i} differs here"} for i in range(60)]
+    audit = audit_dataset(syn, ref, text_field="output", embed=False)
+    html = dict(audit_sections(audit))["Diversity"]
+    assert "diversity-vs-reference" in html and "opening 40 words" in html
+    assert "Whole texts (not length-controlled)" in html
+    assert "embedded: `output`" in audit["fidelity"]["note"]
+    assert audit["fidelity"]["shared_prompts"]["share"] == 1.0
+    card = dataset_card(audit)
+    assert "| metric | synthetic | reference |" in card
+    spread = {"mean": 0.5, "std": 0.01, "min": 0.49, "max": 0.51, "values": [0.49, 0.5, 0.51]}
+    assert mauve_text({"mauve": 0.5, "mauve_spread": spread}) == "0.500 ± 0.010 (0.490-0.510 over 3 seeds)"
+    assert mauve_text({"mauve": 0.5}) == "0.500"  # an audit written before the spread existed

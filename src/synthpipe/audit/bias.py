@@ -118,38 +118,38 @@ def descriptor_mentions(text: str) -> list[str]:
     Matches do not overlap (``non-binary`` counts once, not also as ``binary``). Every match,
     whatever it refers to ("black pepper" too): :func:`person_mentions` keeps those about people.
     """
+    return [key for key, _, _ in _senses(text)]
+
+
+@lru_cache(maxsize=8192)
+def _senses(text: str) -> tuple[tuple[str, bool, str], ...]:
+    """Per descriptor match: (key, refers to a person, the match with a few words around it).
+    Cached: one audit asks for the same texts several times (counts, skew, summary)."""
     pattern, _ = _descriptor_index()
-    return [_key(m.group(0)) for m in pattern.finditer(text)]
+    matches = list(pattern.finditer(text))
+    if not matches:
+        return ()
+    context = SenseContext(text, [m.span() for m in matches])
+    out = []
+    for n, m in enumerate(matches):
+        left = text[max(0, m.start() - 30) : m.start()].split()[-3:]
+        right = text[m.end() : m.end() + 30].split()[:3]
+        shown = " ".join([*left, f"[{m.group(0)}]", *right])
+        out.append((_key(m.group(0)), context.refers_to_person(n), shown))
+    return tuple(out)
 
 
 def person_mentions(text: str) -> list[str]:
     """Descriptor keys in ``text`` that refer to a person (:mod:`synthpipe.audit.word_sense`):
     "a black woman", "my neighbour is old", "Muslims" count; "black pepper", "a large bowl",
     "an old house" and "frying pan" do not."""
-    pattern, _ = _descriptor_index()
-    matches = list(pattern.finditer(text))
-    if not matches:
-        return plural_mentions(text)
-    context = SenseContext(text, [m.span() for m in matches])
-    keys = [_key(m.group(0)) for n, m in enumerate(matches) if context.refers_to_person(n)]
-    return keys + plural_mentions(text)
+    return [key for key, person, _ in _senses(text) if person] + plural_mentions(text)
 
 
 def ignored_matches(text: str) -> list[str]:
     """The descriptor matches :func:`person_mentions` did not count, each with a few words of
     context (what the report shows as examples of ignored word senses)."""
-    pattern, _ = _descriptor_index()
-    matches = list(pattern.finditer(text))
-    if not matches:
-        return []
-    context = SenseContext(text, [m.span() for m in matches])
-    out = []
-    for n, m in enumerate(matches):
-        if not context.refers_to_person(n):
-            left = text[max(0, m.start() - 30) : m.start()].split()[-3:]
-            right = text[m.end() : m.end() + 30].split()[:3]
-            out.append(" ".join([*left, f"[{m.group(0)}]", *right]))
-    return out
+    return [shown for _, person, shown in _senses(text) if not person]
 
 
 def holistic_bias_counts(
@@ -183,10 +183,11 @@ def word_sense_summary(texts: Sequence[str], examples: int = 5) -> dict[str, Any
     raw = person = 0
     ignored: list[str] = []
     for text in texts:
-        raw += len(descriptor_mentions(text))
-        person += len(person_mentions(text)) - len(plural_mentions(text))
+        senses = _senses(text)
+        raw += len(senses)
+        person += sum(1 for _, about_person, _ in senses if about_person)
         if len(ignored) < examples:
-            ignored += ignored_matches(text)[: examples - len(ignored)]
+            ignored += [shown for _, p, shown in senses if not p][: examples - len(ignored)]
     return {
         "matches": raw,
         "about_people": person,

@@ -253,7 +253,11 @@ def lexical_diversity(texts: Sequence[str], seed: int = 0) -> dict[str, float]:
 
 
 def versus_reference(
-    texts: Sequence[str], reference: Sequence[str], window: int = DIVERSITY_WINDOW, seed: int = 0
+    texts: Sequence[str],
+    reference: Sequence[str],
+    window: int = DIVERSITY_WINDOW,
+    seed: int = 0,
+    whole_synthetic: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Length-controlled lexical diversity of ``texts`` and ``reference`` side by side.
 
@@ -261,10 +265,14 @@ def versus_reference(
     larger is subsampled with ``seed``), since distinct-n and compression also move with the
     number of texts. ``relative`` holds the comparisons the collapse verdict reads:
     distinct-2 ratio (synthetic / reference), self-BLEU difference (synthetic - reference) and
-    compression ratio normalised by the reference's.
+    compression ratio normalised by the reference's. ``whole_synthetic``: the synthetic set's
+    metrics at full size, reused when it is not subsampled.
     """
     i_s, i_r = equal_indices(len(texts), len(reference), seed)
-    syn = lexical_diversity(opening_windows([texts[i] for i in i_s], window), seed)
+    if whole_synthetic is not None and len(i_s) == len(texts):
+        syn = whole_synthetic
+    else:
+        syn = lexical_diversity(opening_windows([texts[i] for i in i_s], window), seed)
     ref = lexical_diversity(opening_windows([reference[i] for i in i_r], window), seed)
     return {
         "n": len(i_s),
@@ -303,11 +311,12 @@ def diversity_report(
     ``mode_collapse`` = ``{"flag", "reasons", "thresholds", "basis"}``.
     """
     windows = opening_windows(texts, window)
+    lexical = lexical_diversity(windows, seed)
     report: dict[str, Any] = {
         "n_texts": len(texts),
         "window": window,
         "truncated": sum(len(t.split()) > window for t in texts),
-        **lexical_diversity(windows, seed),
+        **lexical,
         "whole_text": {
             "distinct_2": distinct_n(texts, 2),
             "self_bleu": self_bleu(texts, seed=seed),
@@ -316,7 +325,7 @@ def diversity_report(
         },
     }
     if reference is not None and min(len(texts), len(reference)) >= 2:
-        report["reference"] = versus_reference(texts, reference, window, seed)
+        report["reference"] = versus_reference(texts, reference, window, seed, lexical)
     if embeddings is not None:
         if len(embeddings) != len(texts):
             raise ValueError("embeddings must have one row per text")

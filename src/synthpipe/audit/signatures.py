@@ -296,8 +296,6 @@ def _bias_row(audit: dict) -> dict[str, Any]:
                     f"No gendered words in the synthetic sample{extra}: gender balance not measurable.")  # fmt: skip
     share = (syn.get("distribution") or {}).get("female", 0.0)
     value: dict[str, Any] = {"female_share": share, "gendered_words": n_syn}
-    if syn.get("female_ci"):
-        value["female_share_ci"] = syn["female_ci"]
     gender_tvd = ((b.get("representation_skew") or {}).get("gender") or {}).get("tvd")
     if gender_tvd is not None:
         value["reference_female_share"] = (ref.get("distribution") or {}).get("female", 0.0)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib.resources
 import json
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -88,6 +89,7 @@ def _plural(word: str) -> str:
     return word + "s"
 
 
+@lru_cache(maxsize=1)
 def plural_person_descriptors() -> dict[str, str]:
     """``plural -> descriptor key`` for descriptors that are nouns for people (``muslims ->
     muslim``, ``part-timers -> part timer``: keys as the bias module writes them)."""
@@ -121,11 +123,14 @@ class SenseContext:
         self.tokens = tokenize(text)
         self.in_descriptor = [False] * len(self.tokens)
         self.ranges: list[tuple[int, int]] = []
+        starts = [t.start for t in self.tokens]
         for start, end in spans:
-            idx = [k for k, t in enumerate(self.tokens) if t.start >= start and t.end <= end]
-            for k in idx:
-                self.in_descriptor[k] = True
-            self.ranges.append((idx[0], idx[-1] + 1) if idx else (-1, -1))
+            i = bisect_left(starts, start)
+            j = i
+            while j < len(self.tokens) and self.tokens[j].end <= end:
+                self.in_descriptor[j] = True
+                j += 1
+            self.ranges.append((i, j) if j > i else (-1, -1))
 
     def refers_to_person(self, n: int) -> bool:
         """Whether the ``n``-th descriptor span refers to a person."""
@@ -192,7 +197,15 @@ class SenseContext:
         return False
 
 
+@lru_cache(maxsize=1)
+def _plural_pattern() -> re.Pattern[str]:
+    forms = sorted(plural_person_descriptors(), key=lambda w: (-len(w), w))
+    return re.compile(
+        r"(?<![\w-])(?:" + "|".join(map(re.escape, forms)) + r")(?![\w-])", re.IGNORECASE
+    )
+
+
 def plural_mentions(text: str) -> list[str]:
     """Descriptors that appear as plural nouns for people ("Muslims", "immigrants")."""
     plurals = plural_person_descriptors()
-    return [plurals[t.low] for t in tokenize(text) if t.low in plurals]
+    return [plurals[m.group(0).lower()] for m in _plural_pattern().finditer(text)]

@@ -76,8 +76,10 @@ def read_records(
     """Yield batches of valid records from a file, a HF dataset directory or a `datasets.Dataset`.
 
     `fields` maps canonical names to the names in the source (``{"text": "question"}``).
-    Records that fail to parse, miss a `required` field, have a value of the wrong `types`, or
-    repeat an id go to `quarantine` (or raise DataError naming ``file:line`` when strict).
+    Records that fail to parse, miss a `required` field, have a value of the wrong `types`,
+    carry a `_drop` that is no drop record, or repeat an id go to `quarantine` (or raise
+    DataError naming ``file:line`` when strict); so does each unreadable stretch of a corrupt
+    gzip stream or Parquet row group, as one entry.
     Each record gets ``id`` (from `id_field`, else ``<stem>-<line>``) and ``_lineage``.
     Missing files and unknown formats raise UsageError here, before iteration starts.
     """
@@ -193,7 +195,7 @@ def _clean(
             reject(row.line, row.error or "unreadable record", row.raw)
             continue
         record = schema.apply(row.record)
-        problem = schema.problem(record)
+        problem = schema.problem(record) or _reserved_problem(record)
         if problem is None:
             record[ID] = _record_id(record, id_key, src.stem, row.line)
             if record[ID] in seen:
@@ -205,6 +207,24 @@ def _clean(
         if not isinstance(record.get(LINEAGE), dict):
             record[LINEAGE] = {"source": src.name, "line": row.line}
         yield record
+
+
+def _reserved_problem(record: Record) -> str | None:
+    """An input `_drop` is null or a ledger entry (the record comes in dropped, as in a
+    dropped.jsonl); anything else would fail the first step that reads its reason."""
+    drop = record.get(DROP)
+    if drop is None:
+        return None
+    if (
+        isinstance(drop, dict)
+        and isinstance(drop.get("reason"), str)
+        and all(isinstance(drop.get(key), str | None) for key in ("step", "detail"))
+    ):
+        return None
+    return (
+        f"reserved field {DROP!r} must be null or a drop record "
+        '{"step", "reason", "detail"} of strings'
+    )
 
 
 def _record_id(record: Record, id_key: str | None, stem: str, line: int) -> str:
@@ -453,6 +473,7 @@ def _parquet_rows(path: Path, batch_size: int) -> Iterator[_Row]:
     try:
         pf = pq.ParquetFile(path)
         encoded = json_columns(pf.schema_arrow.metadata)  # the columns our writer JSON-encoded
+        _check_metadata(pf)
     except (pa.ArrowException, OSError, ValueError) as e:
         raise DataError(f"{path}: not a readable Parquet file ({e})") from None
     with pf:
@@ -464,13 +485,24 @@ def _parquet_rows(path: Path, batch_size: int) -> Iterator[_Row]:
                     for record, error in _batch_records(batch, encoded):
                         row += 1
                         yield _Row(row, record, None, error)
-            except (pa.ArrowException, OSError) as e:  # a corrupt page
+            except (pa.ArrowException, OSError, ValueError) as e:  # a corrupt page
                 yield _Row(row + 1, None, None, _unreadable(f"{e}", row, end))
                 row = end
             if row < end:  # a corrupt page header can make the reader stop early, silently
                 cause = f"row group {group} ended after {row - start} of its {end - start} rows"
                 yield _Row(row + 1, None, None, _unreadable(cause, row, end))
                 row = end
+
+
+def _check_metadata(pf: pq.ParquetFile) -> None:
+    """Refuse a footer that cannot say which rows the file holds, before reading any. The
+    column names are decoded now too: pyarrow decodes them lazily, so a name that is not
+    UTF-8 would fail the read halfway through."""
+    meta = pf.metadata
+    in_groups = sum(meta.row_group(g).num_rows for g in range(meta.num_row_groups))
+    if in_groups != meta.num_rows:
+        raise ValueError(f"its row groups hold {in_groups} rows, its footer says {meta.num_rows}")
+    _decoded = [meta.schema.column(i).path for i in range(len(meta.schema))]  # raises if not UTF-8
 
 
 def _unreadable(cause: str, row: int, end: int) -> str:

@@ -7,8 +7,8 @@ its answer are indexed, so copied solutions count as well as copied problems.
 
 Answer-only matches (:class:`AnswerRule`). Worked solutions are formulaic, and with digits
 masked "Tony's age now is 24 / 2 = <<24/2=12>>12 years old. In 6 years he will be ..." shares
-13-grams with another problem's solution ("... 24/2=<<24/2=12>>12 years old in 6 years he will
-be ..."): on GSM8K train vs test, 68 of 76 records matched only a test *answer*, none of them a
+13-grams with another problem's solution ("James is 27-5=<<27-5=22>>22 years old\nIn 8 years he
+will be ...", GSM8K test item 532): on GSM8K train vs test, 68 of 76 records matched only a test *answer*, none of them a
 copy. A record whose match with an item is on the answer alone (no n-gram of its question)
 counts only when the question overlaps after all, by an 8-token window (``min_span``) with at
 most one number ("0 quarters 0 dimes 0 nickels" is no evidence) that no other indexed question

@@ -5,10 +5,11 @@ Detectors, run over each record's ``text_fields``; each hit names its detector a
 - ``ngram`` (on by default): GPT-3 style 13-gram overlap with a benchmark *question* (Brown et
   al. 2020, Appendix C); see :mod:`synthpipe.curate.decontam.ngram`.
 - ``ngram_answer``: 13-gram overlap with a benchmark *answer* alone. Worked solutions share
-  formulaic stretches (with digits masked, "Jacob is 24 ... 24/2=12" matches "Jame will turn
-  27 ... 24/2=12"), so such a match counts only when it is long and specific
-  (:class:`~synthpipe.curate.decontam.ngram.AnswerRule`); shorter ones are set aside, and the
-  summary says how many records that spared.
+  formulaic stretches (digits masked, "Tony's age now is 24 / 2 = <<24/2=12>>12 years old. In
+  6 years he will be" matches the solution of "Jame will turn 27 in 5 years", a different
+  problem), so such a match counts only when the question overlaps by a shorter window or the
+  match is long and specific (:class:`~synthpipe.curate.decontam.ngram.AnswerRule`); the others
+  are set aside, and the summary says how many records that spared.
 - ``semantic`` (off by default): MiniLM cosine similarity to a benchmark question, at the
   benchmark's calibrated threshold (or a lower one when the record states the question's
   numbers); see :mod:`synthpipe.curate.decontam.semantic`.
