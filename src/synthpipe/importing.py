@@ -58,7 +58,7 @@ def load_object(spec: str, *, what: str = "object") -> Any:
     module cannot be imported or has no such attribute.
     """
     module_name, sep, attr = spec.strip().partition(":")
-    if not module_name or (sep and not attr):
+    if not module_name or (sep and not attr) or module_name.startswith("."):  # relative: no anchor
         raise UsageError(f"{what} {spec!r} must look like 'package.module:attr'")
     try:
         target: Any = importlib.import_module(module_name)

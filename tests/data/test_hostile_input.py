@@ -245,3 +245,18 @@ def test_an_input_drop_field_that_is_no_drop_record_is_quarantined(tmp_path: Pat
     assert [r["text"] for r in records] == ["kept", "in dropped"]  # a ledger entry stays one
     assert quarantine.count == len(drops)
     assert {e["reason"].split(" must")[0] for e in quarantine.entries} == {"reserved field '_drop'"}
+
+
+def test_parquet_dates_python_cannot_hold_quarantine_their_row(tmp_path: Path) -> None:
+    """Found by tests/fuzz: Arrow dates and timestamps reach far past Python's year 9999;
+    one such value ended the read in an OverflowError."""
+    path = tmp_path / "in.parquet"
+    days = pa.array([1, 3_000_000, 2], pa.date32())
+    micros = pa.array([0, 0, 2**62], pa.timestamp("us"))
+    pq.write_table(pa.table({"text": ["a", "b", "c"], "day": days, "at": micros}), path)
+    records, quarantine = _read(path, **TEXT)
+    assert [r["text"] for r in records] == ["a"]
+    assert [(e["line"], e["reason"].split(":")[0]) for e in quarantine.entries] == [
+        (2, "unreadable Parquet row"),
+        (3, "unreadable Parquet row"),
+    ]

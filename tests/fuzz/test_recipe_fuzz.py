@@ -132,15 +132,20 @@ def test_random_recipe_mappings(fuzz) -> None:
     check()
 
 
-@pytest.mark.xfail(
-    strict=False, reason="reported: `llms:` that is not a mapping is an internal TypeError"
-)
 @pytest.mark.parametrize("llms", ["5", "true", "[false]"])
 def test_llms_that_is_not_a_mapping_is_a_recipe_error(llms: str) -> None:
     """Found by the long profile: `_check_llm_reference` iterates `llms:` whatever it is."""
     text = f"name: x\nllms: {llms}\nsteps:\n  a: {{step: backtranslate}}\n"
     with pytest.raises(RecipeError, match=rf"{SOURCE}:2: llms"):
         parse_recipe(text, SOURCE)
+
+
+@pytest.mark.parametrize("step", [".:x", "..a:b"])
+def test_step_named_like_a_relative_import_is_a_recipe_error(step: str) -> None:
+    """Found by the long profile: `step: ".:x"` reaches importlib as a relative import and
+    fails with a TypeError (under pytest, `/:0` fails with a ValueError the same way)."""
+    with pytest.raises(RecipeError, match=rf"{SOURCE}:3: steps\.a\.step"):
+        parse_recipe(f'name: x\nsteps:\n  a: {{step: "{step}"}}\n', SOURCE)
 
 
 # -- mutations of the bundled recipes ---------------------------------------------------

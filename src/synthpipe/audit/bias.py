@@ -161,39 +161,52 @@ def holistic_bias_counts(
     default) counts only mentions that refer to a person (:func:`person_mentions`); False
     counts every lexical match (:func:`descriptor_mentions`).
     """
-    _, where = _descriptor_index()
     mentions = person_mentions if person_only else descriptor_mentions
+    return _bucket_counts(mentions(text) for text in texts)
+
+
+def _bucket_counts(mention_lists: Iterable[list[str]]) -> dict[str, dict[str, int]]:
+    _, where = _descriptor_index()
     counts = {a: dict.fromkeys(b, 0) for a, b in load_descriptors().items()}
-    for text in texts:
-        for key in mentions(text):
+    for keys in mention_lists:
+        for key in keys:
             for axis, bucket in where[key]:
                 counts[axis][bucket] += 1
     return counts
 
 
-def _descriptor_counter(texts: Iterable[str]) -> Counter[str]:
-    c: Counter[str] = Counter()
-    for text in texts:
-        c.update(person_mentions(text))
-    return c
+def _person_lists(texts: Sequence[str]) -> list[list[str]]:
+    """:func:`person_mentions` of every text, computed once for the several uses of a report."""
+    return [person_mentions(text) for text in texts]
 
 
 def word_sense_summary(texts: Sequence[str], examples: int = 5) -> dict[str, Any]:
     """How many descriptor matches referred to people, and examples of those that did not."""
-    raw = person = 0
-    ignored: list[str] = []
-    for text in texts:
-        senses = _senses(text)
-        raw += len(senses)
-        person += sum(1 for _, about_person, _ in senses if about_person)
-        if len(ignored) < examples:
-            ignored += [shown for _, p, shown in senses if not p][: examples - len(ignored)]
+    return _sense_summary([_senses(text) for text in texts], examples)
+
+
+def _sense_summary(
+    per_text: Sequence[tuple[tuple[str, bool, str], ...]], examples: int = 5
+) -> dict[str, Any]:
+    raw = sum(len(senses) for senses in per_text)
+    person = sum(1 for senses in per_text for _, about_person, _ in senses if about_person)
+    ignored = [shown for senses in per_text for _, p, shown in senses if not p][:examples]
     return {
         "matches": raw,
         "about_people": person,
         "ignored": raw - person,
         "ignored_examples": ignored,
     }
+
+
+def _analyse(texts: Sequence[str]) -> tuple[list[list[str]], dict[str, Any]]:
+    """Person mentions per text and the word-sense summary, from one pass over the texts."""
+    per_text = [_senses(text) for text in texts]
+    lists = [
+        [k for k, p, _ in senses if p] + plural_mentions(text)
+        for senses, text in zip(per_text, texts, strict=True)
+    ]
+    return lists, _sense_summary(per_text)
 
 
 def bucket_shares(counts: dict[str, int]) -> dict[str, dict[str, Any]]:
@@ -241,8 +254,26 @@ def representation_skew(
     ``V`` the number of distinct descriptors; ``ratio = rate_syn / rate_ref``. Over-represented
     = highest ratios (> 1), under-represented = lowest (< 1), among descriptors seen in either set.
     """
-    syn_counts = holistic_bias_counts(synthetic_texts)
-    ref_counts = holistic_bias_counts(reference_texts)
+    return _skew(
+        _person_lists(synthetic_texts),
+        _person_lists(reference_texts),
+        synthetic_texts,
+        reference_texts,
+        top_k,
+        min_mentions,
+    )
+
+
+def _skew(
+    syn_lists: list[list[str]],
+    ref_lists: list[list[str]],
+    synthetic_texts: Sequence[str],
+    reference_texts: Sequence[str],
+    top_k: int,
+    min_mentions: int,
+) -> dict[str, Any]:
+    """:func:`representation_skew` from the person mentions of each text."""
+    syn_counts, ref_counts = _bucket_counts(syn_lists), _bucket_counts(ref_lists)
     axes: dict[str, Any] = {}
     for axis in syn_counts:
         ps, pr = _normalize(syn_counts[axis]), _normalize(ref_counts[axis])
@@ -256,7 +287,8 @@ def representation_skew(
         axes[axis]["comparable"] = (
             min(axes[axis]["n_synthetic"], axes[axis]["n_reference"]) >= min_mentions
         )
-    cs, cr = _descriptor_counter(synthetic_texts), _descriptor_counter(reference_texts)
+    cs = Counter(k for keys in syn_lists for k in keys)
+    cr = Counter(k for keys in ref_lists for k in keys)
     vocab = len(_descriptor_index()[1])
     ns, nr = sum(cs.values()), sum(cr.values())
     rows = []
@@ -463,13 +495,14 @@ def bias_report(
     ``min_axis_mentions`` mentions as not shown.
     """
     lex = load_gendered_terms()
-    counts = holistic_bias_counts(synthetic_texts)
+    syn_lists, syn_sense = _analyse(synthetic_texts)
+    counts = _bucket_counts(syn_lists)
     report: dict[str, Any] = {
         "n_texts": len(synthetic_texts),
         "holistic_bias": counts,
         "axes": axis_summary(counts),
         "min_axis_mentions": MIN_AXIS_MENTIONS,
-        "word_sense": word_sense_summary(synthetic_texts),
+        "word_sense": syn_sense,
         "gender": gender_counts(synthetic_texts),
         "demographic_representation": demographic_representation(synthetic_texts),
         "stereotypical_associations": {
@@ -485,11 +518,13 @@ def bias_report(
                 raise
             report["group_sentiment"] = {"skipped": str(exc)}
     if reference_texts is not None:
+        ref_lists, ref_sense = _analyse(reference_texts)
         report["reference"] = {
             "n_texts": len(reference_texts),
             "gender": gender_counts(reference_texts),
             "demographic_representation": demographic_representation(reference_texts),
-            "word_sense": word_sense_summary(reference_texts),
+            "word_sense": ref_sense,
         }
-        report["representation_skew"] = representation_skew(synthetic_texts, reference_texts)
+        report["representation_skew"] = _skew(syn_lists, ref_lists, synthetic_texts, reference_texts,
+                                              10, MIN_AXIS_MENTIONS)  # fmt: skip
     return report

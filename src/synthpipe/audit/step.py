@@ -48,12 +48,14 @@ class AuditConfig(StepConfig):
 
 @register_step("audit")
 class Audit(GlobalStep):
-    """Audits the records reaching it (diversity, fidelity, bias) and keeps them all.
+    """Audits the records reaching it (diversity, fidelity, bias, label drift) and keeps them all.
 
-    Compares with ``reference`` when given. Writes ``audit.json`` into the step's checkpoint
-    directory; the run's report.html, metrics.json (``audit``) and card.md include the result.
+    Compares with ``reference`` when given, and the labels with those of ``seeds``. Writes
+    ``audit.json`` into the step's checkpoint directory; the run's report.html, metrics.json
+    (``audit``), card.md and the terminal summary of ``synthpipe run`` include the result.
 
-    Input columns: `text_field` (default ``text``); `label_field` is read when present.
+    Input columns: `text_field` (default ``text``); `label_field` is read when present, and so
+    are response and prompt fields (``output``, ``instruction``, ...) for ``embed_field: auto``.
     Output columns: none: records pass through unchanged.
     Drop reasons: none.
     References: the metrics' papers, e.g. Li et al. (2016), "A Diversity-Promoting Objective

@@ -509,13 +509,16 @@ def _unreadable(cause: str, row: int, end: int) -> str:
     return f"corrupt Parquet data: {cause}; rows {row + 1}-{end} are unreadable"
 
 
+_UNCONVERTIBLE = (pa.ArrowException, ValueError, OverflowError)  # Arrow values Python cannot hold
+
+
 def _batch_records(
     batch: pa.RecordBatch, encoded: set[str]
 ) -> Iterator[tuple[Record | None, str | None]]:
     """Each row as a record, or None and why it could not be read; one bad row sinks no other."""
     try:
         rows: list[Record] | None = batch.to_pylist()
-    except (pa.ArrowException, ValueError):  # e.g. invalid UTF-8 in a string column
+    except _UNCONVERTIBLE:  # e.g. invalid UTF-8, a date past Python's year 9999
         rows = None  # convert row by row to find the bad ones
     for i in range(batch.num_rows):
         if rows is not None:
@@ -523,7 +526,7 @@ def _batch_records(
             continue
         try:
             row = batch.slice(i, 1).to_pylist()[0]
-        except (pa.ArrowException, ValueError) as e:
+        except _UNCONVERTIBLE as e:
             yield None, f"unreadable Parquet row: {e}"
             continue
         yield _decode_columns(row, encoded)

@@ -178,8 +178,9 @@ def _check_llm_reference(cls, config: dict, data: dict, base: tuple, where: _Loc
     if "llm" not in cls.Config.model_fields:
         return []
     llm = config.get("llm", cls.Config.model_fields["llm"].default)
-    known = list(data.get("llms") or {})
-    if not isinstance(llm, str) or llm in known:
+    llms = data.get("llms") or {}
+    known = list(llms) if isinstance(llms, dict) else []  # not a mapping: reported by the schema
+    if not isinstance(llm, str) or llm in known or not isinstance(llms, dict):
         return []
     hint = suggest(llm, known) if known else "; add an `llms:` section that defines it"
     return [f"{where((*base, 'llm'))}: no LLM named {llm!r} in `llms:`{hint}"]
