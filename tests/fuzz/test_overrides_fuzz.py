@@ -99,6 +99,14 @@ def test_a_key_that_is_not_utf8_names_the_override() -> None:
     )
 
 
+def test_an_override_into_a_replaced_steps_names_the_override() -> None:
+    """Found by the long profile: `-s steps=x -s steps.generate.n=5` ends in an AttributeError."""
+    items = ["steps=x", "steps.generate.n=5"]
+    with pytest.raises(UsageError) as err:
+        parse_recipe(QUICKSTART, SOURCE, items)
+    assert any(names_override(str(err.value), item) for item in items), str(err.value)
+
+
 def test_random_overrides(fuzz) -> None:
     @fuzz(120)
     @given(items=st.lists(OVERRIDES, min_size=1, max_size=3))

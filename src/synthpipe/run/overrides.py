@@ -85,7 +85,8 @@ def expected_annotation(data: Mapping, keys: tuple[str, ...], schema: type[BaseM
         return dict
     if keys[2] == "step":
         return str if len(keys) == 3 else None
-    spec = (data.get("steps") or {}).get(keys[1])
+    steps = data.get("steps")
+    spec = steps.get(keys[1]) if isinstance(steps, Mapping) else None  # not a mapping: the schema says so
     try:
         cls = get_step_class(str(spec["step"]))
     except (UsageError, KeyError, TypeError):
