@@ -5,30 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import signal
+import sys
 import tracemalloc
-from contextlib import contextmanager
+from pathlib import Path
 
 from synthpipe.generate import zerogen
 from synthpipe.generate.red_team import RedTeamPrompts
 from synthpipe.generate.zerogen import ZeroGen
 from synthpipe.pipeline.step import StepContext
 
-
-@contextmanager
-def deadline(seconds: float):
-    """Raise TimeoutError in this (main) thread after `seconds`: a hang fails, it does not hang."""
-
-    def expire(signum, frame):
-        raise TimeoutError(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from deadline import deadline  # noqa: E402  (tests/support)
 
 
 def first_batches(step, batches: int, seconds: float = 15) -> tuple[list, int]:

@@ -3,15 +3,18 @@ the file and line, quickly and in little memory (issue 13, item 5)."""
 
 from __future__ import annotations
 
-import signal
+import sys
 import tracemalloc
-from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
 from synthpipe.errors import RecipeError, UsageError
 from synthpipe.run.recipe import parse_recipe
 from synthpipe.run.yaml_lines import load_with_lines
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from deadline import deadline  # noqa: E402  (tests/support)
 
 STEPS = "steps:\n  g: {step: toy_steps:CountingSource, n: 3}\n"
 
@@ -38,20 +41,6 @@ def test_a_recursive_alias_is_refused_with_its_line():
     assert problem.startswith("r.yaml:2: ") and "recursive alias *m" in problem
 
 
-@contextmanager
-def deadline(seconds: float):
-    """Raise TimeoutError in this (main) thread after `seconds`: a hang fails, it does not hang."""
-
-    def expire(signum, frame):
-        raise TimeoutError(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def test_an_alias_bomb_is_refused_fast_and_small():

@@ -6,10 +6,10 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import signal
+import sys
 import tracemalloc
 from collections import Counter
-from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -18,23 +18,12 @@ from synthpipe.procedural import slot_template
 from synthpipe.procedural.math_word_problems import MathWordProblems
 from synthpipe.procedural.slot_template import SlotTemplate
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from deadline import deadline  # noqa: E402  (tests/support)
+
 SEEDS = "bundled:trec/seeds.jsonl"
 
 
-@contextmanager
-def deadline(seconds: float):
-    """Raise TimeoutError in this (main) thread after `seconds`: a hang fails, it does not hang."""
-
-    def expire(signum, frame):
-        raise TimeoutError(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def first_batches(step, batches: int, batch_size: int = 256, seconds: float = 15) -> tuple[list, int]:
