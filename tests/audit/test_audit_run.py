@@ -15,7 +15,7 @@ from synthpipe.report.audit_section import audit_sections
 from synthpipe.report.card import dataset_card
 from synthpipe.run.audit_files import run_audit
 
-TREC = Path("/work/shared/data/trec")
+TREC = Path(__file__).resolve().parents[3] / "shared" / "data" / "trec"  # ../shared beside the clone (as in CI)
 
 
 def _trec(name: str, n: int) -> list[dict]:

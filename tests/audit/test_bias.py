@@ -18,7 +18,7 @@ from synthpipe.audit.bias import (
 )
 from synthpipe.audit.counterfactual import counterfactual_pairs, swap_gender
 
-SHARED = Path("/work/shared/data")
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"  # ../shared beside the clone (as in CI)
 OASST = SHARED / "oasst_samples" / "prompt_lottery_en_250_text.jsonl"
 
 

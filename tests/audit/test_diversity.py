@@ -21,7 +21,7 @@ from synthpipe.audit.diversity import (
 )
 from synthpipe.audit.signatures import COLLAPSE_THRESHOLDS, DIVERSITY_WINDOW, signatures
 
-SHARED = Path("/work/shared/data")
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"  # ../shared beside the clone (as in CI)
 
 
 # -- distinct-n -------------------------------------------------------------------------------
@@ -116,7 +116,7 @@ def _real(n: int = 1000) -> tuple[list[str], list[str], list[str]]:
         not (SHARED / "trec" / "train.csv").is_file()
         or not (SHARED / "sst2" / "train.csv").is_file()
     ):
-        pytest.skip("/work/shared/data (TREC, SST-2) not present")
+        pytest.skip("../shared/data (TREC, SST-2) not present")
     with (SHARED / "trec" / "train.csv").open() as fh:
         trec = [r["text"] for r in csv.DictReader(fh)][:n]
     with (SHARED / "sst2" / "train.csv").open() as fh:
@@ -229,7 +229,7 @@ def test_reference_collapse_catches_what_absolute_thresholds_miss():
 def _self_instruct_outputs() -> dict[str, list[str]]:
     pred = SHARED / "self_instruct" / "predictions"
     if not pred.is_dir():
-        pytest.skip("/work/shared/data/self_instruct not present")
+        pytest.skip("../shared/data/self_instruct not present")
     out = {}
     for name in ("text-davinci-001", "text-davinci-002", "text-davinci-003"):
         with gzip.open(pred / f"{name}_predictions.jsonl.gz", "rt", encoding="utf-8") as f:

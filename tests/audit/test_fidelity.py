@@ -23,7 +23,7 @@ from synthpipe.audit.fidelity import (
     vocabulary_distance,
 )
 
-DATA = Path("/work/shared/data")
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"  # ../shared beside the clone (as in CI)
 
 
 # ----------------------------------------------------------------------------- Fréchet distance

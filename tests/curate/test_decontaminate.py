@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,9 @@ from synthpipe.curate.decontam.step import Decontaminate, record_texts
 from synthpipe.errors import UsageError
 from synthpipe.pipeline.sources import FromRecords
 from synthpipe.text.normalize import normalize
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from embedder import needs_embedder  # noqa: E402  (tests/support)
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 DATA = resources_root() / "data"
@@ -372,19 +376,6 @@ def test_gzipped_user_file(tmp_path):
 
 
 # -- semantic detector ------------------------------------------------------------------------
-def _embedder_available() -> bool:
-    try:
-        from synthpipe.embeddings import default_model_path
-
-        default_model_path()
-        import torch  # noqa: F401
-        import transformers  # noqa: F401
-    except Exception:
-        return False
-    return True
-
-
-needs_embedder = pytest.mark.skipif(not _embedder_available(), reason="needs synthpipe[embed]")
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from synthpipe.llm.config import LLMConfig
 from synthpipe.pipeline.sources import FromRecords
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from embedder import needs_embedder  # noqa: E402  (tests/support)
 from llm_server import ScriptedOpenAIServer, last_user_content  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -197,19 +198,6 @@ def test_the_judge_prompt_and_verdicts(tmp_path):
 
 
 # -- semantic thresholds and the judge, with the embedder -----------------------------------------
-def _embedder_available() -> bool:
-    try:
-        from synthpipe.embeddings import default_model_path
-
-        default_model_path()
-        import torch  # noqa: F401
-        import transformers  # noqa: F401
-    except Exception:
-        return False
-    return True
-
-
-needs_embedder = pytest.mark.skipif(not _embedder_available(), reason="needs synthpipe[embed]")
 
 
 @pytest.fixture(scope="module")

@@ -3,19 +3,24 @@ mid-JSON, a server that ignores response_format, and a port that refuses connect
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 from urllib.parse import urlparse
 
 import pytest
-from llm_server import FaultPlan, ScriptedOpenAIServer, last_user_content, refused_base_url
+from llm_server import (
+    FaultPlan,
+    ScriptedOpenAIServer,
+    last_user_content,
+    refused_base_url,
+    run_once,
+)
 
 from synthpipe import Pipeline
 from synthpipe.generate.text_generation import TextGeneration
 from synthpipe.llm.config import LLMConfig
 from synthpipe.llm.openai_backend import OpenAIBackend
-from synthpipe.llm.types import ChatRequest, LLMError, RetryableError, SamplingParams
+from synthpipe.llm.types import ChatRequest, RetryableError, SamplingParams
 from synthpipe.pipeline.sources import FromRecords
 
 SCHEMA = {"type": "object", "properties": {"answer": {"type": "integer"}}, "required": ["answer"]}
@@ -26,16 +31,7 @@ def once(base_url: str, max_tokens: int = 64, **kwargs):
     """One backend attempt: the response, or the LLMError raised."""
     backend = OpenAIBackend(LLMConfig(model="test-model", base_url=base_url))
     request = ChatRequest([{"role": "user", "content": "tell me a story"}], SamplingParams(max_tokens=max_tokens), **kwargs)
-
-    async def go():
-        try:
-            return await backend.chat(request)
-        except LLMError as exc:
-            return exc
-        finally:
-            await backend.aclose()
-
-    return asyncio.run(go())
+    return run_once(backend, request)
 
 
 def test_length_cuts_the_reply_in_half_and_says_so():

@@ -34,7 +34,7 @@ from synthpipe.llm.types import (
 SUPPORT = Path(__file__).parents[1] / "support"
 sys.path.insert(0, str(SUPPORT))
 
-from llm_server import BAD_SCHEMA_TEXT, FaultPlan, ScriptedOpenAIServer  # noqa: E402
+from llm_server import BAD_SCHEMA_TEXT, FaultPlan, ScriptedOpenAIServer, run_once  # noqa: E402
 
 SCHEMA_FORMAT = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}
 
@@ -53,18 +53,6 @@ def ask(text: str = "hello", **kwargs: Any) -> ChatRequest:
     return ChatRequest(messages=[{"role": "user", "content": text}], **kwargs)
 
 
-def run_once(backend: OpenAIBackend, request: ChatRequest) -> Any:
-    """One attempt in a fresh loop; returns the response or the LLMError raised."""
-
-    async def go() -> Any:
-        try:
-            return await backend.chat(request)
-        except LLMError as exc:
-            return exc
-        finally:
-            await backend.aclose()
-
-    return asyncio.run(go())
 
 
 # -- success ------------------------------------------------------------------------------

@@ -49,16 +49,8 @@ def run(tmp_path: Path, where: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 
-@pytest.fixture
-def recipe(tmp_path: Path) -> Path:
-    data = tmp_path / "in.jsonl"
-    data.write_text("".join(json.dumps({"text": f"record number {i} has a few words"}) + "\n" for i in range(30)))
-    path = tmp_path / "r.yaml"
-    path.write_text(f"name: full\nsteps:\n  read: {{step: read, path: '{data}'}}\n  filter: {{step: text_filter}}\n")
-    return path
-
-
-def test_disk_full_on_out_names_the_file_and_a_rerun_resumes(tmp_path, recipe):
+def test_disk_full_on_out_names_the_file_and_a_rerun_resumes(tmp_path, text_recipe):
+    recipe = text_recipe(30)
     out = tmp_path / "run"
     (tmp_path / "disk-is-full").touch()
     result = run(tmp_path, "writer", "run", str(recipe), "--out", str(out), "-q")
@@ -75,7 +67,8 @@ def test_disk_full_on_out_names_the_file_and_a_rerun_resumes(tmp_path, recipe):
     assert len((out / "kept.jsonl").read_text().splitlines()) == 30
 
 
-def test_disk_full_outside_the_atomic_writers_is_still_a_clear_error(tmp_path, recipe):
+def test_disk_full_outside_the_atomic_writers_is_still_a_clear_error(tmp_path, text_recipe):
+    recipe = text_recipe(30)
     (tmp_path / "disk-is-full").touch()
     result = run(tmp_path, "elsewhere", "run", str(recipe), "--out", str(tmp_path / "run"), "-q")
     assert result.returncode == 1

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-from pathlib import Path
-
-import pytest
 
 HOLDER = """\
 import select, sys
@@ -23,16 +19,8 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "synthpipe.cli", *args], capture_output=True, text=True, timeout=120)
 
 
-@pytest.fixture
-def recipe(tmp_path: Path) -> Path:
-    data = tmp_path / "in.jsonl"
-    data.write_text("".join(json.dumps({"text": f"record number {i} has a few words"}) + "\n" for i in range(20)))
-    path = tmp_path / "r.yaml"
-    path.write_text(f"name: locked\nsteps:\n  read: {{step: read, path: '{data}'}}\n  filter: {{step: text_filter}}\n")
-    return path
-
-
-def test_fresh_refuses_a_directory_another_process_holds(tmp_path, recipe):
+def test_fresh_refuses_a_directory_another_process_holds(tmp_path, text_recipe):
+    recipe = text_recipe(20)
     out = tmp_path / "run"
     assert cli("run", str(recipe), "--out", str(out), "-q").returncode == 0
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(out)], stdin=subprocess.PIPE,
@@ -55,7 +43,8 @@ def test_fresh_refuses_a_directory_another_process_holds(tmp_path, recipe):
     assert not (out / "stale.txt").exists() and len((out / "kept.jsonl").read_text().splitlines()) == 20
 
 
-def test_fresh_still_refuses_a_directory_that_is_not_a_run(tmp_path, recipe):
+def test_fresh_still_refuses_a_directory_that_is_not_a_run(tmp_path, text_recipe):
+    recipe = text_recipe(20)
     out = tmp_path / "mine"
     out.mkdir()
     (out / "thesis.tex").write_text("years of work")

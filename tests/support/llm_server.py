@@ -508,5 +508,21 @@ def main(argv: list[str] | None = None) -> None:
         server.stop()
 
 
+def run_once(backend: Any, request: Any) -> Any:
+    """One backend attempt in a fresh event loop: the response, or the LLMError it raised."""
+    from synthpipe.llm.types import LLMError
+
+    async def go() -> Any:
+        try:
+            return await backend.chat(request)
+        except LLMError as exc:
+            return exc
+        finally:
+            await backend.aclose()
+
+    return asyncio.run(go())
+
+
 if __name__ == "__main__":
     main()
+

@@ -120,3 +120,18 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
     else:
         path.unlink()
+
+
+def write_step_summary(run_dir: Path | str, filename: str, step_name: str, summary: dict) -> Path:
+    """Write a global step's `summary` (it names `step`) to ``<run_dir>/<filename>``; a second
+    step of the same kind in the run writes ``<stem>.<step_name>.json`` instead of overwriting."""
+    path = Path(run_dir) / filename
+    if path.exists():
+        try:
+            other = json.loads(path.read_text()).get("step")
+        except (OSError, ValueError, AttributeError):
+            other = None
+        if other not in (None, step_name):
+            path = path.with_name(f"{path.stem}.{step_name}.json")
+    path.write_text(json.dumps(summary, indent=2) + "\n")
+    return path

@@ -42,7 +42,7 @@ def config_value(config: type[BaseModel], key: str, raw: str, item: str) -> Any:
     """`raw` read as the type of `config`'s field `key` (dotted for nested models), for
     one-shot commands' `--set NAME.KEY=VALUE`; raises UsageError naming `item`."""
     keys = tuple(k for k in key.split(".") if k)
-    return parse_value(raw, accepted_kinds(annotation_at(config, keys) if keys else None), item)
+    return parse_value(raw, accepted_kinds(annotation_at(config, keys) if keys else None), item, flag="--set")
 
 
 def split_override(item: str) -> tuple[tuple[str, ...], str]:
@@ -56,7 +56,7 @@ def split_override(item: str) -> tuple[tuple[str, ...], str]:
     return keys, raw
 
 
-def parse_value(raw: str, kinds: frozenset[type], item: str) -> Any:
+def parse_value(raw: str, kinds: frozenset[type], item: str, flag: str = "-s") -> Any:
     """`raw` as one of the Python types `kinds` (see the module docstring)."""
     if not raw.strip():
         return ""
@@ -69,7 +69,7 @@ def parse_value(raw: str, kinds: frozenset[type], item: str) -> Any:
             return raw
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise UsageError(
-            f"override `-s {item}`: {raw!r} is not {_describe(kinds)} ({problem}); quote a list "
+            f"override `{flag} {item}`: {raw!r} is not {_describe(kinds)} ({problem}); quote a list "
             "or mapping whole, e.g. -s 'steps.dedup.fields=[text, label]'"
         ) from None
     if str in kinds and (isinstance(value, str) or _kind(value) not in kinds):

@@ -48,6 +48,7 @@ from synthpipe.curate.decontam.semantic import SemanticHit, Thresholds
 from synthpipe.data.records import Batch, Record, drop
 from synthpipe.embeddings.minilm import embedder_requirements
 from synthpipe.pipeline.registry import register_step
+from synthpipe.pipeline.rundir import write_step_summary
 from synthpipe.pipeline.step import GlobalStep, StepConfig, StepContext
 
 SUMMARY_FILE = "decontaminate_summary.json"
@@ -441,15 +442,7 @@ class Decontaminate(GlobalStep):
                      verb, detectors, summary.get("spared_answer_only", 0))  # fmt: skip
         if ctx.run_dir is None:
             return
-        path = Path(ctx.run_dir) / SUMMARY_FILE
-        if path.exists():  # a second decontaminate step in the same run gets its own file
-            try:
-                other = json.loads(path.read_text()).get("step")
-            except (OSError, ValueError, AttributeError):
-                other = None
-            if other not in (None, ctx.name):
-                path = path.with_name(f"decontaminate_summary.{ctx.name}.json")
-        path.write_text(json.dumps(self.last_summary, indent=2) + "\n")
+        write_step_summary(ctx.run_dir, SUMMARY_FILE, ctx.name, self.last_summary)
 
 
 def _for(value: float | dict[str, float] | None, name: str) -> float | None:

@@ -30,7 +30,6 @@ kept untouched and never match.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import tempfile
@@ -54,6 +53,7 @@ from synthpipe.curate.minhash.store import SignatureSpec, Spill, save_signatures
 from synthpipe.data.records import ID, Batch, drop
 from synthpipe.errors import StepError
 from synthpipe.pipeline.registry import register_step
+from synthpipe.pipeline.rundir import write_step_summary
 from synthpipe.pipeline.step import GlobalStep, StepConfig, StepContext
 from synthpipe.text.normalize import Normalization
 
@@ -348,15 +348,7 @@ class MinHashDedup(GlobalStep):
         )  # fmt: skip
         if ctx.run_dir is None:
             return
-        path = Path(ctx.run_dir) / SUMMARY_FILE
-        if path.exists():  # a second minhash step in the same run gets its own file
-            try:
-                other = json.loads(path.read_text()).get("step")
-            except (OSError, ValueError, AttributeError):
-                other = None
-            if other not in (None, ctx.name):
-                path = path.with_name(f"minhash_summary.{ctx.name}.json")
-        path.write_text(json.dumps(self.last_summary, indent=2) + "\n")
+        write_step_summary(ctx.run_dir, SUMMARY_FILE, ctx.name, self.last_summary)
 
 
 class _Index:
