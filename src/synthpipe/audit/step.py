@@ -68,6 +68,7 @@ class Audit(GlobalStep):
     """
 
     Config = AuditConfig
+    marks_only = True  # one output batch per input batch, drops marked
 
     def input_columns(self) -> set[str]:
         return {self.config.text_field}

@@ -44,6 +44,7 @@ class ExactDedup(GlobalStep):
     """
 
     Config = ExactDedupConfig
+    marks_only = True  # one output batch per input batch, drops marked
     drop_reasons = ("duplicate",)
     distributed = "synthpipe.curate.exact_dedup_distributed:exact_dedup"
 

@@ -372,6 +372,7 @@ class SemanticDedup(GlobalStep):
     """
 
     Config = SemanticDedupConfig
+    marks_only = True  # one output batch per input batch, drops marked
     config: SemanticDedupConfig
     drop_reasons = ("semantic_duplicate",)
 

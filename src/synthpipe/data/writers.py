@@ -41,8 +41,11 @@ Records = Iterable[Record] | pa.Table
 
 # -- atomic replacement -----------------------------------------------------------------
 @contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path, durable: bool = True) -> Iterator[Path]:
     """Yield a temp path next to `path`; move it into place only if the block succeeds.
+
+    The rename alone survives a killed process; `durable` also fsyncs the file and its
+    directory, so the file survives a power loss too (a few ms per file).
 
     The block may create a file or a directory there (HF `save_to_disk`). On an exception the
     temp path is removed and an existing `path` is left untouched; a full disk becomes a
@@ -56,9 +59,11 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         if tmp.is_dir():
             _replace_dir(tmp, target)
         else:
-            _fsync(tmp)  # data on disk before the rename makes it visible
+            if durable:
+                _fsync(tmp)  # data on disk before the rename makes it visible
             os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        if durable:
+            _fsync_dir(target.parent)
     except BaseException as exc:
         _remove(tmp)
         if (full := disk_full(exc, target)) is not None and full is not exc:

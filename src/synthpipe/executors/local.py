@@ -3,8 +3,8 @@
 A plan is cut into segments at every source or global step (a "head"); inside a segment
 each batch flows head -> map -> map, with up to `max_inflight` batches in flight. I/O-bound
 steps run as coroutines, CPU-bound steps in a process pool (`workers > 1`), others in
-threads. Every step checkpoints each batch as one shard, so a rerun continues from the last
-finished batch of every step. The executor knows step shapes, never step internals; what it
+threads. Every step checkpoints each batch (see :mod:`synthpipe.pipeline.checkpoints`), so a
+rerun continues from the last finished batch of every step. The executor knows step shapes, never step internals; what it
 shares with the Ray executor around a segment is in :mod:`synthpipe.executors.segment`.
 """
 
@@ -13,18 +13,18 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 
-from synthpipe.data.records import DROP, Batch
+from synthpipe.data.records import Batch
 from synthpipe.executors.segment import (
     ContextFactory,
     SegmentRun,
+    check_marks_only,
     check_nothing_lost,
-    next_batch,
     step_errors,
 )
-from synthpipe.pipeline.checkpoints import StepCheckpoint
+from synthpipe.pipeline.checkpoints import kept
 from synthpipe.pipeline.plan import PlannedStep, run_segments
 from synthpipe.pipeline.progress import NullProgress
 from synthpipe.pipeline.step import Step, StepContext
@@ -76,12 +76,12 @@ class _SegmentRunner(SegmentRun):
             slots.release()
             failed = failed or task.cancelled() or task.exception() is not None
 
-        async for index, load in self._head_batches():
+        async for index, batch in self._head_batches():
             await slots.acquire()
             if failed:  # stop producing: finish what is in flight, then raise
                 slots.release()
                 break
-            task = asyncio.create_task(self._chain(index, load))
+            task = asyncio.create_task(self._chain(index, batch))
             task.add_done_callback(finished)
             tasks.append(task)
             count += 1
@@ -92,42 +92,27 @@ class _SegmentRunner(SegmentRun):
         self.finish(count)
 
     # -- the head: a source or a global step -----------------------------------------------
-    async def _head_batches(self):
-        head = self.head
-        if head.checkpoint.done:  # only the maps after it are unfinished
-            for index in head.checkpoint.indexes():
-                yield index, _loader(head.checkpoint, index)
-            return
-        done = self.resume_head()
-        for index in range(done):
-            yield index, _loader(head.checkpoint, index)
-        produced = self.head_batches(done)
-        index = done
-        while True:
-            started = time.perf_counter()
-            batch = await next_batch(produced)
-            self.clock(head.name, time.perf_counter() - started)
-            if batch is None:
-                break
-            batch = self.write_head(index, batch)
-            kept = [r for r in batch if r.get(DROP) is None]
-            yield index, _ready(kept)
-            index += 1
+    async def _head_batches(self) -> AsyncIterator[tuple[int, Batch]]:
+        async for index, batch in self.head_stream():
+            yield index, kept(batch)
 
     # -- a batch through the map steps ----------------------------------------------------
-    async def _chain(self, index: int, load: Callable[[], Batch]) -> None:
+    async def _chain(self, index: int, records: Batch) -> None:
         start = self.resume_maps(index)
         if start == len(self.maps):
             return
-        records = self.maps[start - 1].checkpoint.read(index) if start else load()
+        for p in self.maps[:start]:  # done before an interruption: their decisions again
+            records = kept(p.checkpoint.apply(index, records))
         for p in self.maps[start:]:
             started = time.perf_counter()
             out = await self._apply(p, records)
             self.clock(p.name, time.perf_counter() - started)
             check_nothing_lost(p.name, index, records, out)
-            p.checkpoint.write(index, out)
+            if p.checkpoint.storage == "drops":
+                check_marks_only(p.name, index, records, out)
+            await asyncio.to_thread(p.checkpoint.write, index, out)  # off the event loop
             self.progress.advance(p.name, len(records))
-            records = [r for r in out if r.get(DROP) is None]
+            records = kept(out)
 
     async def _apply(self, p: PlannedStep, records: Batch) -> Batch:
         ctx = self.make_ctx(p)
@@ -144,11 +129,3 @@ class _SegmentRunner(SegmentRun):
 
 def _process(step: Step, records: Batch, ctx: StepContext) -> Batch:
     return step.process(records, ctx)
-
-
-def _loader(checkpoint: StepCheckpoint, index: int) -> Callable[[], Batch]:
-    return lambda: checkpoint.read(index)
-
-
-def _ready(batch: Batch) -> Callable[[], Batch]:
-    return lambda: batch

@@ -42,8 +42,14 @@ from synthpipe.data.records import DROP, Batch
 from synthpipe.errors import StepError, UsageError
 from synthpipe.executors.ray_jobs import RayJob, import_ray, unwrap
 from synthpipe.executors.ray_llm import LLMBridge
-from synthpipe.executors.segment import ContextFactory, SegmentRun, check_nothing_lost, step_errors
-from synthpipe.pipeline.checkpoints import StepCheckpoint
+from synthpipe.executors.segment import (
+    ContextFactory,
+    SegmentRun,
+    check_marks_only,
+    check_nothing_lost,
+    step_errors,
+)
+from synthpipe.pipeline.checkpoints import StepCheckpoint, kept
 from synthpipe.pipeline.distributed import StepSpec
 from synthpipe.pipeline.plan import PlannedStep, run_segments
 from synthpipe.pipeline.progress import NullProgress
@@ -196,6 +202,7 @@ class _Segment(SegmentRun):
                 rows.append({"index": index, "start": start, "blob": None, "stats": "{}"})
         if not rows:
             return
+        self._attach_inputs(rows)
         import ray.data
 
         ds = ray.data.from_items(rows, override_num_blocks=len(rows))
@@ -208,6 +215,21 @@ class _Segment(SegmentRun):
                     self._account(stats)
         except Exception as exc:
             raise unwrap(exc) from exc
+
+    def _attach_inputs(self, rows: list[dict]) -> None:
+        """Rows whose input is not stored as records (a replayed source, drops marked on it)
+        get it from the driver, rebuilt in one pass over the head: a task reading batch k on
+        its own would replay the source up to k."""
+        chain = [self.head.checkpoint] + [p.checkpoint for p in self.maps]
+        wanted = {row["index"]: row for row in rows if chain[row["start"]].storage != "records"}
+        if not wanted:
+            return
+        for index, batch in enumerate(self.head.checkpoint.iter_batches(kept_only=True)):
+            row = wanted.get(index)
+            if row is not None:
+                for checkpoint in chain[1 : row["start"] + 1]:
+                    batch = kept(checkpoint.apply(index, batch))
+                row["blob"] = pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
 
     def _job(self, stage: tuple[int, int]) -> _StageJob:
         lo, hi = stage
@@ -316,6 +338,8 @@ def _run_stage(table, job: _StageJob, resources: Any):
                 started = time.perf_counter()
                 result = _apply(spec, records, resources)
                 check_nothing_lost(spec.name, index, records, result)
+                if spec.checkpoint.storage == "drops":
+                    check_marks_only(spec.name, index, records, result)
                 spec.checkpoint.write(index, result)
                 stats[spec.name] = [len(records), time.perf_counter() - started]
                 records = [r for r in result if r.get(DROP) is None]

@@ -19,6 +19,7 @@ from typing import Any
 
 from synthpipe.data.records import ID, Batch
 from synthpipe.errors import StepError, SynthpipeError
+from synthpipe.pipeline.checkpoints import ids_digest, name_missing_ids
 from synthpipe.pipeline.plan import PlannedStep
 from synthpipe.pipeline.step import StepContext
 
@@ -42,6 +43,7 @@ class SegmentRun:
         self.make_ctx = make_ctx
         self.progress = progress
         self.busy_s = busy_s
+        self.input_ids: dict[int, str] = {}  # a marks-only global head's input batches (ids digest)
 
     @property
     def steps(self) -> tuple[PlannedStep, ...]:
@@ -64,11 +66,17 @@ class SegmentRun:
 
     # -- the head ---------------------------------------------------------------------------
     def resume_head(self) -> int:
-        """Shards 0..done-1 the head wrote before an interruption (counted as progress)."""
+        """Batches 0..done-1 the head wrote before an interruption (counted as progress)."""
         done = self.head.checkpoint.committed_prefix()
         for index in range(done):
             self.progress.advance(self.head.name, self.head.checkpoint.num_rows(index))
         return done
+
+    @property
+    def head_restarts(self) -> bool:
+        """A replayable source or a global step gives its batches again from the first on
+        resume (cheaper than storing them); any other source continues after its last batch."""
+        return self.head.step.kind == "global" or self.head.checkpoint.storage == "replay"
 
     def head_batches(self, skip: int) -> Iterator[Batch] | AsyncIterator[Batch]:
         """The head's batches after the first `skip`: a source's (an async iterator for async
@@ -83,31 +91,74 @@ class SegmentRun:
             if step.skips_resumed_batches:
                 return batches
         else:
-            previous = self.previous.checkpoint
-            batches = step.run(lambda: previous.iter_batches(kept_only=True), ctx)
+            batches = step.run(self._global_input(), ctx)
         return skip_batches(batches, skip)
 
-    def write_head(self, index: int, batch: Batch) -> Batch:
-        """Checkpoint the head's batch `index`, naming id-less records ``<step>-<batch>-<row>``."""
-        for j, record in enumerate(batch):
-            if record.get(ID) in (None, ""):
-                record[ID] = f"{self.head.name}-{index:06d}-{j:05d}"
-        self.head.checkpoint.write(index, batch)
+    def _global_input(self) -> Callable[[], Iterator[Batch]]:
+        """The previous step's kept batches, once per pass of the global step; for a step that
+        only marks drops, each batch's ids are noted to check its output batch against."""
+        previous = self.previous.checkpoint
+        if self.head.checkpoint.storage != "drops":
+            return lambda: previous.iter_batches(kept_only=True)
+
+        def batches() -> Iterator[Batch]:
+            for index, batch in enumerate(previous.iter_batches(kept_only=True)):
+                self.input_ids[index] = ids_digest(batch)
+                yield batch
+
+        return batches
+
+    async def head_stream(self) -> AsyncIterator[tuple[int, Batch]]:
+        """Every batch of the head in order (kept and dropped records), checkpointing the ones
+        not checkpointed yet; a finished head's batches come from its checkpoint."""
+        head = self.head
+        if head.checkpoint.done:  # only the maps after it are unfinished
+            batches: Iterator[Batch] | AsyncIterator[Batch] = head.checkpoint.iter_batches(kept_only=False)
+            done = None
+        else:
+            done = self.resume_head()
+            if self.head_restarts:
+                batches = self.head_batches(0)
+            else:  # the checkpointed batches, then the source from where it stopped
+                stored = (head.checkpoint.read(i, kept_only=False) for i in range(done))
+                batches = _chain(stored, self.head_batches(done))
+        index = 0
+        while True:
+            started = time.perf_counter()
+            batch = await next_batch(batches)
+            self.clock(head.name, time.perf_counter() - started)
+            if batch is None:
+                return
+            if done is not None:
+                batch = self._checkpoint_head(index, batch, done)
+            yield index, batch
+            index += 1
+
+    def _checkpoint_head(self, index: int, batch: Batch, done: int) -> Batch:
+        """Name id-less records ``<step>-<batch>-<row>`` and checkpoint batch `index` unless it
+        is among the first `done` (checked against them when replayed)."""
+        checkpoint = self.head.checkpoint
+        if self.head.step.kind == "source":
+            name_missing_ids(self.head.name, index, batch)
+        if index < done:
+            if checkpoint.storage == "replay":
+                checkpoint.check_replay(index, batch)
+            return batch
+        if checkpoint.storage == "drops" and ids_digest(batch) != self.input_ids.get(index):
+            raise StepError(
+                f"step {self.head.name!r} ({type(self.head.step).__name__}) declares marks_only, but its "
+                f"output batch {index} is not its input batch {index} with drops marked"
+            )
+        checkpoint.write(index, batch)
         self.progress.advance(self.head.name, len(batch))
         return batch
 
     async def drain_head(self) -> int:
-        """Run the head to its end, checkpointing every batch; returns the shards it has."""
-        index = self.resume_head()
-        batches = self.head_batches(index)
-        while True:
-            started = time.perf_counter()
-            batch = await next_batch(batches)
-            self.clock(self.head.name, time.perf_counter() - started)
-            if batch is None:
-                return index
-            self.write_head(index, batch)
-            index += 1
+        """Run the head to its end, checkpointing every batch; returns the batches it has."""
+        count = 0
+        async for index, _ in self.head_stream():
+            count = index + 1
+        return count
 
     # -- the maps ---------------------------------------------------------------------------
     def resume_maps(self, index: int) -> int:
@@ -126,6 +177,18 @@ async def next_batch(batches: Iterator[Batch] | AsyncIterator[Batch]) -> Batch |
     if isinstance(batches, AsyncIterator):
         return await anext(batches, None)
     return await asyncio.to_thread(next, batches, None)
+
+
+def _chain(first: Iterator[Batch], then: Iterator[Batch] | AsyncIterator[Batch]) -> AsyncIterator[Batch]:
+    """`first`'s batches, then `then`'s (which may be async)."""
+
+    async def batches() -> AsyncIterator[Batch]:
+        for batch in first:
+            yield batch
+        while (batch := await next_batch(then)) is not None:
+            yield batch
+
+    return batches()
 
 
 def skip_batches(batches: Iterator[Batch], n: int) -> Iterator[Batch]:
@@ -152,6 +215,15 @@ def check_nothing_lost(name: str, index: int, before: Batch, after: Any) -> None
         raise StepError(
             f"step {name!r} lost {len(missing)} record(s) in batch {index} (e.g. {example}); "
             "map steps must mark records with _drop instead of deleting them"
+        )
+
+
+def check_marks_only(name: str, index: int, before: Batch, after: Batch) -> None:
+    """A step that declares `marks_only` returns the records it got, in the same order."""
+    if len(after) != len(before) or any(a.get(ID) != b.get(ID) for a, b in zip(after, before, strict=True)):
+        raise StepError(
+            f"step {name!r} declares marks_only, but its batch {index} came back with other records "
+            "or in another order; set marks_only = False on a step that adds, removes or reorders records"
         )
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from synthpipe.pipeline.checkpoints import StepCheckpoint
-from synthpipe.pipeline.step import Step
+from synthpipe.data.records import Batch
+from synthpipe.pipeline.checkpoints import StepCheckpoint, name_missing_ids
+from synthpipe.pipeline.step import Step, StepContext
 
 
 @dataclass
@@ -17,6 +18,27 @@ class PlannedStep:
     step: Step
     fingerprint: str
     checkpoint: StepCheckpoint
+
+
+def storage_of(step: Step) -> str:
+    """What a step's checkpoint stores (see checkpoints.py): a replayable source counts only,
+    a step that only marks drops its drops, any other step its records."""
+    if step.kind == "source":
+        return "replay" if step.replayable and type(step).aread is None else "records"
+    return "drops" if step.only_marks_drops() else "records"
+
+
+@dataclass
+class SourceReplay:
+    """A replayable source's batches again from its start, ids named as when first read.
+    Picklable (a step and a plain context), so Ray workers replay it too."""
+
+    step: Step
+    ctx: StepContext
+
+    def __call__(self) -> Iterator[Batch]:
+        for index, batch in enumerate(self.step.read(self.ctx)):
+            yield name_missing_ids(self.ctx.name, index, batch)
 
 
 def split_segments(plan: list[PlannedStep]) -> list[list[PlannedStep]]:

@@ -52,8 +52,9 @@ class RunDir:
     quarantine_path = property(lambda self: self.root / "quarantine.jsonl")
     report_path = property(lambda self: self.root / "report.html")
 
-    def checkpoint(self, index: int, name: str, fingerprint: str) -> StepCheckpoint:
-        return StepCheckpoint(self.steps_dir / f"{index:02d}-{name}", fingerprint)
+    def checkpoint(self, index: int, name: str, fingerprint: str, **options: Any) -> StepCheckpoint:
+        """Step `index`'s checkpoint; `options` as for :class:`StepCheckpoint` (storage, ...)."""
+        return StepCheckpoint(self.steps_dir / f"{index:02d}-{name}", fingerprint, **options)
 
     # -- lifecycle ------------------------------------------------------------------------
     def open(self, fresh: bool = False) -> None:

@@ -53,6 +53,7 @@ class ReadRecords(SourceStep):
 
     Config = ReadConfig
     config: ReadConfig
+    replayable = True  # reading the file again is cheaper than checkpointing its records
     peek_rows: ClassVar[int] = 1000  # records read when a recipe is loaded, to learn the columns
 
     def path(self) -> Path:
@@ -118,6 +119,7 @@ class FromRecords(SourceStep):
 
     Config = RecordsConfig
     config: RecordsConfig
+    replayable = True
 
     @classmethod
     def from_dataset(cls, dataset: Any) -> FromRecords:

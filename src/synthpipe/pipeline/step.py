@@ -75,6 +75,9 @@ class Step:
     drop_reasons: ClassVar[tuple[str, ...]] = ()  # every `_drop` reason it writes (in its docstring)
     # optional modules the step imports (e.g. ("math_verify",)); checked when a pipeline is built
     requires: ClassVar[tuple[str, ...]] = ()
+    # its output batch is its input batch, same records in the same order, some marked `_drop`,
+    # nothing else changed: its checkpoint then keeps only the drops (see checkpoints.py)
+    marks_only: ClassVar[bool] = False
 
     def __init__(self, config: StepConfig | dict[str, Any] | None = None, /, **kwargs: Any):
         if isinstance(config, StepConfig):
@@ -87,6 +90,10 @@ class Step:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config.model_dump().items())
         return f"{type(self).__name__}({args})"
+
+    def only_marks_drops(self) -> bool:
+        """`marks_only` for this configured step; override when an option changes records."""
+        return self.marks_only
 
     def requirements(self) -> tuple[str, ...]:
         """Optional modules this configured step needs (see `synthpipe.importing`): `requires`
@@ -134,6 +141,9 @@ class SourceStep(Step):
 
     kind: ClassVar[str] = "source"
     skips_resumed_batches: ClassVar[bool] = False  # True: honours ctx.skip_batches itself
+    # gives the same batches every time for its config and seed, cheaply (a file, inline records,
+    # a seeded generator): its checkpoint keeps counts only, and its records are read again
+    replayable: ClassVar[bool] = False
 
     def expected_count(self) -> int | None:
         """Records this source will yield, if known (drives progress bars)."""
@@ -167,8 +177,11 @@ FilterResult = bool | tuple[bool, str] | tuple[bool, str, Any]
 class FilterStep(MapStep):
     """A map step defined by one predicate, datatrove-style.
 
-    `keep(record)` returns True to keep, or ``(False, reason)`` / ``(False, reason, detail)``.
+    `keep(record)` returns True to keep, or ``(False, reason)`` / ``(False, reason, detail)``;
+    it must not change the record (set `marks_only = False` on a subclass that does).
     """
+
+    marks_only: ClassVar[bool] = True
 
     def keep(self, record: Record) -> FilterResult:
         raise NotImplementedError

@@ -246,6 +246,7 @@ class MathWordProblems(SourceStep):
     """
 
     Config = MathWordProblemsConfig
+    replayable = True  # seeded: generating again is cheaper than checkpointing
     config: MathWordProblemsConfig
     skips_resumed_batches: ClassVar[bool] = True
 

@@ -235,6 +235,7 @@ class VerifyReasoningGym(FilterStep):
     """
 
     Config = VerifyReasoningGymConfig
+    marks_only = False  # writes the score into the record
     requires = ("reasoning_gym",)
     verifies = True  # drops are verification failures: the audit reports its pass rate
     config: VerifyReasoningGymConfig

@@ -579,6 +579,7 @@ class SlotTemplate(SourceStep):
     """
 
     Config = SlotTemplateConfig
+    replayable = True  # seeded: generating again is cheaper than checkpointing
     config: SlotTemplateConfig
     skips_resumed_batches: ClassVar[bool] = True
 

@@ -20,7 +20,6 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -40,11 +39,12 @@ from synthpipe.executors import make_executor
 from synthpipe.importing import require
 from synthpipe.llm.pool import LLMPool
 from synthpipe.llm.types import BudgetExceeded
-from synthpipe.pipeline.plan import PlannedStep, reopen_failed
+from synthpipe.pipeline.plan import PlannedStep, SourceReplay, reopen_failed, storage_of
 from synthpipe.pipeline.progress import NullProgress
 from synthpipe.pipeline.rundir import RunDir
 from synthpipe.pipeline.step import Step, StepContext
 from synthpipe.run.limits import check_run_size
+from synthpipe.run.outputs import LedgerSpill, walk
 from synthpipe.run.recipe import Recipe, load_recipe
 from synthpipe.run.requirements import check_requirements
 
@@ -104,11 +104,16 @@ class Pipeline:
 
     def plan(self, run_dir: RunDir) -> list[PlannedStep]:
         """Fingerprints chain: each step's depends on its config, code and everything before."""
-        planned, fingerprint = [], ""
+        planned, fingerprint, upstream = [], "", None
         env = {"llms": self.recipe.llms}
+        recipe = self.recipe
         for index, (name, step) in enumerate(self.steps.items()):
-            fingerprint = step.fingerprint(fingerprint, self.recipe.seed, env)
-            planned.append(PlannedStep(name, step, fingerprint, run_dir.checkpoint(index, name, fingerprint)))
+            fingerprint = step.fingerprint(fingerprint, recipe.seed, env)
+            replay = SourceReplay(step, StepContext(name, seed=recipe.seed, batch_size=recipe.batch_size))
+            checkpoint = run_dir.checkpoint(index, name, fingerprint, storage=storage_of(step), durable=recipe.durable,
+                                            upstream=upstream, replay=replay if step.kind == "source" else None)  # fmt: skip
+            planned.append(PlannedStep(name, step, fingerprint, checkpoint))
+            upstream = checkpoint
         return planned
 
     def run(
@@ -250,14 +255,21 @@ class Pipeline:
         step_metrics = _step_metrics(plan, reused, busy_s)  # counts come from the shards' _drop column
         kept_total = step_metrics[-1]["kept"]
         dropped_total = sum(s["dropped"] for s in step_metrics)
-        # one streamed pass writes each output and keeps the report's bounded sample
+        # one walk over the checkpoints writes the kept records and sets the ledger aside; each
+        # output is written once, streamed, keeping the report's bounded sample
         kept, dropped = [], []
-        kept_count = write_records(
-            tap_sample(_kept(plan), kept_total, REPORT_SAMPLE, kept), run_dir.kept_path(fmt), format=fmt
-        )
-        dropped_count = write_records(
-            tap_sample(_dropped(plan), dropped_total, REPORT_SAMPLE, dropped), run_dir.dropped_path(fmt), format=fmt
-        )
+        spill = LedgerSpill(run_dir.root / ".ledger", plan)
+        try:
+            records = walk(plan, spill, {s["name"]: s["dropped"] for s in step_metrics})
+            kept_count = write_records(
+                tap_sample(records, kept_total, REPORT_SAMPLE, kept), run_dir.kept_path(fmt), format=fmt
+            )
+            dropped_count = write_records(
+                tap_sample(spill.records(), dropped_total, REPORT_SAMPLE, dropped), run_dir.dropped_path(fmt),
+                format=fmt,
+            )
+        finally:
+            spill.close()
         quarantined, quarantine_reasons = _merge_quarantines(run_dir, plan)
         metrics = {
             "run": {
@@ -441,19 +453,6 @@ def _merge_quarantines(run_dir: RunDir, plan: list[PlannedStep]) -> tuple[int, d
 
 
 REPORT_SAMPLE = 20_000  # the report's statistics use at most this many evenly spaced records
-
-
-def _kept(plan: list[PlannedStep]) -> Iterator[Record]:
-    return _flatten(plan[-1].checkpoint.iter_batches(kept_only=True))
-
-
-def _dropped(plan: list[PlannedStep]) -> Iterator[Record]:
-    return _flatten(b for p in plan for b in p.checkpoint.iter_dropped())
-
-
-def _flatten(batches) -> Iterator[Record]:
-    for batch in batches:
-        yield from batch
 
 
 def _attach_log(path: Path) -> logging.Handler:

@@ -54,6 +54,9 @@ class Recipe(BaseModel):
     batch_size: int = Field(256, gt=0, description="records per batch and per checkpoint shard")
     workers: int = Field(1, ge=1, description="processes for CPU-bound steps")
     max_inflight: int = Field(4, ge=1, description="batches processed concurrently")
+    durable: bool = Field(
+        False, description="fsync every checkpoint file, so a power loss (not only a killed process) loses no batch"
+    )
     output: OutputConfig = OutputConfig()
     llms: dict[str, LLMConfig] = Field({}, description="LLM endpoints by name; steps refer to them with `llm:`")
     budget: BudgetConfig = Field(BudgetConfig(), description="the run's cap on paid requests, tokens and cost")

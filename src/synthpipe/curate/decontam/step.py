@@ -223,6 +223,7 @@ class Decontaminate(GlobalStep):
     """
 
     Config = DecontaminateConfig
+    marks_only = True  # one output batch per input batch, drops marked
     config: DecontaminateConfig
     drop_reasons = ("contaminated",)
     distributed = "synthpipe.curate.decontam.distributed:decontaminate"
@@ -296,6 +297,9 @@ class Decontaminate(GlobalStep):
         }
 
     # -- the run ----------------------------------------------------------------------------------
+    def only_marks_drops(self) -> bool:
+        return self.config.action != "flag"  # flagging writes a field into the record
+
     def run(self, batches: Callable[[], Iterator[Batch]], ctx: StepContext) -> Iterator[Batch]:
         cfg = self.config
         sets = self.benchmark_sets()

@@ -165,6 +165,7 @@ class MinHashDedup(GlobalStep):
     """
 
     Config = MinHashDedupConfig
+    marks_only = True  # one output batch per input batch, drops marked
     config: MinHashDedupConfig
     drop_reasons = (REASON,)
 
