@@ -28,7 +28,7 @@ def corpus(path, n=500):
     return path
 
 
-def pipeline(path, **steps):
+def pipeline(path, **settings):
     return Pipeline(
         "store",
         {
@@ -36,9 +36,9 @@ def pipeline(path, **steps):
             "filter": TextFilter(min_words=2),
             "tag": toy_steps.SlowTagger(),
             "dedup": ExactDedup(),
-            **steps,
         },
         batch_size=64,
+        **settings,
     )
 
 
@@ -148,3 +148,49 @@ def test_checkpoint_files_are_fsynced_only_when_asked(tmp_path, monkeypatch):
     quick, durable = run("quick", False), run("durable", True)
     batches = 2 * 8  # two steps, 8 batches of 64 from 500 records
     assert durable - quick >= 2 * batches  # file and directory, per batch and step
+
+
+READS = {"n": 0}
+
+
+class CountedReads(SourceStep):
+    """A replayable source that counts how often it is read from its start."""
+
+    replayable = True
+
+    def read(self, ctx):
+        READS["n"] += 1
+        for start in range(0, 300, ctx.batch_size):
+            yield [{"id": f"c{i}", "text": f"words and more words {i % 120}"} for i in range(start, start + ctx.batch_size)]
+
+
+def test_a_source_and_its_filters_run_inside_the_next_global_steps_first_pass(tmp_path, monkeypatch):
+    def run(name):
+        READS["n"] = 0
+        pipe = Pipeline("fused", {"source": CountedReads(), "filter": TextFilter(min_words=2), "dedup": ExactDedup()},
+                        batch_size=50)  # fmt: skip
+        return pipe.run(tmp_path / name), READS["n"]
+
+    fused, reads = run("fused")
+    assert reads == 1  # one pass: source, filter and dedup together; the outputs come from the spill
+    from synthpipe.executors.segment import SegmentRun
+
+    monkeypatch.setattr(SegmentRun, "fusable", lambda self, cpu_steps_in_threads: False)
+    apart, reads_apart = run("apart")
+    assert reads_apart == 2
+    assert outputs(fused) == outputs(apart) and fused.metrics["kept"] == 120
+    assert [s["out"] for s in fused.metrics["steps"]] == [s["out"] for s in apart.metrics["steps"]]
+
+
+def test_outputs_rebuilt_from_checkpoints_equal_the_ones_set_aside_during_the_run(tmp_path):
+    path = corpus(tmp_path / "in.jsonl")
+    path.write_text(  # the tagger needs `n`
+        "".join(json.dumps({**json.loads(line), "n": i}) + "\n" for i, line in enumerate(path.read_text().splitlines()))
+    )
+    during = pipeline(path).run(tmp_path / "run")
+    kept, dropped = outputs(during)
+    assert not (tmp_path / "run" / ".spill").exists()  # set aside, then removed
+    # every step reused, another output format: nothing ran, so the outputs are rebuilt
+    rebuilt = pipeline(path, output={"format": "parquet"}).run(tmp_path / "run")
+    assert all(s["reused"] for s in rebuilt.metrics["steps"])
+    assert outputs(rebuilt) == (kept, dropped)

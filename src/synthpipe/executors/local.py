@@ -20,13 +20,11 @@ from synthpipe.data.records import Batch
 from synthpipe.executors.segment import (
     ContextFactory,
     SegmentRun,
-    check_marks_only,
-    check_nothing_lost,
     step_errors,
 )
-from synthpipe.pipeline.checkpoints import kept
-from synthpipe.pipeline.plan import PlannedStep, run_segments
+from synthpipe.pipeline.plan import PlannedStep, run_segments, split_segments
 from synthpipe.pipeline.progress import NullProgress
+from synthpipe.pipeline.spill import RecordSpill
 from synthpipe.pipeline.step import Step, StepContext
 
 
@@ -36,12 +34,29 @@ class LocalExecutor:
         self.max_inflight = max_inflight
         self.busy_s: dict[str, float] = {}  # time each step spent working (batches overlap)
 
-    def execute(self, plan: list[PlannedStep], make_ctx: ContextFactory, progress=None) -> None:
+    def execute(
+        self, plan: list[PlannedStep], make_ctx: ContextFactory, progress=None, spill: RecordSpill | None = None
+    ) -> None:
+        """Run `plan`; with `spill`, every finished batch's outputs are set aside there."""
         progress = progress or NullProgress()
         pool = self._pool(plan)
+        after = _next_segments(plan)
+        fused: dict[str, SegmentRun] = {}  # a global step's name -> the segment fused into its first pass
+
         def run_segment(segment: list[PlannedStep], previous: PlannedStep | None) -> None:
             runner = _SegmentRunner(segment, previous, make_ctx, progress, pool, self.max_inflight, self.busy_s)
+            runner.spill, runner.last_step = spill, plan[-1]
+            nxt = after.get(segment[0].name)
+            if _feeds_a_global_step(nxt) and runner.fusable(cpu_steps_in_threads=pool is None):
+                runner.start()  # its progress bars come before the next segment's
+                fused[nxt[0].name] = runner
+                return
+            runner.feeder = fused.pop(segment[0].name, None)
+            feeder = runner.feeder
             asyncio.run(runner.run())
+            if feeder is not None and not all(p.checkpoint.done for p in feeder.steps):
+                for _ in feeder.first_pass():  # the global step never read its input
+                    pass
 
         try:
             run_segments(plan, progress, run_segment)
@@ -94,29 +109,23 @@ class _SegmentRunner(SegmentRun):
     # -- the head: a source or a global step -----------------------------------------------
     async def _head_batches(self) -> AsyncIterator[tuple[int, Batch]]:
         async for index, batch in self.head_stream():
-            yield index, kept(batch)
+            yield index, self.spilled(self.head, index, batch)
 
     # -- a batch through the map steps ----------------------------------------------------
     async def _chain(self, index: int, records: Batch) -> None:
         start = self.resume_maps(index)
-        if start == len(self.maps):
+        if start == len(self.maps) and self.spill is None:
             return
         for p in self.maps[:start]:  # done before an interruption: their decisions again
-            records = kept(p.checkpoint.apply(index, records))
+            records = self.spilled(p, index, p.checkpoint.apply(index, records))
         for p in self.maps[start:]:
             started = time.perf_counter()
             out = await self._apply(p, records)
             self.clock(p.name, time.perf_counter() - started)
-            check_nothing_lost(p.name, index, records, out)
-            if p.checkpoint.storage == "drops":
-                check_marks_only(p.name, index, records, out)
-            await asyncio.to_thread(p.checkpoint.write, index, out)  # off the event loop
-            self.progress.advance(p.name, len(records))
-            records = kept(out)
+            records = await asyncio.to_thread(self.record_map, p, index, records, out)  # writes off the loop
 
     async def _apply(self, p: PlannedStep, records: Batch) -> Batch:
-        ctx = self.make_ctx(p)
-        ctx.quarantine = None  # the quarantine file belongs to sources
+        ctx = self.map_context(p)
         with step_errors(p.name):
             if p.step.io_bound:
                 return await p.step.aprocess(records, ctx)
@@ -125,6 +134,16 @@ class _SegmentRunner(SegmentRun):
                 loop = asyncio.get_running_loop()
                 return await loop.run_in_executor(self.pool, _process, p.step, records, ctx)
             return await asyncio.to_thread(p.step.process, records, ctx)
+
+
+def _feeds_a_global_step(nxt: list[PlannedStep] | None) -> bool:
+    return bool(nxt) and nxt[0].step.kind == "global" and not all(p.checkpoint.done for p in nxt)
+
+
+def _next_segments(plan: list[PlannedStep]) -> dict[str, list[PlannedStep]]:
+    """For each segment's first step, the segment after it."""
+    segments = split_segments(plan)
+    return {a[0].name: b for a, b in zip(segments, segments[1:], strict=False)}
 
 
 def _process(step: Step, records: Batch, ctx: StepContext) -> Batch:

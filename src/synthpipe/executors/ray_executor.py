@@ -67,7 +67,8 @@ class RayExecutor:
         self.max_inflight = max_inflight
         self.busy_s: dict[str, float] = {}  # time each step spent working, summed over workers
 
-    def execute(self, plan: list[PlannedStep], make_ctx: ContextFactory, progress=None) -> None:
+    def execute(self, plan: list[PlannedStep], make_ctx: ContextFactory, progress=None, spill=None) -> None:
+        """Run `plan` on Ray. `spill` is not used: the outputs are rebuilt from the checkpoints."""
         ray = import_ray()
         progress = progress or NullProgress()
         started_here = connect(ray, self.address)

@@ -17,10 +17,11 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-from synthpipe.data.records import ID, Batch
+from synthpipe.data.records import DROP, ID, Batch
 from synthpipe.errors import StepError, SynthpipeError
-from synthpipe.pipeline.checkpoints import ids_digest, name_missing_ids
+from synthpipe.pipeline.checkpoints import ids_digest, kept, name_missing_ids
 from synthpipe.pipeline.plan import PlannedStep
+from synthpipe.pipeline.spill import KEPT, RecordSpill
 from synthpipe.pipeline.step import StepContext
 
 ContextFactory = Callable[[PlannedStep], StepContext]
@@ -44,6 +45,9 @@ class SegmentRun:
         self.progress = progress
         self.busy_s = busy_s
         self.input_ids: dict[int, str] = {}  # a marks-only global head's input batches (ids digest)
+        self.feeder: SegmentRun | None = None  # the previous segment, when fused into this one
+        self.spill: RecordSpill | None = None  # where finished batches' outputs go (see spill.py)
+        self.last_step: PlannedStep | None = None  # the plan's last step: its kept records are the output
 
     @property
     def steps(self) -> tuple[PlannedStep, ...]:
@@ -95,15 +99,18 @@ class SegmentRun:
         return skip_batches(batches, skip)
 
     def _global_input(self) -> Callable[[], Iterator[Batch]]:
-        """The previous step's kept batches, once per pass of the global step; for a step that
-        only marks drops, each batch's ids are noted to check its output batch against."""
+        """The previous step's kept batches, once per pass of the global step: the first pass
+        runs the segment before it when that one was fused into it (see :meth:`fusable`). For a
+        step that only marks drops, each batch's ids are noted to check its output against."""
         previous = self.previous.checkpoint
-        if self.head.checkpoint.storage != "drops":
-            return lambda: previous.iter_batches(kept_only=True)
+        note_ids = self.head.checkpoint.storage == "drops"
 
         def batches() -> Iterator[Batch]:
-            for index, batch in enumerate(previous.iter_batches(kept_only=True)):
-                self.input_ids[index] = ids_digest(batch)
+            feeder, self.feeder = self.feeder, None
+            source = feeder.first_pass() if feeder is not None else previous.iter_batches(kept_only=True)
+            for index, batch in enumerate(source):
+                if note_ids:
+                    self.input_ids[index] = ids_digest(batch)
                 yield batch
 
         return batches
@@ -160,7 +167,67 @@ class SegmentRun:
             count = index + 1
         return count
 
+    # -- fusing a segment into the global step after it ----------------------------------------
+    def fusable(self, cpu_steps_in_threads: bool) -> bool:
+        """True when this segment can run as the first input pass of the global step after it
+        (one pass over the data instead of two): a sync source and plain map steps (no LLM or
+        I/O-bound step, which want batches in flight; CPU-bound ones only without a process
+        pool), with nothing checkpointed yet (a resumed segment runs on its own)."""
+        if self.head.step.kind != "source" or type(self.head.step).aread is not None:
+            return False
+        for p in self.maps:
+            if p.step.io_bound or getattr(p.step, "uses_llm", False) or (p.step.cpu_bound and not cpu_steps_in_threads):
+                return False
+        return not any(p.checkpoint.indexes() for p in self.steps)
+
+    def first_pass(self) -> Iterator[Batch]:
+        """Run the whole segment here, batch after batch, checkpointing as it goes; yields the
+        kept records of its last step (the next global step's input)."""
+        batches = self.head_batches(0)
+        index = 0
+        while True:
+            started = time.perf_counter()
+            batch = next(batches, None)  # a sync source (see fusable)
+            self.clock(self.head.name, time.perf_counter() - started)
+            if batch is None:
+                break
+            records = self.spilled(self.head, index, self._checkpoint_head(index, batch, 0))
+            for p in self.maps:
+                started = time.perf_counter()
+                with step_errors(p.name):
+                    out = p.step.process(records, self.map_context(p))
+                self.clock(p.name, time.perf_counter() - started)
+                records = self.record_map(p, index, records, out)
+            yield records
+            index += 1
+        self.finish(index)
+
     # -- the maps ---------------------------------------------------------------------------
+    def map_context(self, p: PlannedStep) -> StepContext:
+        ctx = self.make_ctx(p)
+        ctx.quarantine = None  # the quarantine file belongs to sources
+        return ctx
+
+    def record_map(self, p: PlannedStep, index: int, records: Batch, out: Any) -> Batch:
+        """Check map step `p`'s output `out` for batch `index`, checkpoint and count it; returns
+        its kept records."""
+        check_nothing_lost(p.name, index, records, out)
+        if p.checkpoint.storage == "drops":
+            check_marks_only(p.name, index, records, out)
+        p.checkpoint.write(index, out)
+        self.progress.advance(p.name, len(records))
+        return self.spilled(p, index, out)
+
+    def spilled(self, p: PlannedStep, index: int, out: Batch) -> Batch:
+        """Hand step `p`'s dropped records of batch `index` (and, for the plan's last step, its
+        kept ones) to the spill; returns the kept records."""
+        records = kept(out)
+        if self.spill is not None:
+            self.spill.add(p.name, index, [r for r in out if r.get(DROP) is not None])
+            if p is self.last_step:
+                self.spill.add(KEPT, index, records)
+        return records
+
     def resume_maps(self, index: int) -> int:
         """The first map step still missing batch `index` (``len(maps)``: none is), after which
         every later one is missing it too; the maps before it count as progress."""

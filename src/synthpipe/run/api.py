@@ -42,9 +42,10 @@ from synthpipe.llm.types import BudgetExceeded
 from synthpipe.pipeline.plan import PlannedStep, SourceReplay, reopen_failed, storage_of
 from synthpipe.pipeline.progress import NullProgress
 from synthpipe.pipeline.rundir import RunDir
+from synthpipe.pipeline.spill import RecordSpill
 from synthpipe.pipeline.step import Step, StepContext
 from synthpipe.run.limits import check_run_size
-from synthpipe.run.outputs import LedgerSpill, walk
+from synthpipe.run.outputs import kept_records
 from synthpipe.run.recipe import Recipe, load_recipe
 from synthpipe.run.requirements import check_requirements
 
@@ -190,14 +191,17 @@ class Pipeline:
         executor_name, address = self._executor
         executor = make_executor(executor_name, workers=self.recipe.workers,
                                  max_inflight=self.recipe.max_inflight, address=address)  # fmt: skip
+        spill = RecordSpill(run_dir.root / ".spill", [p.name for p in plan])  # the outputs, as batches finish
         try:
             with progress:
-                executor.execute(plan, lambda p: self._context(p, run_dir, strict, pool), progress)
+                executor.execute(plan, lambda p: self._context(p, run_dir, strict, pool), progress, spill)
         except BudgetExceeded as exc:
+            spill.close()
             run_dir.write_json(run_dir.state_path, {**state, "status": "budget_reached", "error": str(exc)})
             log.warning("%s", exc)
             raise
         except BaseException as exc:
+            spill.close()
             run_dir.write_json(run_dir.state_path, {**state, "status": "failed", "error": str(exc)})
             log.exception("run failed: %s", exc)
             raise
@@ -211,7 +215,11 @@ class Pipeline:
             run_dir.write_json(run_dir.metrics_path, metrics)
             log.info("nothing changed: outputs of the previous run are current")
         else:
-            metrics = self._finish(run_dir, plan, reused, started, executor.busy_s, llm_metrics)
+            try:
+                metrics = self._finish(run_dir, plan, spill, reused, started, executor.busy_s, llm_metrics)
+            finally:
+                spill.close()
+        spill.close()
         run_dir.write_json(run_dir.state_path, {**state, "status": "finished", "finished": _now()})
         return RunResult(run_dir.root, metrics)
 
@@ -249,27 +257,29 @@ class Pipeline:
 
     # -- outputs --------------------------------------------------------------------------
     def _finish(
-        self, run_dir: RunDir, plan: list[PlannedStep], reused: dict, started: float, busy_s: dict, llm: dict | None
+        self,
+        run_dir: RunDir,
+        plan: list[PlannedStep],
+        spill: RecordSpill,
+        reused: dict,
+        started: float,
+        busy_s: dict,
+        llm: dict | None,
     ) -> dict:
         fmt = self.recipe.output.format
         step_metrics = _step_metrics(plan, reused, busy_s)  # counts come from the shards' _drop column
         kept_total = step_metrics[-1]["kept"]
         dropped_total = sum(s["dropped"] for s in step_metrics)
-        # one walk over the checkpoints writes the kept records and sets the ledger aside; each
-        # output is written once, streamed, keeping the report's bounded sample
+        # each output written once, streamed from the spill (or rebuilt from the checkpoints),
+        # keeping the report's bounded sample
         kept, dropped = [], []
-        spill = LedgerSpill(run_dir.root / ".ledger", plan)
-        try:
-            records = walk(plan, spill, {s["name"]: s["dropped"] for s in step_metrics})
-            kept_count = write_records(
-                tap_sample(records, kept_total, REPORT_SAMPLE, kept), run_dir.kept_path(fmt), format=fmt
-            )
-            dropped_count = write_records(
-                tap_sample(spill.records(), dropped_total, REPORT_SAMPLE, dropped), run_dir.dropped_path(fmt),
-                format=fmt,
-            )
-        finally:
-            spill.close()
+        records = kept_records(plan, spill, {s["name"]: s["dropped"] for s in step_metrics})
+        kept_count = write_records(
+            tap_sample(records, kept_total, REPORT_SAMPLE, kept), run_dir.kept_path(fmt), format=fmt
+        )
+        dropped_count = write_records(
+            tap_sample(spill.dropped(), dropped_total, REPORT_SAMPLE, dropped), run_dir.dropped_path(fmt), format=fmt
+        )
         quarantined, quarantine_reasons = _merge_quarantines(run_dir, plan)
         metrics = {
             "run": {

@@ -1,58 +1,41 @@
-"""A finished run's records, rebuilt once from its checkpoints: kept, and the ledger by step.
+"""A finished run's records: kept, and the ledger step by step, from the spill or rebuilt.
 
-Steps that only mark drops checkpoint their decisions, not their records (see
-:mod:`synthpipe.pipeline.checkpoints`), so a step's records are its *anchor*'s (the nearest
-step before it that stores records, or a replayed source) with the marks of the steps in
-between applied. One walk per anchor rebuilds every step's batch at once: the last walk streams
-the kept records out, and each step's dropped records are set aside in a spill file so that
-the ledger lists them step by step without walking the chain again per step.
+The executor sets each finished batch's outputs aside in a :class:`RecordSpill` as the run
+goes (see :mod:`synthpipe.pipeline.spill`). When it holds every batch of every step, the
+outputs stream from it. Otherwise (steps reused from an earlier run, the Ray executor) the
+records are rebuilt from the checkpoints: steps that only mark drops store no records, so a
+step's batch is its *anchor*'s (the nearest step before it that stores records, or a replayed
+source) with the marks of the steps in between applied; one walk per anchor rebuilds every
+step's batch at once and sets the dropped records aside in a fresh spill.
 """
 
 from __future__ import annotations
 
-import pickle
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
-from typing import BinaryIO
 
 from synthpipe.data.records import DROP, Record
 from synthpipe.pipeline.checkpoints import kept
 from synthpipe.pipeline.plan import PlannedStep
+from synthpipe.pipeline.spill import KEPT, RecordSpill
 
 
-class LedgerSpill:
-    """Each step's dropped records, pickled batch by batch into a file of its own."""
+def kept_records(plan: list[PlannedStep], spill: RecordSpill, dropped: dict[str, int]) -> Iterator[Record]:
+    """The run's kept records in order, from `spill` if it holds every batch, else rebuilt (the
+    dropped records then go into `spill` as they are met). `dropped[name]`: a step's drop count."""
+    if covers(spill, plan):
+        records = spill.records(KEPT)
+    else:
+        spill.reset()
+        records = walk(plan, spill, dropped)
+    for record in records:
+        record.pop(DROP, None)  # None whether it came from a shard or was never set
+        yield record
 
-    def __init__(self, directory: Path, plan: list[PlannedStep]):
-        self.dir = directory
-        shutil.rmtree(directory, ignore_errors=True)
-        directory.mkdir(parents=True)
-        self.names = [p.name for p in plan]
-        self._files: dict[str, BinaryIO] = {}
 
-    def add(self, step: str, records: list[Record]) -> None:
-        if records:
-            if step not in self._files:
-                self._files[step] = (self.dir / f"{self.names.index(step):03d}.pkl").open("wb")
-            pickle.dump(records, self._files[step], protocol=pickle.HIGHEST_PROTOCOL)
-
-    def records(self) -> Iterator[Record]:
-        """Every spilled record, step by step in plan order."""
-        for handle in self._files.values():
-            handle.close()
-        for path in sorted(self.dir.glob("*.pkl")):
-            with path.open("rb") as fh:
-                while True:
-                    try:
-                        yield from pickle.load(fh)
-                    except EOFError:
-                        break
-
-    def close(self) -> None:
-        for handle in self._files.values():
-            handle.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+def covers(spill: RecordSpill, plan: list[PlannedStep]) -> bool:
+    """True when `spill` holds every checkpointed batch of every step, and the kept ones."""
+    have = {p.name: len(p.checkpoint.indexes()) for p in plan}
+    return all(spill.batches(name) == n for name, n in have.items()) and spill.batches(KEPT) == have[plan[-1].name]
 
 
 def anchor_groups(plan: list[PlannedStep]) -> list[list[PlannedStep]]:
@@ -67,9 +50,9 @@ def anchor_groups(plan: list[PlannedStep]) -> list[list[PlannedStep]]:
     return groups
 
 
-def walk(plan: list[PlannedStep], spill: LedgerSpill, dropped: dict[str, int]) -> Iterator[Record]:
-    """The kept records of the run, in order; every step's dropped records go to `spill`.
-    `dropped[name]`: the step's drop count (groups with none are not walked, but the last)."""
+def walk(plan: list[PlannedStep], spill: RecordSpill, dropped: dict[str, int]) -> Iterator[Record]:
+    """The kept records rebuilt from the checkpoints; every step's dropped records go to
+    `spill`. Groups without drops are not walked, but the last (it gives the kept records)."""
     groups = anchor_groups(plan)
     for group in groups[:-1]:
         if any(dropped.get(p.name) for p in group):
@@ -78,20 +61,16 @@ def walk(plan: list[PlannedStep], spill: LedgerSpill, dropped: dict[str, int]) -
     yield from _walk_group(groups[-1], spill)
 
 
-def _walk_group(group: list[PlannedStep], spill: LedgerSpill) -> Iterator[Record]:
+def _walk_group(group: list[PlannedStep], spill: RecordSpill) -> Iterator[Record]:
     anchor, *marked = group
     batches = anchor.checkpoint.iter_batches(kept_only=False)
     for index, batch in zip(anchor.checkpoint.indexes(), batches, strict=True):
-        spill.add(anchor.name, _dropped(batch))
-        records = kept(batch)
+        records = _set_aside(spill, anchor, index, batch)
         for p in marked:
-            batch = p.checkpoint.apply(index, records)
-            spill.add(p.name, _dropped(batch))
-            records = kept(batch)
-        for record in records:
-            record.pop(DROP, None)  # None whether it came from a shard or was never set
-            yield record
+            records = _set_aside(spill, p, index, p.checkpoint.apply(index, records))
+        yield from records
 
 
-def _dropped(batch: list[Record]) -> list[Record]:
-    return [r for r in batch if r.get(DROP) is not None]
+def _set_aside(spill: RecordSpill, p: PlannedStep, index: int, batch: list[Record]) -> list[Record]:
+    spill.add(p.name, index, [r for r in batch if r.get(DROP) is not None])
+    return kept(batch)
