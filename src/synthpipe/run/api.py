@@ -215,11 +215,8 @@ class Pipeline:
             run_dir.write_json(run_dir.metrics_path, metrics)
             log.info("nothing changed: outputs of the previous run are current")
         else:
-            try:
-                metrics = self._finish(run_dir, plan, spill, reused, started, executor.busy_s, llm_metrics)
-            finally:
-                spill.close()
-        spill.close()
+            metrics = self._finish(run_dir, plan, spill, reused, started, executor.busy_s, llm_metrics)
+        spill.close()  # a failed finish leaves it for the next run's open to empty
         run_dir.write_json(run_dir.state_path, {**state, "status": "finished", "finished": _now()})
         return RunResult(run_dir.root, metrics)
 
