@@ -28,7 +28,7 @@ def kept_records(plan: list[PlannedStep], spill: RecordSpill, dropped: dict[str,
         spill.reset()
         records = walk(plan, spill, dropped)
     for record in records:
-        record.pop(DROP, None)  # None whether it came from a shard or was never set
+        record.setdefault(DROP, None)  # kept records say `_drop: null`, however they were rebuilt
         yield record
 
 
