@@ -129,6 +129,28 @@ def test_penalize_during_traffic_holds_the_queue() -> None:
     assert time.monotonic() - start < 2
 
 
+def test_one_loop_wakes_its_waiters_without_the_cross_thread_path() -> None:
+    """On one loop a release wakes the next waiter directly; `call_soon_threadsafe` (a
+    self-pipe write per wake-up) is only for waiters of another loop."""
+    limiter = Limiter(max_concurrency=3)
+    crossings = 0
+
+    async def main() -> list[float]:
+        loop = asyncio.get_running_loop()
+        threadsafe = loop.call_soon_threadsafe
+
+        def counted(*args, **kwargs):
+            nonlocal crossings
+            crossings += 1
+            return threadsafe(*args, **kwargs)
+
+        loop.call_soon_threadsafe = counted  # type: ignore[method-assign]
+        return await _hammer(limiter, 100, hold=0.001)
+
+    assert len(asyncio.run(main())) == 100
+    assert limiter.max_in_flight_seen == 3 and crossings == 0
+
+
 def test_works_across_successive_event_loops() -> None:
     limiter = Limiter(max_concurrency=3, requests_per_minute=6000)
     for _ in range(3):  # like the executor's asyncio.run per pipeline segment

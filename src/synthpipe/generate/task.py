@@ -269,6 +269,7 @@ class LLMTask(LLMCalls, MapStep):
         # return_exceptions: when one record stops the run (budget reached), requests already
         # sent for the others still finish and land in the cache instead of being paid twice
         results = await asyncio.gather(*(self._one(record, ctx) for record in batch), return_exceptions=True)
+        flush_replies(ctx)
         for result in results:
             if isinstance(result, BaseException):
                 raise result
@@ -340,6 +341,14 @@ class LLMSource(LLMCalls, SourceStep):
         yield []
 
 
+def flush_replies(ctx: StepContext) -> None:
+    """Write the replies buffered for the response cache in one transaction: a step calls it
+    at the end of each batch (the cache also flushes on its own, by count and time)."""
+    flush = getattr(ctx.resources, "flush", None)  # absent on Ray proxies: the pool actor flushes
+    if flush is not None:
+        flush()
+
+
 def render_messages(template_text: str, **variables: Any) -> list[Message]:
     """Render a Jinja2 prompt (StrictUndefined) into chat messages; see `split_messages`."""
     return split_messages(_compile(template_text).render(**variables))
@@ -403,7 +412,11 @@ def _compile(template_text: str) -> Any:
     from jinja2 import Environment, StrictUndefined
 
     env = Environment(undefined=StrictUndefined, keep_trailing_newline=False, trim_blocks=True, lstrip_blocks=True)
-    return env.from_string(template_text)  # compiled once per template text, not per record
+    template = env.from_string(template_text)  # compiled once per template text, not per record
+    # Jinja merges its globals (a ChainMap) into every render's context; iterating a ChainMap
+    # is 2/3 of a small render. This private environment's globals never change: flatten once.
+    template.globals = dict(template.globals)
+    return template
 
 
 def record_seed(run_seed: int, step: str, record_id: Any, sample: int = 0) -> int:

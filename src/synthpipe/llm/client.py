@@ -4,6 +4,9 @@ Every step of a run talks to an endpoint through one client, so the limiter, the
 the counters are shared. A response is cached before it is parsed: the cache key is the
 request (backend, model, messages, sampling parameters, sample index), never the parser.
 
+Replies are written to the cache in batches (`ResponseCache.put_buffered`): steps flush the
+run's pool at the end of each batch, so a batch costs one SQLite transaction, not one per reply.
+
 Two failures stop being quiet here: a reply cut at max_tokens (cached or not) is asked again
 once with a larger budget, then raised as `TruncatedReply`; and an endpoint that no request
 has ever reached, whose requests all fail to connect, stops the run (`EndpointUnreachable`).
@@ -95,6 +98,7 @@ class LLMClient:
         )
         self.stats = UsageStats()
         self.on_update = on_update
+        self._identity = config.identity()  # part of every cache key; the config is frozen
         self._lock = threading.Lock()
         self._reached = False  # some attempt got past connecting: the endpoint exists
         self._calls = 0  # requests between their first attempt and their answer or giving up
@@ -127,13 +131,13 @@ class LLMClient:
         raise _truncated(again, larger, f"asked again after stopping at max_tokens={limit}")
 
     async def _cached_chat(self, request: ChatRequest, sample_index: int) -> ChatResponse:
-        key = ResponseCache.key(self.config.identity(), request, sample_index) if self.cache else None
+        key = ResponseCache.key(self._identity, request, sample_index) if self.cache else None
         if key is not None and (hit := self.cache.get(key)) is not None:
             self._count(cached=1)
             return hit
         response = await self._call_with_retries(request)
         if key is not None:
-            self.cache.put(key, response, model=self.config.model)
+            self.cache.put_buffered(key, response, model=self.config.model)
         return response
 
     async def _call_with_retries(self, request: ChatRequest) -> ChatResponse:

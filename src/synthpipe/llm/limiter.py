@@ -1,13 +1,18 @@
 """One limiter per endpoint, shared by every step of a run: concurrency, request rate,
 token rate, and a shared pause after a 429.
 
-Why no asyncio.Semaphore: the executor calls asyncio.run once per pipeline segment and
-may drive several loops from several threads, and asyncio primitives are bound to one
-loop. So the state lives behind a threading.Lock, and waiters park on a future of *their
-own* loop, woken with call_soon_threadsafe. Waiters queue FIFO; only the head may be
-admitted. When the head is blocked by time (rate buckets, penalty) it alone sleeps for
-the computed delay and then re-dispatches; when blocked by concurrency, the next release
-dispatches. So nobody polls, and a wake-up is one call per admitted request.
+Why no asyncio.Semaphore: the executor calls asyncio.run once per pipeline segment, a
+verifier may run its own loop in a worker thread, and a Ray pool actor serves many callers;
+asyncio primitives are bound to one loop. So the endpoint's counters live behind a
+threading.Lock (uncontended, ~0.1 us) and waiters park on a future of *their own* loop.
+
+Cheap on one loop, safe across loops: a waiter is woken with a plain `set_result` when the
+releasing task runs on the waiter's loop (the usual case), and through
+`call_soon_threadsafe` (a self-pipe write) only when it belongs to another loop. Waiters
+queue FIFO; only the head may be admitted. When the head is blocked by time (rate buckets,
+penalty) it alone sleeps for the computed delay and then re-dispatches; when blocked by
+concurrency, the next release dispatches. So nobody polls, and a wake-up is one call per
+admitted request.
 """
 
 from __future__ import annotations
@@ -16,9 +21,7 @@ import asyncio
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass
+from contextlib import suppress
 
 _MIN_SLEEP = 0.001  # floor on timed waits, so float rounding cannot spin
 
@@ -46,13 +49,30 @@ class _Bucket:
         self.level -= amount
 
 
-@dataclass(eq=False)
 class _Waiter:
-    loop: asyncio.AbstractEventLoop
-    tokens: int
-    future: asyncio.Future | None = None
-    admitted: bool = False
-    timed: bool = False  # sleeping on its own timer (so it needs no nudge)
+    __slots__ = ("loop", "tokens", "future", "admitted", "timed")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, tokens: int):
+        self.loop = loop
+        self.tokens = tokens
+        self.future: asyncio.Future | None = None
+        self.admitted = False
+        self.timed = False  # sleeping on its own timer (so it needs no nudge)
+
+
+class _Slot:
+    """`async with limiter.slot(tokens)`: a plain async context manager (no generator)."""
+
+    __slots__ = ("_limiter", "_tokens")
+
+    def __init__(self, limiter: Limiter, tokens: int):
+        self._limiter, self._tokens = limiter, tokens
+
+    async def __aenter__(self) -> None:
+        await self._limiter._acquire(self._tokens)
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._limiter._release()
 
 
 class Limiter:
@@ -86,15 +106,14 @@ class Limiter:
     def token_burst(self) -> float | None:
         return self._tokens.capacity if self._tokens else None
 
-    @asynccontextmanager
-    async def slot(self, tokens: int = 0) -> AsyncIterator[None]:
-        """Hold one concurrency slot; `tokens` (prompt + max_tokens) are spent on entry."""
-        await self._acquire(tokens)
-        try:
-            yield
-        finally:
-            with self._lock:
-                self.in_flight -= 1
+    def slot(self, tokens: int = 0) -> _Slot:
+        """Hold one concurrency slot (`async with`); `tokens` (prompt + max_tokens) are spent on entry."""
+        return _Slot(self, tokens)
+
+    def _release(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+            if self._queue:
                 self._dispatch(None)
 
     def penalize(self, seconds: float) -> None:
@@ -106,13 +125,15 @@ class Limiter:
     # ---- internals (all `_`-methods below expect self._lock held unless noted) --------
 
     async def _acquire(self, tokens: int) -> None:
-        loop = asyncio.get_running_loop()
-        waiter = _Waiter(loop, tokens)
         with self._lock:
-            if not self._queue and self._delay(tokens) == 0.0 and self._has_slot():
-                self._admit(waiter)
+            if not self._queue and self._has_slot() and self._delay(tokens) == 0.0:
+                self._take(tokens)
                 return
+            waiter = _Waiter(asyncio.get_running_loop(), tokens)
             self._queue.append(waiter)
+            if len(self._queue) > 1 and not self._queue[0].loop.is_closed():
+                # behind a live head: its admission comes first, so sleep until woken
+                waiter.future = waiter.loop.create_future()
         try:
             await self._park(waiter)
         except BaseException:  # cancelled (e.g. asyncio.run tearing down): leave cleanly
@@ -125,17 +146,31 @@ class Limiter:
             raise
 
     async def _park(self, waiter: _Waiter) -> None:
-        """Lock NOT held. Sleep until admitted; the head also wakes when time unblocks it."""
+        """Lock NOT held. Sleep until admitted; the head also wakes when time unblocks it.
+        A waiter that comes with a future (queued behind others) sleeps on it first."""
+        timeout = None
         while True:
-            with self._lock:
-                delay = self._dispatch(waiter)
-                if waiter.admitted:
-                    return
-                is_head = self._queue[0] is waiter
-                timeout = max(delay, _MIN_SLEEP) if is_head and delay is not None else None
-                waiter.timed = timeout is not None
-                waiter.future = waiter.loop.create_future()
-            await asyncio.wait([waiter.future], timeout=timeout)
+            future = waiter.future
+            if future is None:
+                with self._lock:
+                    delay = self._dispatch(waiter)
+                    if waiter.admitted:
+                        return
+                    is_head = self._queue[0] is waiter
+                    timeout = max(delay, _MIN_SLEEP) if is_head and delay is not None else None
+                    waiter.timed = timeout is not None
+                    future = waiter.future = waiter.loop.create_future()
+            if timeout is None:
+                await future
+            else:
+                timer = waiter.loop.call_later(timeout, _resolve, future)
+                try:
+                    await future
+                finally:
+                    timer.cancel()
+            if waiter.admitted:  # set under the lock by whoever woke us: no need to retake it
+                return
+            waiter.future = None  # woken without admission (now the head, or a timer): re-plan
 
     def _dispatch(self, caller: _Waiter | None) -> float | None:
         """Admit queue heads while possible. Returns the head's time-wait in seconds, or
@@ -153,7 +188,8 @@ class Limiter:
                     self._wake(head)  # new head blocked by time: let it set its own timer
                 return delay
             self._queue.popleft()
-            self._admit(head)
+            head.admitted = True
+            self._take(head.tokens)
             if head is not caller:
                 self._wake(head)
         return None
@@ -162,6 +198,8 @@ class Limiter:
         return self.in_flight < self.max_concurrency
 
     def _delay(self, tokens: int) -> float:
+        if not (self._paused_until or self._requests or self._tokens):
+            return 0.0  # concurrency only: no clock to read
         now = time.monotonic()
         delay = max(0.0, self._paused_until - now)
         if self._requests:
@@ -172,22 +210,26 @@ class Limiter:
             delay = max(delay, self._tokens.wait_for(tokens))
         return delay
 
-    def _admit(self, waiter: _Waiter) -> None:
-        waiter.admitted = True
+    def _take(self, tokens: int) -> None:
+        """Count one admission: a slot, a request from the rate bucket, its tokens."""
         self.in_flight += 1
-        self.max_in_flight_seen = max(self.max_in_flight_seen, self.in_flight)
+        if self.in_flight > self.max_in_flight_seen:
+            self.max_in_flight_seen = self.in_flight
         if self._requests:
             self._requests.take(1)
-        if self._tokens and waiter.tokens:
-            self._tokens.take(waiter.tokens)
+        if self._tokens and tokens:
+            self._tokens.take(tokens)
 
     @staticmethod
     def _wake(waiter: _Waiter) -> None:
-        fut = waiter.future
-        if fut is None:
+        future = waiter.future
+        if future is None:
             return  # not parked yet; it dispatches before it first sleeps
+        if asyncio._get_running_loop() is waiter.loop:  # our own loop: no self-pipe write
+            _resolve(future)
+            return
         with suppress(RuntimeError):  # loop closed in between; _dispatch drops such waiters
-            waiter.loop.call_soon_threadsafe(_resolve, fut)
+            waiter.loop.call_soon_threadsafe(_resolve, future)
 
 
 def _resolve(fut: asyncio.Future) -> None:

@@ -48,6 +48,11 @@ class LLMPool:
             )
         return self.clients[name]
 
+    def flush(self) -> None:
+        """Write the replies buffered for the response cache (one transaction)."""
+        if self.cache is not None:
+            self.cache.flush()
+
     def metrics(self) -> dict:
         out = {name: client.stats.summary() for name, client in self.clients.items()}
         spent = self.budget.spent

@@ -16,10 +16,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import logging
 import time
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -193,7 +196,7 @@ class Pipeline:
                                  max_inflight=self.recipe.max_inflight, address=address)  # fmt: skip
         spill = RecordSpill(run_dir.root / ".spill", [p.name for p in plan])  # the outputs, as batches finish
         try:
-            with progress:
+            with progress, _frozen_heap():
                 executor.execute(plan, lambda p: self._context(p, run_dir, strict, pool), progress, spill)
         except BudgetExceeded as exc:
             spill.close()
@@ -415,7 +418,8 @@ def _write_recipe(run_dir: RunDir, recipe: Recipe) -> None:
     data = recipe.model_dump(mode="json")
     text = json.dumps(data, ensure_ascii=False)
     if len(text) < 1_000_000:  # readable YAML; big inline data stays JSON (valid YAML, 50x faster)
-        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when present: same bytes, 6x faster
+        text = yaml.dump(data, Dumper=dumper, sort_keys=False, allow_unicode=True)
     with atomic_path(run_dir.recipe_path) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")
 
@@ -460,6 +464,18 @@ def _merge_quarantines(run_dir: RunDir, plan: list[PlannedStep]) -> tuple[int, d
 
 
 REPORT_SAMPLE = 20_000  # the report's statistics use at most this many evenly spaced records
+
+
+@contextlib.contextmanager
+def _frozen_heap() -> Iterator[None]:
+    """Keep the objects alive before the run (imported modules, the recipe) out of the garbage
+    collector's full passes: they are never garbage, and scanning them cost ~0.2 s per run."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _attach_log(path: Path) -> logging.Handler:
