@@ -39,6 +39,10 @@ precision = removed documents that belong to such a pair.
     .venv/bin/python benchmarks/bench_minhash.py --docs 200000 \
         --datasketch-python /tmp/peers/ds/bin/python --datatrove-python /tmp/peers/dt/bin/python
 
+For the command as users run it (``synthpipe dedup --method minhash``, whole processes under
+``/usr/bin/time -v``, on real-text corpora with an exact ground truth) see
+``bench_dedup_command.py``, which runs the datasketch, rensa and plain-I/O loops of this file.
+
 The peers go in their own venvs (``pip install datasketch rensa`` and ``pip install datatrove
 spacy regex "xxhash<4" orjson tokenizers``); a contender without its python is skipped. This file imports
 only the standard library at module level so that peer venvs can run it.

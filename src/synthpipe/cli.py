@@ -298,30 +298,62 @@ def pii(
     config = {"text_field": fields if len(fields) > 1 else fields[0], "action": action,
               "types": types.split(",") if types else None}  # fmt: skip
     steps = {"pii": _build_step("pii", config, _overrides(sets, "pii"))}
-    _curate("pii", source, out_dir, steps, fields[0], fmt, fresh, strict, quiet, as_json, _pii_summary,
+    summarize = lambda result: _pii_summary(result, steps["pii"].config.output_field)  # noqa: E731
+    _curate("pii", source, out_dir, steps, fields[0], fmt, fresh, strict, quiet, as_json, summarize,
             allow_empty=allow_empty)  # fmt: skip
 
 
-def _pii_summary(result) -> dict:
+def _pii_summary(result, field: str) -> dict:
+    """Records with PII and matches per type, from the outputs streamed (not held in memory)."""
     from collections import Counter
 
-    field = result.metrics.get("pii_field", "pii")
+    from synthpipe.run.oneshot import output_records
+
     by_type: Counter[str] = Counter()
     with_pii = 0
-    for record in [*result.kept, *result.dropped]:
+    for record in output_records(result):
         matches = record.get(field) or []
         with_pii += bool(matches)
         by_type.update(m.get("type", "?") for m in matches if isinstance(m, dict))
     return {"records_with_pii": with_pii, "matches_by_type": dict(by_type.most_common())}
 
 
+# The steps the commands build, by module: looking a name up in the registry imports every step
+# package (numpy, jinja2, jsonschema... ~0.5 s) where a command needs one module.
+# tests/test_cli_curate.py checks each entry against the registry.
+COMMAND_STEPS = {
+    "exact_dedup": "synthpipe.curate.exact_dedup:ExactDedup",
+    "minhash_dedup": "synthpipe.curate.minhash.step:MinHashDedup",
+    "semantic_dedup": "synthpipe.curate.semantic_dedup:SemanticDedup",
+    "decontaminate": "synthpipe.curate.decontam.step:Decontaminate",
+    "pii": "synthpipe.curate.pii:PII",
+    "text_filter": "synthpipe.curate.text_filters:TextFilter",
+    "repetition_filter": "synthpipe.curate.filters.repetition:RepetitionFilter",
+    "symbol_filter": "synthpipe.curate.filters.symbols:SymbolFilter",
+    "llm_output_filter": "synthpipe.curate.filters.llm_output:LLMOutputFilter",
+    "language_filter": "synthpipe.curate.filters.language_filter:LanguageFilter",
+    "quality_filter": "synthpipe.curate.filters.quality:QualityFilter",
+    "judge_score": "synthpipe.generate.llm_judge:PointwiseJudge",
+    "verify_math": "synthpipe.verify.math_steps:VerifyMath",
+    "verify_code": "synthpipe.verify.code_check:VerifyCode",
+}
+
+
+def _step_class(registered: str):
+    if registered in COMMAND_STEPS:
+        from synthpipe.importing import load_object
+
+        return load_object(COMMAND_STEPS[registered], what="step")
+    from synthpipe.pipeline.registry import get_step_class
+
+    return get_step_class(registered)
+
+
 def _build_step(registered: str, values: dict, overrides: dict, nullable: tuple[str, ...] = ()):
     """The step with those of `values` its config knows (None means 'use the default' unless nullable)."""
     from pydantic import ValidationError
 
-    from synthpipe.pipeline.registry import get_step_class
-
-    cls = get_step_class(registered)
+    cls = _step_class(registered)
     config = {k: v for k, v in values.items() if k in cls.Config.model_fields and (v is not None or k in nullable)}
     overrides = {k: _typed(cls, k, v) for k, v in overrides.items()}
     try:

@@ -26,7 +26,7 @@ def full() -> OSError:
 
 def failing_dump(records, fh):
     if os.path.exists(flag) and where == "writer" and ".kept.jsonl" in getattr(fh, "name", ""):
-        fh.write("{half a reco")
+        fh.write(b"{half a reco" if "b" in fh.mode else "{half a reco")  # JSONL is written as bytes
         raise full()
     return dump_lines(records, fh)
 

@@ -6,6 +6,7 @@ import os
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from synthpipe.report.html import build_stats, render_report, write_report
@@ -206,3 +207,21 @@ def test_audit_section_shows_each_diversity_figure_next_to_the_reference():
     spread = {"mean": 0.5, "std": 0.01, "min": 0.49, "max": 0.51, "values": [0.49, 0.5, 0.51]}
     assert mauve_text({"mauve": 0.5, "mauve_spread": spread}) == "0.500 ± 0.010 (0.490-0.510 over 3 seeds)"
     assert mauve_text({"mauve": 0.5}) == "0.500"  # an audit written before the spread existed
+
+
+def test_distinct_n_counts_a_bounded_evenly_spaced_sample() -> None:
+    from synthpipe.report.html import DISTINCT_WORDS, distinct_sample
+    from synthpipe.text.ngrams import ngram_counts
+
+    words_per_record = 1000
+    kept = [{"text": " ".join(f"w{i}x{j % 50}" for j in range(words_per_record))} for i in range(500)]
+    stats = build_stats(kept)
+    covered = stats["distinct_records"]
+    assert covered == DISTINCT_WORDS // words_per_record < len(kept)
+    assert stats["length"]["words"]["max"] == words_per_record and stats["count"] == 500  # lengths: all
+    sample = [kept[i]["text"] for i in distinct_sample(np.full(500, words_per_record))]
+    u1, n1 = ngram_counts(sample, (1,))[1]
+    assert stats["distinct_1"] == pytest.approx(u1 / n1)
+    page = render_report(_metrics(), kept, [])
+    assert f"evenly spaced {covered} of these 500 records" in page
+    assert "evenly spaced" not in render_report(_metrics(), _kept(), [])  # small runs: every record

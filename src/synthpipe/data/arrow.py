@@ -17,6 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from synthpipe.data import json_codec
 from synthpipe.data.records import DROP, LINEAGE, Record
 
 JSON_COLUMNS_KEY = b"synthpipe.json_columns"
@@ -135,8 +136,8 @@ def table_to_records(table: pa.Table) -> list[Record]:
 
 
 def _to_json(value) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
+    return None if value is None else json_codec.dumps_text(value, str)
 
 
 def _from_json(text: str | None):
-    return None if text is None else json.loads(text)
+    return None if text is None else json_codec.loads(text)

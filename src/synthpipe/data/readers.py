@@ -17,12 +17,9 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
-from synthpipe.data.arrow import json_columns
+from synthpipe.data import json_codec
 from synthpipe.data.formats import (
     HF_JSON_COLUMNS_FILE,
     check_format,
@@ -33,6 +30,10 @@ from synthpipe.data.formats import (
 from synthpipe.data.quarantine import Quarantine, strict_error
 from synthpipe.data.records import DROP, ID, LINEAGE, Batch, Record
 from synthpipe.errors import DataError, UsageError
+
+if TYPE_CHECKING:  # imported where Parquet is read: JSONL and CSV readers need no Arrow
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
 _BOM = b"\xef\xbb\xbf"
 _JSON_BLANK = " \t\r"  # whitespace to JSON; a line of other white space is a bad record
@@ -142,6 +143,8 @@ class _Schema:
 
     def apply(self, record: Record) -> Record:
         """Rename mapped columns in place of the originals; a column the mapping shadows goes."""
+        if not self.fields:  # nothing to rename: the freshly parsed record is ours to keep
+            return record
         out: Record = {}
         for key, value in record.items():
             if key in self.renames:
@@ -344,7 +347,7 @@ def _parse_json(text: str) -> Any:
     of lone UTF-16 surrogates (not text: no UTF-8 writer or Arrow column can store them).
     """
     try:
-        value = json.loads(text)
+        value = json_codec.loads(text)  # json's values and errors, mostly at orjson's speed
     except json.JSONDecodeError as e:
         raise ValueError(f"{e.msg} (column {e.colno})") from None
     except RecursionError:
@@ -470,6 +473,11 @@ def _csv_value(name: str, cell: str, text_columns: set[str]) -> Any:
 
 
 def _parquet_rows(path: Path, batch_size: int) -> Iterator[_Row]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from synthpipe.data.arrow import json_columns
+
     try:
         pf = pq.ParquetFile(path)
         encoded = json_columns(pf.schema_arrow.metadata)  # the columns our writer JSON-encoded
@@ -509,16 +517,17 @@ def _unreadable(cause: str, row: int, end: int) -> str:
     return f"corrupt Parquet data: {cause}; rows {row + 1}-{end} are unreadable"
 
 
-_UNCONVERTIBLE = (pa.ArrowException, ValueError, OverflowError)  # Arrow values Python cannot hold
-
-
 def _batch_records(
     batch: pa.RecordBatch, encoded: set[str]
 ) -> Iterator[tuple[Record | None, str | None]]:
     """Each row as a record, or None and why it could not be read; one bad row sinks no other."""
+    import pyarrow as pa
+
+    # Arrow values Python cannot hold
+    unconvertible = (pa.ArrowException, ValueError, OverflowError)
     try:
         rows: list[Record] | None = batch.to_pylist()
-    except _UNCONVERTIBLE:  # e.g. invalid UTF-8, a date past Python's year 9999
+    except unconvertible:  # e.g. invalid UTF-8, a date past Python's year 9999
         rows = None  # convert row by row to find the bad ones
     for i in range(batch.num_rows):
         if rows is not None:
@@ -526,7 +535,7 @@ def _batch_records(
             continue
         try:
             row = batch.slice(i, 1).to_pylist()[0]
-        except _UNCONVERTIBLE as e:
+        except unconvertible as e:
             yield None, f"unreadable Parquet row: {e}"
             continue
         yield _decode_columns(row, encoded)

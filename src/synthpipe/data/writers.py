@@ -9,21 +9,18 @@ from __future__ import annotations
 import contextlib
 import csv
 import gzip
-import io
 import json
 import os
 import secrets
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
-from synthpipe.data.arrow import JSON_COLUMNS_KEY, records_to_table, table_to_records
+from synthpipe.data import json_codec
 from synthpipe.data.formats import (
     HF_JSON_COLUMNS_FILE,
     check_format,
@@ -33,10 +30,11 @@ from synthpipe.data.formats import (
 from synthpipe.data.records import Record
 from synthpipe.errors import disk_full
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # Arrow is imported where a table is made or read: JSONL and CSV need none
     import datasets
+    import pyarrow as pa
 
-Records = Iterable[Record] | pa.Table
+Records = "Iterable[Record] | pa.Table"
 
 
 # -- atomic replacement -----------------------------------------------------------------
@@ -132,28 +130,32 @@ def to_hf_dataset(records: Records) -> datasets.Dataset:
 
 # -- per-format writers -----------------------------------------------------------------
 def _write_jsonl(records: Records, target: Path) -> int:
-    with atomic_path(target) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+    with atomic_path(target) as tmp, open(tmp, "wb") as fh:
         return _dump_lines(records, fh)
 
 
 def _write_jsonl_gz(records: Records, target: Path) -> int:
-    with atomic_path(target) as tmp, open(tmp, "wb") as raw:
-        # No file name or timestamp in the header: same records, same bytes, same fingerprint.
-        gz = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)
-        with io.TextIOWrapper(gz, encoding="utf-8", newline="\n") as text:  # closes gz, not raw
-            return _dump_lines(records, text)
+    # No file name or timestamp in the header: same records, same bytes, same fingerprint.
+    with (
+        atomic_path(target) as tmp,
+        open(tmp, "wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz,  # closes gz, then raw
+    ):
+        return _dump_lines(records, gz)
 
 
-def _dump_lines(records: Records, fh: IO[str]) -> int:
+def _dump_lines(records: Records, fh: IO[bytes]) -> int:
+    """One compact JSON object per line (see `json_codec`: the values of `json.dumps`)."""
     count = 0
     for record in _iter_records(records):
-        fh.write(json.dumps(record, ensure_ascii=False, default=_json_default))
-        fh.write("\n")
+        fh.write(json_codec.dumps(record, _json_default) + b"\n")
         count += 1
     return count
 
 
 def _write_parquet(records: Records, target: Path) -> int:
+    import pyarrow.parquet as pq
+
     table = _as_table(records)
     with atomic_path(target) as tmp:
         pq.write_table(table, tmp)
@@ -162,16 +164,16 @@ def _write_parquet(records: Records, target: Path) -> int:
 
 def _write_csv(records: Records, target: Path) -> int:
     # The header is the union of all keys, so a one-shot iterable is spooled to disk first.
-    if isinstance(records, pa.Table):
+    if _is_table(records):
         return _csv_to(target, _iter_records(records), list(records.column_names))
     if isinstance(records, Sequence):
         return _csv_to(target, records, _union_keys(records))
-    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
+    with tempfile.TemporaryFile("w+b") as spool:
         _dump_lines(records, spool)
         spool.seek(0)
-        header = _union_keys(json.loads(line) for line in spool)
+        header = _union_keys(json_codec.loads(line) for line in spool)
         spool.seek(0)
-        return _csv_to(target, (json.loads(line) for line in spool), header)
+        return _csv_to(target, (json_codec.loads(line) for line in spool), header)
 
 
 def _csv_to(target: Path, records: Iterable[Record], header: list[str]) -> int:
@@ -205,14 +207,26 @@ _WRITERS = {
 
 
 # -- helpers ----------------------------------------------------------------------------
+def _is_table(records: Any) -> bool:
+    """An Arrow table? (One can only exist once pyarrow is imported, so this imports nothing.)"""
+    pa = sys.modules.get("pyarrow")
+    return pa is not None and isinstance(records, pa.Table)
+
+
 def _as_table(records: Records) -> pa.Table:
-    return records if isinstance(records, pa.Table) else records_to_table(records)
+    from synthpipe.data.arrow import records_to_table
+
+    return records if _is_table(records) else records_to_table(records)
 
 
 def _iter_records(records: Records) -> Iterator[Record]:
-    if not isinstance(records, pa.Table):
+    if not _is_table(records):
         yield from records
         return
+    import pyarrow as pa
+
+    from synthpipe.data.arrow import table_to_records
+
     for batch in records.to_batches(max_chunksize=1024):  # decode JSON columns per batch
         yield from table_to_records(pa.Table.from_batches([batch], schema=records.schema))
 
@@ -242,6 +256,8 @@ def _json_default(value: Any) -> Any:
 
 
 def _json_columns(table: pa.Table) -> list[str]:
+    from synthpipe.data.arrow import JSON_COLUMNS_KEY
+
     meta = table.schema.metadata or {}
     return json.loads(meta.get(JSON_COLUMNS_KEY, b"[]"))
 

@@ -236,13 +236,18 @@ def _module_source_hash(cls: type) -> str:
 def _file_hash(path: Path) -> str:
     if not path.exists():
         return "missing"
-    digest = hashlib.sha256()
     if path.is_dir():
+        digest = hashlib.sha256()
         for child in sorted(p for p in path.rglob("*") if p.is_file()):
             digest.update(str(child.relative_to(path)).encode())
             digest.update(child.read_bytes())
         return digest.hexdigest()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    if key not in _FILE_HASHES:  # a plan built twice (dry run, then run) hashes a big input once
+        with path.open("rb") as fh:
+            _FILE_HASHES[key] = hashlib.file_digest(fh, "sha256").hexdigest()
+    return _FILE_HASHES[key]
+
+
+_FILE_HASHES: dict[tuple, str] = {}  # (path, size, mtime_ns, inode) -> sha256, per process

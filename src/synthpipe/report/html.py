@@ -12,7 +12,6 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from html import escape
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from synthpipe.data.sampling import evenly_spaced
 from synthpipe.data.writers import atomic_path
 from synthpipe.report import svg
 from synthpipe.report.format import format_value
+from synthpipe.text.ngrams import ngram_counts
 
 QUANTILES = {"min": 0, "p5": 5, "p25": 25, "median": 50, "p75": 75, "p95": 95, "max": 100}
 MISSING_LABEL = "(missing)"
@@ -29,6 +29,9 @@ EXAMPLE_CHARS = 300  # dropped examples: enough to see why, short enough to skim
 SAMPLE_CHARS = 2000  # kept samples: keeps the file small even with long documents
 MAX_BARS = 30  # charts beyond this stop being readable; the rest are summarised
 MAX_SAMPLE_LABELS = 20
+# distinct-n counts the words of evenly spaced records up to about this many words: its cost
+# stays bounded on long texts, and as distinct-n falls with corpus size, runs compare alike.
+DISTINCT_WORDS = 200_000
 
 
 # --------------------------------------------------------------------------- stats
@@ -66,17 +69,20 @@ def _distribution(values: np.ndarray) -> dict[str, Any]:
     return {**stats, "mean": float(values.mean()), "hist": {"edges": edges, "counts": counts}}
 
 
-def _distinct_n(token_lists: list[list[str]]) -> tuple[float | None, float | None]:
+def _distinct_n(texts: list[str]) -> tuple[float | None, float | None]:
     """Corpus-level distinct-1/2: unique n-grams / total n-grams; bigrams stay in a record."""
-    unigrams: set[str] = set()
-    bigrams: set[tuple[str, str]] = set()
-    n1 = n2 = 0
-    for tokens in token_lists:
-        unigrams.update(tokens)
-        bigrams.update(pairwise(tokens))
-        n1 += len(tokens)
-        n2 += max(len(tokens) - 1, 0)
-    return (len(unigrams) / n1 if n1 else None, len(bigrams) / n2 if n2 else None)
+    counts = ngram_counts(texts, (1, 2))
+    (u1, n1), (u2, n2) = counts[1], counts[2]
+    return (u1 / n1 if n1 else None, u2 / n2 if n2 else None)
+
+
+def distinct_sample(words: np.ndarray, budget: int = DISTINCT_WORDS) -> list[int]:
+    """Evenly spaced indexes of records holding about `budget` words in all (every record
+    when they hold no more): the records distinct-n is counted over."""
+    total = int(words.sum())
+    if total <= budget:
+        return list(range(words.size))
+    return evenly_spaced(words.size, max(1, words.size * budget // total))
 
 
 def _label_stats(kept: list[dict], field: str) -> dict[str, Any] | None:
@@ -94,13 +100,14 @@ def build_stats(
     """Count, label balance, length distributions and diversity of the kept records.
 
     ``labels`` is ``None`` when no record has the label field; distinct-n values are
-    ``None`` when there are no n-grams to count.
+    ``None`` when there are no n-grams to count. Lengths cover every record given, distinct-n
+    an evenly spaced ``distinct_records`` of them (see :func:`distinct_sample`).
     """
     texts = [as_text(r.get(text_field)) for r in kept]
-    tokens = [t.lower().split() for t in texts]
-    words = np.fromiter((len(t) for t in tokens), dtype=np.int64, count=len(tokens))
+    words = np.fromiter((len(t.split()) for t in texts), dtype=np.int64, count=len(texts))
     chars = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
-    d1, d2 = _distinct_n(tokens)
+    sample = distinct_sample(words)
+    d1, d2 = _distinct_n([texts[i] for i in sample])
     return {
         "count": len(kept),
         "labels": _label_stats(kept, label_field),
@@ -108,6 +115,7 @@ def build_stats(
         "distinct_texts": len(set(texts)),
         "distinct_1": d1,
         "distinct_2": d2,
+        "distinct_records": len(sample),
     }
 
 
@@ -376,8 +384,21 @@ def _lengths(stats: dict) -> Section:
         + html_table(["", *cols], rows, "quantiles")
         + "<h3>Diversity</h3>"
         + html_table(["Measure", "Value"], ([escape(a), b] for a, b in diversity), "kv")
+        + _distinct_note(stats)
     )
     return ("lengths", "Length distribution", body)
+
+
+def _distinct_note(stats: dict) -> str:
+    """Which records distinct-n counts, when not all of them."""
+    if stats["distinct_records"] >= stats["count"]:
+        return ""
+    return (
+        f'<p class="muted">distinct-1 and distinct-2 count the words of an evenly spaced '
+        f"{_num(stats['distinct_records'])} of these {_num(stats['count'])} records (about "
+        f"{_num(DISTINCT_WORDS)} words: distinct-n falls as a corpus grows, so a fixed budget "
+        f"keeps runs comparable).</p>"
+    )
 
 
 def _round(value: float | None) -> float | None:

@@ -26,21 +26,18 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
 import yaml
 from pydantic import ValidationError
 
 from synthpipe.audit.step import finish_audits
-from synthpipe.data.arrow import records_to_table
 from synthpipe.data.records import Batch, Record
 from synthpipe.data.sampling import tap_sample
 from synthpipe.data.writers import atomic_path, write_records
 from synthpipe.errors import UsageError
 from synthpipe.executors import make_executor
 from synthpipe.importing import require
-from synthpipe.llm.pool import LLMPool
 from synthpipe.llm.types import BudgetExceeded
 from synthpipe.pipeline.plan import PlannedStep, SourceReplay, reopen_failed, storage_of
 from synthpipe.pipeline.progress import NullProgress
@@ -51,6 +48,11 @@ from synthpipe.run.limits import check_run_size
 from synthpipe.run.outputs import kept_records
 from synthpipe.run.recipe import Recipe, load_recipe
 from synthpipe.run.requirements import check_requirements
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from synthpipe.llm.pool import LLMPool
 
 log = logging.getLogger("synthpipe")
 
@@ -226,6 +228,8 @@ class Pipeline:
     def _llm_pool(self, run_dir: RunDir, progress) -> LLMPool | None:
         if not self.recipe.llms:
             return None
+        from synthpipe.llm.pool import LLMPool
+
         cache = Path(self.recipe.llm_cache).expanduser() if self.recipe.llm_cache else None
         return LLMPool(
             dict(self.recipe.llms),
@@ -378,9 +382,13 @@ class RunResult:
         return self._read("dropped")
 
     def kept_table(self) -> pa.Table:
+        from synthpipe.data.arrow import records_to_table
+
         return records_to_table(self.kept)
 
     def ledger_table(self) -> pa.Table:
+        from synthpipe.data.arrow import records_to_table
+
         return records_to_table(self.dropped)
 
 

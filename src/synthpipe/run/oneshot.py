@@ -8,13 +8,13 @@ Records keep their field names and ids; the output format follows the input unle
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from synthpipe.data.formats import detect_format
-from synthpipe.data.readers import peek_columns
-from synthpipe.data.records import RESERVED
+from synthpipe.data.readers import peek_columns, read_records
+from synthpipe.data.records import RESERVED, Record
 from synthpipe.errors import UsageError
 from synthpipe.pipeline.sources import ReadRecords
 from synthpipe.pipeline.step import Step
@@ -105,6 +105,14 @@ def _describe(gaps: list[MissingColumn], path: str) -> str:
     """One field no record has: which steps need it, the closest names and the fields there are."""
     steps = ", ".join(g.step for g in gaps)
     return f"no record of {path} has field {gaps[0].field!r}, needed by {steps}{gaps[0].hint()}"
+
+
+def output_records(result: RunResult) -> Iterator[Record]:
+    """Every kept, then every dropped record of a finished run, streamed from its outputs."""
+    output = result.metrics["output"]
+    for key in ("kept", "dropped"):
+        for batch in read_records(result.run_dir / output[key], format=output.get("format"), id_field="id"):
+            yield from batch
 
 
 def write_summary(result: RunResult, extra: dict) -> Path:

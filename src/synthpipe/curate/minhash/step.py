@@ -10,12 +10,14 @@ Two passes over the input, so records are never all in memory:
 
 1. read every batch once: texts -> shingle hashes -> signatures (chunks of
    ``chunk_docs`` texts, in ``workers`` processes once the input is large enough);
-   shingles, signatures and ids spill to a temporary directory; band hashes (8 bytes per
+   shingles and ids spill to a temporary directory (signatures too when they are read
+   back: without ``verify``, or to save them); band hashes (8 bytes per
    band), offsets and 8-byte id hashes stay in memory: about 150 bytes per document with
    the default 14 bands, whatever the texts' length;
 2. decide: LSH buckets -> candidate pairs -> exact Jaccard of the shingle sets when
    ``verify`` (default; pairs below ``threshold`` are rejected) -> union-find clusters (see
-   :mod:`.lsh` for how buckets become pairs and the ``bucket_cap``);
+   :mod:`.lsh` for how buckets become pairs and the ``bucket_cap``); the Jaccard of many
+   pairs is computed at once (:class:`Similarity`), their shingles read back in spans;
 3. read the batches again and yield them in the same order with the duplicates marked.
 
 Keep rule: in each cluster the first record in pipeline order is kept; every other member is
@@ -35,11 +37,13 @@ import os
 import tempfile
 import time
 from array import array
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -210,7 +214,8 @@ class MinHashDedup(GlobalStep):
         started = time.perf_counter()
         params = self.lsh_params()
         tmp = tempfile.TemporaryDirectory(prefix="synthpipe-minhash-")  # spill: removed when done
-        spill = Spill(Path(tmp.name), self.config.num_perm)
+        cfg = self.config  # signatures are read back only to estimate Jaccard or to save them
+        spill = Spill(Path(tmp.name), cfg.num_perm, signatures=not cfg.verify or cfg.save_signatures)
         index = _Index(Path(tmp.name))
         try:
             self._index(batches, spill, index, params)
@@ -238,15 +243,24 @@ class MinHashDedup(GlobalStep):
         with _Sketcher(cfg, spill, params, index) as sketcher:
             for batch in batches():
                 start = index.add_ids(batch)
-                for offset, record in enumerate(batch):
-                    text = record.get(cfg.text_field)
-                    if isinstance(text, str):
-                        index.positions.append(start + offset)
-                        texts.append(text)
-                        chars += len(text)
-                        if len(texts) >= cfg.chunk_docs or chars >= CHUNK_CHARS:
-                            sketcher.submit(texts)
-                            texts, chars = [], 0
+                values = [record.get(cfg.text_field) for record in batch]
+                strings = [i for i, v in enumerate(values) if isinstance(v, str)]
+                if len(strings) < len(values):
+                    values = [values[i] for i in strings]
+                    index.positions.extend([start + i for i in strings])
+                else:
+                    index.positions.extend(range(start, start + len(values)))
+                i = 0
+                while i < len(values):  # chunks of chunk_docs texts, or fewer reaching CHUNK_CHARS
+                    room = values[i : i + cfg.chunk_docs - len(texts)]
+                    reached = list(accumulate(map(len, room), initial=chars))
+                    k = bisect_left(reached, CHUNK_CHARS, 1)
+                    texts += room[:k]
+                    i += min(k, len(room))
+                    chars = reached[min(k, len(room))]
+                    if len(texts) >= cfg.chunk_docs or chars >= CHUNK_CHARS:
+                        sketcher.submit(texts)
+                        texts, chars = [], 0
             if texts:
                 sketcher.submit(texts)
         index.close()
@@ -261,22 +275,38 @@ class MinHashDedup(GlobalStep):
     ) -> tuple[dict[int, Decision], dict[str, Any]]:
         cfg = self.config
         bands = np.concatenate(index.bands) if index.bands else np.zeros((0, params.bands), dtype=np.uint64)
+        index.bands.clear()  # one copy of the band hashes at a time
         has_shingles = np.diff(spill.offsets) > 0
         live = np.flatnonzero(has_shingles)  # texts without words never match
-        similarity = _Similarity(spill, exact=cfg.verify)
+        if len(live) < len(bands):
+            bands = bands[live]
+        similarity = Similarity(spill, exact=cfg.verify)
         if cfg.verify:
             found = verified_clusters(
-                bands[live], lambda a, b: similarity.one(int(live[a]), int(live[b])), cfg.threshold, cfg.bucket_cap
+                bands,
+                lambda a, b: similarity.one(int(live[a]), int(live[b])),
+                cfg.threshold,
+                cfg.bucket_cap,
+                jaccard_many=lambda a, b: similarity.many(live[a], live[b]),
+                jaccard_grid=lambda reps, members: similarity.grid(live[reps], live[members]),
             )
         else:
-            found = star_clusters(bands[live])
+            found = star_clusters(bands)
+        members = sorted(found.roots)
+        kept_of = [found.roots[m] for m in members]
+        to_kept = [_known(found.links.get(m), k) for m, k in zip(members, kept_of, strict=True)]
+        unknown = [i for i, j in enumerate(to_kept) if j is None]  # linked through another member
+        if unknown:
+            pick = np.array(unknown, dtype=np.int64)
+            a, b = np.array(kept_of, dtype=np.int64)[pick], np.array(members, dtype=np.int64)[pick]
+            for i, j in zip(unknown, similarity.many(live[a], live[b]).tolist(), strict=True):
+                to_kept[i] = j
         decisions = {}
-        for doc, root in sorted(found.roots.items()):
+        for doc, root, j in zip(members, kept_of, to_kept, strict=True):
             kept, member = int(live[root]), int(live[doc])
             # unverified star clusters give no link to a doc that only ever led its buckets
             partner, link_j = found.links.get(doc, (root, None))
             link = (int(live[partner]), link_j)
-            j = similarity.one(kept, member)
             decisions[member] = Decision.of(member, kept, j, link, cfg.threshold, similarity.one)
         counts = {
             "documents": index.n_records,
@@ -298,18 +328,20 @@ class MinHashDedup(GlobalStep):
     ) -> Iterator[Batch]:
         position_of = np.frombuffer(index.positions, dtype=np.int64)
         dropped = {int(position_of[doc]): d for doc, d in decisions.items()}
+        at = sorted(dropped)
         hashes, pos = index.id_hashes, 0
         for batch in batches():
-            for record in batch:
-                if pos >= len(hashes) or hash(str(record.get(ID))) != hashes[pos]:
-                    raise StepError(
-                        f"step {ctx.name!r}: the input changed between its two passes "
-                        f"(record {pos} is {record.get(ID)!r}); the source must be deterministic"
-                    )
-                decision = dropped.get(pos)
-                if decision is not None:
-                    drop(record, ctx.name, REASON, decision.detail(index.doc_id))
-                pos += 1
+            end = pos + len(batch)
+            seen = array("q", [hash(str(record.get(ID))) for record in batch])
+            if seen != hashes[pos:end]:
+                bad = next((k for k, h in enumerate(seen) if pos + k >= len(hashes) or h != hashes[pos + k]))
+                raise StepError(
+                    f"step {ctx.name!r}: the input changed between its two passes "
+                    f"(record {pos + bad} is {batch[bad].get(ID)!r}); the source must be deterministic"
+                )
+            for p in at[bisect_left(at, pos) : bisect_left(at, end)]:
+                drop(batch[p - pos], ctx.name, REASON, dropped[p].detail(index.doc_id))
+            pos = end
             yield batch
         if pos != len(hashes):
             raise StepError(f"step {ctx.name!r}: the second pass read {pos} records, the first {len(hashes)}")
@@ -352,6 +384,11 @@ class MinHashDedup(GlobalStep):
         write_step_summary(ctx.run_dir, SUMMARY_FILE, ctx.name, self.last_summary)
 
 
+def _known(link: tuple[int, float | None] | None, kept: int) -> float | None:
+    """The Jaccard with the kept document when the member's first link is that document."""
+    return link[1] if link is not None and link[0] == kept else None
+
+
 class _Index:
     """Per-record state kept in memory: 8-byte id hashes (to check the second pass reads the same
     records), positions of the texts, band hashes; the ids themselves spill to a file."""
@@ -376,10 +413,9 @@ class _Index:
         ids = [str(record.get(ID)) for record in batch]
         encoded = [i.encode("utf-8", "surrogatepass") for i in ids]
         self.id_hashes.extend(map(hash, ids))
-        end = self._id_offsets[-1]
-        for e in encoded:
-            end += len(e)
-            self._id_offsets.append(end)
+        ends = accumulate(map(len, encoded), initial=self._id_offsets[-1])
+        next(ends)  # the initial value: already there
+        self._id_offsets.extend(ends)
         self._id_file.write(b"".join(encoded))
         return start
 
@@ -403,7 +439,11 @@ class _Index:
 
 
 class _Sketcher:
-    """Computes chunks in order: in-process at first, then in a process pool if the input is large."""
+    """Computes chunks in order: in-process at first, then in a process pool if the input is large.
+
+    (A background thread for the in-process chunks was measured slower: the GIL-holding parts
+    of a chunk contend with reading the records.)
+    """
 
     def __init__(self, cfg: MinHashDedupConfig, spill: Spill, params: LshParams, index: _Index) -> None:
         self.cfg, self.spill, self.params, self.index = cfg, spill, params, index
@@ -456,8 +496,13 @@ def _result(future: Future) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         ) from exc
 
 
-class _Similarity:
+_TAG, _LOW = np.uint64(32), np.uint64(0xFFFFFFFF)
+
+
+class Similarity:
     """Jaccard of document pairs: exact from the spilled shingle sets, or estimated from signatures."""
+
+    _BLOCK = 1 << 22  # shingles of a block of pairs scored at once (bounds memory)
 
     def __init__(self, spill: Spill, exact: bool) -> None:
         self.spill, self.exact = spill, exact
@@ -468,13 +513,106 @@ class _Similarity:
             return float(estimate_jaccard(self.spill.signature(a), self.spill.signature(b)))
         return set_jaccard(self._set(a), self._set(b))
 
+    def many(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``one(a[i], b[i])`` for every i, vectorised (the same float64 values)."""
+        if not self.exact:
+            return np.array([self.one(x, y) for x, y in zip(a.tolist(), b.tolist(), strict=True)], dtype=np.float64)
+        out = np.empty(len(a), dtype=np.float64)
+        sizes = np.diff(self.spill.offsets)
+        cost = np.cumsum(sizes[a] + sizes[b])
+        start = 0
+        while start < len(a):
+            stop = max(start + 1, int(np.searchsorted(cost, cost[start] + self._BLOCK)))
+            out[start:stop] = self._block(a[start:stop], b[start:stop])
+            start = stop
+        return out
+
+    def grid(self, reps: np.ndarray, members: np.ndarray) -> np.ndarray:
+        """``[i, r]`` = ``one(reps[r], members[i])`` (exact only; for a capped bucket).
+
+        A table says which reps hold each of their hashes; a member's intersections with all
+        reps are then the column sums of its hashes' rows.
+        """
+        if not self.exact:
+            return np.array([[self.one(r, m) for r in reps.tolist()] for m in members.tolist()])
+        docs, keys, starts = self._sets_of(np.concatenate([reps, members]))
+        sizes = np.diff(starts)
+        rr, rm = np.searchsorted(docs, reps), np.searchsorted(docs, members)
+        rep_keys = np.concatenate([keys[starts[r] : starts[r + 1]] for r in rr.tolist()]) & _LOW
+        hashes = sorted_unique(rep_keys)
+        table = np.zeros((len(hashes), len(reps)), dtype=np.uint8)  # [hash, rep]: rep holds hash
+        table[np.searchsorted(hashes, rep_keys), np.repeat(np.arange(len(reps)), sizes[rr])] = 1
+        out = np.empty((len(members), len(reps)), dtype=np.float64)
+        step = max(1, (1 << 22) // max(1, len(reps)))  # member hashes per chunk: bounded table rows
+        i = 0
+        while i < len(members):
+            stop = max(i + 1, int(np.searchsorted(np.cumsum(sizes[rm[i:]]), step)) + i)
+            rows = rm[i:stop]
+            elements = np.concatenate([keys[starts[r] : starts[r + 1]] for r in rows.tolist()]) & _LOW
+            at = np.minimum(np.searchsorted(hashes, elements), len(hashes) - 1)
+            found = hashes[at] == elements  # only hashes some rep holds count
+            held = np.bincount(np.repeat(np.arange(len(rows)), sizes[rows])[found], minlength=len(rows))
+            seg = np.zeros(len(rows), dtype=np.int64)
+            np.cumsum(held[:-1], out=seg[1:])
+            inter = np.zeros((len(rows), len(reps)), dtype=np.float64)
+            some = held > 0  # reduceat needs non-empty segments
+            if some.any():
+                inter[some] = np.add.reduceat(table[at[found]], seg[some], axis=0, dtype=np.int32)
+            union = sizes[rows][:, None] + sizes[rr][None, :] - inter
+            out[i:stop] = inter / union
+            i = stop
+        return out
+
+    def _sets_of(self, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Distinct documents of `wanted`, their sets as one sorted array of ``rank << 32 |
+        hash`` and each rank's start in it (len n+1)."""
+        docs = sorted_unique(wanted)
+        hashes, offsets = self.spill.gather(docs)
+        rank = np.repeat(np.arange(len(docs), dtype=np.uint64), np.diff(offsets))
+        keys = sorted_unique((rank << _TAG) | hashes.astype(np.uint64))
+        starts = np.searchsorted(keys, np.arange(len(docs) + 1, dtype=np.uint64) << _TAG)
+        return docs, keys, starts
+
+    def _block(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        docs, keys, starts = self._sets_of(np.concatenate([a, b]))
+        sizes = np.diff(starts)
+        ra, rb = np.searchsorted(docs, a), np.searchsorted(docs, b)
+        # look up each element of the smaller set in the larger one; pairs ordered by the
+        # larger set so that the lookups walk `keys` forwards
+        swap = sizes[ra] > sizes[rb]
+        small, large = np.where(swap, rb, ra), np.where(swap, ra, rb)
+        by_large = np.argsort(large, kind="stable")
+        small, large = small[by_large], large[by_large]
+        lengths = sizes[small]
+        pair = np.repeat(np.arange(len(a)), lengths)
+        first = np.zeros(len(a), dtype=np.int64)
+        np.cumsum(lengths[:-1], out=first[1:])
+        queries = keys[np.repeat(starts[small] - first, lengths) + np.arange(len(pair))]
+        queries &= _LOW
+        queries |= large.astype(np.uint64)[pair] << _TAG
+        found = np.searchsorted(keys, queries)
+        found[found == len(keys)] = 0
+        inter = np.zeros(len(a), dtype=np.float64)
+        inter[by_large] = np.bincount(pair[keys[found] == queries], minlength=len(a))
+        union = sizes[ra] + sizes[rb] - inter
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(union > 0, inter / union, 1.0)
+
     def _set(self, doc: int) -> np.ndarray:
         found = self._sets.get(doc)
         if found is None:
             if len(self._sets) >= 100_000:  # bounded cache: documents of candidate pairs only
                 self._sets.clear()
-            found = self._sets[doc] = np.unique(self.spill.shingles(doc))
+            found = self._sets[doc] = sorted_unique(self.spill.shingles(doc))
         return found
+
+
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """``np.unique(values)``: numpy 2.4's hash-based unique is many times slower than a sort."""
+    ranked = np.sort(values)
+    if len(ranked) < 2:
+        return ranked
+    return ranked[np.concatenate([[True], ranked[1:] != ranked[:-1]])]
 
 
 def set_jaccard(a: np.ndarray, b: np.ndarray) -> float:
@@ -484,4 +622,4 @@ def set_jaccard(a: np.ndarray, b: np.ndarray) -> float:
     return inter / union if union else 1.0
 
 
-__all__ = ["CHUNK_CHARS", "REASON", "Decision", "MinHashDedup", "MinHashDedupConfig", "set_jaccard"]
+__all__ = ["CHUNK_CHARS", "REASON", "Decision", "MinHashDedup", "MinHashDedupConfig", "Similarity", "set_jaccard", "sorted_unique"]

@@ -1,9 +1,9 @@
 """Where signatures and shingle sets live: a spill to disk during a run, and a versioned file.
 
-:class:`Spill` keeps what the dedup step needs per document out of memory: shingle hashes and
-signatures are appended to two files in a temporary directory and read back (memory-mapped)
-only for candidate pairs. What stays in memory grows with the number of documents (offsets,
-band hashes, id hashes), not with their length.
+:class:`Spill` keeps what the dedup step needs per document out of memory: shingle hashes (and
+signatures, when the step reads them back) are appended to files in a temporary directory and
+read back only for the documents of candidate pairs. What stays in memory grows with the
+number of documents (offsets, band hashes, id hashes), not with their length.
 
 The persisted format (:func:`save_signatures` / :func:`load_signatures`)::
 
@@ -115,18 +115,20 @@ class Spill:
     resident) the pages around every candidate document, most of the file in practice.
     """
 
-    def __init__(self, directory: Path, num_perm: int) -> None:
+    def __init__(self, directory: Path, num_perm: int, signatures: bool = True) -> None:
+        """`signatures`: False keeps only the shingles (signatures are then not read back)."""
         self.num_perm, self.directory = num_perm, directory
         self._paths = (directory / "shingles.u32", directory / "signatures.u32")
-        self._writers = [path.open("wb") for path in self._paths]
+        self._writers = [path.open("wb") for path in self._paths[: 1 + signatures]]
         self._offsets: list[np.ndarray] = [np.zeros(1, dtype=np.int64)]
         self._n_shingles = 0
         self.n_docs = 0
-        self._fds: tuple[int, int] | None = None
+        self._fds: tuple[int, ...] | None = None
 
     def append(self, hashes: np.ndarray, offsets: np.ndarray, signatures: np.ndarray) -> None:
         hashes.astype("<u4", copy=False).tofile(self._writers[0])
-        signatures.astype("<u4", copy=False).tofile(self._writers[1])
+        if len(self._writers) > 1:
+            signatures.astype("<u4", copy=False).tofile(self._writers[1])
         self._offsets.append(offsets[1:] + self._n_shingles)
         self._n_shingles += len(hashes)
         self.n_docs += len(offsets) - 1
@@ -137,11 +139,38 @@ class Spill:
             fh.close()
         self.offsets = np.concatenate(self._offsets)
         self._offsets = []
-        self._fds = (os.open(self._paths[0], os.O_RDONLY), os.open(self._paths[1], os.O_RDONLY))
+        self._fds = tuple(os.open(path, os.O_RDONLY) for path in self._paths[: len(self._writers)])
 
     def shingles(self, doc: int) -> np.ndarray:
         lo, hi = int(self.offsets[doc]), int(self.offsets[doc + 1])
         return _pread(self._fds[0], lo, hi - lo)
+
+    def gather(self, docs: np.ndarray, gap: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """Shingle hashes of ascending `docs`, back to back, and their offsets (len n+1).
+
+        Documents less than `gap` hashes apart are read with one ``pread`` (few system calls
+        for dense sets, at most `gap` hashes read in vain per document for sparse ones); the
+        spans are then cut into documents with one vectorised index.
+        """
+        lo, hi = self.offsets[docs], self.offsets[docs + 1]
+        lengths = hi - lo
+        offsets = np.zeros(len(docs) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        if not len(docs):
+            return np.zeros(0, dtype=np.uint32), offsets
+        first = np.flatnonzero(np.concatenate([[True], lo[1:] - hi[:-1] > gap]))  # each span's first doc
+        last = np.append(first[1:], len(docs)) - 1
+        span_lo, span_hi = lo[first], hi[last]
+        fd = self._fds[0]
+        data = b"".join([os.pread(fd, 4 * (b - a), 4 * a) for a, b in zip(span_lo.tolist(), span_hi.tolist(), strict=True)])
+        if len(data) != 4 * int((span_hi - span_lo).sum()):
+            raise OSError("short read from the minhash spill")
+        at = np.zeros(len(first), dtype=np.int64)  # where each span starts in `data`
+        np.cumsum((span_hi - span_lo)[:-1], out=at[1:])
+        span = np.repeat(np.arange(len(first)), last - first + 1)
+        base = at[span] + lo - span_lo[span]  # where each document starts in `data`
+        index = np.repeat(base - offsets[:-1], lengths) + np.arange(int(offsets[-1]))
+        return np.frombuffer(data, dtype="<u4")[index].astype(np.uint32, copy=False), offsets
 
     def signature(self, doc: int) -> np.ndarray:
         return _pread(self._fds[1], doc * self.num_perm, self.num_perm)
