@@ -5,8 +5,10 @@ answer rule) and the semantic detector (MiniLM, the step's per-benchmark calibra
 GSM8K 0.89 or 0.75 with the same numbers, others 0.85; ``--semantic-threshold`` for one value)
 separately (calibration: ``calibrate_decontaminate.py``):
 
-- index cost: loading the 6 bundled sets (18,820 items), building the n-gram index, embedding
-  the benchmark questions cold (``--cold``: a fresh embedding cache) and warm (from the cache);
+- index cost: loading the 6 bundled sets (18,820 items), building the n-gram index and loading
+  it from its disk cache, the benchmark questions' embeddings with an empty embedding cache
+  (``--cold``: what a first run sees; their vectors ship with synthpipe) or with nothing cached
+  or shipped either (``--no-shipped``: every question embedded now);
 - throughput in MB/s of record text scanned (index build excluded), on the clean corpora;
 - recall on planted benchmark items: ``verbatim`` (question + answer as published), ``embedded``
   (inside a longer chat prompt), ``edited`` (casing, punctuation, 2 words replaced, wrapped),
@@ -24,8 +26,19 @@ Peers (optional, each from its own virtualenv, same benchmark texts indexed, 13-
 hashes + ``NGramsDecontFilter`` (``pip install datatrove spacy``), with find_query_ngrams on.
 
     .venv/bin/python benchmarks/bench_decontaminate.py [--shared ../shared/data]
-        [--semantic-limit 1500] [--no-semantic] [--cold] [--seed 0]
+        [--semantic-limit 1500] [--no-semantic] [--cold] [--no-shipped] [--seed 0]
         [--lmeval-python /tmp/peer_lmeval/bin/python] [--datatrove-python /tmp/peer_datatrove/bin/python]
+
+Whole commands (``--commands``): ``synthpipe decontaminate`` on the clean corpora written to a
+JSONL file (``--repeat`` copies, ids renumbered), n-gram only and ``--semantic``, each run a
+fresh process, interleaved with a second source tree (``--before-src``, e.g. an older checkout's
+``src``) when given; median wall and CPU seconds over ``--reps``. The semantic input leaves out
+TREC train (its questions ship with their vectors, which would flatter the rate), and each
+semantic run starts from an embedding cache without the records' vectors (``warm``: the model's
+ONNX graph and the n-gram index on disk) or from an empty cache directory (``cold``, run once).
+
+    .venv/bin/python benchmarks/bench_decontaminate.py --commands [--repeat 8] [--reps 3]
+        [--semantic-records 3000] [--before-src /tmp/before/src]
 """
 
 from __future__ import annotations
@@ -34,15 +47,22 @@ import argparse
 import csv
 import importlib.util
 import json
+import os
 import random
 import re
+import resource
+import shutil
+import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from synthpipe.curate.decontam import ngram, semantic
 from synthpipe.curate.decontam.registry import list_benchmarks, load_benchmark, resolve_benchmarks
+from synthpipe.embeddings import cache as embedding_cache
+from synthpipe.embeddings import store
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = ROOT / "tests" / "curate" / "test_decontaminate.py"
@@ -260,7 +280,13 @@ def main() -> None:
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--semantic-limit", type=int, default=1500, help="records per clean set for semantic")
     parser.add_argument("--no-semantic", action="store_true")
-    parser.add_argument("--cold", action="store_true", help="embed the benchmarks into a fresh cache")
+    parser.add_argument("--cold", action="store_true", help="start from an empty embedding cache")
+    parser.add_argument("--no-shipped", action="store_true", help="... and ignore the shipped vectors too")
+    parser.add_argument("--commands", action="store_true", help="time whole `synthpipe decontaminate` processes")
+    parser.add_argument("--repeat", type=int, default=8, help="--commands: copies of the clean corpora")
+    parser.add_argument("--reps", type=int, default=3, help="--commands: runs of each command")
+    parser.add_argument("--semantic-records", type=int, default=3000, help="--commands: semantic input size")
+    parser.add_argument("--before-src", type=Path, help="--commands: a second source tree to compare with")
     parser.add_argument("--semantic-threshold", type=float, help="one threshold for every benchmark "
                         "[default: the calibrated ones]")
     parser.add_argument("--seed", type=int, default=0)
@@ -270,6 +296,8 @@ def main() -> None:
     parser.add_argument("--datatrove-python", help="python of a venv with datatrove + spacy installed")
     args = parser.parse_args()
     rng = random.Random(args.seed)
+    if args.commands:
+        return commands(args)
 
     t = time.perf_counter()
     sets = resolve_benchmarks("all")
@@ -278,8 +306,14 @@ def main() -> None:
     t = time.perf_counter()
     index = ngram.NgramIndex.build(sets, min_span=args.min_span, mask_numbers=args.ngram_mask_numbers)
     build_s = time.perf_counter() - t
+    ngram.get_index(sets, min_span=args.min_span, mask_numbers=args.ngram_mask_numbers)  # on disk now
+    ngram._CACHE.clear()
+    t = time.perf_counter()
+    ngram.get_index(sets, min_span=args.min_span, mask_numbers=args.ngram_mask_numbers)
+    cached_s = time.perf_counter() - t
     print(f"registry: {len(sets)} sets ({', '.join(list_benchmarks())}), {n_items} items, loaded in {load_s:.2f} s")
-    print(f"n-gram index: {index.size:,} keys, {index.nbytes() / 1e6:.0f} MB, built in {build_s:.2f} s")
+    print(f"n-gram index: {index.size:,} keys, {index.nbytes() / 1e6:.0f} MB, built in {build_s:.2f} s, "
+          f"loaded from its disk cache in {cached_s:.2f} s")  # fmt: skip
 
     plants = planted(rng)
     clean = clean_corpora(args.shared)
@@ -301,15 +335,18 @@ def main() -> None:
         from synthpipe.embeddings import get_embedder
 
         embedder = get_embedder()
-        if args.cold:
+        if args.cold or args.no_shipped:
             cold_dir = Path(tempfile.mkdtemp())
-            semantic.cache_dir = lambda: cold_dir  # a fresh embedding cache for this run
+            store.cache_dir = lambda: cold_dir  # a fresh embedding cache for this run
+        if args.no_shipped:
+            embedding_cache.pack_for = lambda key: None  # ignore the vectors shipped with synthpipe
         t = time.perf_counter()
         sem_index = semantic.SemanticIndex.build(sets, embedder)
         threshold = args.semantic_threshold or {s.name: semantic.thresholds_for(s.name) for s in sets}
         sem_build = time.perf_counter() - t
+        how = "nothing cached or shipped" if args.no_shipped else "empty cache, shipped vectors" if args.cold else "warm"
         print(f"semantic index: {sem_index.matrix.shape[0]} questions x {sem_index.matrix.shape[1]}, "
-              f"{'cold (embedded now)' if args.cold else 'from cache if present'} {sem_build:.1f} s, "
+              f"{how}: {sem_build:.1f} s ({embedding_cache.EMBEDDING_CACHE.computed} embedded), "
               f"backend {embedder.backend}")  # fmt: skip
         scanned, secs = 0.0, 0.0
         for name, texts in sem_clean.items():
@@ -368,6 +405,68 @@ def main() -> None:
         sem = f"{len(sem_clean[name]):7d} {rate(se):>9}" if se is not None else f"{'-':>7} {'-':>9}"
         row = f"{name:22} {len(texts):6d} {rate(results['ngram'][name]):>7} {sem}"
         print(row + "".join(f" {rate(res['sets'][name]['flags']):>15}" for res in peers.values()))
+
+
+# -- whole commands --------------------------------------------------------------------------------
+def commands(args) -> None:
+    """Interleaved runs of whole `synthpipe decontaminate` processes (see the module docstring)."""
+    work = Path(tempfile.mkdtemp(prefix="bench_decontam_"))
+    clean = clean_corpora(args.shared)
+    texts = [t for v in clean.values() for t in v if t]
+    big = work / "clean.jsonl"
+    with big.open("w") as fh:
+        for k in range(args.repeat):
+            fh.writelines(json.dumps({"id": f"c{k}-{i}", "text": t}) + "\n" for i, t in enumerate(texts))
+    pool = [t for name, v in clean.items() if name != "trec train" for t in v if t]
+    small = work / "semantic.jsonl"
+    with small.open("w") as fh:
+        chosen = random.Random(args.seed).sample(pool, min(args.semantic_records, len(pool)))
+        fh.writelines(json.dumps({"id": f"s{i}", "text": t}) + "\n" for i, t in enumerate(chosen))
+    size_mb = big.stat().st_size / 1e6
+    text_mb = mb(texts) * args.repeat
+    trees = {"after": None, **({"before": args.before_src} if args.before_src else {})}
+    warm = {tree: work / f"cache-{tree}" for tree in trees}
+    for tree, src in trees.items():  # the ONNX graph, the n-gram index (and old benchmark caches)
+        _command(["decontaminate", str(small), "--semantic", "--out", str(work / "warmup"), "-q", "--fresh"],
+                 src, warm[tree])  # fmt: skip
+    jobs = {
+        "n-gram": (["decontaminate", str(big), "--out", str(work / "out"), "-q", "--fresh"], "keep"),
+        "semantic, warm": (["decontaminate", str(small), "--semantic", "--out", str(work / "out"), "-q", "--fresh"], "warm"),
+        "semantic, cold": (["decontaminate", str(small), "--semantic", "--out", str(work / "out"), "-q", "--fresh"], "cold"),
+    }  # fmt: skip
+    times: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for rep in range(args.reps):
+        for job, (argv, state) in jobs.items():
+            if state == "cold" and rep:  # once: a cold run of the old tree embeds every question
+                continue
+            for tree, src in trees.items():
+                cache = warm[tree]
+                if state == "warm":
+                    shutil.rmtree(cache / "embeddings", ignore_errors=True)  # the records' vectors
+                elif state == "cold":
+                    cache = work / "cache-cold"
+                    shutil.rmtree(cache, ignore_errors=True)
+                times.setdefault((job, tree), []).append(_command(argv, src, cache))
+    print(f"n-gram input: {size_mb:.1f} MB JSONL ({text_mb:.1f} MB of text, {len(texts) * args.repeat} records); "
+          f"semantic input: {len(chosen)} records\n")  # fmt: skip
+    print("| command | tree | median wall s | median CPU s | rate |\n|---|---|---|---|---|")
+    for (job, tree), runs in times.items():
+        wall, cpu = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+        rate = f"{text_mb / wall:.1f} MB/s" if job == "n-gram" else f"{len(chosen) / wall:.0f} records/s"
+        print(f"| {job} | {tree} | {wall:.2f} | {cpu:.2f} | {rate} |")
+
+
+def _command(argv: list[str], src: Path | None, cache: Path) -> tuple[float, float]:
+    """(wall, CPU) seconds of one `synthpipe` process with `src` first on the path."""
+    env = {**os.environ, "SYNTHPIPE_CACHE_DIR": str(cache)}
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "synthpipe.cli", *argv], env=env, check=True, capture_output=True)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 if __name__ == "__main__":

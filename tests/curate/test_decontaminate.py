@@ -380,16 +380,28 @@ def test_gzipped_user_file(tmp_path):
 
 @pytest.fixture(scope="module")
 def gsm8k_subset(tmp_path_factory) -> dict:
-    """The first 25 GSM8K test items as a user benchmark (fast to embed); a private cache dir."""
+    """The first 25 GSM8K test items as a user benchmark (fast to embed); a private embedding cache."""
     root = tmp_path_factory.mktemp("semantic")
     path = root / "gsm8k_head.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in load_benchmark("gsm8k")[:25]))
-    from synthpipe.curate.decontam import semantic
+    from synthpipe.embeddings import store
 
-    with pytest.MonkeyPatch.context() as mp:  # (not SYNTHPIPE_CACHE_DIR: the ONNX export lives there)
-        mp.setattr(semantic, "cache_dir", lambda: root / "cache" / "decontam")
+    with pytest.MonkeyPatch.context() as mp:  # (not SYNTHPIPE_CACHE_DIR: the ONNX graph lives there)
+        mp.setattr(store, "cache_dir", lambda: root / "cache" / "embeddings")
         yield {"name": "gsm8k", "path": str(path), "question_field": "question", "answer_field": "answer",
-               "cache": root / "cache" / "decontam"}  # fmt: skip
+               "cache": root / "cache" / "embeddings"}  # fmt: skip
+
+
+def embedded_without_computing(bench: BenchmarkSet) -> bool:
+    """True if the set's questions come back from the caches (disk or shipped), none computed."""
+    from synthpipe.curate.decontam import semantic
+    from synthpipe.embeddings import get_embedder
+    from synthpipe.embeddings.cache import EmbeddingCache
+
+    fresh = EmbeddingCache()  # nothing in memory
+    texts = [semantic.mask_numbers(r["question"]) for r in bench.load()]
+    fresh.encode(get_embedder(), texts)
+    return fresh.computed == 0
 
 
 @needs_embedder
@@ -407,20 +419,24 @@ def test_semantic_catches_rephrased_gsm8k_and_leaves_clean_text(tmp_path, gsm8k_
     semantic_hits = [h for r in dropped for h in hits_of(r) if h["detector"] == "semantic"]
     assert semantic_hits and all(set(h) == {"benchmark", "item_id", "detector", "field", "similarity"} for h in semantic_hits)
     assert all(0.85 <= h["similarity"] <= 1 for h in semantic_hits)
-    assert list(gsm8k_subset["cache"].glob("gsm8k-*.npy"))  # benchmark embeddings cached on disk
+    bench = BenchmarkSet.from_file("gsm8k", gsm8k_subset["path"], "question")
+    assert embedded_without_computing(bench)  # benchmark embeddings cached on disk (or shipped)
 
 
 @needs_embedder
 def test_semantic_threshold_and_cache_reuse(tmp_path, gsm8k_subset):
     from synthpipe.curate.decontam import semantic
     from synthpipe.embeddings import get_embedder
+    from synthpipe.embeddings.cache import EMBEDDING_CACHE
 
     bench = BenchmarkSet.from_file("gsm8k", gsm8k_subset["path"], "question")
     embedder = get_embedder()
     index = semantic.SemanticIndex.build([bench], embedder)
-    assert len(list(gsm8k_subset["cache"].glob("gsm8k-*.npy"))) == 1
-    again = semantic.SemanticIndex.build([bench], embedder)  # from disk
-    assert (again.matrix == index.matrix).all()
+    assert embedded_without_computing(bench)
+    EMBEDDING_CACHE.clear()
+    computed = EMBEDDING_CACHE.computed
+    again = semantic.SemanticIndex.build([bench], embedder)  # from disk (or shipped)
+    assert (again.matrix == index.matrix).all() and EMBEDDING_CACHE.computed == computed
     text = GSM8K_REPHRASED["gsm8k-test-3"]
     strict = semantic.find_hits(index, embedder, [{"text": text}], threshold=0.99)
     loose = semantic.find_hits(index, embedder, [{"text": text}], threshold=0.8)

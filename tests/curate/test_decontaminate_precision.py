@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 
 from synthpipe import Pipeline
-from synthpipe.curate.decontam import ngram, semantic
+from synthpipe.curate.decontam import ngram
 from synthpipe.curate.decontam.judge import Pair, RephraseJudge, parse_verdict
 from synthpipe.curate.decontam.ngram import AnswerRule
 from synthpipe.curate.decontam.registry import get_benchmark, load_benchmark, resolve_benchmarks
 from synthpipe.curate.decontam.semantic import Thresholds, numbers_of, thresholds_for
 from synthpipe.curate.decontam.step import Decontaminate
+from synthpipe.embeddings import store
 from synthpipe.llm.config import LLMConfig
 from synthpipe.pipeline.sources import FromRecords
 
@@ -209,7 +210,7 @@ def gsm8k_head(tmp_path_factory) -> dict:
     path = root / "gsm8k_head.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in items[:100] + [items[781]]))
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(semantic, "cache_dir", lambda: root / "cache")
+        mp.setattr(store, "cache_dir", lambda: root / "cache")
         yield {"name": "gsm8k", "path": str(path), "question_field": "question", "answer_field": "answer"}
 
 

@@ -63,3 +63,19 @@ def test_onnx_export_is_cached_by_model_hash(tmp_path, monkeypatch):
     stamp = path.stat().st_mtime_ns
     assert onnx.cached_onnx_path(model_path).stat().st_mtime_ns == stamp  # reused, not re-exported
     assert [p.name for p in path.parent.iterdir()] == ["model.onnx"]  # no temp files left behind
+
+
+@pytest.mark.slow  # exporting through torch takes ~15 s
+def test_graph_built_without_torch_equals_the_torch_export(tmp_path, torch_embedder):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from synthpipe.embeddings import onnx
+
+    model_path = torch_embedder.model_path
+    built = onnx.build_onnx(model_path, tmp_path / "built.onnx")
+    exported = onnx.export_onnx(model_path, tmp_path / "exported.onnx")  # what unsupported models get
+    torch_embedder._load()
+    inputs = torch_embedder._inputs(torch_embedder._tokenize(TEXTS))
+    got, expected = onnx.OnnxEncoder(built).run(inputs), onnx.OnnxEncoder(exported).run(inputs)
+    assert np.abs(got - expected).max() < 1e-5  # measured 0.0
+    assert np.abs(got - torch_embedder.encode(TEXTS)).max() < 1e-4

@@ -182,8 +182,8 @@ def test_every_declared_requirement_maps_to_a_known_extra():
 def test_config_dependent_builtin_requirements():
     steps = registered_steps()
     assert steps["decontaminate"]().requirements() == ()
-    assert "torch" in steps["decontaminate"](semantic=True).requirements()
+    assert "onnxruntime" in steps["decontaminate"](semantic=True).requirements()  # MiniLM through ONNX
     onnx = steps["semantic_dedup"](backend="onnx", model_path="/m").requirements()
-    assert onnx == ("transformers", "onnxruntime")
+    assert onnx == ("tokenizers", "onnxruntime")  # a BERT ONNX export runs without transformers
     for modules in (onnx, steps["semantic_dedup"]().requirements()):
         assert all(m in EXTRAS for m in modules)

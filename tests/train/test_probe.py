@@ -82,7 +82,9 @@ def test_predict_proba_matches_predict(full_model, test_split):
     assert full_model.predict([]) == []
 
 
-def test_embedding_cache_embeds_each_distinct_text_once():
+def test_embedding_cache_embeds_each_distinct_text_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYNTHPIPE_CACHE_DIR", str(tmp_path))  # not the vectors an earlier run left on disk
+
     class CountingEmbedder:
         model_path, dim = Path("/fake/model"), 3
 

@@ -69,6 +69,7 @@ import numpy as np
 from pydantic import Field
 
 from synthpipe.data.records import DROP, ID, Batch, drop
+from synthpipe.embeddings.cache import embed
 from synthpipe.embeddings.kmeans import (
     ASSIGN_BLOCK,
     blocked_matmul,
@@ -346,7 +347,8 @@ class SemanticDedupConfig(StepConfig):
     kmeans_iterations: int = Field(10, ge=1, description="Lloyd iterations on the sample")
     kmeans_sample: int | None = Field(None, ge=1, description="points k-means trains on; default max(10000, 40k)")
     half_precision: bool = Field(False, description="hold embeddings as float16 (half the memory, cosines to ~1e-3)")
-    embed_chunk: int = Field(4096, ge=1, description="texts gathered per embedder call (length-sorted inside)")
+    embed_chunk: int = Field(4096, ge=1, description="texts gathered per embedder call (length-sorted "
+                             "inside; texts embedded before come from the shared embedding cache)")
     batch_size: int = Field(64, ge=1, description="embedder forward batch")
     model_path: str | None = Field(None, description="embedding model directory; default the bundled all-MiniLM-L6-v2")
     backend: Literal["auto", "torch", "onnx"] = Field(
@@ -438,10 +440,10 @@ class SemanticDedup(GlobalStep):
                     pending.append(text)
                 rows.append(first_row[key])
                 if len(pending) >= self.config.embed_chunk:
-                    chunks.append(embedder.encode(pending).astype(dtype))
+                    chunks.append(embed(embedder, pending).astype(dtype))
                     pending = []
         if pending:
-            chunks.append(embedder.encode(pending).astype(dtype))
+            chunks.append(embed(embedder, pending).astype(dtype))
         vectors = np.concatenate(chunks) if chunks else np.zeros((0, embedder.dim), dtype)
         return ids, np.asarray(rows, dtype=np.int64), vectors
 

@@ -1,11 +1,9 @@
 """The distributed form of ``decontaminate`` (n-gram detector), see :mod:`synthpipe.pipeline.distributed`.
 
-The benchmark index is built once on the driver and shared once (``job.put``); each unit
-runs the step's own per-batch check (:meth:`Decontaminate.mark_batch`) over its shards, so
-hits, drops and details are the local step's, and the units' counts add up to the local
-step's summary (:meth:`Decontaminate.report`). The index's short-text tier keys on Python's
-salted ``str`` hash, so a task whose process hashes differently from the driver's rebuilds
-the index instead (once per process, :meth:`Decontaminate.ngram_index` caches it).
+The benchmark index is loaded (or built) once on the driver and shared once (``job.put``); its
+hashes are the same in every process. Each unit runs the step's own check
+(:meth:`Decontaminate.mark_batch`) over its shards, so hits, drops and details are the local
+step's, and the units' counts add up to the local step's summary (:meth:`Decontaminate.report`).
 """
 
 from __future__ import annotations
@@ -18,12 +16,10 @@ from synthpipe.pipeline.checkpoints import StepCheckpoint
 from synthpipe.pipeline.distributed import Handle, Job, StepSpec, Unit, write_unit
 from synthpipe.pipeline.step import StepContext
 
-_PROBE = "synthpipe: is str hash() salted as on the driver?"
-
 
 def decontaminate(job: Job) -> None:
     started = time.perf_counter()
-    shared = (job.put(job.step.ngram_index()), hash(_PROBE))  # nested: fetched on use
+    shared = (job.put(job.step.ngram_index()),)  # nested: fetched on use
     job.ctx.log.info(
         "decontaminate: benchmark index built in %.1fs, shared with %d tasks",
         time.perf_counter() - started,
@@ -46,10 +42,10 @@ def _decontam_unit(
     source: StepCheckpoint,
     out: StepCheckpoint,
     unit: Unit,
-    shared: tuple[Handle, int],
+    shared: tuple[Handle],
 ):
     step = spec.build()
-    index = shared[0].get() if hash(_PROBE) == shared[1] else step.ngram_index()
+    index = shared[0].get()
     tally: Counter[str] = Counter()
 
     def mark(k: int, batch: Batch) -> None:

@@ -28,27 +28,24 @@ a long document is left to the n-gram detector; heavy rewrites (other objects an
 0.4-0.9 and are mostly missed, as Yang et al. report for embedding detectors: their second
 stage, an LLM asked about each nearest pair, is :mod:`synthpipe.curate.decontam.judge`.
 
-Benchmark embeddings are cached on disk (``$SYNTHPIPE_CACHE_DIR`` or ``~/.cache/synthpipe``,
-under ``decontam/``) keyed by the embedded texts' hash and the embedder's identity, and in
-memory per process. The first run against all bundled sets embeds 18,820 questions: 222 s on
-2 CPU cores with the ONNX backend (MMLU is 14k of them); later runs load them in ~2 s.
+Every text goes through the shared embedding cache (:mod:`synthpipe.embeddings.cache`): the
+bundled sets' questions (numbers masked) ship with their MiniLM vectors, so even a first run
+embeds none of the 18,820 questions (222 s on 2 CPU cores with the ONNX backend when they did
+not ship); a user file's questions are embedded once and kept in the on-disk cache. The
+index (one matrix per set list, embedder and masking) is built once per process.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from synthpipe.curate.decontam.registry import BenchmarkSet
-from synthpipe.data.writers import atomic_path
+from synthpipe.embeddings.cache import embed
 
 DEFAULT_THRESHOLD = 0.85  # benchmarks without a calibrated pair
 MIN_SHARED_NUMBERS = 2  # the numbers rule needs at least this many numbers, all the question's
@@ -63,8 +60,17 @@ _WORD_VALUES = {w: i for i, w in enumerate(_NUMBER_WORDS.split("|")[:20])} | {
     "hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9,
     "half": 0.5, "twice": 2, "double": 2, "thrice": 3, "triple": 3, "dozen": 12,
 }  # fmt: skip
-_VALUE = re.compile(r"\d[\d,]*(?:\.\d+)?|\.\d+|\b(?:" + "|".join(_WORD_VALUES) + r")\b", re.IGNORECASE)
-_NUMBER = re.compile(r"[$€£]?\d[\d,]*(?:\.\d+)?%?|\b(?:" + _NUMBER_WORDS + r")\b", re.IGNORECASE)
+
+
+def _words_pattern(words: list[str]) -> str:
+    """The alternation of `words` between word boundaries, behind a look-ahead on their first
+    letters that rejects most positions at once (same matches, half the time)."""
+    first = "".join(sorted({w[0] for w in words}))
+    return r"\b(?=[" + first + first.upper() + r"])(?:" + "|".join(words) + r")\b"
+
+
+_VALUE = re.compile(r"\d[\d,]*(?:\.\d+)?|\.\d+|" + _words_pattern(list(_WORD_VALUES)), re.IGNORECASE)
+_NUMBER = re.compile(r"[$€£]?\d[\d,]*(?:\.\d+)?%?|" + _words_pattern(_NUMBER_WORDS.split("|")), re.IGNORECASE)
 _BLOCK = 1024  # record vectors per matrix product (1024 x 19k float32 = 78 MB)
 _CACHE: dict[tuple, SemanticIndex] = {}
 _LOCK = threading.Lock()
@@ -83,13 +89,6 @@ def numbers_of(text: str) -> frozenset[float]:
         token = match.group().lower().replace(",", "")
         out.add(float(_WORD_VALUES.get(token, token)))
     return frozenset(out)
-
-
-def cache_dir() -> Path:
-    """``$SYNTHPIPE_CACHE_DIR/decontam`` or ``~/.cache/synthpipe/decontam``."""
-    root = os.environ.get("SYNTHPIPE_CACHE_DIR")
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "synthpipe"
-    return base / "decontam"
 
 
 @dataclass(frozen=True)
@@ -164,7 +163,15 @@ class SemanticIndex:
     owners: list[tuple[str, str]]  # (benchmark, item id) per row
     mask: bool
     questions: list[str] = field(default_factory=list, repr=False)  # per row, as published
-    numbers: list[frozenset[float]] = field(default_factory=list, repr=False)  # per row
+    _numbers: dict[int, frozenset[float]] = field(default_factory=dict, repr=False)
+
+    def numbers(self, row: int) -> frozenset[float]:
+        """The numbers the question of `row` states (worked out when first asked: most rows
+        are never anyone's neighbour)."""
+        found = self._numbers.get(row)
+        if found is None:
+            found = self._numbers[row] = numbers_of(self.questions[row])
+        return found
 
     @classmethod
     def build(cls, sets: Sequence[BenchmarkSet], embedder, mask: bool = True) -> SemanticIndex:
@@ -172,12 +179,11 @@ class SemanticIndex:
         for bench in sets:
             items = [r for r in bench.load() if r.get("question")]
             texts = [_prepare(r["question"], mask) for r in items]
-            blocks.append(cached_encode(bench.name, texts, embedder))
+            blocks.append(embed(embedder, texts))
             owners.extend((bench.name, r["id"]) for r in items)
             questions.extend(r["question"] for r in items)
         matrix = np.concatenate(blocks) if blocks else np.zeros((0, 1), dtype=np.float32)
-        return cls(matrix=matrix.astype(np.float32, copy=False), owners=owners, mask=mask,
-                   questions=questions, numbers=[numbers_of(q) for q in questions])  # fmt: skip
+        return cls(matrix=matrix.astype(np.float32, copy=False), owners=owners, mask=mask, questions=questions)
 
     def search(
         self, vectors: np.ndarray, threshold: float, top_k: int = 5
@@ -200,38 +206,9 @@ def _prepare(text: str, mask: bool) -> str:
     return mask_numbers(text) if mask else text
 
 
-def _embedder_key(embedder) -> str:
-    return hashlib.sha256(json.dumps(embedder.identity(), sort_keys=True).encode()).hexdigest()[:16]
-
-
-def cached_encode(name: str, texts: list[str], embedder) -> np.ndarray:
-    """Embeddings of `texts`, from the disk cache when the same texts met the same embedder."""
-    digest = hashlib.sha256("\x1e".join(texts).encode()).hexdigest()[:16]
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:40]
-    path = cache_dir() / f"{safe}-{digest}-{_embedder_key(embedder)}.npy"
-    if path.exists():
-        try:
-            cached = np.load(path)
-            if cached.shape[0] == len(texts):
-                return cached
-        except (OSError, ValueError):
-            pass  # unreadable cache: recompute and overwrite
-    vectors = embedder.encode(texts) if texts else np.zeros((0, embedder.dim), dtype=np.float32)
-    _atomic_save(path, vectors)
-    return vectors
-
-
-def _atomic_save(path: Path, array: np.ndarray) -> None:
-    try:
-        with atomic_path(path) as tmp, open(tmp, "wb") as fh:  # mode follows the umask
-            np.save(fh, array)
-    except OSError:  # a read-only or full cache disk only costs recomputation
-        pass
-
-
 def get_index(sets: Sequence[BenchmarkSet], embedder, mask: bool = True) -> SemanticIndex:
     """The semantic index for `sets` and `embedder`, built once per process."""
-    key = (tuple((s.name, s.content_hash()) for s in sets), _embedder_key(embedder), mask)
+    key = (tuple((s.name, s.content_hash()) for s in sets), embedder.key, mask)
     with _LOCK:
         if key not in _CACHE:
             _CACHE[key] = SemanticIndex.build(sets, embedder, mask=mask)
@@ -247,11 +224,11 @@ def neighbours(
     out: list[list[Neighbour]] = [[] for _ in records]
     if not flat or not len(index.owners):
         return out
-    vectors = embedder.encode([_prepare(t, index.mask) for _, _, t in flat])
+    vectors = embed(embedder, [_prepare(t, index.mask) for _, _, t in flat])
     for (r, fname, text), matches in zip(flat, index.search(vectors, floor, top_k), strict=True):
         mine = numbers_of(text)
         for row, sim in matches:
-            theirs = index.numbers[row]
+            theirs = index.numbers(row)
             shared = len(theirs) if theirs and theirs == mine else 0
             out[r].append(Neighbour(fname, text, row, sim, shared))
     for found in out:

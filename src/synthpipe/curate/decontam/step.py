@@ -52,6 +52,9 @@ from synthpipe.pipeline.rundir import write_step_summary
 from synthpipe.pipeline.step import GlobalStep, StepConfig, StepContext
 
 SUMMARY_FILE = "decontaminate_summary.json"
+# records checked at once: the embedder sorts all their texts by length (padding ~1.06x the
+# tokens instead of 2.2x in 250-record batches) and the n-gram kernel hashes them in one go
+WINDOW = 8192
 DETECTORS = ("ngram", "ngram_answer", "semantic", "llm_judge")
 _ANSWERS = AnswerRule()
 class ExtraBenchmark(BaseModel):
@@ -309,9 +312,9 @@ class Decontaminate(GlobalStep):
             semantic.get_index(sets, embedder, mask=cfg.semantic_mask_numbers) if embedder else None
         )
         tally: Counter[str] = Counter()
-        for batch in batches():
-            tally.update(self.mark_batch(batch, grams, sem, embedder, ctx))
-            yield batch
+        for window in _windows(batches(), WINDOW):  # checked together, yielded as they came
+            tally.update(self.mark_batch([r for batch in window for r in batch], grams, sem, embedder, ctx))
+            yield from window
         self.report(tally, ctx)
 
     def ngram_index(self, sets: list[BenchmarkSet] | None = None) -> ngram.NgramIndex | None:
@@ -333,16 +336,20 @@ class Decontaminate(GlobalStep):
         if grams is not None:
             found = ngram.find_matches(grams, texts, self.config.min_ngram_overlap, self.answer_rule())
             for i, matches in enumerate(found):
-                hits[i].extend(h.as_dict() for h in matches.hits)
-                spared[i] = bool(matches.set_aside)
+                if matches.hits or matches.set_aside:  # most records: neither
+                    hits[i].extend(h.as_dict() for h in matches.hits)
+                    spared[i] = bool(matches.set_aside)
         if sem is not None:
             if self.config.llm_judge:
                 self.judge_nearest(sem, embedder, texts, hits, ctx, tally)
             else:
                 self.semantic_hits(sem, embedder, texts, hits)
+        flagging = self.config.action == "flag"
         for record, found_hits, was_spared in zip(batch, hits, spared, strict=True):
-            self.mark(record, found_hits[: self.config.max_hits], ctx)
-            tally.update(_counts(found_hits, was_spared))
+            if found_hits or flagging:
+                self.mark(record, found_hits[: self.config.max_hits], ctx)
+            if found_hits or was_spared:  # a clean record adds nothing but its count
+                tally.update(_counts(found_hits, was_spared))
         return tally
 
     def semantic_hits(self, sem, embedder, texts: list[dict[str, str]], hits: list[list[dict]]) -> None:
@@ -449,6 +456,20 @@ class Decontaminate(GlobalStep):
         write_step_summary(ctx.run_dir, SUMMARY_FILE, ctx.name, self.last_summary)
 
 
+def _windows(batches: Iterator[Batch], size: int) -> Iterator[list[Batch]]:
+    """Consecutive batches grouped until they hold at least `size` records."""
+    window: list[Batch] = []
+    count = 0
+    for batch in batches:
+        window.append(batch)
+        count += len(batch)
+        if count >= size:
+            yield window
+            window, count = [], 0
+    if window:
+        yield window
+
+
 def _for(value: float | dict[str, float] | None, name: str) -> float | None:
     return value.get(name) if isinstance(value, dict) else value
 
@@ -477,7 +498,7 @@ def record_texts(record: Record, fields: list[str]) -> dict[str, str]:
     out = {}
     for name in fields:
         text = _as_text(record.get(name))
-        if text and text.strip():
+        if text and not text.isspace():  # (no copy, unlike strip())
             out[name] = text
     return out
 
