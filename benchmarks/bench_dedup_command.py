@@ -41,8 +41,8 @@ load average when each run started. synthpipe's drops (ids, reasons and details)
 are hashed per run: the digest must be the same in every round and in both trees.
 
     .venv/bin/python benchmarks/bench_dedup_command.py --docs 100000 1000000 --rounds 3 \\
-        --corpus-dir /tmp/work/bench --datasketch-python /tmp/peers/ds/bin/python \\
-        --before-src /tmp/work/before/src
+        --corpus-dir /tmp/bench --datasketch-python /tmp/peers/ds/bin/python \\
+        --before-src /tmp/before/src
 
 This file imports only the standard library at module level; the corpus is built in a
 subprocess of this python (numpy and synthpipe).

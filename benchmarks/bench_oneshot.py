@@ -19,7 +19,7 @@ with the order rotated each round, medians over ``--rounds``:
 The corpus is ``oneshot_corpus.py``'s (real sentences from ../shared/data with planted
 duplicates), built once per size and seed into ``--corpus-dir``.
 
-    .venv/bin/python benchmarks/bench_oneshot.py --tree before=/tmp/work/before/src \\
+    .venv/bin/python benchmarks/bench_oneshot.py --tree before=/tmp/before/src \\
         --docs 100000 --rounds 3 --corpus-dir /tmp/bench_oneshot
 
 Standard library only at module level; the trees are imported in subprocesses.
