@@ -190,3 +190,14 @@ def test_a_first_run_embeds_no_bundled_benchmark_question_nor_trec_text(cache_di
     empty = EmbeddingCache()  # and an empty disk store (cache_dir)
     vectors = empty.encode(get_embedder(), texts)
     assert empty.computed == 0 and vectors.shape == (len(texts), 384)
+
+
+@needs_model
+def test_a_cache_dir_that_cannot_be_written_still_gets_the_onnx_backend(tmp_path, monkeypatch):
+    from synthpipe.embeddings import Embedder
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("SYNTHPIPE_CACHE_DIR", str(blocker))
+    embedder = Embedder(backend="onnx")
+    assert embedder.encode(["hello"]).shape == (1, 384) and embedder.backend == "onnx"  # built in memory

@@ -1,4 +1,9 @@
-"""Sentence embeddings for semantic dedup, decontamination and audits (offline MiniLM)."""
+"""Sentence embeddings for semantic dedup, decontamination and audits (offline MiniLM).
+
+:mod:`.minilm` computes them (ONNX Runtime on a graph built by :mod:`.bert_onnx`, or torch);
+:func:`.cache.embed` is how callers get them: each text once per model, from memory, the
+vectors shipped for fixed texts (:mod:`.bundled`) or the on-disk store (:mod:`.store`).
+"""
 
 from synthpipe.embeddings.minilm import (
     Embedder,

@@ -141,7 +141,7 @@ class Embedder:
                 raise UsageError(missing_message(["onnxruntime"], why="embedding backend 'onnx'"))
             return None
         try:
-            return onnx.OnnxEncoder(onnx.cached_onnx_path(self.model_path, self._reference()))
+            return onnx.load_encoder(self.model_path, self._reference())
         except Exception as exc:  # building needs `onnx`; auto falls back to torch
             if self.requested_backend == "onnx":
                 raise UsageError(f"ONNX backend unavailable: {type(exc).__name__}: {exc}") from exc

@@ -72,6 +72,17 @@ def model_key(model_path: Path) -> str:
     return digest.hexdigest()[:24]
 
 
+def load_encoder(model_path: Path, reference: Reference | None = None) -> OnnxEncoder:
+    """An encoder over the cached graph of `model_path` (written first if missing); a cache dir
+    that cannot be written gets a graph built in memory instead (plain BERT models)."""
+    try:
+        return OnnxEncoder(cached_onnx_path(model_path, reference))
+    except OSError:
+        if not bert_onnx.supported(model_path):
+            raise
+        return OnnxEncoder(bert_onnx.build_model(model_path).SerializeToString())
+
+
 def cached_onnx_path(model_path: Path, reference: Reference | None = None) -> Path:
     """Where the graph of `model_path` lives; builds (or exports) it first if it is not there.
     `reference`: texts and their expected vectors, checked on a graph built without torch."""
@@ -151,8 +162,8 @@ class OnnxEncoder:
     sentence-sized batches (each is too small to split well across threads).
     """
 
-    def __init__(self, path: Path, threads: int | None = None):
-        self.path = path
+    def __init__(self, path: Path | bytes, threads: int | None = None):
+        self.path = path  # a file, or the serialised model itself
         self.threads = threads or _cores()
         self.session = self._session(1)
         self.input_names = [i.name for i in self.session.get_inputs()]
@@ -168,7 +179,8 @@ class OnnxEncoder:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # no busy-waiting between calls: tokenising and the pipeline share the same cores
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        return ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        model = self.path if isinstance(self.path, bytes) else str(self.path)
+        return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
     def run(self, tokens: Mapping[str, np.ndarray]) -> np.ndarray:
         return self._run(self.session, tokens)
