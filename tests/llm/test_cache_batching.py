@@ -64,14 +64,18 @@ def test_first_writer_wins_across_buffer_and_file(cache: ResponseCache) -> None:
     assert cache.stats()["entries"] == 2
 
 
-def test_a_batch_is_one_transaction(cache: ResponseCache, monkeypatch: pytest.MonkeyPatch) -> None:
-    writes: list[int] = []
+@pytest.fixture
+def writes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The rows of each SQLite insert transaction the cache makes."""
+    sizes: list[int] = []
     insert = ResponseCache._insert
     monkeypatch.setattr(
-        ResponseCache,
-        "_insert",
-        staticmethod(lambda c, rows: (writes.append(len(rows)), insert(c, rows))),
+        ResponseCache, "_insert", staticmethod(lambda c, rows: (sizes.append(len(rows)), insert(c, rows)))
     )
+    return sizes
+
+
+def test_a_batch_is_one_transaction(cache: ResponseCache, writes: list[int]) -> None:
     for i in range(40):
         cache.put_buffered(f"k{i}", response(str(i)))
     cache.flush()
@@ -120,16 +124,7 @@ def test_stats_and_pickling_write_what_is_buffered(cache: ResponseCache) -> None
         copy.close()
 
 
-def test_a_run_writes_each_batch_in_one_transaction(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    writes: list[int] = []
-    insert = ResponseCache._insert
-    monkeypatch.setattr(
-        ResponseCache,
-        "_insert",
-        staticmethod(lambda c, rows: (writes.append(len(rows)), insert(c, rows))),
-    )
+def test_a_run_writes_each_batch_in_one_transaction(tmp_path: Path, writes: list[int]) -> None:
     with ScriptedOpenAIServer() as server:
         pipe = Pipeline(
             "batched",

@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-from synthpipe.data.records import DROP, ID, Batch
+from synthpipe.data.records import ID, Batch
 from synthpipe.errors import StepError, SynthpipeError
 from synthpipe.pipeline.checkpoints import ids_digest, kept, name_missing_ids
 from synthpipe.pipeline.plan import PlannedStep
@@ -221,11 +221,11 @@ class SegmentRun:
     def spilled(self, p: PlannedStep, index: int, out: Batch) -> Batch:
         """Hand step `p`'s dropped records of batch `index` (and, for the plan's last step, its
         kept ones) to the spill; returns the kept records."""
-        records = kept(out)
-        if self.spill is not None:
-            self.spill.add(p.name, index, [r for r in out if r.get(DROP) is not None])
-            if p is self.last_step:
-                self.spill.add(KEPT, index, records)
+        if self.spill is None:
+            return kept(out)
+        records = self.spill.set_aside(p.name, index, out)
+        if p is self.last_step:
+            self.spill.add(KEPT, index, records)
         return records
 
     def resume_maps(self, index: int) -> int:

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from synthpipe.data.records import Batch, Record
+from synthpipe.data.records import DROP, Batch, Record
 
 KEPT = "(kept)"
 
@@ -52,6 +52,11 @@ class RecordSpill:
                 self._append(step, pending.pop(nxt))
                 nxt += 1
             self._next[step] = nxt
+
+    def set_aside(self, step: str, index: int, batch: Batch) -> Batch:
+        """Add the records of `step`'s batch `index` that it dropped; returns the kept ones."""
+        self.add(step, index, [r for r in batch if r.get(DROP) is not None])
+        return [r for r in batch if r.get(DROP) is None]
 
     def batches(self, step: str) -> int:
         """Consecutive batches 0..n-1 of `step` appended so far."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from synthpipe.data.records import DROP, Record
-from synthpipe.pipeline.checkpoints import kept
 from synthpipe.pipeline.plan import PlannedStep
 from synthpipe.pipeline.spill import KEPT, RecordSpill
 
@@ -65,12 +64,7 @@ def _walk_group(group: list[PlannedStep], spill: RecordSpill) -> Iterator[Record
     anchor, *marked = group
     batches = anchor.checkpoint.iter_batches(kept_only=False)
     for index, batch in zip(anchor.checkpoint.indexes(), batches, strict=True):
-        records = _set_aside(spill, anchor, index, batch)
+        records = spill.set_aside(anchor.name, index, batch)
         for p in marked:
-            records = _set_aside(spill, p, index, p.checkpoint.apply(index, records))
+            records = spill.set_aside(p.name, index, p.checkpoint.apply(index, records))
         yield from records
-
-
-def _set_aside(spill: RecordSpill, p: PlannedStep, index: int, batch: list[Record]) -> list[Record]:
-    spill.add(p.name, index, [r for r in batch if r.get(DROP) is not None])
-    return kept(batch)
