@@ -192,6 +192,13 @@ class StepCheckpoint:
                 batch = self.apply(index, batch) if self.storage == "drops" else batch
                 yield kept(batch) if kept_only else batch
 
+    def iter_dropped(self) -> Iterator[Batch]:
+        """Each batch's dropped records (rebuilt from upstream when not stored)."""
+        if self.storage != "records" and not self.stats()["dropped"]:
+            return  # nothing to rebuild the chain for
+        for batch in self.iter_batches(kept_only=False):
+            yield [r for r in batch if r.get(DROP) is not None]
+
     # -- a replayed source ------------------------------------------------------------------
     def replayed(self) -> Iterator[Batch]:
         """The source's batches from its start, checked against what was checkpointed."""
