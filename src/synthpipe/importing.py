@@ -25,6 +25,7 @@ EXTRAS: dict[str, str] = {
     "torch": "local",  # the smallest extra with it; `ml` and `embed` include `local`
     "transformers": "local",
     "tokenizers": "local",
+    "gguf": "local",
     "trl": "ml",
     "peft": "ml",
     "sklearn": "ml",

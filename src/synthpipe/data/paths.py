@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import importlib.resources
+import os
 from pathlib import Path
 
 from synthpipe.errors import UsageError
 
 BUNDLED_PREFIX = "bundled:"
+
+
+def cache_root() -> Path:
+    """Where synthpipe keeps its caches: ``$SYNTHPIPE_CACHE_DIR``, else ``~/.cache/synthpipe``."""
+    root = os.environ.get("SYNTHPIPE_CACHE_DIR")
+    return Path(root).expanduser() if root else Path.home() / ".cache" / "synthpipe"
 
 
 def bundled_root() -> Path:

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from synthpipe.data.paths import cache_root
 from synthpipe.embeddings import bert_onnx
 
 #: (texts, their expected vectors, texts -> the graph's inputs) checked on a fresh graph
@@ -53,9 +54,7 @@ def onnx_available() -> bool:
 
 def onnx_cache_dir() -> Path:
     """$SYNTHPIPE_CACHE_DIR/onnx, else ~/.cache/synthpipe/onnx (the LLM cache's convention)."""
-    root = os.environ.get("SYNTHPIPE_CACHE_DIR")
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "synthpipe"
-    return base / "onnx"
+    return cache_root() / "onnx"
 
 
 @cache

@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from synthpipe.data.paths import cache_root
 from synthpipe.llm.types import ChatRequest, ChatResponse
 
 CACHE_FORMAT_VERSION = 1  # bump when the key recipe or stored shape changes
@@ -64,9 +65,7 @@ _INHERITED: list[sqlite3.Connection] = []  # connections copied by fork(); kept 
 
 def default_cache_path() -> Path:
     """$SYNTHPIPE_CACHE_DIR/llm_cache.sqlite, else ~/.cache/synthpipe/llm_cache.sqlite."""
-    root = os.environ.get("SYNTHPIPE_CACHE_DIR")
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "synthpipe"
-    return base / "llm_cache.sqlite"
+    return cache_root() / "llm_cache.sqlite"
 
 
 def _is_lock_error(exc: sqlite3.OperationalError) -> bool:

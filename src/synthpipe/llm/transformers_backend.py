@@ -1,7 +1,8 @@
 """A local Hugging Face `transformers` model, generating in-process on CPU or GPU.
 
-`config.model` is a local directory (synthpipe never downloads weights). The model loads
-once, lazily, on the first request. Concurrent `chat()` calls are micro-batched (batching.py):
+`config.model` is a preset (``smollm2-135m``), a GGUF file or a local model directory
+(llm/local_models.py; synthpipe never downloads weights). The model loads once, lazily, on the
+first request. Concurrent `chat()` calls are micro-batched (batching.py):
 requests with identical sampling params and `n` share one `model.generate` call, run in a
 worker thread; a lock lets only one generate run at a time, whichever loop or thread asks.
 
@@ -26,8 +27,9 @@ from typing import Any
 from synthpipe.errors import SynthpipeError, UsageError
 from synthpipe.importing import require
 from synthpipe.llm.backend import LLMBackend
-from synthpipe.llm.batching import MicroBatcher, local_model_dir
+from synthpipe.llm.batching import MicroBatcher
 from synthpipe.llm.config import BACKEND_REQUIRES, LLMConfig
+from synthpipe.llm.local_models import load_causal_lm, resolve_local_model
 from synthpipe.llm.types import (
     ChatRequest,
     ChatResponse,
@@ -60,7 +62,7 @@ class TransformersBackend(LLMBackend):
         )
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
-        local_model_dir(self.config.model)  # fail fast, before queueing
+        resolve_local_model(self.config.model)  # fail fast, before queueing
         result = await self._batcher.submit(request)
         return ChatResponse(
             texts=result.texts,
@@ -76,18 +78,12 @@ class TransformersBackend(LLMBackend):
     def _load(self) -> tuple[Any, Any]:
         """Model and tokenizer, loaded on first use. Call with self._lock held."""
         if self._model is None:
-            torch, transformers = _import_ml()
-            path = local_model_dir(self.config.model)
-            try:
-                tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
-                model = transformers.AutoModelForCausalLM.from_pretrained(
-                    path, local_files_only=True, **_dtype_kwarg(torch, transformers, self.config.dtype)
-                )
-                model.to(self.config.device)
-            except (OSError, ValueError, RuntimeError) as exc:
-                raise UsageError(f"cannot load a causal LM from {str(path)!r}: {exc}") from exc
+            _import_ml()
+            model, tokenizer = load_causal_lm(
+                self.config.model, device=self.config.device, dtype=self.config.dtype
+            )
             _prepare_tokenizer(tokenizer)
-            self._model, self._tokenizer = model.eval(), tokenizer
+            self._model, self._tokenizer = model, tokenizer
         return self._model, self._tokenizer
 
     def _unload(self) -> None:
@@ -242,23 +238,5 @@ def _prepare_tokenizer(tokenizer: Any) -> None:
         tokenizer.pad_token = tokenizer.eos_token
 
 
-def _dtype_kwarg(torch: Any, transformers: Any, name: str) -> dict[str, Any]:
-    if name == "auto":
-        dtype: Any = "auto"
-    else:
-        dtype = getattr(torch, name, None)
-        if not isinstance(dtype, torch.dtype):
-            raise UsageError(f"unknown dtype {name!r}: use auto, float32, float16, bfloat16 ...")
-    from packaging.version import Version
-
-    # transformers renamed torch_dtype to dtype in 4.56
-    new = Version(transformers.__version__) >= Version("4.56")
-    return {"dtype" if new else "torch_dtype": dtype}
-
-
-def _import_ml() -> tuple[Any, Any]:
+def _import_ml() -> None:
     require(*BACKEND_REQUIRES["transformers"], why="the transformers backend")
-    import torch
-    import transformers
-
-    return torch, transformers

@@ -60,7 +60,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
@@ -73,6 +72,7 @@ import numpy as np
 
 from synthpipe.curate.decontam import registry
 from synthpipe.curate.decontam.registry import BenchmarkSet
+from synthpipe.data.paths import cache_root
 from synthpipe.data.writers import atomic_path
 from synthpipe.text import normalize as _normalize_module
 from synthpipe.text.normalize import normalize
@@ -609,9 +609,7 @@ def _in_bitmap(bitmap: np.ndarray, grams: np.ndarray) -> np.ndarray:
 
 def cache_dir() -> Path:
     """``$SYNTHPIPE_CACHE_DIR/decontam`` or ``~/.cache/synthpipe/decontam``."""
-    root = os.environ.get("SYNTHPIPE_CACHE_DIR")
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "synthpipe"
-    return base / "decontam"
+    return cache_root() / "decontam"
 
 
 def get_index(
