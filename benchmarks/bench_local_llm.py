@@ -24,11 +24,12 @@ import subprocess
 import sys
 import time
 
+# Prompts that ask for more than max_tokens, so both sides generate full rows (equal work).
 PROMPTS = [
-    "Write one new trivia question about {}. Reply with the question only.",
-    "Ask a question whose answer is a place related to {}.",
-    "Give a short question a curious student might ask about {}.",
-    "What is a question about {} that asks for a number?",
+    "Write a long, detailed paragraph about {}.",
+    "Explain the history of {} in several paragraphs.",
+    "Describe {} to a curious student, in detail.",
+    "Write a short essay about {}.",
 ]
 TOPICS = ["rivers", "kings", "planets", "dogs", "music", "history", "space", "food", "sports"]
 

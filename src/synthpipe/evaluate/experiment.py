@@ -10,7 +10,14 @@ on one real held-out test set, over several seeds:
   counted in the notes);
 - ``real``: ``train_size`` records drawn from the real train split (``real_train``) without
   replacement, a different draw per seed;
-- ``real+synthetic``: that real draw plus all synthetic kept records.
+- ``real+synthetic``: that real draw plus all synthetic kept records;
+- any named ``extra_variants``: a data file each (e.g. another run's kept records), trained as
+  given, e.g. ``extra_variants: {template-synthetic: runs/quickstart/kept.jsonl}`` or, with its
+  own field names, ``{template-synthetic: {path: ..., text_field: question}}``.
+
+Named ``selections`` ask "does this selection help?": top-k records by a score field, or a
+curation filter's kept records, against random subsets of the same size
+(:mod:`synthpipe.evaluate.selection`); the result's ``selection`` key holds one entry each.
 
 Every variant is compared with a reference variant (default ``real``) by a paired bootstrap
 over test items (:func:`synthpipe.evaluate.stats.paired_bootstrap_diff`) on per-item scores
@@ -42,7 +49,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from synthpipe.data.paths import resolve_data_path
 from synthpipe.data.quarantine import Quarantine
@@ -52,6 +59,15 @@ from synthpipe.data.sampling import evenly_spaced
 from synthpipe.data.writers import atomic_path
 from synthpipe.errors import UsageError, build_model
 from synthpipe.evaluate.evaluators import Evaluation, get_evaluator
+from synthpipe.evaluate.selection import (
+    Chosen,
+    SelectionConfig,
+    choose_by_filter,
+    choose_by_score,
+    random_subsets,
+    selection_diff,
+    verdict,
+)
 from synthpipe.evaluate.stats import bootstrap_mean_ci, mean_std, paired_bootstrap_diff
 from synthpipe.train.trainers import get_trainer
 
@@ -72,6 +88,22 @@ EXTRA_COMPARISONS = (
     ("synthetic", "seeds-only", "does generating help beyond the seeds?"),
 )
 RESULT_FILE = "experiment.json"
+EXTRA_POOL = "extra:"  # pool key prefix of an extra variant: its name can never shadow a pool
+
+
+class ExtraVariant(BaseModel):
+    """A named training set read from a file (a plain path string is short for ``{path: ...}``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(description="data file (path or bundled:...)")
+    text_field: str | None = Field(None, description="its text field (default: text_field)")
+    label_field: str | None = Field(None, description="its label field (default: label_field)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_path(cls, value: Any) -> Any:
+        return {"path": value} if isinstance(value, str | Path) else value
 
 
 class ExperimentConfig(BaseModel):
@@ -93,7 +125,13 @@ class ExperimentConfig(BaseModel):
     variants: list[Variant] = Field(
         default_factory=lambda: list(VARIANTS), description="training sets to compare"
     )
-    reference: Variant = Field("real", description="variant every other one is compared with")
+    extra_variants: dict[str, ExtraVariant] = Field(
+        default_factory=dict, description="name -> data file: more training sets to compare"
+    )
+    reference: str = Field("real", description="variant every other one is compared with")
+    selections: dict[str, SelectionConfig] = Field(
+        default_factory=dict, description="name -> a selection tested against random subsets"
+    )
     seeds: int = Field(3, ge=1, description="training seeds per variant (0 .. seeds-1)")
     train_size: Literal["synthetic"] | int = Field(
         "synthetic",
@@ -121,11 +159,34 @@ class ExperimentConfig(BaseModel):
     @field_validator("variants")
     @classmethod
     def _unique_variants(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError("list at least one variant")
         if len(set(value)) != len(value):
             raise ValueError("each variant may be listed once")
         return value
+
+    @field_validator("extra_variants")
+    @classmethod
+    def _extra_names(cls, value: dict[str, ExtraVariant]) -> dict[str, ExtraVariant]:
+        for name in value:
+            if name in VARIANTS:
+                raise ValueError(f"{name!r} is a built-in variant; give the extra one another name")
+            if not name.strip():
+                raise ValueError("an extra variant needs a non-empty name")
+        return value
+
+    @model_validator(mode="after")
+    def _known_names(self) -> ExperimentConfig:
+        if not (self.variants or self.extra_variants or self.selections):
+            raise ValueError("list at least one variant, extra variant or selection")
+        known = (*VARIANTS, *self.extra_variants)
+        if self.reference not in known:
+            raise ValueError(f"reference {self.reference!r} is neither of {', '.join(known)}")
+        pools = [n for n in known if n != "real+synthetic"]
+        for name, sel in self.selections.items():
+            if sel.pool is not None and sel.pool not in pools:
+                raise ValueError(
+                    f"selections.{name}.pool {sel.pool!r} is neither of {', '.join(pools)}"
+                )
+        return self
 
     @field_validator("train_size")
     @classmethod
@@ -156,25 +217,34 @@ class _Data:
     test_source: str
     test_available: int
     pools: dict[str, list[dict]] = field(default_factory=dict)  # seeds/synthetic/unfiltered/real
+    ledger: list[dict] = field(default_factory=list)  # labelled dropped records, with `_drop`
     sources: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
 def _fields(cfg: ExperimentConfig, kind: str) -> tuple[str, str]:
+    if kind.startswith(EXTRA_POOL):
+        extra = cfg.extra_variants[kind[len(EXTRA_POOL) :]]
+        return extra.text_field or cfg.text_field, extra.label_field or cfg.label_field
     text = getattr(cfg, f"{kind}_text_field") or cfg.text_field
     label = getattr(cfg, f"{kind}_label_field") or cfg.label_field
     return text, label
+
+
+def _check_paths(cfg: ExperimentConfig, base_dir: Path | None) -> None:
+    files = {key: getattr(cfg, key) for key in ("test", "real_train", "seeds_data")}
+    files |= {f"extra_variants.{n}.path": v.path for n, v in cfg.extra_variants.items()}
+    for key, value in files.items():
+        path = None if value is None else resolve_data_path(str(value), base_dir)
+        if path is not None and not path.exists():
+            raise UsageError(f"experiment.{key}: no such file {value!r} (resolved to {path})")
 
 
 def check_inputs(config: ExperimentConfig | dict[str, Any], base_dir: Path | None = None) -> None:
     """Fail before a run starts (not after its outputs) when a data file of the experiment, its
     trainer or its evaluator is missing or unknown; the error names the key."""
     cfg = parse_config(config)
-    for key in ("test", "real_train", "seeds_data"):
-        value = getattr(cfg, key)
-        path = None if value is None else resolve_data_path(str(value), base_dir)
-        if path is not None and not path.exists():
-            raise UsageError(f"experiment.{key}: no such file {value!r} (resolved to {path})")
+    _check_paths(cfg, base_dir)
     _build(cfg)
 
 
@@ -188,23 +258,32 @@ def _read(path: str | Path, base_dir: Path | None, notes: list[str]) -> tuple[li
 
 
 def _map(
-    records: list[dict], cfg: ExperimentConfig, kind: str, what: str, notes: list[str]
+    records: list[dict],
+    cfg: ExperimentConfig,
+    kind: str,
+    what: str,
+    notes: list[str],
+    keep_drop: bool = False,
 ) -> list[dict]:
     """Records with their text and label under the canonical names; the others are counted."""
     text, label = _fields(cfg, kind)
+    strip = (LINEAGE,) if keep_drop else (DROP, LINEAGE)
     out = []
     for r in records:
         t, y = r.get(text), r.get(label)
         if t is None or y is None or not str(t).strip() or not str(y).strip():
             continue
-        mapped = {k: v for k, v in r.items() if k not in (DROP, LINEAGE)}
+        mapped = {k: v for k, v in r.items() if k not in strip}
         mapped[cfg.text_field], mapped[cfg.label_field] = t, y
         out.append(mapped)
     missing = len(records) - len(out)
     if records and not out:
+        keys = f"`{kind}_text_field` / `{kind}_label_field`"
+        if kind.startswith(EXTRA_POOL):
+            keys = f"`extra_variants.{kind[len(EXTRA_POOL) :]}.text_field` / `.label_field`"
         raise UsageError(
             f"experiment: none of the {len(records)} {what} records has both {text!r} and "
-            f"{label!r}; set `{kind}_text_field` / `{kind}_label_field` to their field names"
+            f"{label!r}; set {keys} to their field names"
         )
     if missing:
         notes.append(f"{what}: {missing} of {len(records)} records lack {text!r} or {label!r}")
@@ -224,6 +303,7 @@ def _load(
     unfiltered: list[dict] | None,
     base_dir: Path | None,
 ) -> _Data:
+    _check_paths(cfg, base_dir)
     notes: list[str] = []
     raw_test, test_source = _read(cfg.test, base_dir, notes)
     test = _map(raw_test, cfg, "test", "test set", notes)
@@ -238,6 +318,10 @@ def _load(
     if cfg.real_train:
         records, data.sources["real"] = _read(cfg.real_train, base_dir, notes)
         data.pools["real"] = _map(records, cfg, "real", "real_train", notes)
+    for name, extra in cfg.extra_variants.items():
+        key = EXTRA_POOL + name
+        records, data.sources[key] = _read(extra.path, base_dir, notes)
+        data.pools[key] = _map(records, cfg, key, f"extra variant {name!r}", notes)
     _load_run(cfg, data, run_dir, synthetic, unfiltered)
     return data
 
@@ -267,7 +351,9 @@ def _load_run(
         data.sources["unfiltered"] = "given records"
     if unfiltered is not None:
         what = "synthetic-unfiltered (kept + dropped)"
-        data.pools["unfiltered"] = _map(unfiltered, cfg, "synthetic", what, data.notes)
+        mapped = _map(unfiltered, cfg, "synthetic", what, data.notes, keep_drop=True)
+        data.ledger = [r for r in mapped if r.get(DROP)]
+        data.pools["unfiltered"] = [{k: v for k, v in r.items() if k != DROP} for r in mapped]
 
 
 # -- planning -------------------------------------------------------------------------------------
@@ -277,6 +363,8 @@ class _Job:
     seed: int
     train: list[dict]
     size: int | None = None  # learning-curve point, else None
+    selection: str | None = None  # a selection's fit: its name, with draw None = the selected
+    draw: int | None = None
 
 
 def _draw(pool: list[dict], size: int, seed: int) -> list[dict]:
@@ -308,8 +396,16 @@ _NEEDS = {
 }
 
 
+def _needs(name: str) -> tuple[tuple[str, ...], str]:
+    if name in _NEEDS:
+        return _NEEDS[name]
+    return (EXTRA_POOL + name,), f"extra variant {name!r}: its file holds no usable records"
+
+
 def _variant_train(name: str, seed: int, data: _Data, real_size: int) -> list[dict]:
     pools = data.pools
+    if EXTRA_POOL + name in pools:
+        return pools[EXTRA_POOL + name]
     if name == "seeds-only":
         return pools["seeds"]
     if name == "synthetic":
@@ -322,8 +418,8 @@ def _variant_train(name: str, seed: int, data: _Data, real_size: int) -> list[di
 
 def _plan(cfg: ExperimentConfig, data: _Data, skipped: list[dict]) -> tuple[list[_Job], list[str]]:
     run = []
-    for name in cfg.variants:
-        needs, why = _NEEDS[name]
+    for name in [*cfg.variants, *cfg.extra_variants]:
+        needs, why = _needs(name)
         if all(data.pools.get(k) for k in needs):
             run.append(name)
         else:
@@ -342,6 +438,43 @@ def _plan(cfg: ExperimentConfig, data: _Data, skipped: list[dict]) -> tuple[list
                 continue
             jobs += [_Job(name, s, _draw(pool, size, s), size) for s in seeds]
     return jobs, run
+
+
+def _pool_key(name: str) -> str:
+    pools = {"seeds-only": "seeds", "synthetic-unfiltered": "unfiltered"}
+    return pools.get(name, name if name in VARIANTS else EXTRA_POOL + name)
+
+
+def _choose(cfg: ExperimentConfig, data: _Data) -> list[Chosen]:
+    """Resolve every selection on the loaded data (before any fit: a bad field fails fast)."""
+    out = []
+    for name, sel in cfg.selections.items():
+        if sel.kind == "filter":
+            if "synthetic" not in data.pools:
+                raise UsageError(
+                    f"experiment.selections.{name}: a filter selection needs the run's kept "
+                    "records and its ledger (a run directory)"
+                )
+            out.append(choose_by_filter(name, sel, data.pools["synthetic"], data.ledger))
+            continue
+        pool_name = sel.pool or "synthetic"
+        records = data.pools.get(_pool_key(pool_name))
+        if not records:
+            raise UsageError(
+                f"experiment.selections.{name}: its pool {pool_name!r} has no records here"
+            )
+        out.append(choose_by_score(name, sel, records, pool_name, data.notes))
+    return out
+
+
+def _selection_jobs(cfg: ExperimentConfig, chosen: list[Chosen]) -> list[_Job]:
+    jobs = []
+    for c in chosen:
+        draws = random_subsets(c.pool, c.k, cfg.selections[c.name].draws)
+        sets = [(None, c.selected)] + list(enumerate(draws))
+        for draw, train in sets:
+            jobs += [_Job("", s, train, selection=c.name, draw=draw) for s in range(cfg.seeds)]
+    return jobs
 
 
 # -- running --------------------------------------------------------------------------------------
@@ -414,6 +547,8 @@ def run_experiment(
         raise UsageError(f"experiment: the test set {cfg.test} holds no records")
     skipped: list[dict] = []
     jobs, ran = _plan(cfg, data, skipped)
+    chosen = _choose(cfg, data)
+    jobs += _selection_jobs(cfg, chosen)
     inputs = evaluator.inputs(data.test)
     log.info("experiment: %d fits on %d test items", len(jobs), len(data.test))
     outcomes: list[tuple[_Job, Evaluation, float]] = []
@@ -422,7 +557,7 @@ def run_experiment(
         outcomes.append((job, evaluation, seconds))
         log.info(
             "experiment: %s%s seed %d: %s %.4f (n_train=%d, %.1fs)",
-            job.variant,
+            job.variant or _selection_label(job),
             "" if job.size is None else f" @ {job.size}",
             job.seed,
             evaluator.primary,
@@ -433,6 +568,8 @@ def run_experiment(
         if progress is not None:
             progress(done, len(jobs))
     result = _result(cfg, data, evaluator.primary, ran, outcomes, skipped)
+    if chosen:
+        result["selection"] = _selections(cfg, chosen, outcomes, evaluator.primary)
     result["wall_time_s"] = round(time.perf_counter() - started, 3)
     if run_dir is not None:
         _write(Path(run_dir) / RESULT_FILE, result)
@@ -484,8 +621,60 @@ def _result(
     }
 
 
+def _selection_label(job: _Job) -> str:
+    return f"selection {job.selection} " + (
+        "selected" if job.draw is None else f"random {job.draw}"
+    )
+
+
+def _selections(
+    cfg: ExperimentConfig,
+    chosen: list[Chosen],
+    outcomes: list[tuple[_Job, Evaluation, float]],
+    primary: str,
+) -> dict[str, dict]:
+    """Per selection: the selected set's score, the random draws' scores, the difference."""
+    out = {}
+    for c in chosen:
+        mine = [(j, e) for j, e, _ in outcomes if j.selection == c.name]
+        sel = [(j, e) for j, e in mine if j.draw is None]
+        draws = sorted({j.draw for j, _ in mine if j.draw is not None})
+        per_draw = [[(j, e) for j, e in mine if j.draw == d] for d in draws]
+        items = np.mean([e.correct for _, e in sel], axis=0)
+        random_items = np.stack(
+            [np.mean([e.correct for _, e in runs], axis=0) for runs in per_draw]
+        )
+        diff = selection_diff(items, random_items, n_boot=cfg.bootstrap, ci=cfg.ci)
+        draw_means = [
+            {
+                k: float(np.mean([e.metrics[k] for _, e in runs]))
+                for k in _numeric(runs[0][1].metrics)
+            }
+            for runs in per_draw
+        ]
+        out[c.name] = {
+            **c.info,
+            "draws": len(draws),
+            "selected": {
+                "per_seed": [{"seed": j.seed, "metrics": e.metrics} for j, e in sel],
+                "summary": _summary([{"metrics": e.metrics} for _, e in sel]),
+            },
+            "random": {
+                "per_draw": [
+                    {"draw": d, "metrics": m} for d, m in zip(draws, draw_means, strict=True)
+                ],
+                "summary": {k: mean_std([m[k] for m in draw_means]) for k in draw_means[0]},
+            },
+            "diff": diff,
+            "verdict": verdict(diff),
+        }
+    return out
+
+
 def _variant_source(name: str, data: _Data) -> str:
     s = data.sources
+    if EXTRA_POOL + name in s:
+        return s[EXTRA_POOL + name]
     return {
         "seeds-only": s.get("seeds", ""),
         "synthetic": s.get("synthetic", ""),
@@ -551,6 +740,7 @@ def _label_notes(cfg: ExperimentConfig, data: _Data, ran: list[str]) -> None:
         return
     wanted = {str(r[cfg.label_field]).strip() for r in data.test}
     pools = {"seeds-only": "seeds", "synthetic": "synthetic", "synthetic-unfiltered": "unfiltered"}
+    pools |= {name: EXTRA_POOL + name for name in cfg.extra_variants}
     for name in ran:
         pool = data.pools.get(pools.get(name, "real"), [])
         missing = wanted - {str(r[cfg.label_field]).strip() for r in pool}
@@ -573,6 +763,8 @@ __all__ = [
     "RESULT_FILE",
     "VARIANTS",
     "ExperimentConfig",
+    "ExtraVariant",
+    "SelectionConfig",
     "load_result",
     "parse_config",
     "run_experiment",

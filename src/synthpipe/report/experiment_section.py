@@ -3,6 +3,8 @@
 - :func:`experiment_section`: ``(title, html)`` for the run report's ``extra_sections``: a
   results table, the learning curve as inline SVG, and a plain-language reading of the numbers.
 - :func:`format_table`: the same table (and the learning curve) as plain text for a terminal.
+- Selections (``result["selection"]``): the selected records vs random subsets of the same
+  size, one row each, with the runner's verdict.
 
 The reading is generated from the numbers only: a gap is called real when the paired-bootstrap
 interval of the difference excludes 0, and "no detectable difference" otherwise, with the
@@ -194,6 +196,45 @@ def interpretation(result: dict[str, Any]) -> list[str]:
     return out
 
 
+# -- selections -------------------------------------------------------------------------------
+_SELECTION_NOTE = (
+    "Each selection trains on its k records and on random subsets of the same size from the "
+    "same pool; Δ is selected minus the random mean, with an interval over test items, the "
+    'random draws and the selected subset\'s own subset noise. "no detectable difference" '
+    "means the interval includes 0."
+)
+
+
+def _picks(s: dict[str, Any]) -> str:
+    if s.get("kind") == "filter":
+        return f"kept {s['k']:,} of {s['pool_size']:,} ({s['pool']})"
+    return f"top {s['k']:,} of {s['pool_size']:,} {s['pool']} by {s['direction']} {s['score']}"
+
+
+def _selection_rows(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    metric = _metric_name(result["primary_metric"])
+    head = ["selection", "picks", f"selected {metric}", f"random {metric} (over draws)"]
+    head += [f"Δ [{_ci_level(result)} CI]", "verdict"]
+    rows = []
+    for name, s in result["selection"].items():
+        selected = _mean_std(s["selected"]["summary"].get(result["primary_metric"]))
+        rand = _mean_std(s["random"]["summary"].get(result["primary_metric"]))
+        rows.append([name, _picks(s), selected, rand, _diff(s["diff"]), s["verdict"]])
+    return head, rows
+
+
+def _selection_html(result: dict[str, Any]) -> str:
+    if not result.get("selection"):
+        return ""
+    head, rows = _selection_rows(result)
+    cells = [[escape(c) for c in row] for row in rows]
+    return (
+        "<h3>Does this selection help?</h3>"
+        + html_table(head, cells, "experiment")
+        + f'<p class="muted">{escape(_SELECTION_NOTE)}</p>'
+    )
+
+
 # -- html ---------------------------------------------------------------------------------------
 def _table_html(head: list[str], rows: list[list[str]]) -> str:
     cells = [[escape(c) if i == 0 else f'<span class="num">{escape(c)}</span>' for i, c in enumerate(row)]
@@ -232,7 +273,7 @@ def experiment_section(result: dict[str, Any]) -> tuple[str, str]:
     """``(title, html)`` for ``render_report(extra_sections=[...])``."""
     head, rows = _rows(result)
     paragraphs = "".join(f"<p>{p}</p>" for p in interpretation(result))
-    parts = [_table_html(head, rows), paragraphs, _chart(result)]
+    parts = [_table_html(head, rows), paragraphs, _chart(result), _selection_html(result)]
     notes = [escape(n) for n in result.get("notes") or []]
     if notes:
         parts.append('<ul class="muted">' + "".join(f"<li>{n}</li>" for n in notes) + "</ul>")
@@ -269,6 +310,10 @@ def format_table(result: dict[str, Any]) -> str:
         out.append(
             f"\nlearning curve ({_metric_name(curve['metric'])}, mean ± std over seeds):\n"
             + _plain(["records", *names], cells)
+        )
+    if result.get("selection"):
+        out.append(
+            "\nselection vs random subsets of the same size:\n" + _plain(*_selection_rows(result))
         )
     return "\n".join(out)
 

@@ -1,10 +1,14 @@
 """Supervised fine-tuning of a local causal LM with TRL's ``SFTTrainer`` (optionally LoRA).
 
-The model is loaded from a local directory (``model_path``) and nothing is ever downloaded.
-Records are either conversational (``messages_field``: a list of ``{"role", "content"}``
-dicts, rendered with the tokenizer's chat template) or prompt/completion pairs
-(``prompt_field`` / ``completion_field``; the loss covers only the completion, TRL's
-default). LoRA (Hu et al. 2021, https://arxiv.org/abs/2106.09685) goes through ``peft``.
+The model (``model_path``) is a local model preset (``smollm2-135m``, the default), a GGUF file
+or a model directory, resolved by :mod:`synthpipe.llm.local_models`; nothing is ever
+downloaded. Records are either conversational (``messages_field``: a list of
+``{"role", "content"}`` dicts, rendered with the tokenizer's chat template) or prompt/completion
+pairs (``prompt_field`` / ``completion_field``; the loss covers only the completion, TRL's
+default); ``chat_template: true`` renders string pairs as a user and an assistant turn, the
+format an instruct model was tuned on. LoRA (Hu et al. 2021, https://arxiv.org/abs/2106.09685)
+goes through ``peft``. With ``reuse_dir`` a fit is stored and loaded again, not retrained, when
+the same rows, config and seed come back (e.g. one fit scored on two test sets).
 
 Also home to what the HF trainers share (config base, model loading, greedy generation), which
 :mod:`synthpipe.train.trainers.hf_dpo` reuses. Written against TRL 1.16 / transformers 5.
@@ -24,7 +28,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from synthpipe.errors import UsageError
 from synthpipe.importing import require
+from synthpipe.llm.local_models import DEFAULT_MODEL
 from synthpipe.train.trainers import TrainerConfig, build_config, field_value
+from synthpipe.train.trainers.fit_store import FitStore
 
 #: optional modules the HF trainers import (see `synthpipe.importing`)
 HF_REQUIRES = ("torch", "transformers", "trl", "peft")
@@ -45,7 +51,9 @@ class HFTrainConfig(TrainerConfig):
     """What every HF trainer takes: the local model, the optimiser schedule, the hardware."""
 
     model_path: str = Field(
-        ..., description="local directory with a causal LM + tokenizer (never downloaded)"
+        DEFAULT_MODEL,
+        description="local model: a preset (smollm2-135m), a .gguf file or a model directory "
+        "(never downloaded)",
     )
     output_dir: str | None = Field(
         None, description="trainer scratch dir; default: a temporary directory"
@@ -95,6 +103,16 @@ class SFTConfig(HFTrainConfig):
     )
     assistant_only_loss: bool = Field(
         False, description="chats: loss on assistant turns only (template needs {% generation %})"
+    )
+    chat_template: bool = Field(
+        False,
+        description="string prompt/completion pairs become a user and an assistant turn of the "
+        "chat template (instruct models); `predict` wraps prompts the same way",
+    )
+    reuse_dir: str | None = Field(
+        None,
+        description="store fits here and load one instead of training when the rows, config "
+        "and seed were fitted before",
     )
 
 
@@ -167,6 +185,11 @@ class HFSFTTrainer:
         trl = require_trl()
         cfg = self.config
         rows, chat = sft_rows(train, cfg, self.name)
+        store = None
+        if cfg.reuse_dir:
+            store = FitStore.open(cfg.reuse_dir, self.name, rows, reuse_key(cfg), seed)
+        if store is not None and (meta := store.load()) is not None:
+            return restore(store.path, meta, cfg, seed)
         with quiet_hf(), scratch_dir(cfg) as out:
             model, tokenizer = load_model(cfg, seed)
             args = trl.SFTConfig(
@@ -180,7 +203,54 @@ class HFSFTTrainer:
                 peft_config=lora_config(cfg),
             )
             quiet(trainer).train()
-        return finish(trainer, tokenizer, cfg, chat)
+        fitted = finish(trainer, tokenizer, cfg, chat)
+        if store is not None:
+            store.save(fitted.save, {"chat": chat, "lora": cfg.lora is not None,
+                                     "log_history": fitted.log_history})  # fmt: skip
+        return fitted
+
+
+#: settings that do not change what is trained
+NOT_TRAINING = {"output_dir", "reuse_dir", "logging_steps", "max_new_tokens", "generation_batch_size"}  # fmt: skip
+
+
+def reuse_key(cfg: SFTConfig) -> dict[str, Any]:
+    """What decides a fit: the config without generation and bookkeeping settings, and the
+    model files' identity (a rebuilt model at the same path is a different model)."""
+    from synthpipe.llm.local_models import resolve_local_model
+
+    local = resolve_local_model(cfg.model_path)
+    if local.gguf_file:
+        files = [local.directory / local.gguf_file]
+    else:
+        weights = (".json", ".safetensors", ".bin")
+        files = sorted(p for p in local.directory.iterdir() if p.suffix in weights)
+    stats = [(str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    return {"config": cfg.model_dump(mode="json", exclude=NOT_TRAINING), "model_files": stats}
+
+
+def restore(path: Path, meta: dict[str, Any], cfg: SFTConfig, seed: int) -> HFTrainedModel:
+    """A stored fit: the base model plus the saved adapter, or the saved full model."""
+    from synthpipe.llm.local_models import load_causal_lm
+
+    with quiet_hf():
+        if meta["lora"]:
+            from peft import PeftModel
+
+            base, tokenizer = load_model(cfg, seed)
+            model = PeftModel.from_pretrained(base, str(path))
+        else:
+            model, tokenizer = load_causal_lm(str(path), dtype="float32")
+    history = meta["log_history"]
+    return HFTrainedModel(
+        model=model,
+        tokenizer=tokenizer,
+        chat=meta["chat"],
+        max_new_tokens=cfg.max_new_tokens,
+        generation_batch_size=cfg.generation_batch_size,
+        losses=[float(e["loss"]) for e in history if "loss" in e],
+        log_history=history,
+    )
 
 
 def sft_rows(train: list[dict], cfg: SFTConfig, trainer: str) -> tuple[list[dict], bool]:
@@ -203,7 +273,14 @@ def sft_rows(train: list[dict], cfg: SFTConfig, trainer: str) -> tuple[list[dict
         }
         for i, r in enumerate(train)
     ]
+    if cfg.chat_template:  # TRL renders chat-shaped pairs and keeps the loss on the completion
+        rows = [{"prompt": _turn("user", r["prompt"]), "completion": _turn("assistant", r["completion"])}
+                for r in rows]  # fmt: skip
     return rows, isinstance(rows[0]["prompt"], list)  # TRL also takes chat-shaped prompt/completion
+
+
+def _turn(role: str, content: Any) -> Any:
+    return [{"role": role, "content": content}] if isinstance(content, str) else content
 
 
 def _check_messages(messages: Any, index: int, trainer: str) -> None:
@@ -241,21 +318,25 @@ def resolve_device(cfg: HFTrainConfig) -> str:
 
 
 def load_model(cfg: HFTrainConfig, seed: int):
-    """The model and tokenizer from `cfg.model_path`, local files only, in float32."""
+    """The model and tokenizer of `cfg.model_path` (preset, GGUF or directory) in float32."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    path = Path(cfg.model_path).expanduser()
-    if not (path / "config.json").is_file():
+    from synthpipe.llm.local_models import load_causal_lm, resolve_local_model
+
+    try:
+        local = resolve_local_model(cfg.model_path)
+    except UsageError as exc:
+        raise UsageError(f"model_path: {exc}") from None
+    if not local.is_gguf and not (local.directory / "config.json").is_file():
         raise UsageError(
-            f"model_path {str(path)!r} is not a local model directory (no config.json there); "
-            "synthpipe never downloads models: point it at a directory saved with save_pretrained"
+            f"model_path {cfg.model_path!r} is not a local model directory (no config.json or "
+            "single .gguf file there); synthpipe never downloads models: point it at a preset, "
+            "a .gguf file or a directory saved with save_pretrained"
         )
     torch.manual_seed(seed)  # LoRA/head initialisation
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    model, tokenizer = load_causal_lm(cfg.model_path, dtype="float32")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=torch.float32)
     return model, tokenizer
 
 
