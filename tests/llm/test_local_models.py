@@ -71,6 +71,7 @@ def test_the_preset_is_dequantised_once_then_loaded_from_the_cache(tmp_path: Pat
     sources = []
     real_source = local_models._load_source
     monkeypatch.setattr(local_models, "_load_source", lambda m: sources.append(real_source(m)) or sources[-1])
+    monkeypatch.setattr(local_models, "_save_dequantised", lambda *a: pytest.fail("saved again"))
     second, tokenizer2 = load_causal_lm("smollm2-135m")
     assert sources[0][0] == cached[0] and "gguf_file" not in sources[0][1]  # no GGUF read
 

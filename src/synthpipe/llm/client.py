@@ -102,8 +102,10 @@ class LLMClient:
         self._lock = threading.Lock()
         self._reached = False  # some attempt got past connecting: the endpoint exists
         self._calls = 0  # requests between their first attempt and their answer or giving up
-        # None = not yet known; False after the server rejected response_format once
-        self.response_format_ok: bool | None = None if config.response_format in ("auto", "json_schema") else False
+        # None = not yet known; False after the server rejected response_format once, or from
+        # the start for a backend that cannot constrain decoding (the schema goes into the prompt)
+        asks = config.response_format in ("auto", "json_schema") and self.backend.supports_response_format
+        self.response_format_ok: bool | None = None if asks else False
 
     # -- plain chat ---------------------------------------------------------------------
     async def chat(self, request: ChatRequest, sample_index: int = 0) -> ChatResponse:
@@ -217,7 +219,7 @@ class LLMClient:
             if error is None:
                 return value, raw, None
             messages = [
-                *messages,
+                *attempt_request.messages,  # as sent: with the schema when it went in the prompt
                 {"role": "assistant", "content": raw},
                 {"role": "user", "content": f"That reply was invalid: {error}\n{output.instructions()}"},
             ]
@@ -226,8 +228,10 @@ class LLMClient:
     def _structured_request(self, request: ChatRequest, messages: list, output: StructuredOutput) -> ChatRequest:
         if self.response_format_ok is not False:
             return ChatRequest(messages, request.params, request.n, output.response_format())
-        # prompt-only: the schema goes into the last user message
+        # prompt-only: the schema goes into the last user message (a repair turn has it already)
         *head, last = messages
+        if output.instructions() in last["content"]:
+            return ChatRequest(messages, request.params, request.n, None)
         prompted = {**last, "content": f"{last['content']}\n\n{output.instructions()}"}
         return ChatRequest([*head, prompted], request.params, request.n, None)
 

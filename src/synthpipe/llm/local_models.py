@@ -112,7 +112,7 @@ def load_causal_lm(model: str, *, device: str = "cpu", dtype: str = "auto") -> t
         )
     except (OSError, ValueError, RuntimeError) as exc:
         raise UsageError(f"cannot load a causal LM from {model!r} ({directory}): {exc}") from exc
-    if local.is_gguf and kwargs:  # loaded from the GGUF itself: keep the dequantised copy
+    if "gguf_file" in kwargs:  # loaded from the GGUF itself: keep the dequantised copy
         _save_dequantised(lm, tokenizer, _cache_dir(local))
     return lm.to(device).eval(), tokenizer
 
