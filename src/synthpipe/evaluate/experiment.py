@@ -445,7 +445,7 @@ def _pool_key(name: str) -> str:
     return pools.get(name, name if name in VARIANTS else EXTRA_POOL + name)
 
 
-def _choose(cfg: ExperimentConfig, data: _Data) -> list[Chosen]:
+def _choose(cfg: ExperimentConfig, data: _Data, skipped: list[dict]) -> list[Chosen]:
     """Resolve every selection on the loaded data (before any fit: a bad field fails fast)."""
     out = []
     for name, sel in cfg.selections.items():
@@ -455,7 +455,12 @@ def _choose(cfg: ExperimentConfig, data: _Data) -> list[Chosen]:
                     f"experiment.selections.{name}: a filter selection needs the run's kept "
                     "records and its ledger (a run directory)"
                 )
-            out.append(choose_by_filter(name, sel, data.pools["synthetic"], data.ledger))
+            chosen = choose_by_filter(name, sel, data.pools["synthetic"], data.ledger)
+            if isinstance(chosen, str):
+                skipped.append({"selection": name, "reason": chosen})
+                data.notes.append(f"skipped selection {name}: {chosen}")
+            else:
+                out.append(chosen)
             continue
         pool_name = sel.pool or "synthetic"
         records = data.pools.get(_pool_key(pool_name))
@@ -463,14 +468,14 @@ def _choose(cfg: ExperimentConfig, data: _Data) -> list[Chosen]:
             raise UsageError(
                 f"experiment.selections.{name}: its pool {pool_name!r} has no records here"
             )
-        out.append(choose_by_score(name, sel, records, pool_name, data.notes))
+        out.append(choose_by_score(name, sel, records, pool_name, data.notes, cfg.label_field))
     return out
 
 
 def _selection_jobs(cfg: ExperimentConfig, chosen: list[Chosen]) -> list[_Job]:
     jobs = []
     for c in chosen:
-        draws = random_subsets(c.pool, c.k, cfg.selections[c.name].draws)
+        draws = random_subsets(c.pool, c.k, cfg.selections[c.name].draws, c.strata)
         sets = [(None, c.selected)] + list(enumerate(draws))
         for draw, train in sets:
             jobs += [_Job("", s, train, selection=c.name, draw=draw) for s in range(cfg.seeds)]
@@ -547,13 +552,20 @@ def run_experiment(
         raise UsageError(f"experiment: the test set {cfg.test} holds no records")
     skipped: list[dict] = []
     jobs, ran = _plan(cfg, data, skipped)
-    chosen = _choose(cfg, data)
+    chosen = _choose(cfg, data, skipped)
     jobs += _selection_jobs(cfg, chosen)
     inputs = evaluator.inputs(data.test)
     log.info("experiment: %d fits on %d test items", len(jobs), len(data.test))
     outcomes: list[tuple[_Job, Evaluation, float]] = []
+    # selections on one pool share their random draws: fit each (seed, training set) once
+    fits: dict[tuple, Evaluation] = {}
     for done, job in enumerate(jobs, 1):
-        evaluation, seconds = _fit_and_score(job, trainer, evaluator, data.test, inputs)
+        key = (job.seed, tuple(map(id, job.train)))
+        if key in fits:
+            evaluation, seconds = fits[key], 0.0
+        else:
+            evaluation, seconds = _fit_and_score(job, trainer, evaluator, data.test, inputs)
+            fits[key] = evaluation
         outcomes.append((job, evaluation, seconds))
         log.info(
             "experiment: %s%s seed %d: %s %.4f (n_train=%d, %.1fs)",
@@ -668,7 +680,16 @@ def _selections(
             "diff": diff,
             "verdict": verdict(diff),
         }
+        if cfg.evaluator == "classification":  # a selection may skew or empty a class
+            out[c.name]["labels"] = {
+                "selected": _label_counts(c.selected, cfg.label_field),
+                "pool": _label_counts(c.pool, cfg.label_field),
+            }
     return out
+
+
+def _label_counts(records: list[dict], label: str) -> dict[str, int]:
+    return dict(sorted(Counter(str(r[label]).strip() for r in records).items()))
 
 
 def _variant_source(name: str, data: _Data) -> str:

@@ -8,7 +8,8 @@ Algorithm (one LLM source step, ``self_instruct``)
    ``bundled:self_instruct/seed_tasks.jsonl``, Apache-2.0).
 2. Each round sends `requests_per_round` prompts at once. Each shows `num_demos` (8) tasks: up to
    `num_machine_demos` (2) machine-generated ones, the rest seed tasks, shuffled, and asks for
-   `num_new` more tasks as a numbered list ("Task 9: ...").
+   `num_new` more tasks as a numbered list ("Task 9: ..."); the reply stops at the task after the
+   last one asked for (as the paper's code did).
 3. Every parsed instruction goes through the paper's filters, in this order, and is kept only if
    it passes all of them:
    - ``bad_length``: fewer than `min_words` or more than `max_words` words;
@@ -432,8 +433,11 @@ class SelfInstruct(LLMSource):
     async def _generate(
         self, ctx: StepContext, messages: list[dict[str, str]], seed: int
     ) -> str | Exception:
+        # The paper's code stopped generation after the last task asked for; without it, a model
+        # that keeps numbering runs into max_tokens and its whole reply drops as truncated.
+        after_last = f"Task {self.config.num_demos + self.config.num_new + 1}:"
         try:
-            reply, _raw = await self.ask(ctx, messages, seed)
+            reply, _raw = await self.ask(ctx, messages, seed, stop=(after_last,))
         except (LLMError, ParseError) as exc:
             return exc
         return reply

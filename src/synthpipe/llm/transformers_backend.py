@@ -128,6 +128,8 @@ class TransformersBackend(LLMBackend):
         params, n = requests[0].params, requests[0].n
         prompt_width = enc["input_ids"].shape[1]
         kwargs = _generate_kwargs(params, n, prompt_width, model)
+        if params.stop:  # rows end as soon as they reach a stop string, not at max_tokens
+            kwargs |= {"stop_strings": list(params.stop), "tokenizer": tokenizer}
         if params.temperature > 0 and (seed := _batch_seed(requests)) is not None:
             torch.manual_seed(seed)
         with torch.inference_mode():

@@ -208,7 +208,8 @@ _SELECTION_NOTE = (
 def _picks(s: dict[str, Any]) -> str:
     if s.get("kind") == "filter":
         return f"kept {s['k']:,} of {s['pool_size']:,} ({s['pool']})"
-    return f"top {s['k']:,} of {s['pool_size']:,} {s['pool']} by {s['direction']} {s['score']}"
+    per = f" per {s['stratify']}" if s.get("stratify") else ""
+    return f"top {s['k']:,} of {s['pool_size']:,} {s['pool']} by {s['direction']} {s['score']}{per}"
 
 
 def _selection_rows(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
