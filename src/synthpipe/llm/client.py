@@ -272,7 +272,8 @@ def _truncated(response: ChatResponse, limit: int, note: str = "") -> TruncatedR
     tokens = response.usage.completion_tokens or None  # 0: the server did not say
     used = f"{tokens} completion tokens" if tokens else "its completion"
     message = f"the reply stopped at its token limit: {used} of max_tokens={limit}"
-    return TruncatedReply(f"{message} ({note})" if note else message, tokens=tokens, limit=limit)
+    text = response.texts[0] if len(response.texts) == 1 else None
+    return TruncatedReply(f"{message} ({note})" if note else message, tokens=tokens, limit=limit, text=text)
 
 
 def _estimate_tokens(request: ChatRequest) -> int:

@@ -106,10 +106,13 @@ class TruncatedReply(LLMError):
 
     reason = "truncated"
 
-    def __init__(self, message: str, *, tokens: int | None = None, limit: int | None = None, **kwargs: Any):
+    def __init__(
+        self, message: str, *, tokens: int | None = None, limit: int | None = None, text: str | None = None, **kwargs: Any
+    ):
         super().__init__(message, **kwargs)
         self.tokens = tokens  # completion tokens of the last reply
         self.limit = limit  # the max_tokens it stopped at
+        self.text = text  # the cut reply: a list step may keep its complete items
 
 
 class FatalError(LLMError):
