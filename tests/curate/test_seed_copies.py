@@ -59,7 +59,8 @@ def test_own_seed_file_and_bad_inputs(tmp_path):
     step = SeedCopyFilter(seeds=str(seeds), seed_text_field="question")
     assert step.keep({"text": "Which planet is largest?"})[2].startswith("of s1 ")
     assert step.keep({"other": "x"})[:2] == (False, "missing_text")
-    assert step.keep({"text": None})[:2] == (False, "not_text")
+    assert step.keep({"text": None})[:2] == (False, "missing_text")  # as every text filter
+    assert step.keep({"text": 3})[:2] == (False, "not_text")
     with pytest.raises(UsageError, match="seed_text_field"):
         SeedCopyFilter(seeds=str(seeds)).keep({"text": "Which planet?"})
     with pytest.raises(UsageError, match="no such seed file"):

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from pydantic import Field
 
+from synthpipe.curate.filters.fields import read_text
 from synthpipe.data.records import ID, Record
 from synthpipe.errors import UsageError
 from synthpipe.pipeline.registry import register_step
@@ -131,12 +132,9 @@ class SeedCopyFilter(FilterStep):
         return best
 
     def keep(self, record: Record) -> FilterResult:
-        field = self.config.text_field
-        if field not in record:
-            return False, "missing_text", f"no field {field!r}"
-        text = record[field]
-        if not isinstance(text, str):
-            return False, "not_text", f"{field}: {type(text).__name__} value"
+        text = read_text(record, self.config.text_field)
+        if isinstance(text, tuple):  # missing or not text: the drop verdict
+            return text
         i, rouge, content = self.nearest(text)
         cfg = self.config
         if rouge >= cfg.rouge_threshold or content >= cfg.content_threshold:

@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from synthpipe.curate.filters.fields import read_text
 from synthpipe.data.records import Record
 from synthpipe.pipeline.registry import register_step
 from synthpipe.pipeline.step import FilterResult, FilterStep, StepConfig
@@ -139,12 +140,9 @@ class QuestionFilter(FilterStep):
         return set()
 
     def keep(self, record: Record) -> FilterResult:
-        field = self.config.text_field
-        if field not in record:
-            return False, "missing_text", f"no field {field!r}"
-        text = record[field]
-        if not isinstance(text, str):
-            return False, "not_text", f"{field}: {type(text).__name__} value"
+        text = read_text(record, self.config.text_field)
+        if isinstance(text, tuple):  # missing or not text: the drop verdict
+            return text
         checks = self.config.checks
         if "chat_boilerplate" in checks and (why := self._boilerplate(text)):
             return False, "chat_boilerplate", why
