@@ -11,7 +11,9 @@ RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
 
 def test_math_recipe_generates_verified_decontaminated_audited_problems(tmp_path: Path) -> None:
-    pipe = Pipeline.from_recipe(RECIPES / "math.yaml", ["steps.generate.n=200", "steps.audit.embed=false"])
+    # experiment=null: its LoRA fine-tuning is a benchmark (benchmarks/bench_math_sft.py)
+    overrides = ["steps.generate.n=200", "steps.audit.embed=false", "experiment=null"]
+    pipe = Pipeline.from_recipe(RECIPES / "math.yaml", overrides)
     result = pipe.run(tmp_path / "run")
     steps = {s["name"]: s for s in result.metrics["steps"]}
     assert steps["generate"]["kept"] == 200

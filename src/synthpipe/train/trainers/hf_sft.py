@@ -205,8 +205,9 @@ class HFSFTTrainer:
             quiet(trainer).train()
         fitted = finish(trainer, tokenizer, cfg, chat)
         if store is not None:
-            store.save(fitted.save, {"chat": chat, "lora": cfg.lora is not None,
-                                     "log_history": fitted.log_history})  # fmt: skip
+            with quiet_hf():
+                store.save(fitted.save, {"chat": chat, "lora": cfg.lora is not None,
+                                         "log_history": fitted.log_history})  # fmt: skip
         return fitted
 
 
