@@ -53,7 +53,7 @@ def test_reply_formats_differ_on_unnumbered_replies():
 
 
 def test_small_prompt_is_one_short_user_turn_with_examples_and_topic():
-    step = ZeroGen(prompt="small", text_kind="question", attributes={"topic": ["space"]},
+    step = ZeroGen(prompt_style="small", text_kind="question", attributes={"topic": ["space"]},
                    label_descriptions={"LOC": "a place"}, labels=["LOC"], n=5)  # fmt: skip
     messages = step.messages(step.plan(0, "generate")[0])
     assert [m["role"] for m in messages] == ["user"]
@@ -72,7 +72,7 @@ def test_quickstart_local_llm_recipe_builds_without_running_a_model():
     assert list(pipe.steps) == ["generate", "filter", "quality", "question", "seed_copies", "label_check",
                                 "dedup", "decontaminate", "audit"]  # fmt: skip
     generate = pipe.steps["generate"]
-    assert generate.config.prompt == "small" and generate.config.reply_format == "lines"
+    assert generate.config.prompt_style == "small" and generate.config.reply_format == "lines"
     assert pipe.recipe.llms["default"].backend == "transformers"
     assert pipe.recipe.llms["default"].model == "smollm2-135m"
     n, per = generate.config.n, generate.config.per_request

@@ -23,7 +23,7 @@ Algorithm
    `per_request` examples.
 4. The reply is parsed as a numbered (or bullet) list; each item becomes a record ``{text,
    label}``. With ``reply_format: lines`` every non-empty line is an item (list markers
-   stripped), for small models that mark lines inconsistently; ``prompt: small`` uses a short
+   stripped), for small models that mark lines inconsistently; ``prompt_style: small`` uses a short
    prompt such models follow (``zerogen_small.jinja2``). Nothing is lost silently: a reply with no list, or a request that gave up,
    yields one dropped record (``parse_error`` / ``llm_error``, with the raw reply, id of the
    request's first slot); an item equal to a seed example (ignoring case, spaces and
@@ -109,7 +109,7 @@ class ZeroGenConfig(LLMTaskConfig):
         description="attribute -> values; one value per attribute is sampled per request, e.g. "
         "{topic: [...], length: [short, medium], style: [...]}",
     )
-    prompt: Literal["default", "small"] = Field(
+    prompt_style: Literal["default", "small"] = Field(
         "default",
         description="bundled prompt: 'default' (label description, attributes and rules), or "
         "'small' (zerogen_small.jinja2: one short turn that a ~100M-parameter model follows; "
@@ -213,7 +213,7 @@ class ZeroGen(LLMSource):
         return {"text", "label"}
 
     def template_roles(self) -> dict[str, str]:
-        small = self.config.prompt == "small"
+        small = self.config.prompt_style == "small"
         return {self.main_role: "zerogen_small.jinja2" if small else self.template_file}
 
     # -- inputs -----------------------------------------------------------------------------
