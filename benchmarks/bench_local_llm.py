@@ -4,9 +4,10 @@ transformers `generate`, tokens/s at several batch sizes, and model load time pe
 Throughput: the same B prompts, sampled (temperature 0.7, top_p 0.95) with `max_tokens` new
 tokens at most, generated (a) by synthpipe's transformers backend (B concurrent requests
 micro-batched into one `generate`, chat template, stop handling, decoding, usage counts) and (b)
-by a bare `model.generate` on the same tokenised batch. tokens/s = completion tokens actually
-produced (until each row's end-of-sequence) / wall time, median of `--repeat` runs, A/B
-interleaved. Both share one loaded model in one process.
+by a bare `model.generate` on the same tokenised batch. Each measurement is its own process
+(two torch users in one process disturb each other's OpenMP threads), A/B interleaved: the child
+loads the model, warms up, and times one generation; tokens/s = completion tokens produced
+(until each row's end-of-sequence) / generation wall time; medians of `--repeat`.
 
 Load: whole processes (`python -c ...`) that load the model and generate one token, run
 interleaved: plain transformers from the GGUF (dequantises on every load) vs synthpipe's loader
@@ -76,26 +77,38 @@ def plain_run(model, tokenizer, texts: list[str], max_tokens: int) -> int:
     return produced
 
 
-def throughput(batches: list[int], max_tokens: int, repeat: int) -> None:
+def child(side: str, batch: int, max_tokens: int) -> None:
+    """One timed generation of `batch` prompts by `side`; prints tokens/s."""
     from synthpipe.llm.config import LLMConfig
     from synthpipe.llm.transformers_backend import TransformersBackend
 
-    backends = {b: TransformersBackend(LLMConfig(backend="transformers", model="smollm2-135m", batch_size=b)) for b in batches}
-    first = backends[batches[0]]
-    model, tokenizer = first._load()  # load once, share the weights with every backend
-    for backend in backends.values():
-        backend._model, backend._tokenizer = model, tokenizer
-    synthpipe_run(first, prompts(2), 4)  # warm-up, untimed
-    print(f"max_tokens={max_tokens}, sampled (T=0.7, top_p=0.95), medians of {repeat}")
+    backend = TransformersBackend(LLMConfig(backend="transformers", model="smollm2-135m", batch_size=batch))
+    model, tokenizer = backend._load()
+    texts = prompts(batch)
+    if side == "synthpipe":
+        synthpipe_run(backend, prompts(2), 4)  # warm-up, untimed
+        start = time.perf_counter()
+        tokens = synthpipe_run(backend, texts, max_tokens)
+    else:
+        plain_run(model, tokenizer, prompts(2), 4)
+        start = time.perf_counter()
+        tokens = plain_run(model, tokenizer, texts, max_tokens)
+    print(tokens / (time.perf_counter() - start))
+
+
+def throughput(batches: list[int], max_tokens: int, repeat: int) -> None:
+    def run(side: str, batch: int) -> float:
+        args = [sys.executable, __file__, "--child", side, "--batches", str(batch), "--max-tokens", str(max_tokens)]
+        out = subprocess.run(args, capture_output=True, text=True, check=True)
+        return float(out.stdout.strip().splitlines()[-1])
+
+    print(f"max_tokens={max_tokens}, sampled (T=0.7, top_p=0.95), medians of {repeat}, one process each")
     print(f"{'batch':>5} {'synthpipe tok/s':>16} {'plain generate tok/s':>21} {'ratio':>6}")
     for b in batches:
-        texts = prompts(b)
         ours, theirs = [], []
         for _ in range(repeat):
-            start = time.perf_counter()
-            ours.append(synthpipe_run(backends[b], texts, max_tokens) / (time.perf_counter() - start))
-            start = time.perf_counter()
-            theirs.append(plain_run(model, tokenizer, texts, max_tokens) / (time.perf_counter() - start))
+            ours.append(run("synthpipe", b))
+            theirs.append(run("plain", b))
         a, p = statistics.median(ours), statistics.median(theirs)
         print(f"{b:>5} {a:>16.1f} {p:>21.1f} {a / p:>6.2f}")
 
@@ -145,7 +158,11 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-load", action="store_true", help="throughput only")
+    parser.add_argument("--child", choices=["synthpipe", "plain"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        child(args.child, args.batches[0], args.max_tokens)
+        return
     throughput(args.batches, args.max_tokens, args.repeat)
     if not args.skip_load:
         load_times(args.repeat)
