@@ -28,6 +28,18 @@ def test_a_directory_holding_one_gguf_and_no_config_is_that_gguf(tmp_path: Path)
     assert resolve_local_model(str(tmp_path)).gguf_file is None
 
 
+def test_a_directory_with_neither_config_nor_one_gguf_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="not a local model directory.*0 .gguf"):
+        resolve_local_model(str(tmp_path))
+
+
+def test_a_gguf_model_requires_the_gguf_package(tmp_path: Path) -> None:
+    (tmp_path / "m.gguf").write_bytes(b"GGUF")
+    assert "gguf" in local_models.model_requirements(str(tmp_path / "m.gguf"))
+    (tmp_path / "config.json").write_text("{}")
+    assert local_models.model_requirements(str(tmp_path)) == ("torch", "transformers")
+
+
 def test_a_missing_model_names_the_presets_and_never_downloads(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="never downloads.*smollm2-135m"):
         resolve_local_model("HuggingFaceTB/SmolLM2-135M-Instruct")

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from synthpipe.llm.local_models import model_requirements
+
 #: optional modules each backend imports (see `synthpipe.importing`); checked when a pipeline is built
 BACKEND_REQUIRES: dict[str, tuple[str, ...]] = {
     "openai": (),
@@ -54,7 +56,9 @@ class LLMConfig(BaseModel):
         return self
 
     def requirements(self) -> tuple[str, ...]:
-        """Optional modules this endpoint's backend needs."""
+        """Optional modules this endpoint's backend needs (a GGUF model also needs gguf)."""
+        if self.backend == "transformers":
+            return model_requirements(self.model)
         return BACKEND_REQUIRES[self.backend]
 
     def identity(self) -> dict[str, str]:

@@ -76,10 +76,15 @@ def resolve_local_model(model: str) -> LocalModel:
     if path.is_file() and path.suffix == ".gguf":
         return LocalModel(model, path.parent, path.name)
     if path.is_dir():
+        if (path / "config.json").exists():
+            return LocalModel(model, path)
         ggufs = sorted(p.name for p in path.glob("*.gguf"))
-        if not (path / "config.json").exists() and len(ggufs) == 1:
+        if len(ggufs) == 1:
             return LocalModel(model, path, ggufs[0])
-        return LocalModel(model, path)
+        raise UsageError(
+            f"{model!r} is not a local model directory: it holds no config.json and "
+            f"{len(ggufs)} .gguf files (one is needed); synthpipe never downloads models"
+        )
     presets = ", ".join(PRESETS)
     raise UsageError(
         f"model {model!r} not found: synthpipe never downloads models; pass a preset ({presets}), "
@@ -96,6 +101,15 @@ def _preset(name: str, preset: Preset) -> LocalModel:
             f"run `{preset.install}` (`make install` does it)"
         )
     return LocalModel(name, origin, preset.file)
+
+
+def model_requirements(model: str) -> tuple[str, ...]:
+    """Optional modules loading `model` needs; a model not found is reported when it loads."""
+    try:
+        gguf = resolve_local_model(model).is_gguf
+    except UsageError:
+        gguf = False
+    return ("torch", "transformers", "gguf") if gguf else ("torch", "transformers")
 
 
 def load_causal_lm(model: str, *, device: str = "cpu", dtype: str = "auto") -> tuple[Any, Any]:
@@ -192,5 +206,6 @@ __all__ = [
     "LocalModel",
     "dtype_kwarg",
     "load_causal_lm",
+    "model_requirements",
     "resolve_local_model",
 ]

@@ -26,10 +26,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from synthpipe.errors import SynthpipeError, UsageError
-from synthpipe.importing import require
 from synthpipe.llm.backend import LLMBackend
 from synthpipe.llm.batching import MicroBatcher
-from synthpipe.llm.config import BACKEND_REQUIRES, LLMConfig
+from synthpipe.llm.config import LLMConfig
 from synthpipe.llm.local_models import load_causal_lm, resolve_local_model
 from synthpipe.llm.types import (
     ChatRequest,
@@ -67,7 +66,8 @@ class TransformersBackend(LLMBackend):
         )
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
-        resolve_local_model(self.config.model)  # fail fast, before queueing
+        if self._model is None:  # fail fast, before queueing (once loaded, it exists)
+            resolve_local_model(self.config.model)
         result = await self._batcher.submit(request)
         return ChatResponse(
             texts=result.texts,
@@ -83,7 +83,6 @@ class TransformersBackend(LLMBackend):
     def _load(self) -> tuple[Any, Any]:
         """Model and tokenizer, loaded on first use. Call with self._lock held."""
         if self._model is None:
-            _import_ml()
             model, tokenizer = load_causal_lm(
                 self.config.model, device=self.config.device, dtype=self.config.dtype
             )
@@ -243,7 +242,3 @@ def _prepare_tokenizer(tokenizer: Any) -> None:
         if tokenizer.eos_token is None:
             raise UsageError("the model's tokenizer has neither a pad nor an eos token")
         tokenizer.pad_token = tokenizer.eos_token
-
-
-def _import_ml() -> None:
-    require(*BACKEND_REQUIRES["transformers"], why="the transformers backend")

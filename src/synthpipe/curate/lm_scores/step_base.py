@@ -13,7 +13,7 @@ from pydantic import Field
 
 from synthpipe.curate.lm_scores.losses import ScoringModel, scoring_model
 from synthpipe.errors import UsageError
-from synthpipe.llm.local_models import DEFAULT_MODEL, resolve_local_model
+from synthpipe.llm.local_models import DEFAULT_MODEL, model_requirements
 from synthpipe.pipeline.step import MapStep, StepConfig, StepContext
 
 
@@ -45,11 +45,7 @@ class LMScoreStep(MapStep):
     ray_actor: ClassVar[bool] = True  # keep the model loaded between batches on Ray
 
     def requirements(self) -> tuple[str, ...]:
-        try:
-            gguf = resolve_local_model(self.config.model).is_gguf
-        except (UsageError, OSError, ValueError):  # a bad model is reported when the step runs
-            gguf = False
-        return (*self.requires, "gguf") if gguf else self.requires
+        return model_requirements(self.config.model)
 
     def scorer(self) -> ScoringModel:
         """The loaded model (once per process)."""

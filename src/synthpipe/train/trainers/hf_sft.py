@@ -322,20 +322,13 @@ def load_model(cfg: HFTrainConfig, seed: int):
     """The model and tokenizer of `cfg.model_path` (preset, GGUF or directory) in float32."""
     import torch
 
-    from synthpipe.llm.local_models import load_causal_lm, resolve_local_model
+    from synthpipe.llm.local_models import load_causal_lm
 
+    torch.manual_seed(seed)  # LoRA/head initialisation
     try:
-        local = resolve_local_model(cfg.model_path)
+        model, tokenizer = load_causal_lm(cfg.model_path, dtype="float32")
     except UsageError as exc:
         raise UsageError(f"model_path: {exc}") from None
-    if not local.is_gguf and not (local.directory / "config.json").is_file():
-        raise UsageError(
-            f"model_path {cfg.model_path!r} is not a local model directory (no config.json or "
-            "single .gguf file there); synthpipe never downloads models: point it at a preset, "
-            "a .gguf file or a directory saved with save_pretrained"
-        )
-    torch.manual_seed(seed)  # LoRA/head initialisation
-    model, tokenizer = load_causal_lm(cfg.model_path, dtype="float32")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer
