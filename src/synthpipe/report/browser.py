@@ -12,8 +12,11 @@ or sync) and a throwaway profile.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -64,29 +67,48 @@ def find_chromium() -> str | None:
     return next((p for p in map(shutil.which, CHROMIUM_NAMES) if p), None)
 
 
-def check_report(html: str | Path, screenshot: str | Path | None = None, timeout_s: float = 60) -> BrowserCheck:
-    """Open ``html`` in headless Chromium and report what rendered (see :class:`BrowserCheck`)."""
+def check_report(
+    html: str | Path,
+    screenshot: str | Path | None = None,
+    timeout_s: float = 60,
+    probes: dict[str, str] | None = None,
+) -> BrowserCheck:
+    """Open ``html`` in headless Chromium and report what rendered (see :class:`BrowserCheck`).
+
+    ``probes`` are JavaScript expressions run in order after load (a promise is awaited; the
+    value must be JSON-serialisable), e.g. clicks followed by a read-out of the page; their
+    values land in ``BrowserCheck.details`` under their names, and errors they raise or log
+    land in ``console_errors``. The screenshot (of the whole page) is taken after the probes.
+    """
     path = Path(html).resolve()
     if not path.is_file():
         raise UsageError(f"no such report: {html}")
     exe = find_chromium()
     if exe is None:
         raise UsageError("no Chromium found; on Debian: apt-get install chromium")
-    return asyncio.run(asyncio.wait_for(_check(exe, path, screenshot), timeout_s))
+    return asyncio.run(asyncio.wait_for(_check(exe, path, screenshot, probes or {}), timeout_s))
 
 
-async def _check(exe: str, path: Path, screenshot: str | Path | None) -> BrowserCheck:
-    with tempfile.TemporaryDirectory(prefix="synthpipe-chromium-") as profile:
+async def _check(exe: str, path: Path, screenshot: str | Path | None, probes: dict[str, str]) -> BrowserCheck:
+    # ignore_cleanup_errors: a crash handler may still be writing the profile as it is removed
+    with tempfile.TemporaryDirectory(prefix="synthpipe-chromium-", ignore_cleanup_errors=True) as profile:
         proc = subprocess.Popen(
             [exe, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
         try:
             port = await _devtools_port(Path(profile), proc)
-            return await _drive(port, path, screenshot)
+            return await _drive(port, path, screenshot, probes)
         finally:
-            proc.kill()
-            proc.wait()
+            _kill_group(proc)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """Chromium forks renderer, GPU and crash-handler processes: stop them all, not just the
+    parent, so none keeps writing into the profile being deleted."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 async def _devtools_port(profile: Path, proc: subprocess.Popen) -> int:
@@ -124,7 +146,7 @@ class _Session:
             self.events.append(json.loads((await self.ws.receive()).data))
 
 
-async def _drive(port: int, path: Path, screenshot: str | Path | None) -> BrowserCheck:
+async def _drive(port: int, path: Path, screenshot: str | Path | None, probes: dict[str, str]) -> BrowserCheck:
     import aiohttp
 
     async with aiohttp.ClientSession() as http:
@@ -140,6 +162,7 @@ async def _drive(port: int, path: Path, screenshot: str | Path | None) -> Browse
             await s.call("Page.navigate", url=path.as_uri())
             await s.until("Page.loadEventFired")
             probe = json.loads((await s.call("Runtime.evaluate", expression=PROBE))["result"]["value"])
+            details = {name: await _evaluate(s, expr) for name, expr in probes.items()}
             shot = None
             if screenshot is not None:
                 shot = Path(screenshot)
@@ -158,7 +181,19 @@ async def _drive(port: int, path: Path, screenshot: str | Path | None) -> Browse
         console_errors=_errors(s.events),
         screenshot=shot,
         height_px=int(probe["height"]),
+        details=details,
     )
+
+
+async def _evaluate(s: _Session, expression: str) -> Any:
+    """The JSON value of one probe; an exception it throws is kept as a console error."""
+    reply = await s.call("Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True)
+    if "exceptionDetails" in reply:
+        details = reply["exceptionDetails"]
+        text = (details.get("exception") or {}).get("description") or details.get("text", "exception")
+        s.events.append({"method": "Runtime.exceptionThrown", "params": {"exceptionDetails": {"text": text}}})
+        return None
+    return reply.get("result", {}).get("value")
 
 
 def _errors(events: list[dict]) -> list[str]:
