@@ -163,3 +163,60 @@ def test_help_shows_every_default_written_in_a_help_string(monkeypatch):
             assert f"[{' '.join(text.split())}]" in shown, (path, text)
             checked += 1
     assert checked >= 10
+
+
+def test_silent_prints_nothing_and_errors_still_reach_stderr(tmp_path, seeds):
+    recipe = reader_recipe(tmp_path, seeds)
+    result = cli("run", str(recipe), "--out", str(tmp_path / "run"), "--silent")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "" and result.stderr == ""
+    failed = cli("run", str(recipe), "--out", str(tmp_path / "run2"), "--silent", "--strict")
+    assert failed.returncode == 1 and "seeds.jsonl:4" in failed.stderr
+
+
+def test_curation_commands_quiet_and_silent(tmp_path, seeds):
+    args = ("dedup", str(seeds), "--method", "exact", "--text-field", "q")
+    quiet = cli(*args, "--out", str(tmp_path / "q"), "-q")
+    assert quiet.returncode == 0, quiet.stderr
+    [line] = quiet.stdout.strip().splitlines()
+    assert "kept 12" in line and str((tmp_path / "q" / "report.html").resolve()) in line
+    silent = cli(*args, "--out", str(tmp_path / "s"), "--silent")
+    assert silent.returncode == 0, silent.stderr
+    assert silent.stdout == "" and silent.stderr == ""
+    assert (tmp_path / "s" / "report.html").exists()
+
+
+def test_help_shows_a_default_for_every_option(monkeypatch):
+    """Flags that are off and options left unset say so too, not only those with a value."""
+    import re
+
+    import typer.rich_utils
+    from typer.main import get_command
+    from typer.testing import CliRunner
+
+    from synthpipe.cli import app
+
+    monkeypatch.setattr(typer.rich_utils, "MAX_WIDTH", 1000)  # one line per option
+    commands, checked = [((), get_command(app))], 0
+    while commands:
+        path, command = commands.pop()
+        for name, sub in getattr(command, "commands", {}).items():
+            commands.append(((*path, name), sub))
+        options = [p for p in command.params if hasattr(p, "is_flag") and p.name != "version"]
+        if not path or not options:
+            continue
+        lines = CliRunner().invoke(app, [*path, "--help"]).output.splitlines()
+        for option in options:
+            flag = next(o for o in option.opts if o.startswith("--"))
+            [line] = [x for x in lines if re.match(rf"│\s+(\*\s+)?{flag}\s", x)]
+            assert "[default:" in line or "[required]" in line, (path, flag, line)
+            checked += 1
+    assert checked >= 100
+
+
+def test_dir_lists_the_public_api():
+    import synthpipe
+
+    names = dir(synthpipe)
+    assert "Pipeline" in names and set(synthpipe._EXPORTS) <= set(names)
+    assert "__version__" in names

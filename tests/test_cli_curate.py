@@ -104,7 +104,7 @@ def test_minhash_and_decontaminate_commands(tmp_path):
     result = cli("decontaminate", str(data), "--out", str(out), "--benchmarks", "gsm8k", "-q")
     assert result.returncode == 0, result.stderr
     [leak] = read_jsonl(out / "dropped.jsonl")
-    hits = json.loads(leak["_drop"]["detail"])
+    hits = leak["_drop"]["detail"]
     assert leak["id"] == "leak" and leak["_drop"]["reason"] == "contaminated"
     assert hits[0]["benchmark"] == "gsm8k" and hits[0]["detector"] == "ngram"
 

@@ -99,4 +99,5 @@ def test_sst2_recipe_label_drift_is_red(tmp_path):
     assert row["status"] == "red", row
     assert row["value"]["tv_vs_seeds"] > 0.2 and row["value"]["tv_vs_reference"] > 0.2
     assert any("label drift" in line and "red" in line for line in result.stdout.splitlines())
-    assert "Label drift" in (out / "report.html").read_text()
+    html = (out / "report.html").read_text()
+    assert "label drift <b>red</b>" in html and "seeds (n = " in html  # the light; shares beside the seeds'

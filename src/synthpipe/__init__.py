@@ -31,3 +31,8 @@ def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         return getattr(import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'synthpipe' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # The lazy names are attributes too: `dir(synthpipe)` and tab completion list them.
+    return sorted({*globals(), *_EXPORTS})

@@ -20,7 +20,35 @@ from synthpipe.errors import SynthpipeError, UsageError, disk_full, validation_m
 
 # Help strings are rich markup, where "[default: x]" reads as a style tag and vanishes:
 # write a literal bracket as "\\[".
+
+
+class _HelpWithDefaults(typer.core.TyperGroup):
+    """Every option's --help says its default: click shows none for a flag that is off or an
+    option left unset, so those get "[default: off]" / "[default: none]" (unless their help
+    already names one)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        _show_defaults(self)
+
+
+def _show_defaults(group) -> None:
+    for command in group.commands.values():
+        if hasattr(command, "commands"):  # a sub-app such as `verify`
+            _show_defaults(command)
+            continue
+        for param in command.params:
+            if not hasattr(param, "is_flag") or "default:" in (param.help or ""):  # options only
+                continue
+            if param.is_flag and not param.default and not param.secondary_opts:
+                param.help = f"{param.help or ''} \\[default: off]".strip()
+            elif param.default is None:
+                shown = param.secondary_opts[0] if param.secondary_opts else "none"
+                param.help = f"{param.help or ''} \\[default: {shown}]".strip()
+
+
 app = typer.Typer(
+    cls=_HelpWithDefaults,
     name="synthpipe",
     help="Generate, curate, audit and prove synthetic data for language models.",
     no_args_is_help=True,
@@ -54,6 +82,7 @@ def run(
     fresh: Annotated[bool, typer.Option("--fresh", help="Discard checkpoints and start over.")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Fail on the first malformed input record instead of quarantining it.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or tables: one summary line with the report path.")] = False,
+    silent: Annotated[bool, typer.Option("--silent", help="Print nothing on success (errors still go to stderr).")] = False,
     allow_empty: Annotated[bool, typer.Option("--allow-empty", help="Exit 0 even if no record is kept (otherwise exit 4).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary on stdout.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print LLM requests, tokens and cost estimates; call no LLM.")] = False,
@@ -70,7 +99,7 @@ def run(
     if dry_run:
         _print_estimate(pipeline.dry_run(out_dir, yes=yes), as_json)
         return
-    progress = NullProgress() if (quiet or as_json) else RichProgress(Console(stderr=True))
+    progress = NullProgress() if (quiet or silent or as_json) else RichProgress(Console(stderr=True))
     result = pipeline.run(out_dir, fresh=fresh, strict=strict, progress=progress, executor=executor, address=address, yes=yes)
     metrics = result.metrics
     if as_json:
@@ -83,6 +112,8 @@ def run(
             "report": str(result.run_dir / "report.html"),
         }
         print(json.dumps(summary, indent=2))
+    elif silent:
+        pass
     elif quiet:
         _print_summary_line(metrics, result.run_dir / "report.html")
     else:
@@ -158,6 +189,7 @@ FormatOpt = Annotated[str | None, typer.Option("--format", help="Output format \
 FreshOpt = Annotated[bool, typer.Option("--fresh", help="Discard checkpoints in --out and start over.")]
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Fail on the first malformed input record.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or tables: one summary line with the report path.")]
+SilentOpt = Annotated[bool, typer.Option("--silent", help="Print nothing on success (errors still go to stderr).")]
 AllowEmptyOpt = Annotated[bool, typer.Option("--allow-empty", help="Exit 0 even if no record is kept (otherwise exit 4).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print summary.json on stdout.")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", help="Step config override NAME.KEY=VALUE (repeatable).")]
@@ -184,7 +216,7 @@ def filter_command(
     judge_api_key_env: Annotated[str | None, typer.Option(help="Environment variable holding the judge's API key.")] = None,
     judge_min_score: Annotated[float, typer.Option(help="Drop pairs the judge scores below this (1-10).")] = 5.0,
     sets: SetOpt = None, fmt: FormatOpt = None, fresh: FreshOpt = False, strict: StrictOpt = False,
-    quiet: QuietOpt = False, as_json: JsonOpt = False, allow_empty: AllowEmptyOpt = False,
+    quiet: QuietOpt = False, silent: SilentOpt = False, as_json: JsonOpt = False, allow_empty: AllowEmptyOpt = False,
 ) -> None:
     """Quality filters for the kind of data given (a profile, or --filters); every removed record goes to the ledger with its reason."""
     from synthpipe.run.filter_plan import add_judge, plan_chain, plan_profile, sample_records
@@ -207,9 +239,9 @@ def filter_command(
     if judge_model:
         llms = add_judge(plan, judge_model, judge_base_url, judge_api_key_env, judge_min_score, _build_step,
                          _overrides(sets, "judge"))  # fmt: skip
-    if not (quiet or as_json):
+    if not (quiet or silent or as_json):
         err.print(plan.describe(), soft_wrap=True, highlight=False, markup=False)
-    _curate("filter", source, out_dir, plan.steps, plan.text_field, fmt, fresh, strict, quiet, as_json,
+    _curate("filter", source, out_dir, plan.steps, plan.text_field, fmt, fresh, strict, _quietness(quiet, silent), as_json,
             lambda result: {"profile": plan.summary}, require_text=plan.require_text, allow_empty=allow_empty,
             llms=llms)  # fmt: skip
 
@@ -225,7 +257,7 @@ def dedup(
     threshold: Annotated[float | None, typer.Option(help="minhash: Jaccard [0.8]; semantic: cosine [0.9].")] = None,
     text_field: TextFieldOpt = None,
     sets: SetOpt = None, fmt: FormatOpt = None, fresh: FreshOpt = False, strict: StrictOpt = False,
-    quiet: QuietOpt = False, as_json: JsonOpt = False, allow_empty: AllowEmptyOpt = False,
+    quiet: QuietOpt = False, silent: SilentOpt = False, as_json: JsonOpt = False, allow_empty: AllowEmptyOpt = False,
 ) -> None:
     """Remove duplicates: the first record of each group is kept, the others go to the ledger."""
     if method not in _DEDUP:
@@ -235,7 +267,7 @@ def dedup(
     field = (text_field or ["text"])[0]
     config = {"fields": [field], "text_field": field, "threshold": threshold}
     steps = {"dedup": _build_step(_DEDUP[method], config, _overrides(sets, "dedup"))}
-    _curate("dedup", source, out_dir, steps, field, fmt, fresh, strict, quiet, as_json, _step_summaries,
+    _curate("dedup", source, out_dir, steps, field, fmt, fresh, strict, _quietness(quiet, silent), as_json, _step_summaries,
             allow_empty=allow_empty)  # fmt: skip
 
 
@@ -249,7 +281,7 @@ def decontaminate(
     action: Annotated[str, typer.Option(help="drop contaminated records, or flag them (adds `contamination`).")] = "drop",
     text_field: TextFieldOpt = None,
     sets: SetOpt = None, fmt: FormatOpt = None, fresh: FreshOpt = False, strict: StrictOpt = False,
-    quiet: QuietOpt = False, as_json: JsonOpt = False, allow_empty: AllowEmptyOpt = False,
+    quiet: QuietOpt = False, silent: SilentOpt = False, as_json: JsonOpt = False, allow_empty: AllowEmptyOpt = False,
 ) -> None:
     """Find benchmark test items (verbatim, edited or paraphrased) in the data; drop or flag them."""
     fields = text_field or ["text"]
@@ -258,9 +290,9 @@ def decontaminate(
         raise UsageError("--benchmarks names no benchmark: give bundled names (see `synthpipe benchmarks`) or 'all'")
     config = {"benchmarks": names, "text_fields": fields, "semantic": semantic, "ngram": ngram, "action": action}
     steps = {"decontaminate": _build_step("decontaminate", config, _overrides(sets, "decontaminate"))}
-    _curate("decontaminate", source, out_dir, steps, fields[0], fmt, fresh, strict, quiet, as_json, _step_summaries,
+    _curate("decontaminate", source, out_dir, steps, fields[0], fmt, fresh, strict, _quietness(quiet, silent), as_json, _step_summaries,
             allow_empty=allow_empty)  # fmt: skip
-    if not (quiet or as_json):
+    if not (quiet or silent or as_json):
         _print_decontamination(out_dir / "decontaminate_summary.json")
 
 
@@ -289,7 +321,7 @@ def pii(
     types: Annotated[str | None, typer.Option(help="Comma list of PII types \\[default: all].")] = None,
     text_field: TextFieldOpt = None,
     sets: SetOpt = None, fmt: FormatOpt = None, fresh: FreshOpt = False, strict: StrictOpt = False,
-    quiet: QuietOpt = False, as_json: JsonOpt = False, allow_empty: AllowEmptyOpt = False,
+    quiet: QuietOpt = False, silent: SilentOpt = False, as_json: JsonOpt = False, allow_empty: AllowEmptyOpt = False,
 ) -> None:
     """Find PII (emails, phones, cards, IPs, IBANs, national ids, credentials, secrets); redact, drop or flag.
 
@@ -299,7 +331,7 @@ def pii(
               "types": types.split(",") if types else None}  # fmt: skip
     steps = {"pii": _build_step("pii", config, _overrides(sets, "pii"))}
     summarize = lambda result: _pii_summary(result, steps["pii"].config.output_field)  # noqa: E731
-    _curate("pii", source, out_dir, steps, fields[0], fmt, fresh, strict, quiet, as_json, summarize,
+    _curate("pii", source, out_dir, steps, fields[0], fmt, fresh, strict, _quietness(quiet, silent), as_json, summarize,
             allow_empty=allow_empty)  # fmt: skip
 
 
@@ -409,12 +441,19 @@ def _curate(command, source, out_dir, steps, text_field, fmt, fresh, strict, qui
         write_summary(result, summarize(result))
     if as_json:
         print((result.run_dir / "summary.json").read_text())
+    elif quiet == "silent":
+        pass
     elif quiet:
         _print_summary_line(result.metrics, result.run_dir / "report.html")
     else:
         _print_funnel(result.metrics)
         out.print(f"outputs in {result.run_dir.resolve()}", soft_wrap=True, highlight=False)
     _refuse_empty(result.metrics, result.run_dir, allow_empty)
+
+
+def _quietness(quiet: bool, silent: bool) -> bool | str:
+    """What `_curate` prints: "silent" nothing, True one summary line, False the funnel."""
+    return "silent" if silent else quiet
 
 
 def _refuse_empty(metrics: dict, run_dir: Path, allow_empty: bool) -> None:
@@ -448,13 +487,13 @@ def verify_math(
     gold_is_solution: Annotated[bool, typer.Option("--gold-is-solution", help="The gold field is a worked solution (GSM8K `answer`): take its final answer.")] = False,
     problem_field: Annotated[str, typer.Option(help="Field with the problem (shown in the report).")] = "question",
     sets: SetOpt = None, fmt: FormatOpt = None, fresh: FreshOpt = False, strict: StrictOpt = False,
-    quiet: QuietOpt = False, as_json: JsonOpt = False, allow_empty: AllowEmptyOpt = False,
+    quiet: QuietOpt = False, silent: SilentOpt = False, as_json: JsonOpt = False, allow_empty: AllowEmptyOpt = False,
 ) -> None:
     """Keep records whose candidate's final answer equals the gold answer (####, \\boxed{}, "the answer is")."""
     config = {"candidate_field": candidate_field, "gold_field": gold_field, "gold_is_solution": gold_is_solution}
     steps = {"verify": _build_step("verify_math", config, _overrides(sets, "verify"))}
     # the problem is only shown in the report: records without it are still checked
-    _curate("verify-math", source, out_dir, steps, problem_field, fmt, fresh, strict, quiet, as_json,
+    _curate("verify-math", source, out_dir, steps, problem_field, fmt, fresh, strict, _quietness(quiet, silent), as_json,
             _verify_summary, require_text=False, allow_empty=allow_empty)  # fmt: skip
 
 
@@ -470,14 +509,14 @@ def verify_code(
     isolation: Annotated[str | None, typer.Option(help="auto, bwrap, unshare or none (see the sandbox docs).")] = None,
     workers: Annotated[int | None, typer.Option(help="Programs run at once.")] = None,
     sets: SetOpt = None, fmt: FormatOpt = None, fresh: FreshOpt = False, strict: StrictOpt = False,
-    quiet: QuietOpt = False, as_json: JsonOpt = False, allow_empty: AllowEmptyOpt = False,
+    quiet: QuietOpt = False, silent: SilentOpt = False, as_json: JsonOpt = False, allow_empty: AllowEmptyOpt = False,
 ) -> None:
     """Run each program against its tests in the sandbox; keep those that pass."""
     config = {"layout": layout, "code_field": code_field, "tests_field": tests_field, "timeout_s": timeout,
               "memory_mb": memory_mb, "isolation": isolation, "workers": workers}  # fmt: skip
     steps = {"verify": _build_step("verify_code", config, _overrides(sets, "verify"))}
     # records of code need no `text`: the report shows the program field instead
-    _curate("verify-code", source, out_dir, steps, code_field or "text", fmt, fresh, strict, quiet, as_json,
+    _curate("verify-code", source, out_dir, steps, code_field or "text", fmt, fresh, strict, _quietness(quiet, silent), as_json,
             _verify_summary, require_text=False, allow_empty=allow_empty)  # fmt: skip
 
 
@@ -492,8 +531,8 @@ def _verify_summary(result) -> dict:
 @app.command()
 def export(
     source: Annotated[Path, typer.Argument(help="Records to export (e.g. a run's kept.jsonl).")],
-    out_path: Annotated[Path, typer.Option("--out", "-o", help="Output file (a directory for --format hf).")],
-    fmt: Annotated[str, typer.Option("--format", help="openai, trl-messages, trl-prompt-completion, sharegpt, alpaca, dpo or hf.")],
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="Output file (a directory for --format hf or argilla).")],
+    fmt: Annotated[str, typer.Option("--format", help="openai, trl-messages, trl-prompt-completion, sharegpt, alpaca, dpo, hf, or argilla (a folder for rg.Dataset.from_disk).")],
     shape: Annotated[str | None, typer.Option(help="Row shape of --format hf \\[default: trl-messages].")] = None,
     instruction_field: Annotated[str | None, typer.Option(help="Field with the user turn \\[default: instruction, prompt, question, text].")] = None,
     input_field: Annotated[str | None, typer.Option(help="Optional extra input joined to the user turn \\[default: input].")] = None,
@@ -503,6 +542,8 @@ def export(
     chosen_field: Annotated[str | None, typer.Option(help="DPO: preferred reply \\[default: chosen].")] = None,
     rejected_field: Annotated[str | None, typer.Option(help="DPO: dispreferred reply \\[default: rejected].")] = None,
     conversational: Annotated[bool | None, typer.Option("--conversational/--strings", help="trl-prompt-completion / dpo: message lists instead of strings.")] = None,
+    join: Annotated[str | None, typer.Option(help="Text between instruction and input in one turn; \\n is a newline \\[default: one blank line].")] = None,
+    label_field: Annotated[str | None, typer.Option(help="argilla: field whose values are the label question's options \\[default: label].")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Export records to a fine-tuning format; records that can't be exported go to <out>.rejected.jsonl with a reason."""
@@ -513,7 +554,8 @@ def export(
     summary = export_file(source, out_path, fmt, shape=shape, instruction_field=instruction_field,
                           input_field=input_field, output_field=output_field, messages_field=messages_field,
                           system=system, chosen_field=chosen_field, rejected_field=rejected_field,
-                          conversational=conversational)  # fmt: skip
+                          conversational=conversational, label_field=label_field,
+                          join=None if join is None else join.replace("\\n", "\n").replace("\\t", "\t"))  # fmt: skip
     if as_json:
         print(json.dumps(summary.to_dict(), indent=2, default=str))
         return
@@ -584,6 +626,40 @@ def audit(
         return
     _print_signatures(result["signatures"])
     out.print(f"wrote {out_dir / 'report.html'}, {out_dir / 'metrics.json'}, {out_dir / 'card.md'}", soft_wrap=True)
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run directory (with metrics.json).")],
+) -> None:
+    """Write a finished run's report.html again from its metrics, audit, experiment and records (runs nothing)."""
+    from synthpipe.run.report_again import report_again
+
+    out.print(f"report: {report_again(run_dir)}", soft_wrap=True, highlight=False)
+
+
+@app.command()
+def publish(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run directory.")],
+    repo_id: Annotated[str, typer.Option("--repo-id", help="Hub dataset repository, ORG/NAME.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Write and check the folder; upload nothing (no network).")] = False,
+    private: Annotated[bool, typer.Option("--private", help="Create the repository as private.")] = False,
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Folder to write \\[default: RUN_DIR/publish].")] = None,
+    shard_rows: Annotated[int, typer.Option("--shard-rows", help="Rows per Parquet shard.")] = 100_000,
+    license: Annotated[str | None, typer.Option("--license", help="Licence of the data, a Hub licence id (mit, apache-2.0, cc-by-4.0, ...) \\[default: derived from the input data, else other].")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the files, rows, licence and warnings as JSON.")] = False,
+) -> None:
+    """Write a Hub-ready dataset folder (Parquet shards, card, recipe, ledger summary) and upload it to the Hugging Face Hub."""
+    from synthpipe.run.publish import publish as publish_run
+
+    if not (run_dir / "metrics.json").exists():
+        raise UsageError(f"{run_dir} is not a finished run directory (no metrics.json)")
+    result = publish_run(run_dir, repo_id, out=out_dir, dry_run=dry_run, private=private,
+                         shard_rows=shard_rows, license=license)  # fmt: skip
+    if as_json:
+        print(json.dumps({**vars(result), "folder": str(result.folder)}, indent=2, default=str))
+        return
+    out.print(result.describe(), soft_wrap=True, highlight=False)
 
 
 @app.command()

@@ -47,7 +47,8 @@ def test_audit_step_keeps_every_record_and_fills_report_metrics_and_card(tmp_pat
     assert {r["name"] for r in audit["signatures"]} >= {"mode collapse", "fidelity loss", "contamination"}
     assert audit["fidelity"]["sample_size"] == 30  # equal sizes: min(35, 30)
     html = (tmp_path / "run" / "report.html").read_text()
-    assert html.index("Audit summary") < html.index("Funnel") < html.index("Diversity")
+    assert html.index('id="audit-lights"') < html.index('id="audit-summary"') < html.index('id="diversity"')
+    assert html.index('id="diversity"') < html.index('id="funnel"')  # verdict and evidence, then the run's steps
     card = (tmp_path / "run" / "card.md").read_text()
     assert "mode collapse" in card
 

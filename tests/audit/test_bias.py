@@ -233,7 +233,7 @@ def test_small_axes_are_hidden_and_said_so():
     ci = rep["axes"]["sexual_orientation"]["buckets"]["gay"]["ci"]
     assert ci[0] < 1.0 <= ci[1] + 1e-9
     html = bias_html(rep)
-    assert "Hidden, too few person mentions to compare" in html and "ability (3 synthetic, 2 reference)" in html
+    assert "axes hidden: fewer than" in html and "ability (3 synthetic, 2 reference)" in html
     row = next(r for r in signatures({"bias": rep}) if r["name"] == "bias amplification")
     assert "ability hidden" in row["explanation"] and "%]" in row["explanation"]  # a Wilson interval
     assert rep["word_sense"]["matches"] >= rep["word_sense"]["about_people"]

@@ -49,7 +49,7 @@ def run_step(tmp_path, records, llms=None, **config):
 
 
 def hits_of(record: dict) -> list[dict]:
-    return json.loads(record["_drop"]["detail"])
+    return record["_drop"]["detail"]
 
 
 # -- answer-only n-gram matches ------------------------------------------------------------------

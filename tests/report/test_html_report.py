@@ -198,7 +198,7 @@ def test_audit_section_shows_each_diversity_figure_next_to_the_reference():
     ref = [{"instruction": f"Question {i} about rivers", "output": f"Reply {i} differs here"} for i in range(60)]
     audit = audit_dataset(syn, ref, text_field="output", embed=False)
     html = dict(audit_sections(audit))["Diversity"]
-    assert "diversity-vs-reference" in html and "opening 40 words" in html
+    assert "vs-reference" in html and "real (reference)" in html and "opening 40 words" in html
     assert "Whole texts (not length-controlled)" in html
     assert "embedded: `output`" in audit["fidelity"]["note"]
     assert audit["fidelity"]["shared_prompts"]["share"] == 1.0
@@ -225,3 +225,177 @@ def test_distinct_n_counts_a_bounded_evenly_spaced_sample() -> None:
     page = render_report(_metrics(), kept, [])
     assert f"evenly spaced {covered} of these 500 records" in page
     assert "evenly spaced" not in render_report(_metrics(), _kept(), [])  # small runs: every record
+
+
+# -- the run report: verdict first, every metric beside the reference --------------------------
+
+
+def _experiment(low: float = -0.35, high: float = -0.25) -> dict:
+    def variant(n: int, acc: float, diff: dict | None) -> dict:
+        return {"n_train": n, "summary": {"accuracy": {"mean": acc, "std": 0.0, "n": 1}},
+                "ci": {"mean": acc, "low": acc - 0.04, "high": acc + 0.04}, "diff_vs_reference": diff}  # fmt: skip
+
+    diff = {"diff": (low + high) / 2, "low": low, "high": high}
+    return {"primary_metric": "accuracy", "reference": "real", "seeds": [0],
+            "test": {"source": "bundled:trec/test.jsonl", "n": 500}, "config": {"ci": 0.95},
+            "variants": {"synthetic": variant(1592, 0.566, diff), "real": variant(1592, 0.867, None)}}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def run_metrics() -> dict:
+    """A quickstart-like run: audited against a reference and seeds, with an experiment."""
+    from synthpipe.audit.dataset import audit_dataset
+    from synthpipe.audit.signatures import signatures
+
+    rng = np.random.default_rng(0)
+    cities, things = ["Paris", "Lima", "Oslo", "Cairo", "Perth", "Quito"], ["rivers", "cats", "bridges"]
+    syn = [{"text": f"How many {things[i % 3]} are in {cities[i % 6]} today ?" + " word" * int(rng.integers(0, 6)),
+            "label": ["NUM", "LOC"][i % 2]} for i in range(120)]  # fmt: skip
+    ref = [{"text": f"Who wrote the book number {i} about {cities[i % 6]} and its {things[i % 3]} ?",
+            "label": ["HUM", "NUM", "LOC"][i % 3]} for i in range(150)]  # fmt: skip
+    seeds = [{"text": "Where is Lima ?", "label": "LOC"}, {"text": "How many cats ?", "label": "NUM"}]
+    audit = audit_dataset(syn, ref, embed=False, seeds=seeds)
+    audit["embedding_map"] = {"method": "PCA (fitted on both sets)", "explained_variance": [0.2, 0.1],
+                              "synthetic": rng.normal(size=(40, 2)).round(3).tolist(),
+                              "reference": rng.normal(size=(40, 2)).round(3).tolist(),
+                              "snippets": {"synthetic": [f"syn text {i}" for i in range(40)],
+                                           "reference": [f"ref text {i}" for i in range(40)]}}  # fmt: skip
+    audit["signatures"] = signatures(audit)
+    metrics = _metrics()
+    metrics["run"]["recipe"] = "/home/someone/private/recipes/quickstart.yaml"
+    metrics["kept"] = len(syn)
+    metrics["audit"] = {"audit": audit}
+    metrics["experiment"] = _experiment()
+    return {"metrics": metrics, "kept": syn}
+
+
+def _visible_text(page: str) -> str:
+    """What a reader sees (hover titles included); code spans name fields, not metrics."""
+    page = re.sub(r"<(script|style|code)[^>]*>.*?</\1>", " ", page, flags=re.S)
+    return re.sub(r"<[^>]+>", " ", page)
+
+
+def _keys(tree: object, skip: frozenset[str]) -> set[str]:
+    """Every snake_case dict key in a JSON tree, outside subtrees keyed by data (labels, axes)."""
+    out: set[str] = set()
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            if "_" in str(k):
+                out.add(str(k))
+            if k not in skip:
+                out |= _keys(v, skip)
+    elif isinstance(tree, list):
+        for v in tree:
+            out |= _keys(v, skip)
+    return out
+
+
+def test_run_report_shows_no_raw_metric_keys(run_metrics) -> None:
+    from synthpipe.report.run_report import render_run_report
+
+    m = run_metrics["metrics"]
+    page = render_run_report(m, run_metrics["kept"], _dropped())
+    data_keyed = frozenset({"holistic_bias", "axes", "group_sentiment", "by_benchmark", "buckets", "stereotypical_associations"})
+    keys = _keys(m["audit"], data_keyed) | _keys(m["experiment"], data_keyed)
+    assert {"mean_a", "distinct_2", "self_bleu", "length_ks", "vocabulary_tv"} <= keys  # the scan sees them
+    visible = _visible_text(page)
+    leaked = sorted(k for k in keys if re.search(rf"(?<![\w`-]){re.escape(k)}(?![\w`-])", visible))
+    assert leaked == []
+
+
+def test_run_report_first_screen_then_details_in_order(run_metrics) -> None:
+    from synthpipe.report.run_report import render_run_report
+
+    page = render_run_report(run_metrics["metrics"], run_metrics["kept"], _dropped())
+    header = page[: page.index("</header>")]
+    assert 'id="verdict"' in header and 'id="audit-lights"' in header
+    assert "quickstart.yaml" in header and "/home/someone" not in page  # the recipe by name only
+    verdict = re.search(r'id="verdict".*?</div>', page, re.S).group(0)
+    assert "−30.0 points (95% CI −35.0 to −25.0)" in verdict and "worse" in verdict
+    anchors = ["experiment", "audit-summary", "diversity", "fidelity", "labels", "lengths", "embedding-map",
+               "bias", "funnel", "drops", "browse", "samples"]  # fmt: skip
+    order = [page.index(f'<section id="{a}"') for a in anchors]
+    assert order == sorted(order)
+    assert not re.search(r"https?://", page) and not re.search(r"<script[^>]*\ssrc=", page)
+
+
+def test_reference_beside_every_distribution(run_metrics) -> None:
+    from synthpipe.report.run_report import render_run_report
+
+    page = render_run_report(run_metrics["metrics"], run_metrics["kept"], _dropped())
+    lengths = re.search(r'<section id="lengths".*?</section>', page, re.S).group(0)
+    assert "synthetic (120)" in lengths and "real (reference) (150)" in lengths  # one chart, shared bins
+    labels = re.search(r'<section id="labels".*?</section>', page, re.S).group(0)
+    assert "synthetic (n = 120)" in labels and "reference (n = 150)" in labels and "seeds (n = 2)" in labels
+    diversity = re.search(r'<section id="diversity".*?</section>', page, re.S).group(0)
+    assert "<th>real (reference)</th>" in diversity
+    assert "real (reference) (150 texts)" in diversity and "who wrote the" in diversity  # phrases of both
+
+
+def test_overlaid_histogram_uses_shared_bins() -> None:
+    from synthpipe.report.svg import overlaid_histogram
+
+    chart = overlaid_histogram([("synthetic", [1, 2, 3, 3]), ("reference", [5, 6, 20])], title="t")
+    bins = re.findall(r"<g><title>([^<]*)</title>", chart)
+    assert bins[0].startswith("value 1") and "synthetic 25.0%; reference 0.0%" in bins[0]
+    assert any("reference 33.3%" in b and "synthetic 0.0%" in b for b in bins)  # one axis for both
+    assert chart.count("<rect") == len(bins) * 3 + 2  # per bin a hover target and a bar per set; legend
+
+
+def test_sections_with_too_little_data_fold_with_the_reason() -> None:
+    from synthpipe.report.bias_section import bias_section
+    from synthpipe.report.run_report import render_run_report
+
+    page = render_run_report({"run": {"name": "tiny"}, "steps": []}, _kept(), [])
+    labels = re.search(r'<section id="labels"[^>]*>.*?</summary>', page, re.S).group(0)
+    assert 'class="collapsed"' in labels and "only 4 records: too few for a distribution" in labels
+    drops = re.search(r'<section id="drops"[^>]*>.*?</summary>', page, re.S).group(0)
+    assert "nothing was dropped" in drops
+    hb = {"age": {"old": 3, "young": 1}, "race_ethnicity": {"black": 2}, "ability": {"deaf": 0}}
+    body, why = bias_section({"n_texts": 50, "holistic_bias": hb, "min_axis_mentions": 20,
+                              "axes": {a: {"shown": False} for a in hb},
+                              "gender": {"male": {"total": 3}, "female": {"total": 1}}})  # fmt: skip
+    assert why == "too few mentions to compare: 4 gendered words, no HolisticBias axis with 20 person mentions"
+    assert "2 axes hidden: fewer than 20 person mentions" in body and body.count("<svg") <= 1
+
+
+def test_verdict_sentence_reads_the_interval() -> None:
+    from synthpipe.report.experiment_section import verdict_sentence
+
+    assert verdict_sentence(_experiment(0.01, 0.05)).endswith("better beyond test-set noise.")
+    same = verdict_sentence(_experiment(-0.02, 0.03))
+    assert "(95% CI −2.0 to +3.0)" in same and same.endswith("no detectable difference on 500 test items.")
+    assert verdict_sentence({**_experiment(), "variants": {"real": _experiment()["variants"]["real"]}}) is None
+
+
+def test_report_again_rerenders_a_finished_run_dir(tmp_path: Path, run_metrics) -> None:
+    import json
+
+    from synthpipe.errors import UsageError
+    from synthpipe.run.report_again import report_again
+
+    with pytest.raises(UsageError, match="no metrics.json"):
+        report_again(tmp_path)
+    metrics = {**run_metrics["metrics"], "output": {"kept": "kept.jsonl", "dropped": "dropped.jsonl"}}
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    (tmp_path / "kept.jsonl").write_text("".join(json.dumps(r) + "\n" for r in run_metrics["kept"]))
+    (tmp_path / "recipe.yaml").write_text("output: {text_field: text}\nllms: {gen: {model: /models/tiny-gen}}\n")
+    page = report_again(tmp_path).read_text()
+    assert 'id="verdict"' in page and "How many rivers are in Paris" in page
+    assert "slot_template with tiny-gen" in page and "/models" not in page  # a local model by name
+
+
+def test_audit_stores_what_the_report_compares() -> None:
+    """The audit keeps the phrases of both sets and each map point's text (small additions the
+    report needs: the reference texts are gone once the audit is written)."""
+    from synthpipe.audit.diversity import top_ngrams
+    from synthpipe.audit.embedding_map import embedding_map
+
+    top = top_ngrams(["how many cats are there", "How many dogs are there", "who is she"], n=2, k=2)
+    assert top == {"n": 2, "texts": 3, "top": [["are there", 2 / 3], ["how many", 2 / 3]]}
+    assert top_ngrams(["a b c a b c", "a b c"], n=3, k=1)["top"] == [["a b c", 1.0]]  # per text, not per use
+    rng = np.random.default_rng(0)
+    texts = [f"text number {i} " + "x" * 100 for i in range(30)]
+    m = embedding_map(rng.normal(size=(30, 8)), rng.normal(size=(4, 8)), max_points=10, texts=(texts, ["r"] * 4))
+    assert len(m["synthetic"]) == len(m["snippets"]["synthetic"]) == 10 and len(m["snippets"]["reference"]) == 4
+    assert m["snippets"]["synthetic"][1].startswith("text number 3") and len(m["snippets"]["synthetic"][1]) == 80

@@ -332,8 +332,9 @@ def test_an_explicit_field_never_falls_back(tmp_path):
     )
     assert summary.written == 1 and summary.fields_used["output"] == {"target": 1}
     assert rejects(summary) == [
-        {"id": "2", "reason": "missing_field", "detail": "no output field (looked for target)"}
-    ]
+        {"id": "2", "reason": "missing_field", "detail": "no output field (looked for target)",
+         "record": records[1]}
+    ]  # fmt: skip
 
 
 def test_self_instruct_predictions_use_instruction_and_response(tmp_path):
@@ -627,7 +628,7 @@ def test_interrupted_write_leaves_no_partial_output(tmp_path, fmt, out):
     with pytest.raises(KeyboardInterrupt):
         export_records(_interrupted(good[:3]), tmp_path / out, fmt)
     assert read_export(tmp_path / out, fmt) == before  # the earlier export is untouched
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out, f"{out}.rejected.jsonl"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out]  # nothing rejected: no file
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from synthpipe.audit.bias import bias_report
-from synthpipe.audit.diversity import cluster_stats, collapse_verdict, diversity_report, vendi_score
+from synthpipe.audit.diversity import (
+    cluster_stats,
+    collapse_verdict,
+    diversity_report,
+    top_ngrams,
+    vendi_score,
+)
 from synthpipe.audit.embedding_map import embedding_map
 from synthpipe.audit.fidelity import fidelity_report
 from synthpipe.audit.labels import label_counts, label_drift
@@ -124,7 +130,10 @@ def audit_dataset(
         if min(len(texts), len(ref_texts)) >= 2:
             audit["fidelity"] = _fidelity(picked, ref_picked, fid_texts, fid_ref, emb, ref_emb,
                                           label_field, side.description, seed)  # fmt: skip
-    audit["embedding_map"] = embedding_map(emb, ref_emb) if emb is not None else None
+    audit["embedding_map"] = (embedding_map(emb, ref_emb, texts=(fid_texts, fid_ref))
+                              if emb is not None else None)  # fmt: skip
+    audit["top_ngrams"] = {"synthetic": top_ngrams(texts),
+                           "reference": top_ngrams(ref_texts) if reference is not None else None}  # fmt: skip
     audit["bias"] = bias_report(texts, ref_texts if reference is not None else None)
     audit["contamination"] = contamination_facts(run_metrics, records, dropped)
     audit["factuality"] = grounding_facts(records)

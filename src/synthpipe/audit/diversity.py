@@ -34,6 +34,17 @@ def _ngrams(tokens: Sequence[str], n: int) -> list[tuple[str, ...]]:
     return [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
 
 
+def top_ngrams(texts: Sequence[str], n: int = 3, k: int = 15) -> dict[str, Any]:
+    """The ``k`` word n-grams found in the most texts: ``{"n", "texts", "top": [[ngram,
+    share of texts], ...]}``. A template a generator repeats shows up here as a high share."""
+    df: Counter[tuple[str, ...]] = Counter()
+    for text in texts:
+        df.update(set(_ngrams(_words(text), n)))
+    total = len(texts) or 1
+    top = sorted(df.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+    return {"n": n, "texts": len(texts), "top": [[" ".join(g), c / total] for g, c in top]}
+
+
 def _sampled_docs(
     texts: Sequence[str], sample: int, seed: int, tokenize: Callable[[str], list[str]]
 ) -> list[list[str]]:

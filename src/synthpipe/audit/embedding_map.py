@@ -16,15 +16,21 @@ import numpy as np
 from synthpipe.data.sampling import evenly_spaced
 
 MAX_POINTS = 500  # per set: enough to see structure, small enough for an inline SVG
+SNIPPET_CHARS = 80  # the text shown when hovering a point: enough to recognise it
 
 
 def embedding_map(
-    synthetic: np.ndarray, reference: np.ndarray | None = None, max_points: int = MAX_POINTS
+    synthetic: np.ndarray,
+    reference: np.ndarray | None = None,
+    max_points: int = MAX_POINTS,
+    texts: tuple[list[str], list[str]] | None = None,
 ) -> dict[str, Any] | None:
     """``{"method", "explained_variance", "synthetic": [[x, y]...], "reference": [...]}``
-    with at most ``max_points`` evenly spaced points per set; None with fewer than 3 points."""
+    with at most ``max_points`` evenly spaced points per set; None with fewer than 3 points.
+    With ``texts`` (the embedded texts of each set), ``snippets`` holds each point's opening."""
     sets = [synthetic] + ([reference] if reference is not None and len(reference) else [])
-    picked = [np.asarray(e, dtype=np.float64)[evenly_spaced(len(e), max_points)] for e in sets]
+    keep = [evenly_spaced(len(e), max_points) for e in sets]
+    picked = [np.asarray(e, dtype=np.float64)[k] for e, k in zip(sets, keep, strict=True)]
     union = np.vstack(picked)
     if len(union) < 3:
         return None
@@ -36,4 +42,7 @@ def embedding_map(
     out: dict[str, Any] = {"method": "PCA (fitted on both sets)", "explained_variance": share}
     for name, e in zip(("synthetic", "reference"), picked, strict=False):
         out[name] = np.round((e - mean) @ axes.T, 4).tolist()
+    if texts is not None:
+        out["snippets"] = {name: [t[:SNIPPET_CHARS] for t in (texts[i][j] for j in k)]
+                           for i, (name, k) in enumerate(zip(("synthetic", "reference"), keep, strict=False))}  # fmt: skip
     return out

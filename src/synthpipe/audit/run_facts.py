@@ -43,10 +43,12 @@ def _benchmarks_hit(dropped: Sequence[dict]) -> dict[str, int]:
         d = r.get("_drop") or {}
         if d.get("reason") != CONTAMINATION_REASON:
             continue
-        try:
-            hits = json.loads(d.get("detail") or "[]")
-        except (TypeError, ValueError):
-            continue
+        hits = d.get("detail") or []
+        if isinstance(hits, str):  # a ledger written before details were structured
+            try:
+                hits = json.loads(hits)
+            except ValueError:
+                continue
         if isinstance(hits, list):
             tally.update({h.get("benchmark") for h in hits if isinstance(h, dict) and h.get("benchmark")})
     return dict(tally)

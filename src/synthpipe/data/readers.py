@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from synthpipe.data import json_codec
+from synthpipe.data import distilabel, json_codec
 from synthpipe.data.formats import (
     HF_JSON_COLUMNS_FILE,
     check_format,
@@ -73,6 +73,7 @@ def read_records(
     batch_size: int = 1024,
     limit: int | None = None,
     id_field: str | None = "id",
+    subset: str | None = None,
 ) -> Iterator[Batch]:
     """Yield batches of valid records from a file, a HF dataset directory or a `datasets.Dataset`.
 
@@ -82,12 +83,15 @@ def read_records(
     DataError naming ``file:line`` when strict); so does each unreadable stretch of a corrupt
     gzip stream or Parquet row group, as one entry.
     Each record gets ``id`` (from `id_field`, else ``<stem>-<line>``) and ``_lineage``.
+    ``format="distilabel"`` (found by itself for a Distiset folder) reads a dataset distilabel
+    made, its columns renamed to synthpipe's (:mod:`synthpipe.data.distilabel`); `subset`
+    picks one of a Distiset's subsets.
     Missing files and unknown formats raise UsageError here, before iteration starts.
     """
     if batch_size < 1:
         raise UsageError(f"batch_size must be at least 1, got {batch_size}")
     schema = _Schema(dict(fields or {}), tuple(required), dict(types or {}))
-    src = _open_source(source, format, batch_size, schema)
+    src = _open_source(source, format, batch_size, schema, subset)
     reject = _Reject(
         src.label, quarantine if quarantine is not None else Quarantine(strict=strict), strict
     )
@@ -110,6 +114,8 @@ def peek_columns(
     name them with this `fields` mapping (``id`` and ``_lineage`` included); cheap, for checks
     made before a run. None for HF dataset directories (opening one imports `datasets`)."""
     path = Path(source).expanduser()
+    if _is_distilabel(path, format):
+        return None
     fmt = check_format(format) if format is not None else detect_format(path)
     if fmt == "hf":
         return None
@@ -221,12 +227,12 @@ def _reserved_problem(record: Record) -> str | None:
     if (
         isinstance(drop, dict)
         and isinstance(drop.get("reason"), str)
-        and all(isinstance(drop.get(key), str | None) for key in ("step", "detail"))
+        and isinstance(drop.get("step"), str | None)
     ):
-        return None
+        return None  # the detail is any JSON value: text, or structured data
     return (
         f"reserved field {DROP!r} must be null or a drop record "
-        '{"step", "reason", "detail"} of strings'
+        '{"step", "reason", "detail"} with a string step and reason'
     )
 
 
@@ -256,12 +262,16 @@ def _dump(record: Record) -> str:
 
 
 # -- sources ----------------------------------------------------------------------------
-def _open_source(source: Any, fmt: str | None, batch_size: int, schema: _Schema) -> _Source:
+def _open_source(
+    source: Any, fmt: str | None, batch_size: int, schema: _Schema, subset: str | None = None
+) -> _Source:
     if not isinstance(source, str | os.PathLike):
         return _dataset_source(source, batch_size)
     path = Path(source).expanduser()
     if not path.exists():
         raise UsageError(f"no such file: {path}")
+    if _is_distilabel(path, fmt):
+        return _distilabel_source(path, batch_size, subset)
     fmt = check_format(fmt) if fmt is not None else detect_format(path)
     _check_kind(path, fmt)
     readers: dict[str, Callable[[], Iterator[_Row]]] = {
@@ -272,6 +282,37 @@ def _open_source(source: Any, fmt: str | None, batch_size: int, schema: _Schema)
         "hf": lambda: _hf_dir_rows(path, batch_size),
     }
     return _Source(str(path), path.name, strip_suffix(path.name), readers[fmt])
+
+
+def _is_distilabel(path: Path, fmt: str | None) -> bool:
+    return fmt == "distilabel" or (fmt is None and distilabel.is_distiset(path))
+
+
+def _distilabel_source(path: Path, batch_size: int, subset: str | None) -> _Source:
+    storage = distilabel.locate(path, subset)
+    readers: dict[str, Callable[[Path], Iterator[_Row]]] = {
+        "jsonl": lambda p: _jsonl_rows(p, gz=False),
+        "jsonl.gz": lambda p: _jsonl_rows(p, gz=True),
+        "parquet": lambda p: _parquet_rows(p, batch_size),
+        "hf": lambda p: _hf_dir_rows(p, batch_size),
+    }
+
+    def rows() -> Iterator[_Row]:
+        offset = 0  # shards number their rows on from the previous one
+        for file in storage.paths:
+            last = 0
+            for row in readers[storage.format](file):
+                last, line = row.line, offset + row.line
+                if row.record is not None:
+                    where = file.relative_to(path).as_posix() if file != path else file.name
+                    facts = {"source": where, "line": line, "subset": storage.config}
+                    row = _Row(line, distilabel.to_record(row.record, facts), row.raw)
+                else:
+                    row = _Row(line, None, row.raw, row.error)
+                yield row
+            offset += last
+
+    return _Source(str(path), path.name, storage.config, rows)
 
 
 def _check_kind(path: Path, fmt: str) -> None:

@@ -17,7 +17,12 @@ from synthpipe.pipeline.step import SourceStep, StepConfig, StepContext
 
 class ReadConfig(StepConfig):
     path: str = Field(description='file or HF dataset dir; "bundled:<relative>" for data shipped with synthpipe')
-    format: str | None = Field(None, description="jsonl, jsonl.gz, parquet, csv or hf; default from the suffix")
+    format: str | None = Field(
+        None,
+        description="jsonl, jsonl.gz, parquet, csv, hf, or distilabel (a dataset distilabel made: "
+        "its columns renamed to synthpipe's); default from the suffix",
+    )
+    subset: str | None = Field(None, description="distilabel: the Distiset subset (config) to read")
     text_field: str = Field("text", description="field in the file that becomes `text`")
     label_field: str | None = Field(None, description="field in the file that becomes `label`, if any")
     id_field: str | None = Field("id", description="field holding ids; missing ids become <stem>-<line>")
@@ -38,7 +43,8 @@ class ReadConfig(StepConfig):
 
 @register_step("read")
 class ReadRecords(SourceStep):
-    """Read records from JSONL(.gz), Parquet, CSV or a saved HF dataset directory.
+    """Read records from JSONL(.gz), Parquet, CSV, a saved HF dataset directory, or a dataset
+    distilabel made (``format: distilabel``).
 
     Malformed records go to the run's quarantine, or fail the run with ``--strict``; they are
     never dropped records.
@@ -96,6 +102,7 @@ class ReadRecords(SourceStep):
             batch_size=ctx.batch_size,
             limit=cfg.limit,
             id_field=cfg.id_field,
+            subset=cfg.subset,
         )
 
 

@@ -1,8 +1,9 @@
 """The "Bias and representation" section of the audit report.
 
-Renders ``audit["bias"]`` (:func:`~synthpipe.audit.bias.bias_report`): gendered-word counts,
-HELM scores, one chart and table per HolisticBias axis, the descriptors most over- and
-under-represented against the reference, and group sentiment. All text is escaped.
+Renders ``audit["bias"]`` (:func:`~synthpipe.audit.bias.bias_report`) compactly: the
+gendered-word shares, HELM scores, one table of the HolisticBias axes with enough mentions
+(each axis's chart folded under it), the axes hidden for too few mentions folded with the
+reason, and the descriptor skew and group sentiment folded. All text is escaped.
 """
 
 from __future__ import annotations
@@ -19,12 +20,38 @@ from synthpipe.report.html import html_table, kv_table
 AXIS_BARS = 12
 #: Descriptors listed as over- or under-represented need this many mentions in both sets together.
 MIN_DESCRIPTOR_MENTIONS = 5
+#: Below this many gendered words (and with no axis shown) the section folds away.
+MIN_GENDERED = 20
+
+
+def bias_section(b: dict) -> tuple[str, str | None]:
+    """The section body for one ``bias_report`` dict, and why it is folded away (too few
+    gendered words and no HolisticBias axis with enough mentions) or None."""
+    body = "".join([_intro(b), _gender(b), _helm(b), *_axes(b), _more(b)])
+    floor = b.get("min_axis_mentions") or MIN_GENDERED
+    shown = [a for a, counts in (b.get("holistic_bias") or {}).items() if _shown(a, counts, b)]
+    gendered = sum(((b.get("gender") or {}).get(g) or {}).get("total", 0) or 0 for g in ("male", "female"))
+    if not shown and gendered < MIN_GENDERED:
+        return body, (f"too few mentions to compare: {gendered} gendered words, no HolisticBias axis "
+                      f"with {floor} person mentions")  # fmt: skip
+    return body, None
 
 
 def bias_html(b: dict) -> str:
     """The whole section body for one ``bias_report`` dict."""
-    parts = [_intro(b), _gender(b), _helm(b), *_axes(b), *_skewed_descriptors(b), _sentiment(b)]
-    return "".join(parts)
+    return bias_section(b)[0]
+
+
+def _shown(axis: str, counts: dict[str, int], b: dict) -> bool:
+    axes = (b.get("representation_skew") or {}).get("axes") or {}
+    has_ref = _reference(b) is not None
+    return _mentioned(counts, axes.get(axis)) and _comparable(axis, b, axes, has_ref)
+
+
+def _more(b: dict) -> str:
+    """Descriptor skew and group sentiment, folded: detail most readers skip."""
+    inner = "".join(_skewed_descriptors(b)) + _sentiment(b)
+    return f"<details><summary>Descriptors and group sentiment</summary>{inner}</details>" if inner else ""
 
 
 def _reference(b: dict) -> dict | None:
@@ -63,7 +90,8 @@ def _gender(b: dict) -> str:
     bars = _gender_bars(b.get("demographic_representation"),
                         ref.get("demographic_representation") if ref is not None else None)  # fmt: skip
     head = ["group", "terms", "pronouns", "names", "total"]
-    return "<h3>Gendered words</h3>" + bars + html_table(head, rows, "bias-gender")
+    table = html_table(head, rows, "bias-gender")
+    return f"<h3>Gendered words</h3>{bars}<details><summary>counts by kind of word</summary>{table}</details>"
 
 
 def _gender_bars(syn: dict | None, ref: dict | None) -> str:
@@ -99,30 +127,38 @@ def _helm(b: dict) -> str:
 
 
 def _axes(b: dict) -> list[str]:
-    """The per-axis TVD chart (with a reference), then a chart and table per mentioned axis."""
+    """One table of the mentioned axes (the per-axis TVD beside it), each shown axis's chart
+    folded under it, and the axes hidden for too few mentions folded with the reason."""
     has_ref = _reference(b) is not None
     axes = (b.get("representation_skew") or {}).get("axes") or {}
     hb = b.get("holistic_bias") or {}
     floor = b.get("min_axis_mentions", 0)
-    hidden = sorted(a for a in hb if _mentioned(hb[a], axes.get(a)) and not _comparable(a, b, axes, has_ref))
-    parts = []
-    if has_ref:
-        bars = [(a, v["tvd"]) for a, v in axes.items() if v.get("tvd") is not None and a not in hidden]
-        bars.sort(key=lambda kv: (-kv[1], kv[0]))
-        if bars:
-            parts.append("<h3>HolisticBias: per-axis TVD, synthetic vs reference</h3>"
-                         + svg.bar_chart(bars, title="per-axis TVD, synthetic vs reference",
-                                         color=svg.VERMILLION))  # fmt: skip
-    parts.append("<h3>HolisticBias axes</h3>")
+    mentioned = [a for a in sorted(hb) if _mentioned(hb[a], axes.get(a))]
+    hidden = [a for a in mentioned if not _comparable(a, b, axes, has_ref)]
+    shown = [a for a in mentioned if a not in hidden]
+    silent = len(hb) - len(mentioned)
+    parts = ["<h3>HolisticBias axes</h3>"]
+    if shown:
+        head = ["axis", "synthetic mentions"] + (["reference mentions", "TVD vs reference"] if has_ref else [])
+        rows = []
+        for a in sorted(shown, key=lambda a: -((axes.get(a) or {}).get("tvd") or 0)):
+            row = [escape(a), escape(format_value(sum(hb[a].values())))]
+            if has_ref:
+                row += [escape(format_value((axes.get(a) or {}).get("n_reference", 0))),
+                        escape(format_value((axes.get(a) or {}).get("tvd")))]  # fmt: skip
+            rows.append(row)
+        parts.append(html_table(head, rows, "bias-axes"))
+        parts += [_axis(a, hb[a], axes.get(a) or {}, has_ref) for a in shown]
+    else:
+        parts.append('<p class="muted">No HolisticBias axis has enough person mentions to show.</p>')
     if hidden:
         counts = ", ".join(_hidden_counts(a, hb[a], axes.get(a) or {}, has_ref) for a in hidden)
-        parts.append(f'<p class="muted">Hidden, too few person mentions to compare (fewer than {floor}'
-                     f"{' in either set' if has_ref else ''}): {escape(counts)}.</p>")  # fmt: skip
-    shown = [_axis(axis, hb[axis], axes.get(axis) or {}, has_ref) for axis in sorted(hb) if axis not in hidden]
-    shown = [html for html in shown if html]
-    if not shown:
-        shown = ['<p class="muted">No HolisticBias axis has enough person mentions to show.</p>']
-    return parts + shown
+        either = " in either set" if has_ref else ""
+        parts.append(f"<details><summary>{len(hidden)} axes hidden: fewer than {floor} person mentions"
+                     f"{either}</summary><p class=\"muted\">{escape(counts)}.</p></details>")  # fmt: skip
+    if silent:
+        parts.append(f'<p class="muted">{silent} axes not mentioned at all.</p>')
+    return parts
 
 
 def _mentioned(syn_counts: dict[str, int], a: dict | None) -> bool:
@@ -179,9 +215,7 @@ def _axis(axis: str, syn_counts: dict[str, int], a: dict, has_ref: bool) -> str:
             for k in buckets[:AXIS_BARS]]  # fmt: skip
     chart = svg.paired_bars(bars, title=f"{axis}: share of mentions per bucket")
     table = html_table(head, rows, "bias-axis")
-    if len(rows) > AXIS_BARS:
-        table = f"<details><summary>all {len(rows)} buckets</summary>{table}</details>"
-    return f"<h4>{escape(caption)}</h4>" + chart + table
+    return f"<details><summary>{escape(caption)}</summary>{chart}{table}</details>"
 
 
 def _skewed_descriptors(b: dict) -> list[str]:

@@ -1,25 +1,58 @@
-"""A markdown dataset card from an audit (and, when available, the run that made the data).
+"""A markdown dataset card, ready for the Hugging Face Hub, from an audit (and, when available,
+the run that made the data).
 
-Sections: how the data was made, what was removed and why, the audit numbers, intended use,
-known limitations. Everything is templated from facts; where a fact is unknown the card says so.
+Layout: YAML front matter (licence, language, task and size categories, tags, source datasets,
+the Parquet files of the default config), then what the data is, its fields, its sources with
+their licences and citations, the models used, how it was made (with the recipe, paths made
+relative), what was removed and why, the audit numbers, the experiment's verdict, intended use
+and known limitations. Everything is templated from facts; where a fact is unknown the card
+says so. No absolute path of the machine that made the data reaches the card.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import yaml
+
 from synthpipe.audit.signatures import signatures
+from synthpipe.data.provenance import Source, describe, portable, recipe_sources, scrub_paths
 from synthpipe.report.audit_section import mauve_text
+from synthpipe.report.card_metadata import (
+    choose_license,
+    fields_section,
+    front_matter,
+    sources_section,
+    yaml_block,
+)
+from synthpipe.report.format import format_value, metric_label, readable_text
 from synthpipe.report.format import markdown_cell as _md
 
 LINEAGE_SAMPLE = 500  # records whose lineage is inspected for techniques, models, templates
 
 
+_HASH = re.compile(r"^[0-9a-f]{6,64}$")
+# what a lineage's `template` holds depends on the generator: say which it is
+LINEAGE_TITLES = {
+    "technique": "generator / technique",
+    "model": "model",
+    "template": "prompt-template hashes",
+    "seed_template": "seed records used as templates (ids)",
+    "template_id": "templates (ids)",
+    "source": "sources",
+}
+
+
 def _lineage_facts(records: Sequence[dict]) -> dict[str, Counter]:
-    """Counts of technique, model, template hash and source over a sample of lineages."""
-    facts: dict[str, Counter] = {k: Counter() for k in ("technique", "model", "template", "source")}
+    """Counts of technique, model, template and source over a sample of lineages. A template
+    value is a prompt-template hash (LLM techniques), the id of the seed record a template was
+    cut from (``slot_template``), or another template id."""
+    facts: dict[str, Counter] = {k: Counter() for k in LINEAGE_TITLES}
     n = len(records)
     step = max(1, n // LINEAGE_SAMPLE)
     for record in list(records)[::step][:LINEAGE_SAMPLE]:
@@ -28,11 +61,17 @@ def _lineage_facts(records: Sequence[dict]) -> dict[str, Counter]:
             continue
         entries = [lineage, *(v for v in lineage.values() if isinstance(v, dict))]
         for entry in entries:
-            for key in facts:
+            for key in ("technique", "model", "template", "source"):
                 value = entry.get(key)
                 if isinstance(value, (str, int)) and value != "":
-                    facts[key][str(value)] += 1
+                    facts[_template_kind(entry, str(value)) if key == "template" else key][str(value)] += 1
     return facts
+
+
+def _template_kind(entry: dict, value: str) -> str:
+    if entry.get("technique") == "slot_template":
+        return "seed_template"
+    return "template" if _HASH.match(value) else "template_id"
 
 
 def _table(head: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
@@ -45,8 +84,11 @@ def _made(audit: dict, run_metrics: dict | None, records: Sequence[dict] | None)
     out = ["## How the data was made", ""]
     if run_metrics:
         run = run_metrics.get("run") or {}
+        recipe = run.get("recipe")
         facts = [
-            (k, run.get(k)) for k in ("name", "recipe", "started", "seed", "synthpipe_version")
+            ("name", run.get("name")),
+            ("recipe", f"{Path(recipe).name} (published as `recipe.yaml`)" if recipe else None),
+            *((k, run.get(k)) for k in ("started", "seed", "synthpipe_version")),
         ]
         out += [f"- {k}: {_md(v)}" for k, v in facts if v is not None]
         steps = [s for s in run_metrics.get("steps") or [] if isinstance(s, dict)]
@@ -68,9 +110,7 @@ def _made(audit: dict, run_metrics: dict | None, records: Sequence[dict] | None)
         out.append("- No run metrics were given: the generation process is not documented here.")
     if records:
         facts = _lineage_facts(records)
-        labels = {"technique": "generator / technique", "model": "model",
-                  "template": "prompt-template hashes", "source": "sources"}  # fmt: skip
-        for key, title in labels.items():
+        for key, title in LINEAGE_TITLES.items():
             if facts[key]:
                 top = ", ".join(f"`{v}` ({n})" for v, n in facts[key].most_common(5))
                 out.append(
@@ -114,7 +154,7 @@ def _numbers(audit: dict) -> list[str]:
               else f"Embeddings not used ({_md(emb.get('note'))}): lexical metrics only."),
            ""]  # fmt: skip
     out += _table(["signature", "status", "value", "explanation"],
-                  [[r["name"], r["status"].upper(), r["value"], r["explanation"]]
+                  [[r["name"], r["status"].upper(), _readable(r["value"]), r["explanation"]]
                    for r in audit.get("signatures") or signatures(audit)])  # fmt: skip
     out += _diversity(audit.get("diversity") or {})
     fid = audit.get("fidelity")
@@ -139,6 +179,11 @@ def _numbers(audit: dict) -> list[str]:
 _LEXICAL = ("distinct_1", "distinct_2", "distinct_3", "self_bleu", "compression_ratio", "homogenization")
 
 
+def _readable(value: Any) -> str:
+    """A signature's value with short metric names (the card shows no raw key)."""
+    return readable_text(format_value(value))
+
+
 def _diversity(div: dict) -> list[str]:
     """Length-controlled diversity, next to the reference's values when there is one."""
     if not div:
@@ -147,14 +192,14 @@ def _diversity(div: dict) -> list[str]:
     note = f"On the opening {_md(div.get('window'))} words of each text (length-controlled)"
     if ref:
         out = ["", "### Diversity", "", note + f"; reference measured the same way, n = {_md(ref['n'])} each.", ""]
-        rows = [[k, ref["synthetic"][k], ref["reference"][k]] for k in _LEXICAL]
+        rows = [[metric_label(k), ref["synthetic"][k], ref["reference"][k]] for k in _LEXICAL]
         if div.get("vendi_vs_reference"):
             v = div["vendi_vs_reference"]
-            rows.append([f"vendi_per_text (n = {v['n']})", v["synthetic"], v["reference"]])
+            rows.append([f"{metric_label('vendi_per_text')} (n = {v['n']})", v["synthetic"], v["reference"]])
         return out + _table(["metric", "synthetic", "reference"], rows)
     keys = (*_LEXICAL, "vendi", "vendi_per_text")
     return ["", "### Diversity", "", note + "; no reference.", ""] + _table(
-        ["metric", "value"], [[k, div[k]] for k in keys if k in div]
+        ["metric", "value"], [[metric_label(k), div[k]] for k in keys if k in div]
     )
 
 
@@ -243,7 +288,7 @@ def _use_and_limits(audit: dict) -> list[str]:
         limits.append("Benchmark contamination was not checked (or its results were not given).")
     for r in audit.get("signatures") or []:
         if r["status"] in ("amber", "red"):
-            limits.append(f"{r['name']} is {r['status']}: {r['explanation']}")
+            limits.append(f"**{r['name'].capitalize()}** ({r['status']}: {STATUS_WORDS[r['status']]}): {r['explanation']}")
     return [
         "## Intended use",
         "",
@@ -258,21 +303,136 @@ def _use_and_limits(audit: dict) -> list[str]:
     ]
 
 
+STATUS_WORDS = {"red": "a serious problem", "amber": "worth a look"}
+
+
 def dataset_card(
-    audit: dict, run_metrics: dict | None = None, records: Sequence[dict] | None = None
+    audit: dict,
+    run_metrics: dict | None = None,
+    records: Sequence[dict] | None = None,
+    *,
+    recipe: dict | None = None,
+    sources: Sequence[Source] | None = None,
+    license: str | None = None,
+    repo_id: str | None = None,
+    data_files: str | None = None,
+    schema: pa.Schema | None = None,
+    json_columns: Sequence[str] = (),
+    base_dir: Path | None = None,
 ) -> str:
-    """Markdown dataset card from an :func:`~synthpipe.audit.dataset.audit_dataset` dict, plus the
-    run's ``metrics.json`` (steps, funnel) and a ``records`` sample (``_lineage``) when given."""
-    name = ((run_metrics or {}).get("run") or {}).get("name") or (audit.get("inputs") or {}).get(
-        "data"
-    )
-    lines = [f"# Dataset card: {_md(name or 'dataset')}", ""]
+    """Markdown dataset card with Hub front matter.
+
+    From an :func:`~synthpipe.audit.dataset.audit_dataset` dict, plus, when given: the run's
+    ``metrics.json`` (steps, funnel, experiment), a ``records`` sample (``_lineage``, field
+    examples), the run's `recipe` (as in its ``recipe.yaml``: sources, models, the recipe block),
+    `sources` (else found in `recipe`, else in the audit's and experiment's inputs), the dataset
+    `license` (a Hub id; else derived from the sources), the Hub `repo_id`, the `data_files` glob
+    of the published Parquet files and their `schema` (else inferred from `records`).
+    `base_dir` is the recipe's folder: paths inside it are shown relative to it.
+    """
+    metrics = run_metrics or {}
+    name = (metrics.get("run") or {}).get("name") or (audit.get("inputs") or {}).get("data")
+    if sources is None:
+        sources = recipe_sources(recipe, base_dir) if recipe else _audit_sources(audit, metrics, base_dir)
+    choice = choose_license(sources, license)
+    schema = schema if schema is not None else _schema(records)
+    text_field, label_field = audit.get("text_field"), audit.get("label_field")
+    n = metrics.get("kept", audit.get("n_records", len(records) if records else None))
+    pretty = repo_id.split("/")[-1] if repo_id else str(name or "dataset")
+    meta = front_matter(license=choice, sources=sources, n_records=n, fields=schema.names if schema else [],
+                        label_field=label_field, pretty_name=pretty, data_files=data_files,
+                        tags=_technique_tags(records))  # fmt: skip
+    lines = yaml_block(meta)
+    lines += [f"# {_md(pretty)}", "", *_summary(metrics, n, choice.id), ""]
+    if repo_id:
+        lines += _loading(repo_id)
+    if schema is not None and len(schema):
+        lines += fields_section(schema, records, text_field=text_field, label_field=label_field, json_columns=json_columns)
+    lines += sources_section(sources, choice)
+    lines += _models(recipe, metrics, records, audit)
     lines += _made(audit, run_metrics, records)
+    lines += _recipe_block(recipe, base_dir)
     lines += _removed(run_metrics)
     lines += _numbers(audit)
-    lines += _helps((run_metrics or {}).get("experiment"))
+    lines += _helps(metrics.get("experiment"))
     lines += _use_and_limits(audit)
-    return "\n".join(lines)
+    return scrub_paths("\n".join(lines))
+
+
+def _summary(metrics: dict, n: Any, license_id: str) -> list[str]:
+    made = metrics.get("kept", n)
+    total = (metrics.get("kept") or 0) + (metrics.get("dropped") or 0)
+    funnel = f" (kept of {total:,} generated or read; the rest were filtered out, see below)" if metrics.get("dropped") else ""
+    return [f"Synthetic data made with synthpipe: {_md(made)} records"
+            f"{funnel}. Licence: `{license_id}`. Machine-generated: read the known limitations before use."]  # fmt: skip
+
+
+def _loading(repo_id: str) -> list[str]:
+    return ["## Loading", "", "```python", "from datasets import load_dataset", "",
+            f'ds = load_dataset("{repo_id}", split="train")', "```", ""]  # fmt: skip
+
+
+def _schema(records: Sequence[dict] | None) -> pa.Schema | None:
+    if not records:
+        return None
+    from synthpipe.data.arrow import records_to_table
+
+    table = records_to_table(records[:1000])
+    return table.drop_columns([c for c in table.column_names if c.startswith("_") and c != "_lineage"]).schema
+
+
+def _technique_tags(records: Sequence[dict] | None) -> list[str]:
+    facts = _lineage_facts(records or [])
+    return [t.lower().replace("_", "-") for t, _ in facts["technique"].most_common(3)]
+
+
+def _audit_sources(audit: dict, metrics: dict, base_dir: Path | None) -> list[Source]:
+    """Sources without a recipe: the audit's seeds (input) and reference, the experiment's sets."""
+    inputs = audit.get("inputs") or {}
+    found: dict[str, str] = {}
+    for ref, role in [(inputs.get("seeds"), "input"), (inputs.get("reference"), "reference")] + [
+        ((metrics.get("experiment") or {}).get("config", {}).get(k), "evaluation") for k in ("test", "real_train", "seeds_data")
+    ]:
+        if isinstance(ref, str) and ref not in found:
+            found[ref] = role
+    return [describe(ref, role, base_dir) for ref, role in found.items()]
+
+
+def _models(recipe: dict | None, metrics: dict, records: Sequence[dict] | None, audit: dict) -> list[str]:
+    """## Models used: the recipe's LLM endpoints with their request counts, models named in
+    lineages, and the models the audit and experiment used to measure the data."""
+    out = ["## Models used", ""]
+    usage = (metrics.get("llm") or {}).get("endpoints") or {}
+    for name, cfg in ((recipe or {}).get("llms") or {}).items():
+        cfg = cfg if isinstance(cfg, dict) else {}
+        stats = usage.get(name) or {}
+        count = f", {stats['requests']:,} requests ({stats.get('cached', 0):,} cached)" if "requests" in stats else ""
+        out.append(f"- `{name}`: {_md(cfg.get('backend', '?'))} model `{_md(portable(str(cfg.get('model', '?'))))}`{count}")
+    for name in sorted(set(usage) - set((recipe or {}).get("llms") or {})):
+        out.append(f"- `{_md(name)}`: {usage[name].get('requests', 0):,} requests")
+    for model, n in _lineage_facts(records or [])["model"].most_common(5):
+        out.append(f"- `{_md(model)}` (named in the lineage of {n} sampled records)")
+    if len(out) == 2:
+        out.append("- No language model generated these records (procedural or template generators only).")
+    if (audit.get("embeddings") or {}).get("used"):
+        out.append("- To measure only: all-MiniLM-L6-v2 sentence embeddings (audit).")
+    if metrics.get("experiment"):
+        trainer = ((metrics["experiment"].get("config") or {}).get("trainer")) or "?"
+        out.append(f"- To measure only: the experiment's `{_md(trainer)}` trainer.")
+    return [*out, ""]
+
+
+RECIPE_MAX_CHARS = 20_000
+
+
+def _recipe_block(recipe: dict | None, base_dir: Path | None) -> list[str]:
+    if not recipe:
+        return []
+    text = yaml.safe_dump(portable(recipe, base_dir), sort_keys=False, allow_unicode=True, width=100)
+    if len(text) > RECIPE_MAX_CHARS:
+        return ["The full recipe is in `recipe.yaml` (too long to show here).", ""]
+    return ["<details><summary>The recipe (as run, every default filled in; paths relative)</summary>", "",
+            "```yaml", text.rstrip("\n"), "```", "", "</details>", ""]  # fmt: skip
 
 
 def _helps(result: dict | None) -> list[str]:
@@ -289,4 +449,22 @@ def _helps(result: dict | None) -> list[str]:
         d = v.get("diff_vs_reference")
         diff = "reference" if name == ref or not d else f"{d['diff']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
         rows.append([name, v.get("n_train"), f"{_md(m.get('mean'))} ± {_md(m.get('std') or 0.0)}", diff])
-    return lines + _table(["variant", "n train", metric, f"vs {ref}"], rows) + [""]
+    return lines + _verdict(result, metric, ref) + _table(["variant", "n train", metric, f"vs {ref}"], rows) + [""]
+
+
+def _verdict(result: dict, metric: str, ref: str) -> list[str]:
+    """One sentence: did the synthetic data match the reference variant, with its interval?"""
+    v = result["variants"].get("synthetic") or {}
+    d, r = v.get("diff_vs_reference"), result["variants"].get(ref) or {}
+    if not d or ref == "synthetic":
+        return []
+    mine = ((v.get("summary") or {}).get(metric) or {}).get("mean")
+    theirs = ((r.get("summary") or {}).get(metric) or {}).get("mean")
+    if d["low"] > 0:
+        word = "better than"
+    elif d["high"] < 0:
+        word = "worse than"
+    else:
+        word = "no detectably different from"
+    return [f"**Verdict:** a model trained on this data scored {_md(mine)} {metric}, {word} `{ref}` "
+            f"({_md(theirs)}): difference {d['diff']:+.3f}, 95% CI [{d['low']:+.3f}, {d['high']:+.3f}].", ""]  # fmt: skip

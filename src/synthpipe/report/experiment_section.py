@@ -2,6 +2,8 @@
 
 - :func:`experiment_section`: ``(title, html)`` for the run report's ``extra_sections``: a
   results table, the learning curve as inline SVG, and a plain-language reading of the numbers.
+- :func:`verdict_sentence`: the answer in one sentence with its interval, for the report's
+  first screen.
 - :func:`format_table`: the same table (and the learning curve) as plain text for a terminal.
 - Selections (``result["selection"]``): the selected records vs random subsets of the same
   size, one row each, with the runner's verdict.
@@ -196,6 +198,35 @@ def interpretation(result: dict[str, Any]) -> list[str]:
     return out
 
 
+def _headline_variant(result: dict[str, Any]) -> str | None:
+    """The variant the verdict is about: ``synthetic`` when it was compared, else the first
+    variant compared with the reference."""
+    compared = [n for n, v in result["variants"].items() if n != result["reference"] and v.get("diff_vs_reference")]
+    return "synthetic" if "synthetic" in compared else next(iter(compared), None)
+
+
+def verdict_sentence(result: dict[str, Any]) -> str | None:
+    """The experiment's answer in one plain-text sentence with its interval, e.g. "Training
+    on synthetic (1,592 records) scores 56.6% accuracy vs 86.9% with real: −30.1 points (95%
+    CI −34.7 to −25.4), worse beyond test-set noise." None when no variant was compared."""
+    name = _headline_variant(result)
+    ref = result["variants"].get(result["reference"])
+    if name is None or ref is None:
+        return None
+    v, primary = result["variants"][name], result["primary_metric"]
+    diff = v["diff_vs_reference"]
+    if not _excludes_zero(diff):
+        reading = f"no detectable difference on {result['test']['n']:,} test items"
+    else:
+        reading = ("better" if diff["diff"] > 0 else "worse") + " beyond test-set noise"
+    return (
+        f"Training on {name} ({v['n_train']:,} records) scores {_pct(v['summary'][primary]['mean'])} "
+        f"{_metric_name(primary)} vs {_pct(ref['summary'][primary]['mean'])} with {result['reference']}: "
+        f"{_pts(diff['diff'])} points ({_ci_level(result)} CI {_pts(diff['low'])} to {_pts(diff['high'])}), "
+        f"{reading}."
+    )
+
+
 # -- selections -------------------------------------------------------------------------------
 _SELECTION_NOTE = (
     "Each selection trains on its k records and on random subsets of the same size from the "
@@ -319,4 +350,4 @@ def format_table(result: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-__all__ = ["TITLE", "experiment_section", "format_table", "interpretation"]
+__all__ = ["TITLE", "experiment_section", "format_table", "interpretation", "verdict_sentence"]

@@ -1,8 +1,19 @@
-"""The run report: one self-contained HTML file (inline CSS and SVG, no JS, no URLs).
+"""The run report's building blocks: one self-contained HTML file (inline CSS, SVG and a
+little inline JS; no URLs, nothing fetched).
 
-``build_stats`` summarises the kept records, ``render_report`` turns metrics + records
-into HTML, ``write_report`` puts it at ``run_dir/report.html`` atomically. Everything that
-comes from data or config is HTML-escaped; only ``extra_sections`` bodies are trusted HTML.
+``build_stats`` summarises the kept records; the section functions (header, funnel, drop
+reasons, labels, lengths, samples) and ``page_html`` assemble a page. ``render_report`` /
+``write_report`` make the run-statistics page (e.g. for an experiment alone); a run's full
+report, verdict first, is :mod:`synthpipe.report.run_report`. Everything that comes from data
+or config is HTML-escaped; only ``extra_sections`` bodies are trusted HTML.
+
+Charts are inline SVG with a ``<title>`` on every bar, bin and point (the browser shows the
+value on hover, no script needed); the embedding map zooms and pans with ~1.5 KB of inline JS
+(:data:`synthpipe.report.run_report.MAP_JS`). A vendored Vega-Lite runtime was measured and
+not chosen: ``vega.min.js`` + ``vega-lite.min.js`` (5.33 / 5.23) add 767 KB to every report
+(the whole quickstart report is 261 KB), and drawing only the map and the length histogram
+with them took 590-860 ms in headless Chromium, against a median of about 200 ms to load the
+whole SVG report on the same (shared, noisy) machine. See docs/report.md.
 """
 
 from __future__ import annotations
@@ -13,14 +24,14 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from synthpipe.data.sampling import evenly_spaced
 from synthpipe.data.writers import atomic_path
 from synthpipe.report import svg
-from synthpipe.report.format import format_value
+from synthpipe.report.format import METRIC_LABELS, format_value
 from synthpipe.text.ngrams import ngram_counts
 
 QUANTILES = {"min": 0, "p5": 5, "p25": 25, "median": 50, "p75": 75, "p95": 95, "max": 100}
@@ -29,6 +40,7 @@ EXAMPLE_CHARS = 300  # dropped examples: enough to see why, short enough to skim
 SAMPLE_CHARS = 2000  # kept samples: keeps the file small even with long documents
 MAX_BARS = 30  # charts beyond this stop being readable; the rest are summarised
 MAX_SAMPLE_LABELS = 20
+MIN_RECORDS = 20  # below this a histogram or a share chart shows noise: such sections fold away
 # distinct-n counts the words of evenly spaced records up to about this many words: its cost
 # stays bounded on long texts, and as distinct-n falls with corpus size, runs compare alike.
 DISTINCT_WORDS = 200_000
@@ -58,7 +70,7 @@ def has_labels(records: Iterable[dict], field: str) -> bool:
     return any(r.get(field) is not None for r in records)
 
 
-def _distribution(values: np.ndarray) -> dict[str, Any]:
+def distribution(values: np.ndarray) -> dict[str, Any]:
     """Quantiles (numpy's default linear interpolation), mean and integer histogram bins."""
     if values.size == 0:
         stats: dict[str, Any] = dict.fromkeys(QUANTILES)
@@ -111,7 +123,7 @@ def build_stats(
     return {
         "count": len(kept),
         "labels": _label_stats(kept, label_field),
-        "length": {"words": _distribution(words), "chars": _distribution(chars)},
+        "length": {"words": distribution(words), "chars": distribution(chars)},
         "distinct_texts": len(set(texts)),
         "distinct_1": d1,
         "distinct_2": d2,
@@ -163,28 +175,40 @@ def html_table(head: Sequence[str], rows: Iterable[Sequence[str]], cls: str = ""
 
 
 def kv_table(pairs: Sequence[tuple[str, Any]]) -> str:
-    """A two-column ``metric | value`` table; names and values are escaped here."""
-    rows = [[escape(k), f'<span class="num">{escape(format_value(v))}</span>'] for k, v in pairs]
+    """A two-column ``metric | value`` table; names (a raw metric key shown by its readable
+    name) and values are escaped here."""
+    rows = [[escape(METRIC_LABELS.get(k, k)), f'<span class="num">{escape(format_value(v))}</span>'] for k, v in pairs]
     return html_table(["metric", "value"], rows, "kv")
 
 
-Section = tuple[str, str, str]  # (anchor, plain-text title, html body)
+class Section(NamedTuple):
+    """One report section; ``collapsed`` (a reason) folds it away, the reason in its summary."""
+
+    anchor: str
+    title: str
+    body: str
+    collapsed: str | None = None
 
 
-def _section_html(anchor: str, title: str, body: str) -> str:
-    return f'<section id="{escape(anchor)}"><h2>{escape(title)}</h2>{body}</section>'
+def section_html(s: Section) -> str:
+    """A ``<section>``; a collapsed one is a closed ``<details>`` whose summary says why."""
+    head = f"<h2>{escape(s.title)}</h2>"
+    if s.collapsed:
+        return (f'<section id="{escape(s.anchor)}" class="collapsed"><details><summary>{head}'
+                f'<span class="why">{escape(s.collapsed)}</span></summary>{s.body}</details></section>')  # fmt: skip
+    return f'<section id="{escape(s.anchor)}">{head}{s.body}</section>'
 
 
-def _nav(sections: list[Section]) -> str:
+def _nav(sections: Sequence[Section]) -> str:
     """In-page links (fragment-only hrefs, so still no external URLs)."""
-    links = "".join(f'<a href="#{escape(a)}">{escape(t)}</a>' for a, t, _ in sections)
+    links = "".join(f'<a href="#{escape(s.anchor)}">{escape(s.title)}</a>' for s in sections)
     return f"<nav>{links}</nav>"
 
 
 # --------------------------------------------------------------------------- sections
 
 
-def _generated(metrics: dict, steps: list[dict]) -> int:
+def generated_count(metrics: dict, steps: list[dict]) -> int:
     """Records that entered the pipeline: what sources produced, else what step 1 saw."""
     sources = [s for s in steps if s.get("kind") == "source"]
     if sources:
@@ -194,10 +218,24 @@ def _generated(metrics: dict, steps: list[dict]) -> int:
     return int((metrics.get("kept") or 0) + (metrics.get("dropped") or 0))
 
 
-def _header(metrics: dict, steps: list[dict], n_kept: int, n_dropped: int) -> str:
+def _made_by(steps: list[dict], models: Sequence[str]) -> str | None:
+    """What generated the records: the source steps' types, and the models when any."""
+    made = ", ".join(dict.fromkeys(str(s.get("step")) for s in steps if s.get("kind") == "source" and s.get("step")))
+    if models:
+        made = (made + " with " if made else "") + ", ".join(models)
+    return made or None
+
+
+def header_html(
+    metrics: dict, steps: list[dict], n_kept: int, n_dropped: int, *, verdict: str = "", models: Sequence[str] = ()
+) -> str:
+    """What was made (run name, recipe file name, generator, models), the record tiles, and
+    ``verdict`` (trusted html, e.g. the verdict and audit lights) below them."""
     run = metrics.get("run") or {}
+    recipe = run.get("recipe")
     facts = [
-        ("Recipe", run.get("recipe")),
+        ("Made by", _made_by(steps, models)),
+        ("Recipe", Path(str(recipe)).name if recipe else None),  # a name: never the machine's path
         ("Started", _date(run.get("started")) if run.get("started") else None),
         ("Duration", None if run.get("duration_s") is None else _duration(run["duration_s"])),
         ("Executor", run.get("executor")),
@@ -209,7 +247,7 @@ def _header(metrics: dict, steps: list[dict], n_kept: int, n_dropped: int) -> st
         for k, v in facts
         if v is not None
     )
-    generated = _generated(metrics, steps)
+    generated = generated_count(metrics, steps)
     cards = [
         ("Generated", _num(generated), ""),
         ("Kept", _num(n_kept), "good"),
@@ -224,7 +262,7 @@ def _header(metrics: dict, steps: list[dict], n_kept: int, n_dropped: int) -> st
     name = escape(str(run.get("name") or "synthpipe run"))
     return (
         f'<header><p class="eyebrow">synthpipe run report</p><h1>{name}</h1>'
-        f'<dl class="meta">{meta}</dl><div class="cards">{tiles}</div></header>'
+        f'<dl class="meta">{meta}</dl><div class="cards">{tiles}</div>{verdict}</header>'
     )
 
 
@@ -235,9 +273,9 @@ def _top_reasons(reasons: dict, k: int = 3) -> str:
     return (cells + (f' <span class="muted">+{more} more</span>' if more > 0 else "")) or "–"
 
 
-def _funnel(steps: list[dict], generated: int) -> Section:
+def funnel_section(steps: list[dict], generated: int) -> Section:
     if not steps:
-        return ("funnel", "Funnel", '<p class="muted">No steps recorded.</p>')
+        return Section("funnel", "Funnel", '<p class="muted">No steps recorded.</p>', "no steps recorded")
     rows = [
         [
             f"<strong>{escape(str(s.get('name', '?')))}</strong>",
@@ -264,7 +302,7 @@ def _funnel(steps: list[dict], generated: int) -> Section:
         + '<h3>Records remaining after each step</h3><p class="muted">Percent of generated.</p>'
         + chart
     )
-    return ("funnel", "Funnel", body)
+    return Section("funnel", "Funnel", body)
 
 
 def _reason_counts(steps: list[dict], dropped: list[dict]) -> dict[tuple[str, str], int]:
@@ -309,13 +347,13 @@ def _examples(records: list[dict], text_field: str, k: int) -> str:
     return f'<ul class="examples">{"".join(items)}</ul>'
 
 
-def _drop_reasons(
+def drop_reasons_section(
     metrics: dict, steps: list[dict], dropped: list[dict], text_field: str, k: int
 ) -> Section:
     counts = _reason_counts(steps, dropped)
     quarantine = metrics.get("quarantine_reasons") or {}
     if not counts and not quarantine:
-        return ("drops", "Drop reasons", '<p class="muted">Nothing was dropped.</p>')
+        return Section("drops", "Drop reasons", '<p class="muted">Nothing was dropped.</p>', "nothing was dropped")
     items = [(f"{step}:{reason}", float(n)) for (step, reason), n in counts.items()]
     body = svg.bar_chart(items[:MAX_BARS], title="Dropped records by reason", color=svg.VERMILLION)
     if len(items) > MAX_BARS:
@@ -339,10 +377,10 @@ def _drop_reasons(
                 f'<span class="muted">{_num(counts[key])} dropped</span></summary>'
                 f"{_examples(groups[key], text_field, k)}</details>"
             )
-    return ("drops", "Drop reasons", body)
+    return Section("drops", "Drop reasons", body)
 
 
-def _labels(stats: dict) -> Section | None:
+def labels_section(stats: dict) -> Section | None:
     labels = stats["labels"]
     if not labels:
         return None
@@ -358,35 +396,48 @@ def _labels(stats: dict) -> Section | None:
     if len(items) > MAX_BARS:
         rest = sum(v for _, v in items[MAX_BARS:])
         note = f'<p class="muted">+{len(items) - MAX_BARS} more labels ({_num(int(rest))} records).</p>'
-    return ("labels", f"Label balance ({len(items)} labels)", chart + note)
+    return Section("labels", f"Label balance ({len(items)} labels)", chart + note, _too_few(stats["count"]))
 
 
-def _lengths(stats: dict) -> Section:
-    words, chars = stats["length"]["words"], stats["length"]["chars"]
+def _too_few(count: int) -> str | None:
+    """Why a distribution section is folded away: too few records to show a shape."""
+    return f"only {count:,} records: too few for a distribution" if count < MIN_RECORDS else None
+
+
+def quantile_table(rows: Sequence[tuple[str, dict]]) -> str:
+    """Quantiles and mean, one row per ``(name, distribution)``."""
     cols = [*QUANTILES, "mean"]
-    rows = [
+    cells = [
         [escape(name)] + [f'<span class="num">{_num(_round(d[c]))}</span>' for c in cols]
-        for name, d in (("words", words), ("chars", chars))
+        for name, d in rows
     ]
+    return html_table(["", *cols], cells, "quantiles")
+
+
+def lengths_section(stats: dict, chart: str | None = None, rows: Sequence[tuple[str, dict]] = ()) -> Section:
+    """Length quantiles (and ``rows`` of other sets, e.g. the reference) under ``chart``
+    (default: the kept records' histogram), then the kept records' distinct-n."""
+    words, chars = stats["length"]["words"], stats["length"]["chars"]
     diversity = [
         ["Distinct texts", f"{_num(stats['distinct_texts'])} of {_num(stats['count'])}"],
         ["distinct-1 (unique words / words)", _ratio(stats["distinct_1"])],
         ["distinct-2 (unique bigrams / bigrams)", _ratio(stats["distinct_2"])],
     ]
-    chart = svg.histogram_from_bins(
-        words["hist"]["edges"],
-        words["hist"]["counts"],
-        title="Kept records by length in words",
-        x_label="words per record",
-    )
+    if chart is None:
+        chart = svg.histogram_from_bins(
+            words["hist"]["edges"],
+            words["hist"]["counts"],
+            title="Kept records by length in words",
+            x_label="words per record",
+        )
     body = (
         chart
-        + html_table(["", *cols], rows, "quantiles")
-        + "<h3>Diversity</h3>"
+        + quantile_table([("words", words), ("chars", chars), *rows])
+        + "<h3>Diversity of the kept records</h3>"
         + html_table(["Measure", "Value"], ([escape(a), b] for a, b in diversity), "kv")
         + _distinct_note(stats)
     )
-    return ("lengths", "Length distribution", body)
+    return Section("lengths", "Length distribution", body, _too_few(stats["count"]))
 
 
 def _distinct_note(stats: dict) -> str:
@@ -411,12 +462,12 @@ def _ratio(value: float | None) -> str:
     return f"{value:.4f}" if value >= 0.001 else f"{value:.2e}"  # tiny on big corpora
 
 
-def _samples(kept: list[dict], stats: dict, text_field: str, label_field: str, k: int) -> Section:
+def samples_section(kept: list[dict], stats: dict, text_field: str, label_field: str, k: int) -> Section:
     if not kept or k <= 0:
         note = "No kept records." if not kept else "Sampling disabled (sample_size=0)."
-        return ("samples", "Samples", f'<p class="muted">{note}</p>')
+        return Section("samples", "Samples", f'<p class="muted">{note}</p>', note.rstrip(".").lower())
     if stats["labels"] is None:
-        return (
+        return Section(
             "samples",
             "Samples",
             _sample_list([kept[i] for i in evenly_spaced(len(kept), k)], text_field),
@@ -433,7 +484,7 @@ def _samples(kept: list[dict], stats: dict, text_field: str, label_field: str, k
         body += (
             f'<p class="muted">Samples shown for the {MAX_SAMPLE_LABELS} largest labels only.</p>'
         )
-    return ("samples", "Samples", body)
+    return Section("samples", "Samples", body)
 
 
 def _sample_list(records: list[dict], text_field: str) -> str:
@@ -459,22 +510,28 @@ def render_report(
     extra_sections: Sequence[tuple[str, str]] = (),
     lead_sections: Sequence[tuple[str, str]] = (),
 ) -> str:
-    """The whole report as one HTML string. ``lead_sections`` (e.g. the audit summary) come
-    first, ``extra_sections`` after the run's own statistics, kept samples last; both are
-    (title, trusted html)."""
+    """A report of the run's own statistics as one HTML string: ``lead_sections`` first,
+    ``extra_sections`` after the funnel, drops, labels and lengths, kept samples last; both
+    are (title, trusted html). A run's full report (verdict first, audit and experiment
+    beside the reference) is :func:`synthpipe.report.run_report.render_run_report`."""
     kept, dropped = list(kept), list(dropped)
     steps = [s for s in metrics.get("steps") or [] if isinstance(s, dict)]
     stats = build_stats(kept, text_field=text_field, label_field=label_field)
-    sections: list[Section | None] = [(f"lead-{i}", str(t), body) for i, (t, body) in enumerate(lead_sections)]
+    sections: list[Section | None] = [Section(f"lead-{i}", str(t), body) for i, (t, body) in enumerate(lead_sections)]
     sections += [
-        _funnel(steps, _generated(metrics, steps)),
-        _drop_reasons(metrics, steps, dropped, text_field, sample_size),
-        _labels(stats),
-        _lengths(stats),
+        funnel_section(steps, generated_count(metrics, steps)),
+        drop_reasons_section(metrics, steps, dropped, text_field, sample_size),
+        labels_section(stats),
+        lengths_section(stats),
     ]
-    sections += [(f"extra-{i}", str(t), body) for i, (t, body) in enumerate(extra_sections)]
-    sections.append(_samples(kept, stats, text_field, label_field, sample_size))
-    shown = [s for s in sections if s is not None]
+    sections += [Section(f"extra-{i}", str(t), body) for i, (t, body) in enumerate(extra_sections)]
+    sections.append(samples_section(kept, stats, text_field, label_field, sample_size))
+    header = header_html(metrics, steps, metrics.get("kept", len(kept)), metrics.get("dropped", len(dropped)))
+    return page_html(metrics, header, [s for s in sections if s is not None])
+
+
+def page_html(metrics: dict, header: str, sections: Sequence[Section], script: str = "") -> str:
+    """The HTML document: header, in-page nav, sections, footer, and an inline ``script``."""
     run = metrics.get("run") or {}
     version = run.get("synthpipe_version") or _package_version()
     title = escape(f"{run.get('name') or 'run'} · synthpipe report")
@@ -482,12 +539,12 @@ def render_report(
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{title}</title><style>{CSS}</style></head><body><main>"
-        + _header(
-            metrics, steps, metrics.get("kept", len(kept)), metrics.get("dropped", len(dropped))
-        )
-        + _nav(shown)
-        + "".join(_section_html(*s) for s in shown)
-        + f"<footer>generated by synthpipe {escape(str(version))}</footer></main></body></html>\n"
+        + header
+        + _nav(sections)
+        + "".join(section_html(s) for s in sections)
+        + f"<footer>generated by synthpipe {escape(str(version))}</footer></main>"
+        + (f"<script>{script}</script>" if script else "")
+        + "</body></html>\n"
     )
 
 
@@ -526,6 +583,19 @@ h3{font-size:15px;margin:20px 0 8px}
 .big{font-size:28px;font-weight:650;font-variant-numeric:tabular-nums}.cap{color:var(--muted);font-size:13px}
 nav{display:flex;flex-wrap:wrap;gap:8px;margin:24px 0}
 nav a{color:var(--accent);text-decoration:none;border:1px solid var(--line);background:var(--card);border-radius:999px;padding:3px 12px;font-size:13px}
+.verdict{margin:16px 0 0;background:var(--card);border:1px solid var(--line);border-left:6px solid var(--accent);border-radius:8px;padding:10px 16px}
+.verdict p{margin:2px 0}.verdict.good{border-left-color:#009E73}.verdict.bad{border-left-color:#D55E00}.verdict.same{border-left-color:#E69F00}.verdict.none{border-left-color:#9ca3af}
+.verdict p:last-child{font-size:17px;font-weight:550}.verdict a{font-size:13px;font-weight:400;color:var(--accent)}
+.lights{margin:12px 0 0}.lights div{display:flex;flex-wrap:wrap;gap:6px 10px;align-items:center}
+.light{display:inline-flex;align-items:center;gap:6px;border:1px solid var(--line);background:var(--card);border-radius:999px;padding:2px 10px;font-size:13px;color:var(--ink);text-decoration:none}
+.light i{width:11px;height:11px;border-radius:50%;display:inline-block}.light b{font-weight:600;color:var(--muted)}
+section.collapsed{padding:8px 24px}section.collapsed details{border:none;padding:0;margin:0}
+section.collapsed summary h2{display:inline;border:none;font-size:17px;margin:0;padding:0}
+.why{color:var(--muted);font-size:13px;margin-left:12px}
+.pair{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:16px}.pair h4{margin:4px 0}
+.map{position:relative}.map svg{cursor:grab;touch-action:none;border:1px solid var(--line);border-radius:6px}
+.map-reset{position:absolute;right:0;top:0;font-size:12px;border:1px solid var(--line);background:var(--card);border-radius:6px;padding:2px 8px;cursor:pointer}
+.map-hover{min-height:1.5em;font-size:13px}
 section{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:20px 24px;margin:0 0 20px;overflow-x:auto}
 table{border-collapse:collapse;width:100%;font-size:13px;margin:8px 0 16px}
 th{text-align:left;color:var(--muted);font-weight:600;border-bottom:2px solid var(--line);padding:6px 8px;white-space:nowrap}

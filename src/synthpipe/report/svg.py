@@ -1,5 +1,8 @@
 """Tiny inline-SVG chart helpers for the run report (no plotting library needed).
 
+Every bar, bin and point carries a ``<title>`` child: the browser shows its value on hover
+with no script. The embedding map's zoom and pan is a few lines of inline JS in the page.
+
 Charts are plain strings meant to be embedded in an HTML5 page: no ``xmlns`` attribute
 (inline SVG doesn't need it, and the report must contain no external URLs), a ``viewBox``
 so they scale with the page, and ``role="img"`` plus a ``<title>`` for screen readers.
@@ -222,6 +225,9 @@ def _legend(x: float, y: float, entries: Sequence[tuple[str, str]]) -> str:
     return "".join(out)
 
 
+SERIES_COLORS = (BLUE, VERMILLION, GREEN, PURPLE, "#E69F00", "#56B4E9")
+
+
 def paired_bars(
     items: Sequence[tuple[str, float | None, float | None]],
     *,
@@ -234,31 +240,48 @@ def paired_bars(
 ) -> str:
     """Two horizontal bars per label (``(label, first, second)``; None = not measured, drawn
     as no bar and a dash), for comparing shares of two datasets side by side."""
+    return grouped_bars([(label, [a, b]) for label, a, b in items], names=names, title=title, width=width,
+                        bar_height=bar_height, max_label_chars=max_label_chars, percent=percent)  # fmt: skip
+
+
+def grouped_bars(
+    items: Sequence[tuple[str, Sequence[float | None]]],
+    *,
+    names: Sequence[str] = ("synthetic", "reference"),
+    title: str = "grouped bars",
+    width: int = 760,
+    bar_height: int = 10,
+    max_label_chars: int = 34,
+    percent: bool = True,
+) -> str:
+    """One horizontal bar per series for each label (``(label, [value per series])``; None =
+    not measured, drawn as no bar), on one scale; hovering a group shows all its values."""
     if not items:
         return f'<p class="muted">No data to chart: {escape(title)}.</p>'
-    colors = (BLUE, VERMILLION)
+    colors = SERIES_COLORS[: len(names)]
 
     def text(v: float | None) -> str:
         return "–" if v is None else (f"{v:.1%}" if percent else fmt_num(v))
 
-    labels = [_clip(str(label), max_label_chars) for label, _, _ in items]
+    labels = [_clip(str(label), max_label_chars) for label, _ in items]
     label_w = max(_text_width(s) for s in labels) + 16
     value_w = 56
     plot_w = max(width - label_w - value_w, 80)
-    top = max((max(a or 0, b or 0) for _, a, b in items), default=0) or 1
-    group = 2 * bar_height + 10
+    top = max((v or 0 for _, vs in items for v in vs), default=0) or 1
+    group = len(names) * bar_height + 10
     legend_h = 22
     height = legend_h + len(items) * group + 4
     parts = [_svg_open(width, height, title), _legend(label_w, 14, list(zip(names, colors, strict=True)))]
-    for i, ((full, a, b), label) in enumerate(zip(items, labels, strict=True)):
+    for i, ((full, values), label) in enumerate(zip(items, labels, strict=True)):
         y = legend_h + i * group
+        tip = ", ".join(f"{n} {text(v)}" for n, v in zip(names, values, strict=True))
         parts.append(
-            f"<g><title>{escape(str(full))}: {escape(names[0])} {text(a)}, "
-            f"{escape(names[1])} {text(b)}</title>"
-            f'<text x="{label_w - 8:.1f}" y="{y + bar_height + 4:.1f}" text-anchor="end" '
+            f"<g><title>{escape(str(full))}: {escape(tip)}</title>"
+            f'<rect x="0" y="{y - 2}" width="{width}" height="{group - 6}" fill="transparent"/>'
+            f'<text x="{label_w - 8:.1f}" y="{y + len(names) * bar_height / 2 + 4:.1f}" text-anchor="end" '
             f'fill="{INK}">{escape(label)}</text>'
         )
-        for j, (value, color) in enumerate(((a, colors[0]), (b, colors[1]))):
+        for j, (value, color) in enumerate(zip(values, colors, strict=True)):
             if value is None:
                 continue
             by = y + j * bar_height
@@ -273,6 +296,76 @@ def paired_bars(
     return "".join(parts)
 
 
+def overlaid_histogram(
+    series: Sequence[tuple[str, Sequence[int]]],
+    *,
+    title: str = "histogram",
+    x_label: str = "value",
+    max_bins: int = 20,
+    width: int = 760,
+    height: int = 280,
+) -> str:
+    """Histograms of several sets of non-negative integers on SHARED integer bins, as grouped
+    bars of each set's share of its records (sets of different sizes compare alike)."""
+    arrays = [(name, np.asarray(v, dtype=np.int64)) for name, v in series if len(v)]
+    if not arrays:
+        return f'<p class="muted">No data to chart: {escape(title)}.</p>'
+    edges, _ = integer_bins(np.concatenate([a for _, a in arrays]), max_bins)
+    lo, step = edges[0], edges[1] - edges[0]
+    nbins = len(edges) - 1
+    shares = [np.bincount((a - lo) // step, minlength=nbins) / a.size for _, a in arrays]
+    left, right, top_pad, bottom = 64, 12, 30, 52
+    plot_w, plot_h = width - left - right, height - top_pad - bottom
+    top = float(max(s.max() for s in shares)) or 1
+    slot = plot_w / nbins
+    bar_w = max((slot - 3) / len(arrays), 1)
+    base = top_pad + plot_h
+    colors = SERIES_COLORS
+    parts = [_svg_open(width, height, title)]
+    parts.append(_legend(left, 14, [(f"{n} ({a.size:,})", colors[i]) for i, (n, a) in enumerate(arrays)]))
+    parts.append(_y_axis_share(left, top_pad, plot_w, plot_h, top))
+    label_every = max(1, math.ceil(nbins / (plot_w / 70)))
+    for i in range(nbins):
+        x0 = left + i * slot + 1
+        label = _edge_label(edges, i)
+        tip = "; ".join(f"{n} {s[i]:.1%}" for (n, _), s in zip(arrays, shares, strict=True))
+        parts.append(f"<g><title>{escape(x_label)} {escape(label)}: {escape(tip)}</title>"
+                     f'<rect x="{x0:.1f}" y="{top_pad}" width="{slot - 1:.1f}" height="{plot_h}" fill="transparent"/>')  # fmt: skip
+        for j, s in enumerate(shares):
+            h = plot_h * float(s[i]) / top
+            parts.append(f'<rect x="{x0 + j * bar_w:.1f}" y="{base - h:.1f}" width="{bar_w:.1f}" '
+                         f'height="{h:.1f}" fill="{colors[j]}"/>')  # fmt: skip
+        parts.append("</g>")
+        if i % label_every == 0:
+            parts.append(
+                f'<text x="{x0 + slot / 2 - 1:.1f}" y="{base + 15:.1f}" text-anchor="middle" font-size="10" '
+                f'fill="{MUTED}">{escape(label)}</text>'
+            )
+    parts.append(
+        f'<text x="{left + plot_w / 2:.1f}" y="{height - 10}" text-anchor="middle" '
+        f'fill="{INK}">{escape(x_label)}</text>'
+        f'<text transform="translate(12 {top_pad + plot_h / 2:.1f}) rotate(-90)" '
+        f'text-anchor="middle" fill="{INK}">share of records</text></svg>'
+    )
+    return "".join(parts)
+
+
+def _y_axis_share(left: float, top_pad: float, plot_w: float, plot_h: float, top: float) -> str:
+    """Gridlines at round percentages up to ``top`` (a share)."""
+    out = []
+    step = nice_step(top * 100, minimum=0.5) / 100
+    for k in range(int(top / step + 1e-9) + 1):
+        value = k * step
+        y = top_pad + plot_h * (1 - value / top)
+        out.append(
+            f'<line x1="{left}" x2="{left + plot_w:.1f}" y1="{y:.1f}" y2="{y:.1f}" '
+            f'stroke="{INK if k == 0 else GRID}"/>'
+            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="10" '
+            f'fill="{MUTED}">{value:.0%}</text>'
+        )
+    return "".join(out)
+
+
 def scatter(
     groups: Sequence[tuple[str, Sequence[Sequence[float]], str]],
     *,
@@ -280,9 +373,13 @@ def scatter(
     width: int = 560,
     height: int = 420,
     radius: float = 2.4,
+    snippets: Sequence[Sequence[str] | None] | None = None,
+    zoomable: bool = False,
 ) -> str:
     """Points of several groups (``(name, [[x, y], ...], colour)``) on shared, equal-aspect
-    axes, e.g. a 2-D projection of embeddings. Axis values carry no units, so none are drawn."""
+    axes, e.g. a 2-D projection of embeddings. Axis values carry no units, so none are drawn.
+    ``snippets`` (per group, one text per point) become each point's hover title;
+    ``zoomable`` marks the chart for the report's wheel-zoom and drag-pan script."""
     pts = [np.asarray(p, dtype=float).reshape(-1, 2) for _, p, _ in groups]
     if not pts or not sum(len(p) for p in pts):
         return f'<p class="muted">No data to chart: {escape(title)}.</p>'
@@ -293,16 +390,24 @@ def scatter(
     size = min(width, height - legend_h) - 2 * pad
     cx0 = (width - size) / 2
     parts = [_svg_open(width, height, title)]
+    if zoomable:
+        parts[0] = parts[0].replace('class="chart"', 'class="chart zoomable"', 1)
     parts.append(_legend(pad, 14, [(f"{name} ({len(p):,})", c) for (name, _, c), p in zip(groups, pts, strict=True)]))
     parts.append(
         f'<rect x="{cx0:.1f}" y="{legend_h + pad:.1f}" width="{size:.1f}" height="{size:.1f}" '
         f'fill="none" stroke="{GRID}"/>'
     )
     off = (span - (hi - lo)) / 2  # centre the shorter axis
-    for (_, _, color), p in zip(groups, pts, strict=True):
+    for g, ((name, _, color), p) in enumerate(zip(groups, pts, strict=True)):
         xs = cx0 + (p[:, 0] - lo[0] + off[0]) / span * size
         ys = legend_h + pad + size - (p[:, 1] - lo[1] + off[1]) / span * size
-        dots = "".join(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{radius}"/>' for x, y in zip(xs, ys, strict=True))
+        texts = (snippets[g] if snippets is not None else None) or [None] * len(p)
+        dots = "".join(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{radius}">'
+            + (f"<title>{escape(name)}: {escape(t)}</title>" if t is not None else "")
+            + "</circle>"
+            for x, y, t in zip(xs, ys, texts, strict=False)
+        )
         parts.append(f'<g fill="{color}" fill-opacity="0.55">{dots}</g>')
     parts.append("</svg>")
     return "".join(parts)
@@ -324,7 +429,7 @@ def line_chart(
     learning curve with mean ± std over seeds. Points are marked, x ticks sit at the data's x
     values, and ``references`` adds dashed horizontal lines ``(label, y)`` (e.g. a baseline).
     Colours follow the Okabe-Ito order; the legend names every series and reference."""
-    colors = (BLUE, VERMILLION, GREEN, PURPLE, "#E69F00", "#56B4E9")
+    colors = SERIES_COLORS
     pts = [
         (name, sorted((float(x), float(y), float(e or 0)) for x, y, e in points))
         for name, points in series

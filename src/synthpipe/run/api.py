@@ -324,34 +324,17 @@ class Pipeline:
         return run_experiment(self.recipe.experiment, run_dir.root, base_dir=base)
 
     def _report(self, run_dir: RunDir, metrics: dict, kept: list, dropped: list, audits: list) -> None:
-        from synthpipe.report.audit_section import audit_sections
         from synthpipe.report.card import dataset_card
-        from synthpipe.report.html import llm_usage_section, write_report
+        from synthpipe.run.report_again import model_names, write_report_for_run
 
-        out = self.recipe.output
-        extra = [llm_usage_section(metrics["llm"])] if metrics.get("llm") else []
-        lead = []
-        for name, audit in audits:
-            summary, *details = [(title if len(audits) == 1 else f"{title} ({name})", body)
-                                 for title, body in audit_sections(audit)]  # fmt: skip
-            lead.append(summary)
-            extra += details
-        if metrics.get("experiment"):
-            from synthpipe.report.experiment_section import experiment_section
-
-            extra.append(experiment_section(metrics["experiment"]))
         if audits:  # the card describes the last audit: the one nearest the output
-            card = dataset_card(audits[-1][1], metrics, records=kept)
+            base = Path(self.recipe_path).parent if self.recipe_path else None
+            card = dataset_card(audits[-1][1], metrics, records=kept,
+                                recipe=self.recipe.model_dump(mode="json"), base_dir=base)  # fmt: skip
             (run_dir.root / "card.md").write_text(card, encoding="utf-8")
-        if metrics["kept"] > len(kept) or metrics["dropped"] > len(dropped):
-            note = (f"<p>Counts cover every record. Length, label and diversity statistics and samples use an "
-                    f"evenly spaced sample of {len(kept):,} of {metrics['kept']:,} kept and {len(dropped):,} of "
-                    f"{metrics['dropped']:,} dropped records.</p>")  # fmt: skip
-            extra.append(("Sampling", note))
-        write_report(
-            run_dir.root, metrics, kept, dropped,
-            text_field=out.text_field, label_field=out.label_field, extra_sections=extra, lead_sections=lead,
-        )
+        out = self.recipe.output
+        write_report_for_run(run_dir.root, metrics, kept, dropped, text_field=out.text_field,
+                             label_field=out.label_field, models=model_names(self.recipe.llms, metrics))  # fmt: skip
 
 
 class RunResult:
@@ -390,6 +373,17 @@ class RunResult:
         from synthpipe.data.arrow import records_to_table
 
         return records_to_table(self.dropped)
+
+    def to_hf(self, split: str = "train") -> Any:
+        """The kept records as a ``datasets.Dataset`` named `split`, with the columns
+        ``synthpipe publish`` uploads: ``id`` first, ``_lineage`` as JSON text, no ``_drop``.
+        Needs the ``hf`` extra."""
+        require("datasets", extra="hf", why="RunResult.to_hf")
+        import datasets
+
+        from synthpipe.data.hub_table import hub_table
+
+        return datasets.Dataset(hub_table(self.kept), split=datasets.Split(split))
 
 
 def empty_result(metrics: dict) -> str | None:

@@ -1,7 +1,7 @@
 """``synthpipe audit`` on disk: read a data file or a run directory, audit it, write the results.
 
 Writes ``metrics.json`` (the audit with its signature rows), ``report.html`` (the run report
-led by the audit summary) and ``card.md`` (the dataset card) to an output directory.
+led by the audit's lights) and ``card.md`` (the dataset card) to an output directory.
 """
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ from typing import Any
 from synthpipe.audit.dataset import audit_dataset
 from synthpipe.audit.signatures import signatures
 from synthpipe.data.readers import read_all
-from synthpipe.report.audit_section import audit_sections
 from synthpipe.report.card import dataset_card
-from synthpipe.report.html import write_report
+from synthpipe.report.run_report import write_run_report
 
 
 def read_audit_records(path: str | Path, text_field: str, label_field: str) -> list[dict]:
@@ -91,13 +90,12 @@ def run_audit(
 
 def _write_report(out: Path, audit: dict, name: str, run_metrics: dict | None,
                   records: list[dict], dropped: list[dict], seed: int) -> None:  # fmt: skip
-    """report.html: the audit summary first, then the run's funnel and drop reasons when the
-    input was a run directory (its own counts), else only the file's record count."""
+    """report.html: the audit's lights and sections first, then the run's funnel and drop
+    reasons when the input was a run directory (its own counts), else only the file's record count."""
     if run_metrics is not None:
         report_metrics = {**run_metrics, "run": {**run_metrics.get("run", {}), "name": f"audit of run {name}"}}
     else:
         report_metrics = {"run": {"name": f"audit of {name}", "seed": seed},
                           "steps": [], "kept": len(records), "dropped": 0}  # fmt: skip
-    summary, *details = audit_sections(audit)
-    write_report(out, report_metrics, kept=records, dropped=dropped,
-                 lead_sections=[summary], extra_sections=details)  # fmt: skip
+    report_metrics["audit"] = {"audit": audit}
+    write_run_report(out, report_metrics, kept=records, dropped=dropped)

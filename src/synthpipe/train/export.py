@@ -9,29 +9,37 @@ Row shapes are documented in :mod:`synthpipe.train.formats`; where fields come f
 Every row is validated as written: roles alternate user/assistant after an optional system
 message, SFT conversations end with the assistant, contents are non-blank strings, DPO
 ``chosen`` differs from ``rejected``. Records that fail are never dropped silently: each goes
-to ``<out>.rejected.jsonl`` as ``{"id", "reason", "detail"}`` and is counted per reason in the
-:class:`ExportSummary`. Reasons: ``missing_field``, ``not_text``, ``empty_content``,
-``bad_messages``, ``bad_role``, ``roles_not_alternating``, ``last_not_assistant``,
-``last_not_user`` (DPO prompt), ``multi_turn`` (the format holds one exchange),
+to ``<out>.rejected.jsonl`` as ``{"id", "reason", "detail", "record"}`` (the record as read,
+to fix and export again) and is counted per reason in the :class:`ExportSummary`. Reasons:
+``missing_field``, ``not_text``, ``empty_content``, ``bad_messages``, ``bad_role``,
+``roles_not_alternating``, ``last_not_assistant``, ``last_not_user`` (DPO prompt),
+``multi_turn`` (the format holds one exchange),
 ``prompt_mismatch``, ``chosen_equals_rejected``, ``bad_weight``, ``dropped`` (a pipeline
 filter marked the record), and from :func:`export_file` ``unreadable``/``duplicate_id``.
+The rejected file exists only when something was rejected: an export that rejects nothing
+removes the one an earlier export to the same path left.
 
-Both outputs are written atomically (temp file, then rename): an interrupted export leaves
-neither a partial output nor a partial rejected file, and an older output stays as it was.
+Turn contents are stripped of leading and trailing whitespace (a reply starting with a space
+teaches the model to start with one). Both outputs are written atomically (temp file, then
+rename): an interrupted export leaves neither a partial output nor a partial rejected file,
+and an older output stays as it was.
 Conversions are lossless where both formats can hold the data: openai -> sharegpt -> openai
 gives identical files; ``weight`` exists only in openai, instruction/input are only kept
-apart by alpaca (chat formats join them as ``instruction + "\\n\\n" + input``).
+apart by alpaca (chat formats join them as ``instruction + join + input``; ``join`` is one
+blank line, ``"\\n\\n"``, unless the mapping sets another). ``argilla`` writes a folder that
+Argilla v2 imports (see :mod:`synthpipe.train.argilla`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from synthpipe.data.formats import import_datasets
 from synthpipe.data.quarantine import Quarantine, reason_category
@@ -59,7 +67,8 @@ __all__ = [
     "to_trl_messages",
 ]
 
-EXPORT_FORMATS = (*FORMATS, "hf")
+EXPORT_FORMATS = (*FORMATS, "hf", "argilla")
+_FOLDER_FORMATS = ("hf", "argilla")  # write a directory, not a JSONL file
 DEFAULT_HF_SHAPE = "trl-messages"
 
 
@@ -85,7 +94,7 @@ class ExportSummary:
             "format": self.format,
             "shape": self.shape,
             "out": str(self.out),
-            "rejected_path": str(self.rejected_path),
+            "rejected_path": str(self.rejected_path) if self.total_rejected else None,
             "written": self.written,
             "rejected": dict(self.rejected.most_common()),
             "fields_used": {k: dict(v.most_common()) for k, v in self.fields_used.items()},
@@ -94,13 +103,16 @@ class ExportSummary:
 
     def describe(self) -> str:
         """A few human-readable lines for the CLI."""
-        where = f"an HF dataset at {self.out}" if self.format == "hf" else str(self.out)
-        lines = [f"wrote {self.written} {self.shape} rows to {where}"]
+        kind = {"hf": "an HF dataset at ", "argilla": "an Argilla dataset at "}.get(self.format, "")
+        lines = [f"wrote {self.written} {self.shape} rows to {kind}{self.out}"]
         for role, counts in self.fields_used.items():
             used = ", ".join(f"{name} ({n})" for name, n in counts.most_common())
             lines.append(f"  {role} from: {used}")
-        reasons = ", ".join(f"{r} {n}" for r, n in self.rejected.most_common()) or "none"
-        lines.append(f"rejected {self.total_rejected} ({reasons}); see {self.rejected_path}")
+        if self.total_rejected:
+            reasons = ", ".join(f"{r} {n}" for r, n in self.rejected.most_common())
+            lines.append(f"rejected {self.total_rejected} ({reasons}); see {self.rejected_path}")
+        else:
+            lines.append("rejected none")
         return "\n".join(lines)
 
 
@@ -220,18 +232,19 @@ def _export(
     summary = ExportSummary(
         fmt, spec.name, out, rejected_path(out), mapping.model_dump(exclude_defaults=True)
     )
-    with (
-        atomic_path(summary.rejected_path) as tmp,
-        open(tmp, "w", encoding="utf-8", newline="\n") as rejects,
-    ):
-        rows = _rows(records, spec, mapping, summary, rejects, unreadable)
-        if fmt == "hf":
+    with contextlib.ExitStack() as stack:
+        rejects = _RejectFile(summary.rejected_path, stack)
+        # Argilla reviews filter decisions: dropped records go there with their drop reason.
+        rows = _rows(records, spec, mapping, summary, rejects, unreadable, fmt == "argilla")
+        if fmt in _FOLDER_FORMATS:
             table = list(rows)
             if table:
-                _save_hf(table, out)
+                _save_folder(fmt, table, out, mapping)
         else:
             _save_jsonl(rows, out)
-    if fmt == "hf" and not summary.written:  # datasets cannot load an empty saved dataset
+    if not summary.total_rejected:  # no empty file, and none left from an earlier export
+        summary.rejected_path.unlink(missing_ok=True)
+    if fmt in _FOLDER_FORMATS and not summary.written:  # an empty saved dataset cannot load
         raise DataError(
             f"nothing to export to {out}: all {summary.total_rejected} records were rejected; "
             f"see {summary.rejected_path}"
@@ -239,30 +252,44 @@ def _export(
     return summary
 
 
+class _RejectFile:
+    """``<out>.rejected.jsonl``, created (atomically, with the export) at the first rejection."""
+
+    def __init__(self, path: Path, stack: contextlib.ExitStack) -> None:
+        self.path, self._stack = path, stack
+        self._fh: Any = None
+
+    def write(self, line: dict) -> None:
+        if self._fh is None:
+            tmp = self._stack.enter_context(atomic_path(self.path))
+            self._fh = self._stack.enter_context(open(tmp, "w", encoding="utf-8", newline="\n"))  # noqa: SIM115 (closed by the stack)
+        self._fh.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
+
+
 def _rows(
     records: Iterable[Record],
     spec: Format,
     mapping: ExportMapping,
     summary: ExportSummary,
-    rejects: IO[str],
+    rejects: _RejectFile,
     unreadable: _Unreadable | None,
+    keep_dropped: bool = False,
 ) -> Iterator[dict]:
-    def reject(record_id: Any, reason: str, detail: str) -> None:
+    def reject(record_id: Any, reason: str, detail: str, record: Record | None) -> None:
         summary.rejected[reason] += 1
-        line = {"id": record_id, "reason": reason, "detail": detail}
-        rejects.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
+        rejects.write({"id": record_id, "reason": reason, "detail": detail, "record": record})
 
     def drain() -> None:  # the reader reports bad lines while we iterate
         while unreadable is not None and unreadable.pending:
-            reject(*unreadable.pending.popleft())
+            reject(*unreadable.pending.popleft(), None)
 
     for position, record in enumerate(records, 1):
         drain()
         record_id = record.get(ID) or f"#{position}"  # ids from read_records; else position
         try:
-            row, fields = _checked_row(record, spec, mapping)
+            row, fields = _checked_row(record, spec, mapping, keep_dropped)
         except ExportReject as exc:
-            reject(record_id, exc.reason, exc.detail)
+            reject(record_id, exc.reason, exc.detail, record)
             continue
         summary.written += 1
         for role, name in fields.items():
@@ -271,9 +298,11 @@ def _rows(
     drain()
 
 
-def _checked_row(record: Record, spec: Format, mapping: ExportMapping) -> tuple[dict, dict]:
+def _checked_row(
+    record: Record, spec: Format, mapping: ExportMapping, keep_dropped: bool = False
+) -> tuple[dict, dict]:
     dropped = record.get(DROP)
-    if dropped:  # a pipeline filter marked it; training on it would undo the filter
+    if dropped and not keep_dropped:  # training on what a filter dropped undoes the filter
         by = (
             f"{dropped.get('step')}: {dropped.get('reason')}"
             if isinstance(dropped, dict)
@@ -289,6 +318,15 @@ def _save_jsonl(rows: Iterable[dict], out: Path) -> None:
     with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as fh:
         for row in rows:
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _save_folder(fmt: str, rows: list[dict], out: Path, mapping: ExportMapping) -> None:
+    if fmt == "hf":
+        _save_hf(rows, out)
+    else:
+        from synthpipe.train.argilla import save_argilla
+
+        save_argilla(rows, out, mapping)
 
 
 def _save_hf(rows: list[dict], out: Path) -> None:
@@ -313,6 +351,10 @@ def _resolve(fmt: str, mapping: ExportMapping) -> Format:
         )
     if fmt != "hf" and mapping.shape is not None:
         raise UsageError(f"shape applies to format 'hf' only; format {fmt!r} is its own shape")
+    if fmt == "argilla":
+        from synthpipe.train.argilla import ARGILLA
+
+        return ARGILLA
     if fmt == "hf":
         import_datasets()  # fail before reading any input
     spec = FORMATS[_check_shape(mapping.shape or DEFAULT_HF_SHAPE) if fmt == "hf" else fmt]
@@ -347,7 +389,7 @@ def _guess_shape(columns: list[str]) -> str:
 
 
 def _check_out(out: Path, fmt: str) -> None:
-    if fmt == "hf" and out.is_file():
-        raise UsageError(f"{out} is a file; format 'hf' writes a directory")
-    if fmt != "hf" and out.is_dir():
+    if fmt in _FOLDER_FORMATS and out.is_file():
+        raise UsageError(f"{out} is a file; format {fmt!r} writes a directory")
+    if fmt not in _FOLDER_FORMATS and out.is_dir():
         raise UsageError(f"{out} is a directory; format {fmt!r} writes a JSONL file")

@@ -33,7 +33,6 @@ matches set aside, the judge's verdicts) are logged and written to
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -488,9 +487,9 @@ def _source_hash(module) -> str:
     return hashlib.sha256(Path(module.__file__).read_bytes()).hexdigest()[:16]
 
 
-def hits_detail(hits: list[dict]) -> str:
-    """The compact JSON of a record's hits used as the drop detail."""
-    return json.dumps(hits, ensure_ascii=False, separators=(",", ":"))
+def hits_detail(hits: list[dict]) -> list[dict]:
+    """A record's hits as its drop detail: structured, so the ledger holds them as data."""
+    return [dict(hit) for hit in hits]
 
 
 def record_texts(record: Record, fields: list[str]) -> dict[str, str]:

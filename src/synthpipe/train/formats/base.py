@@ -68,6 +68,14 @@ class ExportMapping(BaseModel):
     shape: str | None = Field(
         None, description="row shape for format hf (any other format name); default trl-messages"
     )
+    join: str = Field(
+        "\n\n",
+        description="text between instruction and input when one turn holds both "
+        "(default one blank line)",
+    )
+    label_field: str = Field(
+        "label", description="argilla: field whose values become the label question's options"
+    )
     conversational: bool = Field(
         False,
         description="trl-prompt-completion and dpo: write message lists instead of strings "
@@ -128,11 +136,16 @@ def _message(msg: Any, turn: int, field: str) -> Message:
         )
     out: Message = {
         "role": canonical,
-        "content": msg["content"] if "content" in msg else msg["value"],
+        "content": stripped(msg["content"] if "content" in msg else msg["value"]),
     }
     if msg.get("weight") is not None:  # HF datasets fill absent struct keys with None
         out["weight"] = msg["weight"]
     return out
+
+
+def stripped(value: Any) -> Any:
+    """Text without leading or trailing whitespace; other values as they are (checked later)."""
+    return value.strip() if isinstance(value, str) else value
 
 
 def plain(messages: list[Message]) -> list[Message]:

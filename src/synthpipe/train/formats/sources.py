@@ -22,6 +22,7 @@ from synthpipe.train.formats.base import (
     check_text,
     check_turns,
     normalize_messages,
+    stripped,
 )
 
 INSTRUCTION_FIELDS = ("instruction", "prompt", "question", "text")
@@ -103,22 +104,24 @@ def _pick(record: Record, role: str, explicit: str | None, fallbacks: tuple[str,
 def _text_field(record: Record, field: str) -> str:
     value = record[field]
     check_text(value, f"field {field!r}")
-    return value
+    return value.strip()
 
 
 def _input(record: Record, mapping: ExportMapping, fields: dict[str, str]) -> str:
     field = mapping.input_field or INPUT_FIELD
     value = record.get(field)
-    if value is None or value == "":
+    if value is None or (isinstance(value, str) and not value.strip()):
         return ""  # input is optional
     if not isinstance(value, str):
         raise ExportReject("not_text", f"field {field!r} is {type(value).__name__}, not a string")
     fields["input"] = field
-    return value
+    return value.strip()
 
 
-def _user_text(instruction: str, extra: str) -> str:
-    return f"{instruction}\n\n{extra}" if extra else instruction
+def _user_text(instruction: str, extra: str, join: str) -> str:
+    """One user turn from both parts: generated instructions often end, and inputs start, with
+    a newline, which an unstripped join turned into three."""
+    return f"{instruction}{join}{extra}" if extra else instruction
 
 
 def _instruction_chat(record: Record, mapping: ExportMapping) -> Chat:
@@ -128,7 +131,7 @@ def _instruction_chat(record: Record, mapping: ExportMapping) -> Chat:
     instruction = _text_field(record, instruction_field)
     extra = _input(record, mapping, fields)
     messages = [
-        {"role": "user", "content": _user_text(instruction, extra)},
+        {"role": "user", "content": _user_text(instruction, extra, mapping.join)},
         {"role": "assistant", "content": _text_field(record, output_field)},
     ]
     return Chat(messages, fields, instruction, extra)
@@ -146,7 +149,7 @@ def _add_system(
         messages.insert(0, {"role": "system", "content": _text_field(record, field)})
         fields["system"] = field
     elif mapping.system:
-        messages.insert(0, {"role": "system", "content": mapping.system})
+        messages.insert(0, {"role": "system", "content": mapping.system.strip()})
         fields["system"] = FIXED_SYSTEM
 
 
@@ -156,7 +159,7 @@ def _answer(record: Record, field: str) -> tuple[list[Message] | None, Any]:
     if value is None:
         raise ExportReject("missing_field", f"no field {field!r}")
     if not isinstance(value, list):
-        return None, value
+        return None, stripped(value)
     turns = normalize_messages(value, field)
     if turns[-1]["role"] != "assistant":
         raise ExportReject("last_not_assistant", f"{field!r} ends with a {turns[-1]['role']} turn")
@@ -170,4 +173,5 @@ def _prompt_turns(record: Record, mapping: ExportMapping, fields: dict[str, str]
     if isinstance(record[field], list):
         return normalize_messages(record[field], field)
     extra = _input(record, mapping, fields)
-    return [{"role": "user", "content": _user_text(_text_field(record, field), extra)}]
+    text = _user_text(_text_field(record, field), extra, mapping.join)
+    return [{"role": "user", "content": text}]
