@@ -125,6 +125,7 @@ def run(
 
             out.print(format_table(metrics["experiment"]), soft_wrap=True, highlight=False)
         out.print(f"report: [bold]{(result.run_dir / 'report.html').resolve()}[/bold]", soft_wrap=True)
+    _say_target_missed(metrics, silent)
     _refuse_empty(metrics, result.run_dir, allow_empty)
 
 
@@ -449,6 +450,15 @@ def _curate(command, source, out_dir, steps, text_field, fmt, fresh, strict, qui
         _print_funnel(result.metrics)
         out.print(f"outputs in {result.run_dir.resolve()}", soft_wrap=True, highlight=False)
     _refuse_empty(result.metrics, result.run_dir, allow_empty)
+
+
+def _say_target_missed(metrics: dict, silent: bool) -> None:
+    """A run with `target:` that delivered fewer records than asked says so on stderr."""
+    from synthpipe.run.target import shortfall_message
+
+    message = shortfall_message(metrics)
+    if message and not silent:
+        err.print(message, style="bold red", markup=False, soft_wrap=True, highlight=False)
 
 
 def _quietness(quiet: bool, silent: bool) -> bool | str:

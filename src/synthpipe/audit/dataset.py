@@ -23,9 +23,15 @@ from synthpipe.audit.diversity import (
 from synthpipe.audit.embedding_map import embedding_map
 from synthpipe.audit.fidelity import fidelity_report
 from synthpipe.audit.labels import label_counts, label_drift
+from synthpipe.audit.languages import language_report
 from synthpipe.audit.run_facts import contamination_facts, grounding_facts, verification_facts
 from synthpipe.audit.signatures import VENDI_SAMPLE
-from synthpipe.audit.text_side import resolve_embed_side, shared_prompts
+from synthpipe.audit.text_side import (
+    PROMPT_FIELDS,
+    RESPONSE_FIELDS,
+    resolve_embed_side,
+    shared_prompts,
+)
 from synthpipe.data.sampling import evenly_spaced
 
 _log = logging.getLogger("synthpipe.audit")
@@ -63,6 +69,7 @@ def audit_dataset(
     dropped: Sequence[dict] = (),
     embed_field: str = "auto",
     seeds: Sequence[dict] | None = None,
+    language_field: str | None = None,
 ) -> dict[str, Any]:
     """Diversity (+ mode collapse), fidelity vs ``reference``, bias, labels and label drift,
     contamination and factuality (``grounding_score``) facts.
@@ -76,7 +83,9 @@ def audit_dataset(
     skipped, with a note, when ``embed`` is false or MiniLM won't load. Bias
     (:func:`~synthpipe.audit.bias.bias_report`) uses the same samples as diversity; group
     sentiment is included when vaderSentiment is installed. ``seeds`` (records with
-    ``label_field``) anchor the label-drift comparison with the reference.
+    ``label_field``) anchor the label-drift comparison with the reference. With
+    ``language_field``, per-language counts and language mixing
+    (:func:`~synthpipe.audit.languages.language_report`) on the same sample.
     """
     records = list(records)
     idx = evenly_spaced(len(records), sample)
@@ -138,6 +147,8 @@ def audit_dataset(
     audit["contamination"] = contamination_facts(run_metrics, records, dropped)
     audit["factuality"] = grounding_facts(records)
     audit["verification"] = verification_facts(run_metrics, records)
+    if language_field:
+        audit["languages"] = language_report(picked, language_field, ("text", *PROMPT_FIELDS, *RESPONSE_FIELDS))
     return audit
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from synthpipe.audit.languages import language_mixing_row
+
 #: Mode-collapse thresholds used by :func:`~synthpipe.audit.diversity.diversity_report`; a corpus is flagged when ANY
 #: threshold is crossed. Calibrated on 1,000-text corpora (seed 0; the collapsed set is 20 SST-2
 #: sentences repeated to 1,000 with one random adjacent-word swap each; Vendi on the first 300
@@ -116,7 +118,8 @@ _RANK = {"n/a": -1, "green": 0, "amber": 1, "red": 2}
 
 def signatures(audit: dict) -> list[dict[str, Any]]:
     """One traffic-light row per measurable failure signature: mode collapse, fidelity loss,
-    contamination, bias amplification, label drift, factuality signals. Each row:
+    contamination, bias amplification, label drift, factuality signals, and language mixing
+    when the audit has languages (:mod:`~synthpipe.audit.languages`). Each row:
     ``{name, status (green|amber|red|n/a), value, threshold, explanation}``."""
     return [
         _mode_collapse_row(audit),
@@ -125,6 +128,7 @@ def signatures(audit: dict) -> list[dict[str, Any]]:
         _bias_row(audit),
         _label_drift_row(audit),
         _factuality_row(audit),
+        *([language_mixing_row(audit)] if audit.get("languages") else []),  # multilingual audits only
     ]
 
 

@@ -44,6 +44,9 @@ class AuditConfig(StepConfig):
         None, description="seed records the generator started from (path or bundled:...); their labels anchor the label-drift signature"
     )
     sample: int = Field(2000, ge=2, description="audit at most this many evenly spaced records of each set")
+    language_field: str | None = Field(
+        None, description="field holding each record's language code: per-language counts and language mixing"
+    )
 
 
 @register_step("audit")
@@ -91,7 +94,7 @@ class Audit(GlobalStep):
         sample = StreamSample(cfg.sample)  # one pass over the input, bounded memory
         for batch in batches():
             for record in batch:
-                sample.add(_audit_fields(record, cfg.text_field, cfg.label_field, keep))
+                sample.add(_audit_fields(record, cfg.text_field, cfg.label_field, keep, cfg.language_field))
             yield batch
         self._write(ctx, sample.result(), sample.seen)
 
@@ -100,7 +103,8 @@ class Audit(GlobalStep):
 
         cfg = self.config
         audit = audit_dataset(sample, self._reference(), embed=cfg.embed, sample=cfg.sample, seed=ctx.seed,
-                              embed_field=cfg.embed_field, seeds=self._seeds())  # fmt: skip
+                              embed_field=cfg.embed_field, seeds=self._seeds(),
+                              language_field=cfg.language_field)  # fmt: skip
         audit["n_records"] = total
         audit["sample"]["of"] = total
         audit["text_field"], audit["label_field"] = cfg.text_field, cfg.label_field
@@ -151,10 +155,16 @@ def _kept_fields(embed_field: str) -> tuple[str, ...]:
     return (*RESPONSE_FIELDS, *PROMPT_FIELDS, *named, "grounding_score", "contamination", "verification")
 
 
-def _audit_fields(record: dict, text_field: str, label_field: str, keep: tuple[str, ...] = ()) -> dict:
+def _audit_fields(record: dict, text_field: str, label_field: str, keep: tuple[str, ...] = (),
+                  language_field: str | None = None) -> dict:  # fmt: skip
     """The fields the audit reads, text and label under the names it expects, plus ``keep``
-    (response and prompt fields, grounding/contamination/verification facts)."""
+    (response and prompt fields, grounding/contamination/verification facts) and, with
+    `language_field`, what the language report reads."""
     out = {key: record[key] for key in keep if key in record}
+    if language_field:
+        from synthpipe.audit.languages import sample_fields
+
+        out.update(sample_fields(record, language_field), id=record.get("id"))
     out["text"], out["label"] = record.get(text_field), record.get(label_field)
     if text_field in keep:  # the text is also a response field: auto must still see its name
         out[text_field] = record.get(text_field)

@@ -119,6 +119,7 @@ class LLMBridge:
                 "use_cache": pool.cache is not None,
                 "budget": pool.budget.config,
                 "budget_path": pool.budget.path,
+                "batch_registry": pool.batch_registry.path if pool.batch_registry else None,  # mode: batch
             }
             here = self.ray.get_runtime_context().get_node_id()  # the driver's files are here
             server = self.ray.remote(_PoolServer).options(

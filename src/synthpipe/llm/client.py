@@ -7,6 +7,9 @@ request (backend, model, messages, sampling parameters, sample index), never the
 Replies are written to the cache in batches (`ResponseCache.put_buffered`): steps flush the
 run's pool at the end of each batch, so a batch costs one SQLite transaction, not one per reply.
 
+An endpoint in `mode: batch` sends what the cache cannot answer through the provider's batch
+API (llm/batch/): the cache key is the line's custom_id, and replies land in the same cache.
+
 Two failures stop being quiet here: a reply cut at max_tokens (cached or not) is asked again
 once with a larger budget, then raised as `TruncatedReply`; and an endpoint that no request
 has ever reached, whose requests all fail to connect, stops the run (`EndpointUnreachable`).
@@ -24,6 +27,8 @@ from dataclasses import dataclass, field
 
 from synthpipe.errors import UsageError
 from synthpipe.llm.backend import LLMBackend
+from synthpipe.llm.batch.queue import BatchQueue
+from synthpipe.llm.batch.registry import BatchRegistry
 from synthpipe.llm.budget import Budget
 from synthpipe.llm.cache import ResponseCache
 from synthpipe.llm.config import LLMConfig
@@ -54,6 +59,16 @@ class UsageStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float = 0.0
+    # batch mode (llm/batch/): provider batches and their lines
+    batches_submitted: int = 0
+    batches_running: int = 0  # being polled now
+    batches_completed: int = 0  # ended and read
+    batches_reattached: int = 0  # sent by an earlier, interrupted run and waited on here
+    batch_lines: int = 0  # lines sent (a retried line counts again)
+    batch_lines_processed: int = 0  # lines the provider reports processed (polled while batches run)
+    batch_lines_done: int = 0  # replies read from batches
+    batch_lines_retried: int = 0
+    batch_lines_failed: int = 0  # given up: their records drop as llm_error
     started: float = field(default_factory=time.monotonic)
 
     def summary(self) -> dict:
@@ -71,7 +86,17 @@ class UsageStats:
             "cost": round(self.cost, 6),
             "requests_per_s": round(self.requests / elapsed, 2),
             "tokens_per_s": round((self.prompt_tokens + self.completion_tokens) / elapsed, 1),
+            **({"batch": self.batch_summary()} if self.batches_submitted or self.batches_reattached else {}),
         }
+
+    def batch_summary(self) -> dict:
+        return {name: getattr(self, name) for name in _BATCH_COUNTERS}
+
+
+_BATCH_COUNTERS = (
+    "batches_submitted", "batches_running", "batches_completed", "batches_reattached",
+    "batch_lines", "batch_lines_processed", "batch_lines_done", "batch_lines_retried", "batch_lines_failed",
+)  # fmt: skip
 
 
 class LLMClient:
@@ -84,6 +109,7 @@ class LLMClient:
         budget: Budget | None = None,
         backend: LLMBackend | None = None,
         on_update: Callable[[str, UsageStats], None] | None = None,
+        batch_registry: BatchRegistry | None = None,
     ):
         self.name = name
         self.config = config
@@ -106,6 +132,7 @@ class LLMClient:
         # the start for a backend that cannot constrain decoding (the schema goes into the prompt)
         asks = config.response_format in ("auto", "json_schema") and self.backend.supports_response_format
         self.response_format_ok: bool | None = None if asks else False
+        self.batch_queue = BatchQueue(self, batch_registry) if config.mode == "batch" else None
 
     # -- plain chat ---------------------------------------------------------------------
     async def chat(self, request: ChatRequest, sample_index: int = 0) -> ChatResponse:
@@ -133,10 +160,13 @@ class LLMClient:
         raise _truncated(again, larger, f"asked again after stopping at max_tokens={limit}")
 
     async def _cached_chat(self, request: ChatRequest, sample_index: int) -> ChatResponse:
-        key = ResponseCache.key(self._identity, request, sample_index) if self.cache else None
-        if key is not None and (hit := self.cache.get(key)) is not None:
+        batch = self.batch_queue is not None
+        key = ResponseCache.key(self._identity, request, sample_index) if self.cache or batch else None
+        if self.cache is not None and (hit := self.cache.get(key)) is not None:
             self._count(cached=1)
             return hit
+        if self.batch_queue is not None:  # the queue caches what its batches return
+            return await self.batch_queue.ask(key, request)
         response = await self._call_with_retries(request)
         if key is not None:
             self.cache.put_buffered(key, response, model=self.config.model)
@@ -176,7 +206,7 @@ class LLMClient:
                     raise UsageError(f"LLM endpoint {self.name!r} ({self.config.model}): {exc}{_hint(self.config)}") from None
                 raise
             self._reached = True
-            self._charge(response)
+            self.charge(response)
             return response
         self._count(failures=1)
         self._check_reachable(last)
@@ -236,9 +266,10 @@ class LLMClient:
         return ChatRequest([*head, prompted], request.params, request.n, None)
 
     # -- accounting -----------------------------------------------------------------------
-    def _charge(self, response: ChatResponse) -> None:
+    def charge(self, response: ChatResponse, *, batch: bool = False) -> None:
+        """Count a paid reply; `batch`: at the batch rate."""
         usage = response.usage
-        cost = self.config.cost(usage.prompt_tokens, usage.completion_tokens)
+        cost = self.config.cost(usage.prompt_tokens, usage.completion_tokens, batch=batch)
         self.budget.charge(usage.total, cost)
         self._count(requests=1, prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens, cost=cost)
 
@@ -248,6 +279,15 @@ class LLMClient:
                 setattr(self.stats, name, getattr(self.stats, name) + delta)
         if self.on_update is not None:
             self.on_update(self.name, self.stats)
+
+    def count_batch(self, **deltas: int) -> None:
+        self._count(**deltas)
+
+    def count_failure(self) -> None:
+        self._count(failures=1)
+
+    def count_retry(self) -> None:
+        self._count(retries=1)
 
     async def aclose(self) -> None:
         await self.backend.aclose()
@@ -288,6 +328,10 @@ def make_backend(config: LLMConfig) -> LLMBackend:
         from synthpipe.llm.openai_backend import OpenAIBackend
 
         return OpenAIBackend(config)
+    if config.backend == "anthropic":
+        from synthpipe.llm.anthropic_backend import AnthropicBackend
+
+        return AnthropicBackend(config)
     if config.backend == "transformers":
         from synthpipe.llm.transformers_backend import TransformersBackend
 

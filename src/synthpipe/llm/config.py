@@ -11,20 +11,25 @@ from synthpipe.llm.local_models import model_requirements
 #: optional modules each backend imports (see `synthpipe.importing`); checked when a pipeline is built
 BACKEND_REQUIRES: dict[str, tuple[str, ...]] = {
     "openai": (),
+    "anthropic": (),
     "transformers": ("torch", "transformers"),
     "vllm": ("vllm",),
 }
 #: how to get vLLM: the extra alone is not enough
 VLLM_HINT = "it needs a GPU and `pip install synthpipe[vllm]`"
+#: HTTP backends and an example base_url for each
+_HTTP_URLS = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com/v1"}
 
 
 class LLMConfig(BaseModel):
     """One endpoint. The API key is never here: only the name of the variable that holds it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    backend: Literal["openai", "transformers", "vllm"] = Field("openai", description="which backend serves it")
+    backend: Literal["openai", "anthropic", "transformers", "vllm"] = Field("openai", description="which backend serves it")
     model: str = Field(description="model name (openai/vllm) or local model directory (transformers)")
-    base_url: str | None = Field(None, description="OpenAI-compatible base URL, e.g. http://localhost:8000/v1")
+    base_url: str | None = Field(
+        None, description="base URL, e.g. http://localhost:8000/v1 (openai) or https://api.anthropic.com/v1 (anthropic)"
+    )
     api_key_env: str | None = Field(None, description="name of the environment variable holding the API key")
     max_concurrency: int = Field(16, ge=1, description="requests in flight at once, shared by every step")
     requests_per_minute: float | None = Field(None, gt=0, description="rate limit shared by every step")
@@ -44,6 +49,25 @@ class LLMConfig(BaseModel):
     )
     price_per_1k_input: float = Field(0.0, ge=0, description="cost per 1,000 prompt tokens (for the budget)")
     price_per_1k_output: float = Field(0.0, ge=0, description="cost per 1,000 completion tokens")
+    price_per_1k_input_batch: float | None = Field(
+        None, ge=0, description="batch mode: cost per 1,000 prompt tokens; unset = the online price (never under-counts)"
+    )
+    price_per_1k_output_batch: float | None = Field(
+        None, ge=0, description="batch mode: cost per 1,000 completion tokens; unset = the online price"
+    )
+    # batch mode (openai / anthropic): requests go through the provider's batch API
+    mode: Literal["online", "batch"] = Field("online", description="online: one request each; batch: the batch API")
+    batch_max_lines: int = Field(
+        10_000, ge=1, le=50_000, description="a batch is sent once this many requests wait (providers cap 50k / 100k)"
+    )
+    batch_flush_s: float = Field(2.0, gt=0, description="...or once no new request arrived for this long")
+    batch_poll_s: float = Field(10.0, gt=0, description="first wait between status polls; grows 1.5x per poll")
+    batch_poll_max_s: float = Field(120.0, gt=0, description="longest wait between status polls")
+    batch_retry: Literal["batch", "online"] = Field(
+        "batch", description="where failed, expired or canceled batch lines are asked again"
+    )
+    batch_max_retries: int = Field(2, ge=0, description="retries of a failed batch line; then the record drops (llm_error)")
+    anthropic_version: str = Field("2023-06-01", description="anthropic: the anthropic-version header")
     # local backends
     device: str = Field("cpu", description="transformers/vllm: cpu, cuda, cuda:0 ...")
     batch_size: int = Field(8, ge=1, description="transformers/vllm: requests generated together")
@@ -51,8 +75,10 @@ class LLMConfig(BaseModel):
 
     @model_validator(mode="after")
     def _openai_needs_url(self) -> LLMConfig:
-        if self.backend == "openai" and not self.base_url:
-            raise ValueError("backend 'openai' needs base_url (e.g. https://api.openai.com/v1)")
+        if self.backend in _HTTP_URLS and not self.base_url:
+            raise ValueError(f"backend {self.backend!r} needs base_url (e.g. {_HTTP_URLS[self.backend]})")
+        if self.mode == "batch" and self.backend not in _HTTP_URLS:
+            raise ValueError(f"mode 'batch' needs backend 'openai' or 'anthropic', not {self.backend!r}")
         return self
 
     def requirements(self) -> tuple[str, ...]:
@@ -65,8 +91,13 @@ class LLMConfig(BaseModel):
         """What makes two endpoints answer alike: enters cache keys and step fingerprints."""
         return {"backend": self.backend, "model": self.model}
 
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
-        return prompt_tokens / 1000 * self.price_per_1k_input + completion_tokens / 1000 * self.price_per_1k_output
+    def cost(self, prompt_tokens: int, completion_tokens: int, *, batch: bool = False) -> float:
+        """What the tokens cost; `batch`: at the batch rate (the online one where none is set)."""
+        price_in, price_out = self.price_per_1k_input, self.price_per_1k_output
+        if batch:
+            price_in = price_in if self.price_per_1k_input_batch is None else self.price_per_1k_input_batch
+            price_out = price_out if self.price_per_1k_output_batch is None else self.price_per_1k_output_batch
+        return prompt_tokens / 1000 * price_in + completion_tokens / 1000 * price_out
 
 
 class BudgetConfig(BaseModel):

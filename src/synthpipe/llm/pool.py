@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from synthpipe.errors import UsageError
+from synthpipe.llm.batch.registry import BatchRegistry
 from synthpipe.llm.budget import Budget
 from synthpipe.llm.cache import ResponseCache, default_cache_path
 from synthpipe.llm.client import LLMClient, UsageStats
@@ -25,8 +26,11 @@ class LLMPool:
         budget: BudgetConfig | None = None,
         budget_path: Path | None = None,
         on_update: Callable[[str, UsageStats], None] | None = None,
+        batch_registry: Path | None = None,
     ):
         self.configs = configs
+        # endpoints in mode: batch record their provider batches here (a killed run re-attaches)
+        self.batch_registry = BatchRegistry(batch_registry) if batch_registry else None
         self.cache = ResponseCache(cache_path or default_cache_path()) if use_cache else None
         self.budget = Budget(budget, budget_path)
         self.on_update = on_update
@@ -44,7 +48,8 @@ class LLMPool:
                     f"`api_key_env` (e.g. -s llms.{name}.api_key_env=null) for servers without keys"
                 )
             self.clients[name] = LLMClient(
-                name, self.configs[name], cache=self.cache, budget=self.budget, on_update=self.on_update
+                name, self.configs[name], cache=self.cache, budget=self.budget, on_update=self.on_update,
+                batch_registry=self.batch_registry,
             )
         return self.clients[name]
 

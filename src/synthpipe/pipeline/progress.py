@@ -77,7 +77,7 @@ class RichProgress(NullProgress):
 
     def llm_update(self, endpoint: str, stats) -> None:
         """One line per LLM endpoint: requests/s, tokens/s, retries, failures, replies cut at
-        max_tokens, cache hits, cost."""
+        max_tokens, cache hits, cost; in batch mode also batches sent / running / done and lines."""
         key = f"llm:{endpoint}"
         now = time.monotonic()
         if key in self._llm_shown and now - self._llm_shown[key] < 0.2:
@@ -90,6 +90,13 @@ class RichProgress(NullProgress):
             f"{s['tokens_per_s']:,.0f}/s  {s['retries']} retries  {s['failures']} failed  "
             f"{s['truncated']} truncated  {cached}  ${s['cost']:.4f}"
         )
+        if (b := s.get("batch")) is not None:  # mode: batch
+            note += (
+                f"  batches {b['batches_submitted']} sent {b['batches_running']} running {b['batches_completed']} done"
+                f" ({b['batches_reattached']} re-attached)  lines {b['batch_lines_processed']:,} processed"
+                f" {b['batch_lines_done']:,}/{b['batch_lines']:,} read"
+                f" {b['batch_lines_retried']} retried {b['batch_lines_failed']} failed"
+            )
         if key not in self.tasks:
             self.tasks[key] = self.bars.add_task(key, total=None, step=key, rate="", note=note)
         self.bars.update(self.tasks[key], note=note)

@@ -108,12 +108,18 @@ class Pipeline:
     def uses_llm(self) -> bool:
         return any(getattr(s, "uses_llm", False) for s in self.steps.values())
 
-    def plan(self, run_dir: RunDir) -> list[PlannedStep]:
-        """Fingerprints chain: each step's depends on its config, code and everything before."""
+    def plan(
+        self, run_dir: RunDir, steps: dict[str, Step] | None = None, global_salt: str | None = None
+    ) -> list[PlannedStep]:
+        """Fingerprints chain: each step's depends on its config, code and everything before.
+        `steps` replaces the pipeline's own; `global_salt` enters the fingerprint from the
+        first global step on (a target run's round sizes: the source segment stays reusable)."""
         planned, fingerprint, upstream = [], "", None
         env = {"llms": self.recipe.llms}
         recipe = self.recipe
-        for index, (name, step) in enumerate(self.steps.items()):
+        for index, (name, step) in enumerate((steps or self.steps).items()):
+            if global_salt and step.kind == "global" and all(p.step.kind != "global" for p in planned):
+                fingerprint = _hash([fingerprint, "rounds", global_salt])
             fingerprint = step.fingerprint(fingerprint, recipe.seed, env)
             replay = SourceReplay(step, StepContext(name, seed=recipe.seed, batch_size=recipe.batch_size))
             checkpoint = run_dir.checkpoint(index, name, fingerprint, storage=storage_of(step), durable=recipe.durable,
@@ -169,6 +175,12 @@ class Pipeline:
             run_dir.close()
 
     def _run(self, run_dir: RunDir, strict: bool, progress) -> RunResult:
+        if self.recipe.target is not None:  # rounds until N records survive (run/target.py)
+            from synthpipe.run.target_run import run_to_target
+
+            _write_recipe(run_dir, self.recipe)
+            with _frozen_heap():
+                return RunResult(run_dir.root, run_to_target(self, run_dir, strict, progress))
         started = time.time()
         plan = self.plan(run_dir)
         if self.recipe.experiment is not None:  # a bad experiment fails now, not after the run
@@ -195,7 +207,7 @@ class Pipeline:
         llm_metrics = None
         executor_name, address = self._executor
         executor = make_executor(executor_name, workers=self.recipe.workers,
-                                 max_inflight=self.recipe.max_inflight, address=address)  # fmt: skip
+                                 max_inflight=self._max_inflight(), address=address)  # fmt: skip
         spill = RecordSpill(run_dir.root / ".spill", [p.name for p in plan])  # the outputs, as batches finish
         try:
             with progress, _frozen_heap():
@@ -225,6 +237,15 @@ class Pipeline:
         run_dir.write_json(run_dir.state_path, {**state, "status": "finished", "finished": _now()})
         return RunResult(run_dir.root, metrics)
 
+    def _max_inflight(self) -> int:
+        """The recipe's max_inflight; unset, enough record batches to fill a provider batch
+        when an endpoint is in batch mode (see llm/batch/queue.py)."""
+        if "max_inflight" in self.recipe.model_fields_set or not self.recipe.llms:
+            return self.recipe.max_inflight
+        from synthpipe.llm.batch.queue import inflight_for_batches
+
+        return inflight_for_batches(dict(self.recipe.llms), self.recipe.batch_size, self.recipe.max_inflight)
+
     def _llm_pool(self, run_dir: RunDir, progress) -> LLMPool | None:
         if not self.recipe.llms:
             return None
@@ -238,6 +259,7 @@ class Pipeline:
             budget=self.recipe.budget,
             budget_path=run_dir.root / "llm_budget.json",
             on_update=getattr(progress, "llm_update", None),
+            batch_registry=run_dir.root / "llm_batches.jsonl",
         )
 
     def _context(self, p: PlannedStep, run_dir: RunDir, strict: bool, pool: LLMPool | None) -> StepContext:

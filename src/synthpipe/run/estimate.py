@@ -5,7 +5,8 @@ reused by the real run) and the first LLM step's input count is exact. For it, e
 is rendered and looked up in the response cache: its request count, prompt tokens and cache
 hits are exact. Later LLM steps are upper bounds (every record assumed to survive), with
 prompt sizes extrapolated from the first step. Completion tokens are always the `max_tokens`
-upper bound. Tokens are estimated at 4 characters per token.
+upper bound. Tokens are estimated at 4 characters per token. An endpoint in `mode: batch`
+is priced at its batch rate (the online rate where no batch price is set).
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def estimate_run(pipeline: Any, run_dir: Any, make_ctx, pool: Any) -> dict:
         extra = requests - row.get("first_requests", 0)
         row["prompt_tokens"] += int(extra * (avg_prompt or _template_tokens(p.step)))
         row["completion_tokens_max"] = requests * p.step.config.max_tokens
-        row["cost_max"] = round(llm.cost(row["prompt_tokens"], row["completion_tokens_max"]), 4)
+        row["mode"] = llm.mode  # batch: priced at the batch rate (price_per_1k_*_batch)
+        row["cost_max"] = round(llm.cost(row["prompt_tokens"], row["completion_tokens_max"], batch=llm.mode == "batch"), 4)
         row["exact"] = not rows and records is not None
         rows.append(row)
         if p.step.kind == "map":

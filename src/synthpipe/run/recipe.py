@@ -31,6 +31,7 @@ from synthpipe.pipeline.registry import get_step_class, suggest
 from synthpipe.pipeline.step import Step
 from synthpipe.run.columns import default_key, field_key, missing_columns
 from synthpipe.run.overrides import apply_override
+from synthpipe.run.target import TargetConfig, target_problem
 from synthpipe.run.templates import template_problems
 from synthpipe.run.yaml_lines import load_with_lines
 
@@ -65,6 +66,9 @@ class Recipe(BaseModel):
     steps: dict[str, dict[str, Any]] = Field(min_length=1)
     experiment: ExperimentConfig | None = Field(
         None, description="after the run: train on data variants, evaluate on real held-out data"
+    )
+    target: TargetConfig | None = Field(
+        None, description="generate in rounds until this many records survive every step (see run.target)"
     )
 
     def build_steps(self) -> dict[str, Step]:
@@ -112,6 +116,7 @@ def parse_recipe(text: str, source: str = "<recipe>", overrides=()) -> Recipe:
     except Exception:  # a step that cannot be built says why when the pipeline is built
         return recipe
     problems = _check_columns(recipe, steps, where) + template_problems(recipe.steps, steps, where)
+    problems += _check_target(recipe, steps, where)
     if problems:
         raise RecipeError(source, problems)
     return recipe
@@ -204,6 +209,15 @@ def _check_shape(steps: dict, where: _Locator) -> list[str]:
         if kind == "source":
             problems.append(f"{where(('steps', name))}: only the first step may be a source")
     return problems
+
+
+def _check_target(recipe: Recipe, steps: dict[str, Step], where: _Locator) -> list[str]:
+    """A `target` needs a source that can generate more (see `run.target`)."""
+    if recipe.target is None:
+        return []
+    name, source = next(iter(steps.items()))
+    problem = target_problem(name, source)
+    return [f"{where(('target',))}: {problem}"] if problem else []
 
 
 def _check_columns(recipe: Recipe, steps: dict[str, Step], where: _Locator) -> list[str]:
