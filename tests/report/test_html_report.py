@@ -399,3 +399,15 @@ def test_audit_stores_what_the_report_compares() -> None:
     m = embedding_map(rng.normal(size=(30, 8)), rng.normal(size=(4, 8)), max_points=10, texts=(texts, ["r"] * 4))
     assert len(m["synthetic"]) == len(m["snippets"]["synthetic"]) == 10 and len(m["snippets"]["reference"]) == 4
     assert m["snippets"]["synthetic"][1].startswith("text number 3") and len(m["snippets"]["synthetic"][1]) == 80
+
+
+def test_a_target_run_says_what_it_delivered_on_the_first_screen(run_metrics) -> None:
+    from synthpipe.report.run_report import render_run_report
+
+    metrics = {**run_metrics["metrics"], "target": {"requested": 5000, "kept": 913, "reached": False, "rounds": 1,
+                                                    "why": "max_rounds (1) reached"}}  # fmt: skip
+    page = render_run_report(metrics, run_metrics["kept"], _dropped())
+    header = page[: page.index("</header>")]
+    assert "913 of 5,000 in 1 round(s), missed: max_rounds (1) reached" in header
+    reached = {**metrics, "target": {**metrics["target"], "kept": 5000, "reached": True, "rounds": 2}}
+    assert "5,000 of 5,000 in 2 round(s)<" in render_run_report(reached, run_metrics["kept"], _dropped())

@@ -235,6 +235,7 @@ def header_html(
     recipe = run.get("recipe")
     facts = [
         ("Made by", _made_by(steps, models)),
+        ("Target", _target(metrics.get("target"))),
         ("Recipe", Path(str(recipe)).name if recipe else None),  # a name: never the machine's path
         ("Started", _date(run.get("started")) if run.get("started") else None),
         ("Duration", None if run.get("duration_s") is None else _duration(run["duration_s"])),
@@ -264,6 +265,14 @@ def header_html(
         f'<header><p class="eyebrow">synthpipe run report</p><h1>{name}</h1>'
         f'<dl class="meta">{meta}</dl><div class="cards">{tiles}</div>{verdict}</header>'
     )
+
+
+def _target(block: dict | None) -> str | None:
+    """A `target:` run's outcome: kept of requested, rounds, and why it fell short."""
+    if not block:
+        return None
+    made = f"{block['kept']:,} of {block['requested']:,} in {block['rounds']} round(s)"
+    return made if block["reached"] else f"{made}, missed: {block['why']}"
 
 
 def _top_reasons(reasons: dict, k: int = 3) -> str:
