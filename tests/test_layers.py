@@ -14,7 +14,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 BASE = {"errors", "importing"}
-STEP_DEPS = BASE | {"data", "text", "embeddings", "llm", "pipeline"}
+STEP_DEPS = BASE | {"data", "text", "embeddings", "llm", "pipeline", "tools"}
 STEP_PACKAGES = ("generate", "procedural", "verify", "curate", "audit")
 #: package -> the packages it may import (its own package and the root `synthpipe` always may).
 ALLOWED: dict[str, set[str]] = {
@@ -24,6 +24,7 @@ ALLOWED: dict[str, set[str]] = {
     "text": BASE,
     "embeddings": BASE | {"data"},
     "llm": BASE | {"data"},
+    "tools": BASE | {"data"},
     "pipeline": BASE | {"data"},
     **{p: STEP_DEPS for p in STEP_PACKAGES},
     "executors": BASE | {"data", "llm", "pipeline"},

@@ -542,7 +542,7 @@ def _verify_summary(result) -> dict:
 def export(
     source: Annotated[Path, typer.Argument(help="Records to export (e.g. a run's kept.jsonl).")],
     out_path: Annotated[Path, typer.Option("--out", "-o", help="Output file (a directory for --format hf or argilla).")],
-    fmt: Annotated[str, typer.Option("--format", help="openai, trl-messages, trl-prompt-completion, sharegpt, alpaca, dpo, hf, or argilla (a folder for rg.Dataset.from_disk).")],
+    fmt: Annotated[str, typer.Option("--format", help="openai, trl-messages, trl-prompt-completion, sharegpt, alpaca, dpo, hf, or argilla (a folder for rg.Dataset.from_disk); tool-use trajectories: openai-tools, trl-tools, sharegpt-tools.")],
     shape: Annotated[str | None, typer.Option(help="Row shape of --format hf \\[default: trl-messages].")] = None,
     instruction_field: Annotated[str | None, typer.Option(help="Field with the user turn \\[default: instruction, prompt, question, text].")] = None,
     input_field: Annotated[str | None, typer.Option(help="Optional extra input joined to the user turn \\[default: input].")] = None,

@@ -37,7 +37,10 @@ from typing import Any
 
 from aiohttp import web
 
-Responder = Callable[[dict[str, Any]], "str | list[str] | Awaitable[str | list[str]]"]
+# A reply is a text, or a message dict ({"content": ..., "tool_calls": [...]}: an assistant that
+# calls tools, answered with finish_reason "tool_calls"); a list gives one per sample (n).
+Reply = "str | dict[str, Any]"
+Responder = Callable[[dict[str, Any]], "Reply | list[Reply] | Awaitable[Reply | list[Reply]]"]
 
 # Order matters: a draw in [0, 1) walks these cumulatively (see FaultPlan.draw); new kinds go
 # last, so a plan without them draws what it drew before.
@@ -165,6 +168,15 @@ def _words(text: str) -> int:
     return len(text.split())
 
 
+def _choice(index: int, reply: str | dict[str, Any], finish_reason: str) -> dict[str, Any]:
+    """One choice; a dict reply is the message (tool_calls given: finish_reason "tool_calls")."""
+    if isinstance(reply, str):
+        return {"index": index, "message": {"role": "assistant", "content": reply}, "finish_reason": finish_reason}
+    message = {"role": "assistant", "content": None, **reply}
+    reason = "tool_calls" if message.get("tool_calls") and finish_reason == "stop" else finish_reason
+    return {"index": index, "message": message, "finish_reason": reason}
+
+
 def _error(status: int, message: str, **headers: str) -> web.Response:
     payload = {"error": {"message": message, "type": "invalid_request_error", "code": None}}
     return web.json_response(payload, status=status, headers=headers or None)
@@ -178,8 +190,13 @@ def _validate(body: dict[str, Any]) -> str | None:
     if not isinstance(messages, list) or not messages:
         return "'messages' must be a non-empty list"
     for i, m in enumerate(messages):
-        if not (isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)):
+        calls = isinstance(m, dict) and m.get("role") == "assistant" and m.get("tool_calls")
+        if not (isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)) and not (
+            calls and m.get("content") is None  # an assistant turn that only called tools
+        ):
             return f"messages[{i}] must be an object with string 'role' and 'content'"
+    if "tools" in body and not isinstance(body["tools"], list):
+        return "'tools' must be a list"
     n = body.get("n", 1)
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         return "'n' must be a positive integer"
@@ -443,7 +460,7 @@ class ScriptedOpenAIServer:
                 result = await result
         except Exception as exc:
             return _error(500, f"responder raised {type(exc).__name__}: {exc}")
-        texts = [result] * n if isinstance(result, str) else list(result)
+        texts = [result] * n if isinstance(result, str | dict) else list(result)
         if len(texts) != n:
             return _error(500, f"responder returned {len(texts)} texts for n={n}")
         return texts
@@ -451,12 +468,9 @@ class ScriptedOpenAIServer:
     def _completion(
         self, body: dict[str, Any], texts: list[str], key: str, attempt: int, finish_reason: str = "stop"
     ) -> dict[str, Any]:
-        prompt_tokens = sum(_words(m["content"]) for m in body["messages"])
-        completion_tokens = sum(_words(t) for t in texts)
-        choices = [
-            {"index": i, "message": {"role": "assistant", "content": t}, "finish_reason": finish_reason}
-            for i, t in enumerate(texts)
-        ]
+        prompt_tokens = sum(_words(m["content"] or "") for m in body["messages"])
+        completion_tokens = sum(_words(t if isinstance(t, str) else json.dumps(t)) for t in texts)
+        choices = [_choice(i, t, finish_reason) for i, t in enumerate(texts)]
         return {
             "id": f"chatcmpl-{key}-{attempt}",
             "object": "chat.completion",

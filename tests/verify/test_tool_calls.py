@@ -13,20 +13,20 @@ import pytest
 
 from synthpipe.errors import UsageError
 from synthpipe.pipeline.step import StepContext
-from synthpipe.verify import example_tools
+from synthpipe.tools import example_tools
+from synthpipe.tools.calls import parse_tool_calls
+from synthpipe.tools.registry import (
+    BUNDLED_TOOLS,
+    ToolRegistry,
+    resolve_tools_path,
+    schema_from_function,
+)
 from synthpipe.verify.tool_calls import (
     ToolCallError,
     ToolCallVerifier,
     ToolExecutor,
     VerifyToolCalls,
     compare_expected,
-    parse_tool_calls,
-)
-from synthpipe.verify.tool_registry import (
-    BUNDLED_TOOLS,
-    ToolRegistry,
-    resolve_tools_path,
-    schema_from_function,
 )
 
 EXAMPLE = "bundled:example_tools.json"
@@ -310,19 +310,19 @@ SHAPES = {
 @pytest.mark.parametrize("shape", SHAPES)
 def test_parse_shapes(shape):
     calls = parse_tool_calls(SHAPES[shape])
-    assert [(c.name, c.arguments) for c in calls] == [("get_capital", {"country": "Japan"})]
+    assert [(c["name"], c["arguments"]) for c in calls] == [("get_capital", {"country": "Japan"})]
 
 
 def test_parse_several_calls():
     tags = '<tool_call>{"name": "a", "arguments": {}}</tool_call>\n<tool_call>{"name": "b"}'
-    assert [c.name for c in parse_tool_calls(tags)] == ["a", "b"]
+    assert [c["name"] for c in parse_tool_calls(tags)] == ["a", "b"]
     lines = '{"name": "a", "arguments": {"x": 1}}\n{"name": "b", "arguments": {"y": 2}}'
-    assert [(c.name, c.arguments) for c in parse_tool_calls(lines)] == [
+    assert [(c["name"], c["arguments"]) for c in parse_tool_calls(lines)] == [
         ("a", {"x": 1}),
         ("b", {"y": 2}),
     ]
     fences = '```json\n{"name": "a"}\n```\nthen\n```json\n[{"name": "b"}, {"name": "c"}]\n```'
-    assert [c.name for c in parse_tool_calls(fences)] == ["a", "b", "c"]
+    assert [c["name"] for c in parse_tool_calls(fences)] == ["a", "b", "c"]
     with pytest.raises(ToolCallError) as info:
         parse_tool_calls(42)
     assert (info.value.reason, info.value.message) == (

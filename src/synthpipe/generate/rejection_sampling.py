@@ -49,8 +49,10 @@ class RejectionSamplingConfig(LLMTaskConfig):
         {"step": "verify_math"},
         description="the verify step and its config, e.g. {step: verify_math, gold_field: final_answer}",
     )
-    kind: Literal["math", "code", "text"] = Field(
-        "math", description="bundled prompt and candidate parsing: math (#### answer), code (```python block), text"
+    kind: Literal["math", "code", "plan", "text"] = Field(
+        "math",
+        description="bundled prompt and candidate parsing: math (#### answer), code (```python block), "
+        "plan (one action per line, for verify_plan), text (the math prompt, the reply as it is)",
     )
     keep: Literal["first", "distinct", "all"] = Field(
         "first", description="kept candidates per record: the first verified, every distinct one (RFT), or all"

@@ -11,6 +11,7 @@ from synthpipe.llm.types import ChatRequest, ChatResponse
 
 class LLMBackend(ABC):
     supports_response_format: bool = False  # server-side JSON schema / guided decoding
+    supports_tools: bool = False  # the OpenAI `tools` API; else tools go into the prompt (llm/tool_prompt.py)
 
     def __init__(self, config: LLMConfig):
         self.config = config

@@ -1,7 +1,7 @@
 """Content-addressed LLM response cache in one SQLite file.
 
 A key is the hash of everything that decides what a model answers (endpoint identity,
-messages, sampling params, n, response_format, sample index) and nothing that does not
+messages, sampling params, n, response_format, tools and tool_choice, sample index) and nothing that does not
 (base_url, API keys). Raw responses are stored; parsing happens after the cache, so a
 parser fix never needs a cache wipe.
 
@@ -103,6 +103,9 @@ class ResponseCache:
             "response_format": request.response_format,
             "sample": sample_index,
         }
+        if request.tools is not None:  # only then: keys of requests without tools stay as they were
+            payload["tools"] = request.tools
+            payload["tool_choice"] = request.tool_choice
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

@@ -18,12 +18,13 @@ has ever reached, whose requests all fail to connect, stops the run (`EndpointUn
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from synthpipe.errors import UsageError
 from synthpipe.llm.backend import LLMBackend
@@ -34,6 +35,7 @@ from synthpipe.llm.cache import ResponseCache
 from synthpipe.llm.config import LLMConfig
 from synthpipe.llm.limiter import limiter_for
 from synthpipe.llm.structured import StructuredOutput
+from synthpipe.llm.tool_prompt import parse_prompted, prompted_request
 from synthpipe.llm.types import (
     ChatRequest,
     ChatResponse,
@@ -135,11 +137,24 @@ class LLMClient:
         self.batch_queue = BatchQueue(self, batch_registry) if config.mode == "batch" else None
 
     # -- plain chat ---------------------------------------------------------------------
+    @property
+    def native_tools(self) -> bool:
+        """Requests with `tools` go to the server's tools API (else: described in the prompt)."""
+        return self.backend.supports_tools and self.config.tool_calling == "native"
+
     async def chat(self, request: ChatRequest, sample_index: int = 0) -> ChatResponse:
         """One response, from the cache or the backend (retrying what can be retried).
 
         A reply cut at max_tokens is asked again once with max_tokens times
-        `truncation_retry_factor`; cut again (or refused), it raises `TruncatedReply`."""
+        `truncation_retry_factor`; cut again (or refused), it raises `TruncatedReply`.
+
+        A request with `tools` to an endpoint without native tool calling is asked with the
+        tools in the prompt and its <tool_call> tags parsed into `tool_calls` (tool_prompt.py)."""
+        if request.tools is not None and not self.native_tools:
+            return parse_prompted(await self._chat(prompted_request(request), sample_index))
+        return await self._chat(request, sample_index)
+
+    async def _chat(self, request: ChatRequest, sample_index: int) -> ChatResponse:
         response = await self._cached_chat(request, sample_index)
         if not response.truncated:
             return response
@@ -304,7 +319,7 @@ def _hint(config: LLMConfig) -> str:
 
 def _with_max_tokens(request: ChatRequest, max_tokens: int) -> ChatRequest:
     params = request.params.model_copy(update={"max_tokens": max_tokens})
-    return ChatRequest(request.messages, params, request.n, request.response_format)
+    return replace(request, params=params)
 
 
 def _truncated(response: ChatResponse, limit: int, note: str = "") -> TruncatedReply:
@@ -317,8 +332,10 @@ def _truncated(response: ChatResponse, limit: int, note: str = "") -> TruncatedR
 
 
 def _estimate_tokens(request: ChatRequest) -> int:
-    """Prompt (about 4 characters a token) plus the most the reply may use."""
+    """Prompt (about 4 characters a token; tool schemas count too) plus the most the reply may use."""
     chars = sum(len(m.get("content") or "") for m in request.messages)
+    if request.tools:
+        chars += len(json.dumps(request.tools))
     return chars // 4 + request.params.max_tokens * request.n
 
 

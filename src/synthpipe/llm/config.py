@@ -47,6 +47,12 @@ class LLMConfig(BaseModel):
     response_format: Literal["auto", "json_schema", "json_object", "none"] = Field(
         "auto", description="how to ask for structured output; auto = json_schema, falling back to prompting"
     )
+    tool_calling: Literal["native", "prompt"] = Field(
+        "native",
+        description="how requests with tools are asked: native = the server's `tools` API (openai; the other "
+        "backends have none and always prompt); prompt = the tools described in the system prompt and "
+        "<tool_call> tags parsed from the reply (Hermes/Qwen style), for servers without tool calling",
+    )
     price_per_1k_input: float = Field(0.0, ge=0, description="cost per 1,000 prompt tokens (for the budget)")
     price_per_1k_output: float = Field(0.0, ge=0, description="cost per 1,000 completion tokens")
     price_per_1k_input_batch: float | None = Field(

@@ -43,6 +43,7 @@ _KEEPALIVE_S = 4.0
 
 class OpenAIBackend(LLMBackend):
     supports_response_format = True
+    supports_tools = True
 
     def __init__(self, config: LLMConfig):
         super().__init__(config)
@@ -98,6 +99,10 @@ class OpenAIBackend(LLMBackend):
             payload["seed"] = p.seed
         if request.response_format is not None:
             payload["response_format"] = request.response_format
+        if request.tools is not None:
+            payload["tools"] = request.tools
+            if request.tool_choice is not None:
+                payload["tool_choice"] = request.tool_choice
         return payload
 
     def _api_key(self) -> str | None:
@@ -260,22 +265,47 @@ def _parse_completion(raw: bytes) -> ChatResponse:
         raise RetryableError(f"malformed response: no choices in {_snippet(body)}")
     texts: list[str] = []
     finish_reasons: list[str | None] = []
+    tool_calls: list[list[dict[str, Any]]] = []
     for choice in sorted(choices, key=_choice_index):
         message = choice.get("message") if isinstance(choice, dict) else None
-        if not isinstance(message, dict) or "content" not in message:
+        # content may be absent when the message calls tools (some servers leave it out)
+        if not isinstance(message, dict) or ("content" not in message and not message.get("tool_calls")):
             raise RetryableError(f"malformed response: choice without message.content in {_snippet(body)}")
-        content = message["content"]
+        content = message.get("content")
         if content is not None and not isinstance(content, str):
             raise RetryableError(f"malformed response: non-string content in {_snippet(body)}")
         texts.append(content or "")
         finish_reasons.append(choice.get("finish_reason"))
+        tool_calls.append(_tool_calls(message.get("tool_calls"), body))
     usage = body.get("usage") or {}
     return ChatResponse(
         texts=texts,
         finish_reasons=finish_reasons,
         usage=Usage(_count(usage, "prompt_tokens"), _count(usage, "completion_tokens")),
         model=body.get("model") or "",
+        tool_calls=tool_calls if any(tool_calls) else [],
     )
+
+
+def _tool_calls(calls: Any, body: Any) -> list[dict[str, Any]]:
+    """OpenAI `message.tool_calls`, normalised: `arguments` as JSON text (some servers send an
+    object). Names and arguments are not judged here: that is the trajectory verifier's job."""
+    if calls is None:
+        return []
+    if not isinstance(calls, list) or not all(isinstance(c, dict) and isinstance(c.get("function"), dict) for c in calls):
+        raise RetryableError(f"malformed response: tool_calls is not a list of function calls in {_snippet(body)}")
+    normalised = []
+    for k, call in enumerate(calls):
+        function = call["function"]
+        arguments = function.get("arguments")
+        if not isinstance(arguments, str):
+            arguments = json.dumps(arguments if arguments is not None else {}, ensure_ascii=False)
+        normalised.append({
+            "id": str(call.get("id") or f"call_{k}"),
+            "type": "function",
+            "function": {"name": function.get("name"), "arguments": arguments},
+        })  # fmt: skip
+    return normalised
 
 
 def _count(usage: Any, name: str) -> int:

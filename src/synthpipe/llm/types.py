@@ -9,7 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from synthpipe.errors import SynthpipeError, UsageError
 
-Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": "..."}
+# {"role": "system" | "user" | "assistant" | "tool", "content": "..."}; an assistant message may
+# carry "tool_calls" (content None), a tool message "tool_call_id" (OpenAI chat format)
+Message = dict[str, Any]
+# {"id", "type": "function", "function": {"name", "arguments": JSON text}} (OpenAI tool_calls)
+ToolCall = dict[str, Any]
 
 
 class SamplingParams(BaseModel):
@@ -29,6 +33,8 @@ class ChatRequest:
     params: SamplingParams = field(default_factory=SamplingParams)
     n: int = 1  # samples in one request
     response_format: dict[str, Any] | None = None  # OpenAI-style {"type": "json_schema", ...}
+    tools: list[dict[str, Any]] | None = None  # OpenAI `tools` (function schemas) the model may call
+    tool_choice: str | dict[str, Any] | None = None  # "auto" | "none" | "required" | {"type": "function", ...}
 
 
 @dataclass
@@ -51,12 +57,26 @@ class ChatResponse:
     usage: Usage = field(default_factory=Usage)
     model: str = ""
     cached: bool = False  # served from the response cache (cost nothing)
+    tool_calls: list[list[ToolCall]] = field(default_factory=list)  # per sample; [] = no sample called a tool
+
+    def calls(self, sample: int = 0) -> list[ToolCall]:
+        """The tool calls of one sample ([] when it answered in text)."""
+        return self.tool_calls[sample] if sample < len(self.tool_calls) else []
+
+    def message(self, sample: int = 0) -> Message:
+        """One sample as an OpenAI assistant message: content None and `tool_calls` when it called tools."""
+        text = self.texts[sample] if sample < len(self.texts) else ""
+        calls = self.calls(sample)
+        if not calls:
+            return {"role": "assistant", "content": text}
+        return {"role": "assistant", "content": text or None, "tool_calls": calls}
 
     @property
     def truncated(self) -> bool:
         """A sample stopped at its token limit (finish_reason "length", as OpenAI, vLLM, TGI,
         llama.cpp and the local backends say it). An unknown reason (None, or a cache entry
-        written before finish reasons were stored) counts as not truncated."""
+        written before finish reasons were stored) counts as not truncated, and so does
+        "tool_calls" (the model stopped to call a tool)."""
         return "length" in self.finish_reasons
 
     def to_json(self) -> dict[str, Any]:
@@ -65,6 +85,8 @@ class ChatResponse:
             "finish_reasons": self.finish_reasons,
             "usage": {"prompt_tokens": self.usage.prompt_tokens, "completion_tokens": self.usage.completion_tokens},
             "model": self.model,
+            # only when some sample called a tool: entries without calls keep their old shape
+            **({"tool_calls": self.tool_calls} if any(self.tool_calls) else {}),
         }
 
     @classmethod
@@ -76,6 +98,7 @@ class ChatResponse:
             usage=Usage(**data.get("usage", {})),
             model=data.get("model", ""),
             cached=cached,
+            tool_calls=[list(calls) for calls in data.get("tool_calls") or []],
         )
 
 

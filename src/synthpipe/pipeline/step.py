@@ -156,6 +156,26 @@ class SourceStep(Step):
     aread: ClassVar[Callable[..., AsyncIterator[Batch]] | None] = None
 
 
+class IndexedSource(SourceStep):
+    """A seeded generator whose record `index` depends only on (index, seed): `config.n`
+    records, each made by `record(index, seed)`; replayed rather than checkpointed, and a
+    resumed run starts at its first unfinished batch."""
+
+    replayable: ClassVar[bool] = True
+    skips_resumed_batches: ClassVar[bool] = True
+
+    def expected_count(self) -> int:
+        return self.config.n
+
+    def read(self, ctx: StepContext) -> Iterator[Batch]:
+        n, size = self.config.n, max(1, ctx.batch_size)
+        for b in range(ctx.skip_batches, -(-n // size)):
+            yield [self.record(i, ctx.seed) for i in range(b * size, min(n, (b + 1) * size))]
+
+    def record(self, index: int, seed: int) -> Record:
+        raise NotImplementedError
+
+
 class MapStep(Step):
     """Batch in, batch out. Mark records with ``_drop`` instead of deleting them."""
 

@@ -16,6 +16,10 @@ to fix and export again) and is counted per reason in the :class:`ExportSummary`
 ``multi_turn`` (the format holds one exchange),
 ``prompt_mismatch``, ``chosen_equals_rejected``, ``bad_weight``, ``dropped`` (a pipeline
 filter marked the record), and from :func:`export_file` ``unreadable``/``duplicate_id``.
+Tool-use trajectories go to ``openai-tools``, ``trl-tools`` or ``sharegpt-tools``
+(:mod:`synthpipe.train.formats.tools`), which add the call checks of
+:mod:`synthpipe.train.formats.trajectory` (``bad_tool_call``, ``bad_arguments``,
+``unanswered_tool_call``, ``unknown_tool_call_id``, ``missing_tools``, ...).
 The rejected file exists only when something was rejected: an export that rejects nothing
 removes the one an earlier export to the same path left.
 
@@ -62,14 +66,18 @@ __all__ = [
     "to_alpaca",
     "to_dpo",
     "to_openai",
+    "to_openai_tools",
     "to_prompt_completion",
     "to_sharegpt",
+    "to_sharegpt_tools",
     "to_trl_messages",
+    "to_trl_tools",
 ]
 
 EXPORT_FORMATS = (*FORMATS, "hf", "argilla")
 _FOLDER_FORMATS = ("hf", "argilla")  # write a directory, not a JSONL file
 DEFAULT_HF_SHAPE = "trl-messages"
+TOOL_SHAPES = ("openai-tools", "trl-tools", "sharegpt-tools")
 
 
 @dataclass
@@ -156,7 +164,8 @@ def read_export(path: str | os.PathLike[str], fmt: str, *, shape: str | None = N
     """Rows of an export, each in its format's canonical form (see the format modules).
 
     Chat SFT formats give ``{"messages": [...]}``; alpaca its row; dpo
-    ``{"prompt": [turns], "chosen": str, "rejected": str}``. For ``hf`` the shape is `shape`,
+    ``{"prompt": [turns], "chosen": str, "rejected": str}``; tool formats the canonical
+    trajectory ``{"messages": [...], "tools": [...]}``. For ``hf`` the shape is `shape`,
     or guessed from the columns.
     """
     path = Path(path).expanduser()
@@ -197,6 +206,18 @@ def to_alpaca(record: Record, mapping: ExportMapping | None = None) -> dict:
 
 def to_dpo(record: Record, mapping: ExportMapping | None = None) -> dict:
     return _convert_one("dpo", record, mapping)
+
+
+def to_openai_tools(record: Record, mapping: ExportMapping | None = None) -> dict:
+    return _convert_one("openai-tools", record, mapping)
+
+
+def to_trl_tools(record: Record, mapping: ExportMapping | None = None) -> dict:
+    return _convert_one("trl-tools", record, mapping)
+
+
+def to_sharegpt_tools(record: Record, mapping: ExportMapping | None = None) -> dict:
+    return _convert_one("sharegpt-tools", record, mapping)
 
 
 def _convert_one(fmt: str, record: Record, mapping: ExportMapping | None) -> dict:
@@ -322,17 +343,18 @@ def _save_jsonl(rows: Iterable[dict], out: Path) -> None:
 
 def _save_folder(fmt: str, rows: list[dict], out: Path, mapping: ExportMapping) -> None:
     if fmt == "hf":
-        _save_hf(rows, out)
+        _save_hf(rows, out, nested=(mapping.shape or "") in TOOL_SHAPES)
     else:
         from synthpipe.train.argilla import save_argilla
 
         save_argilla(rows, out, mapping)
 
 
-def _save_hf(rows: list[dict], out: Path) -> None:
+def _save_hf(rows: list[dict], out: Path, nested: bool = False) -> None:
     datasets = import_datasets()
     names = list(dict.fromkeys(name for row in rows for name in row))  # alpaca's optional system
-    ds = datasets.Dataset.from_dict({name: [row.get(name) for row in rows] for name in names})
+    columns = {name: [row.get(name) for row in rows] for name in names}
+    ds = _tool_table(datasets, columns) if nested else datasets.Dataset.from_dict(columns)
     was_enabled = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()
     try:
@@ -341,6 +363,17 @@ def _save_hf(rows: list[dict], out: Path) -> None:
     finally:
         if was_enabled:
             datasets.enable_progress_bars()
+
+
+def _tool_table(datasets: Any, columns: dict[str, list]) -> Any:
+    """Tool calls and schemas as JSON values: Arrow structs would give every call the argument
+    keys of all the others (as nulls), which chat templates then render."""
+    if not hasattr(datasets, "Json"):
+        raise UsageError(
+            "tool-use rows in an hf dataset need a datasets version with the Json feature "
+            f"(installed: {datasets.__version__}); export JSONL instead"
+        )
+    return datasets.Dataset.from_dict(columns, on_mixed_types="use_json")
 
 
 # -- option checks ----------------------------------------------------------------------
@@ -376,6 +409,10 @@ def _check_shape(shape: str) -> str:
 
 
 def _guess_shape(columns: list[str]) -> str:
+    if "tools" in columns:  # tool-use rows; checked first, they share the chat columns
+        if "conversations" in columns:
+            return "sharegpt-tools"
+        return "openai-tools" if "parallel_tool_calls" in columns else "trl-tools"
     for column, shape in (
         ("conversations", "sharegpt"),
         ("chosen", "dpo"),

@@ -33,7 +33,6 @@ import json
 import math
 import multiprocessing
 import pickle
-import re
 import threading
 import unicodedata
 from collections.abc import Callable, Mapping
@@ -41,14 +40,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from jsonschema.exceptions import best_match
 from pydantic import Field
 
 from synthpipe.data.records import Batch, drop, is_dropped
 from synthpipe.errors import StepError, UsageError
 from synthpipe.pipeline.registry import register_step
 from synthpipe.pipeline.step import MapStep, StepConfig, StepContext
-from synthpipe.verify.tool_registry import (
+from synthpipe.tools.calls import ToolCallError, check_arguments, parse_tool_calls
+from synthpipe.tools.registry import (
     Tool,
     ToolRegistry,
     load_implementations,
@@ -71,21 +70,6 @@ REASONS = (
 STAGES = ("format", "execution", "semantic")
 _START_TIMEOUT_S = 30.0  # for a worker process to start and import the tool modules
 SemanticCheck = Callable[[Any, list[dict[str, Any]], list[Any]], "bool | tuple[bool, str]"]
-
-_TAG = re.compile(r"<tool_call>(.*?)(?:</tool_call>|\Z)", re.DOTALL)
-_FENCE = re.compile(r"```(?:json5?|jsonc|tool_calls?)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
-
-
-class ToolCallError(Exception):
-    """A call failed a check: `reason` is one of :data:`REASONS`, `message` says exactly how."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(f"{reason}: {message}")
-        self.reason = reason
-        self.message = message
-
-    def to_dict(self) -> dict[str, str]:
-        return {"reason": self.reason, "message": self.message}
 
 
 @dataclass
@@ -129,110 +113,15 @@ class Verification:
         }
 
 
-# -- stage 1a: parsing ----------------------------------------------------------------------------
-def parse_tool_calls(output: Any) -> list[ToolCall]:
-    """The calls in a model output (text, a parsed dict or list); ToolCallError if none parse."""
-    if isinstance(output, str):
-        values = _values_from_text(output)
-    elif output is None or isinstance(output, Mapping | list | tuple):
-        values = [] if output is None else [output]
-    else:
-        raise ToolCallError(
-            "malformed_call", f"expected text or JSON calls, got {type(output).__name__}"
-        )
-    items = [item for value in values for item in _expand(value)]
-    if not items:
-        raise ToolCallError("no_calls", "the output holds no tool call")
-    return [_to_call(item, index) for index, item in enumerate(items, 1)]
+# -- stage 1: format ------------------------------------------------------------------------------
+def parse_calls(output: Any) -> list[ToolCall]:
+    """The calls in a model output as :class:`ToolCall`; ToolCallError if none parse."""
+    return [ToolCall(call["name"], call["arguments"]) for call in parse_tool_calls(output)]
 
 
-def _values_from_text(text: str) -> list[Any]:
-    if "<tool_call>" in text:
-        blocks = [
-            (m.group(1), f"<tool_call> block {i}: ") for i, m in enumerate(_TAG.finditer(text), 1)
-        ]
-    elif fenced := list(_FENCE.finditer(text)):
-        blocks = [(m.group(1), f"```json block {i}: ") for i, m in enumerate(fenced, 1)]
-    else:
-        blocks = [(text, "")]
-    return [value for content, label in blocks for value in _decode_values(content, label)]
-
-
-def _decode_values(content: str, label: str) -> list[Any]:
-    """The JSON values in `content`, starting at its first { or [ (prose before is skipped)."""
-    starts = [i for i in (content.find("{"), content.find("[")) if i >= 0]
-    if not starts:
-        return []
-    decoder, values, pos = json.JSONDecoder(), [], min(starts)
-    while pos < len(content) and content[pos] in "{[":
-        try:
-            value, pos = decoder.raw_decode(content, pos)
-        except json.JSONDecodeError as exc:
-            raise ToolCallError("invalid_json", f"{label}{_json_error(exc)}") from None
-        values.append(value)
-        while pos < len(content) and (content[pos].isspace() or content[pos] == ","):
-            pos += 1  # several objects, one per line
-    return values
-
-
-def _json_error(exc: json.JSONDecodeError) -> str:
-    return f"invalid JSON at line {exc.lineno}, column {exc.colno} (char {exc.pos}): {exc.msg}"
-
-
-def _expand(value: Any) -> list[Any]:
-    """Calls inside a value: a list of calls, an assistant message with `tool_calls`, a call."""
-    if isinstance(value, list | tuple):
-        return [item for element in value for item in _expand(element)]
-    if isinstance(value, Mapping) and "tool_calls" in value:
-        return _expand(value["tool_calls"] or [])
-    return [value]
-
-
-def _to_call(item: Any, index: int) -> ToolCall:
-    if not isinstance(item, Mapping):
-        raise ToolCallError(
-            "malformed_call",
-            f"call {index}: expected an object with 'name' and "
-            f"'arguments', got {json.dumps(item)[:80]}",
-        )
-    spec = item["function"] if isinstance(item.get("function"), Mapping) else item
-    name = spec.get("name")
-    if not isinstance(name, str) or not name:
-        raise ToolCallError(
-            "malformed_call", f"call {index}: no tool name (expected a string 'name')"
-        )
-    arguments = spec.get("arguments", spec.get("parameters", {}))
-    if isinstance(arguments, str):  # the OpenAI wire form: arguments as a JSON string
-        try:
-            arguments = json.loads(arguments) if arguments.strip() else {}
-        except json.JSONDecodeError as exc:
-            raise ToolCallError(
-                "invalid_json", f"call {index} ({name}): arguments: {_json_error(exc)}"
-            ) from None
-    return ToolCall(name, arguments)
-
-
-# -- stage 1b: schema check -----------------------------------------------------------------------
 def check_call(registry: ToolRegistry, call: ToolCall, index: int = 1) -> Tool:
     """The call's tool, if the call names one and its arguments fit the schema."""
-    tool = registry.get(call.name)
-    if tool is None:
-        message = f"call {index}: unknown tool {call.name!r}{registry.suggestion(call.name)}"
-        raise ToolCallError("unknown_tool", message)
-    errors = list(tool.validator.iter_errors(call.arguments))
-    if not errors:
-        return tool
-    required = [e for e in errors if e.validator == "required"]
-    error = required[0] if required else best_match(errors)
-    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    message = (
-        f"call {index} ({call.name}): {_error_path(error.absolute_path)}: {error.message}{more}"
-    )
-    raise ToolCallError("missing_required" if required else "schema_violation", message)
-
-
-def _error_path(path: Any) -> str:
-    return "arguments" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+    return check_arguments(registry, call.name, call.arguments, index)
 
 
 # -- stage 2: execution ---------------------------------------------------------------------------
@@ -441,7 +330,7 @@ class ToolCallVerifier:
         """Check one output; `expected` None means there is no expected result to compare."""
         checks = dict.fromkeys(STAGES, "skipped")
         try:
-            calls = parse_tool_calls(output)
+            calls = parse_calls(output)
         except ToolCallError as exc:
             return self._fail("format", exc, [], checks)
         for index, call in enumerate(calls, 1):

@@ -130,9 +130,15 @@ def _message(msg: Any, turn: int, field: str) -> Message:
         )
     canonical = ROLE_ALIASES.get(role) if isinstance(role, str) else None
     if canonical is None:
+        hint = (
+            "; export tool-use conversations as openai-tools, trl-tools or sharegpt-tools"
+            if role in ("tool", "function_call", "observation")
+            else ""
+        )
         raise ExportReject(
             "bad_role",
-            f"turn {turn}: role {role!r}; expected system, user, assistant (ShareGPT: human, gpt)",
+            f"turn {turn}: role {role!r}; expected system, user, assistant (ShareGPT: human, "
+            f"gpt){hint}",
         )
     out: Message = {
         "role": canonical,

@@ -95,6 +95,13 @@ class ToolRegistry:
         self._tools[name] = tool
         return tool
 
+    def add(self, tool: Tool) -> Tool:
+        """Register a tool already checked by another registry (its validator is reused)."""
+        if tool.name in self._tools:
+            raise UsageError(f"tool {tool.name!r} is registered twice")
+        self._tools[tool.name] = tool
+        return tool
+
     def tool(
         self,
         function: Callable[..., Any] | None = None,
