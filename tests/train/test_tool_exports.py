@@ -413,3 +413,39 @@ def test_trl_export_loads_in_trls_sft_data_path(tmp_path, tiny_tool_model):
     assert '{"name": "cart_add", "arguments": {"item": "eggs"}}' in prepared[1]
     assert '"item": null' not in prepared[0]  # no argument keys borrowed from other calls
     assert prepared[1].rstrip().endswith("Eggs are in your cart.<|im_end|>")
+
+
+def test_a_verified_trajectory_is_kept_exported_and_rendered_by_trl(tmp_path, tiny_tool_model):
+    """The whole path: tasks with executed ground truth -> trajectories -> verify_trajectory
+    keeps them -> trl-tools export -> TRL renders the calls and results through the chat template."""
+    import datasets
+    import trl
+    from transformers import AutoTokenizer
+
+    from synthpipe.pipeline.sources import FromRecords
+    from synthpipe.procedural.tool_tasks import ToolTasks
+    from synthpipe.run.api import Pipeline
+    from synthpipe.tools.reference import reference_trajectory
+    from synthpipe.verify.trajectory import VerifyTrajectory
+
+    tasks = list(ToolTasks(n=4, task_types=["stateful"]).read(_context()))[0]
+    trajectories = [reference_trajectory(t) for t in tasks]
+    result = Pipeline("tools", {"src": FromRecords(records=trajectories), "verify": VerifyTrajectory()}).run(
+        tmp_path / "run", progress=False
+    )
+    assert len(result.kept) == 4 and result.dropped == []
+    out = tmp_path / "train.jsonl"
+    summary = export_records(result.kept, out, "trl-tools")
+    assert summary.total_rejected == 0
+    ds = datasets.load_dataset("json", data_files=str(out), split="train")
+    tokenizer = AutoTokenizer.from_pretrained(tiny_tool_model[0], local_files_only=True)
+    tokenizer.chat_template = tiny_tool_model[1]
+    text = trl.apply_chat_template({"messages": ds[0]["messages"]}, tokenizer, tools=json.loads(ds[0]["tools"]))["text"]
+    first_call = result.kept[0]["messages"][1]["tool_calls"][0]["function"]
+    assert f'"name": "{first_call["name"]}"' in text and "<tool_response>" in text
+
+
+def _context():
+    from synthpipe.pipeline.step import StepContext
+
+    return StepContext("tasks", seed=0, batch_size=10)
