@@ -253,6 +253,11 @@ def test_a_recipe_run_reports_pass_rates_in_its_metrics(good, tmp_path):
         "invented_tool_output": 1
     }
     assert (tmp_path / "run" / SUMMARY_FILE).exists()
+    report = (tmp_path / "run" / "report.html").read_text()
+    section = report[report.index('<section id="trajectories"'):]
+    section = section[: section.index("</section>")]
+    assert "1 of 2 trajectories passed every check (50.0%)" in section
+    assert "invented_tool_output (1)" in section
 
 
 @pytest.mark.parametrize(

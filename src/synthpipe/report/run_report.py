@@ -4,9 +4,9 @@ The first screen says what was made (run name, recipe file, generator and models
 records were generated, kept and dropped, the experiment's verdict in one sentence with its
 interval, and the audit's traffic lights. The details follow in this order: experiment, audit
 summary, diversity, fidelity, label balance, lengths, embedding map, contamination, bias,
-funnel, drop reasons, the record viewer, LLM usage, notes, samples. Every metric stands beside
-the reference's value, distributions of both sets share their bins, and sections with too
-little data are folded with the reason in their summary line.
+trajectory checks (tool-use runs), funnel, drop reasons, the record viewer, LLM usage, notes,
+samples. Every metric stands beside the reference's value, distributions of both sets share
+their bins, and sections with too little data are folded with the reason in their summary line.
 
 Everything is read from ``metrics`` (``audit``, ``experiment``, ``llm``) and the records, so a
 finished run directory can be rendered again without running anything.
@@ -44,6 +44,7 @@ from synthpipe.report.html import (
     page_html,
     samples_section,
 )
+from synthpipe.report.trajectory_section import trajectory_section
 from synthpipe.report.viewer import viewer_section
 
 #: Where an audit's sections go: the run's own label and length sections follow these.
@@ -76,6 +77,8 @@ def render_run_report(
         title, body = experiment_section(experiment)
         sections.append(Section("experiment", title, body))
     sections += _audit_and_stats(audits, stats, kept, text_field)
+    if metrics.get("trajectories"):
+        sections.append(trajectory_section(metrics["trajectories"]))
     sections.append(funnel_section(steps, generated_count(metrics, steps)))
     sections.append(drop_reasons_section(metrics, steps, dropped, text_field, sample_size))
     totals = (metrics.get("kept", len(kept)), metrics.get("dropped", len(dropped)))  # kept/dropped are samples
