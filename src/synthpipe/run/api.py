@@ -48,7 +48,6 @@ from synthpipe.run.limits import check_run_size
 from synthpipe.run.outputs import kept_records
 from synthpipe.run.recipe import Recipe, load_recipe
 from synthpipe.run.requirements import check_requirements
-from synthpipe.verify.trajectory import SUMMARY_FILE as TRAJECTORY_SUMMARY
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -332,7 +331,9 @@ class Pipeline:
         audits = finish_audits([(p.name, p.checkpoint.dir) for p in plan], metrics, kept, dropped)
         if audits:
             metrics["audit"] = dict(audits)
-        if (trajectories := run_dir.root / TRAJECTORY_SUMMARY).exists():  # verify_trajectory's
+        from synthpipe.verify.trajectory import SUMMARY_FILE  # here: one-shot commands never import verify/
+
+        if (trajectories := run_dir.root / SUMMARY_FILE).exists():  # verify_trajectory's
             metrics["trajectories"] = json.loads(trajectories.read_text(encoding="utf-8"))
         if self.recipe.experiment is not None:
             metrics["experiment"] = self._experiment(run_dir)
