@@ -612,6 +612,33 @@ def experiment(
 
 
 @app.command()
+def loop(
+    recipe: Annotated[str, typer.Argument(help="Recipe with a `loop:` section, or a bundled recipe's name.")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Loop directory: iter-01, iter-02, ..., loop.json, loop_report.html.")],
+    iterations: Annotated[int | None, typer.Option("--iterations", "-k", min=1, help="Iterations \\[default: the recipe's loop.iterations].")] = None,
+    overrides: Annotated[list[str] | None, typer.Option("--set", "-s", help="Override a recipe value (repeatable).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print loop.json on stdout.")] = False,
+) -> None:
+    """Generate -> curate -> train -> regenerate with the trained model, K times; rerun resumes."""
+    from synthpipe.run.bundled import find_recipe
+    from synthpipe.run.loop import REPORT_FILE, run_loop
+
+    def say(row: dict) -> None:
+        if not as_json:
+            done = " (done earlier)" if row.get("reused") else ""
+            out.print(f"iteration {row['iteration']}: kept {row['kept']}, accuracy {row['accuracy']:.3f}{done}", soft_wrap=True)
+
+    data = run_loop(find_recipe(recipe), out_dir, iterations=iterations, overrides=overrides or [], on_iteration=say)
+    if as_json:
+        print(json.dumps(data, indent=2, default=str))
+        return
+    for flag in data["flags"]:
+        if flag["status"] == "red":
+            out.print(f"[red]{flag['name']}[/red] ({flag['metric']}): {flag['explanation']}", soft_wrap=True, highlight=False)
+    out.print(f"report: [bold]{(out_dir / REPORT_FILE).resolve()}[/bold]", soft_wrap=True)
+
+
+@app.command()
 def audit(
     data: Annotated[Path, typer.Argument(help="Dataset to audit (jsonl, jsonl.gz, csv, parquet, HF dir), or a run directory (adds its funnel).")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for metrics.json, report.html, card.md.")],
@@ -646,6 +673,75 @@ def report(
     from synthpipe.run.report_again import report_again
 
     out.print(f"report: {report_again(run_dir)}", soft_wrap=True, highlight=False)
+
+
+@app.command("judge-agreement")
+def judge_agreement(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run with a judge step and reviews.jsonl.")],
+    threshold: Annotated[float | None, typer.Option("--threshold", help="judge_score without min_score: accept at or above this \\[default: the middle of its scale].")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the agreement as JSON.")] = False,
+) -> None:
+    """How far the run's LLM judges agree with people's labels: accuracy, Cohen's kappa, position bias (runs nothing)."""
+    from synthpipe.run.judge_check import judge_agreement_again
+
+    result = judge_agreement_again(run_dir, threshold)
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    table = Table("judge", "compared", "n", "accuracy (95%)", "kappa", "position bias")
+    for judge in result["judges"]:
+        for row in _judge_rows(judge):
+            table.add_row(*row)
+    out.print(table)
+
+
+def _judge_rows(judge: dict) -> list[list[str]]:
+    """One row per comparison of a judge with people (accept/reject, preferred side)."""
+    rate = (judge.get("position_bias") or {}).get("position_bias_rate")
+    bias = "–" if rate is None else f"{rate:.1%}"
+    rows = []
+    for what, name in (("agreement", "accept/reject"), ("preference", "preferred side")):
+        if not (b := judge.get(what)) or not b["n"]:
+            continue
+        acc = f"{b['accuracy']:.2f} [{b['interval']['low']:.2f}, {b['interval']['high']:.2f}]"
+        kappa = "–" if b["kappa"] is None else f"{b['kappa']:.2f} ({b['kappa_reading']})"
+        rows.append([judge["step"], name, f"{b['n']}{' (too few)' if b['too_few'] else ''}", acc, kappa, bias])
+    return rows or [[judge["step"], "no labelled verdicts", "0", "–", "–", bias]]
+
+
+@app.command()
+def review(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run directory: its kept and dropped records are reviewed.")],
+    host: Annotated[str, typer.Option("--host", help="Address to listen on; keep 127.0.0.1 unless others must reach it.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port; 0 picks a free one.")] = 0,
+    reviewer: Annotated[str, typer.Option("--reviewer", help="Your name on the labels (the page can change it).")] = "reviewer",
+    queue: Annotated[str, typer.Option("--queue", help="random, lowest_score, judge_disagreement, near_threshold or per_label.")] = "random",
+    threshold: Annotated[float | None, typer.Option("--threshold", help="near_threshold: the score threshold, for records whose drop detail has none.")] = None,
+    margin: Annotated[float, typer.Option("--margin", help="near_threshold: relative distance from the threshold.")] = 0.1,
+    label_field: Annotated[str, typer.Option("--label-field", help="per_label: the label field.")] = "label",
+    seed: Annotated[int, typer.Option("--seed", help="random: the shuffle's seed (same seed, same order for every reviewer).")] = 0,
+    no_browser: Annotated[bool, typer.Option("--no-browser", help="Print the URL only; do not open a browser.")] = False,
+) -> None:
+    """Label a run's records in a local web page (accept, reject, edit, note); a rerun applies the labels (see README, Human review)."""
+    import time
+    import webbrowser
+
+    from synthpipe.run.review_app import ReviewServer, ReviewSettings
+
+    settings = ReviewSettings(run_dir, reviewer=reviewer, queue=queue, seed=seed, threshold=threshold,
+                              margin=margin, label_field=label_field)  # fmt: skip
+    server = ReviewServer(settings, host=host, port=port)
+    out.print(f"review {run_dir} (queue {queue}): {server.url}\nlabels: {run_dir / 'reviews.jsonl'}; Ctrl-C stops",
+              soft_wrap=True, highlight=False)  # fmt: skip
+    if not no_browser:
+        webbrowser.open(server.url)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
 
 
 @app.command()

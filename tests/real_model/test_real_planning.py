@@ -11,7 +11,9 @@ from synthpipe.generate.rejection_sampling import RejectionSampling
 from synthpipe.procedural.planning_problems import PlanningProblems
 from synthpipe.verify.plan_check import VerifyPlan
 
-pytestmark = pytest.mark.real_model
+# slow: it documents what the small model does (figures in the README); the default run keeps the
+# real-model tests that assert behaviour every backend change must keep
+pytestmark = [pytest.mark.real_model, pytest.mark.slow]
 
 K = 2
 PLAN_REASONS = {*VerifyPlan.drop_reasons, "truncated"}

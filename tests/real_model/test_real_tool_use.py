@@ -14,7 +14,9 @@ from real_model import assert_ledger
 from synthpipe.generate.apigen_mt import SimulateTrajectories
 from synthpipe.verify.trajectory import VerifyTrajectory
 
-pytestmark = pytest.mark.real_model
+# slow: it documents what the small model does (figures in the README); the default run keeps the
+# real-model tests that assert behaviour every backend change must keep
+pytestmark = [pytest.mark.real_model, pytest.mark.slow]
 
 RECIPE = """
 name: real-tool-use

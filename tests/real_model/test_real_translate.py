@@ -18,7 +18,9 @@ from synthpipe.curate.filters.labelled_language import LabelledLanguageFilter
 from synthpipe.generate.back_translation import RoundTrip
 from synthpipe.generate.translate import Translate
 
-pytestmark = pytest.mark.real_model
+# slow: it documents what the small model does (figures in the README); the default run keeps the
+# real-model tests that assert behaviour every backend change must keep
+pytestmark = [pytest.mark.real_model, pytest.mark.slow]
 pytest.importorskip("py3langid")
 pytest.importorskip("sacrebleu")
 

@@ -40,11 +40,12 @@ from synthpipe.audit.intervals import wilson_interval
 from synthpipe.audit.signatures import BIAS_THRESHOLDS
 from synthpipe.audit.word_sense import SenseContext, plural_mentions
 from synthpipe.importing import missing_message
+from synthpipe.text.gender_swap import gender_hits as _gender_hits
+from synthpipe.text.gender_swap import gender_words as _gender_words
+from synthpipe.text.gender_swap import load_gendered_terms, load_names  # noqa: F401  (public here too)
 
 _RES = Path(str(importlib.resources.files("synthpipe") / "resources"))
 HOLISTIC_BIAS_DESCRIPTORS = _RES / "holistic_bias" / "descriptors.json"
-GENDERED_TERMS = _RES / "lexicons" / "gendered_terms.json"
-NAMES_GENDER = _RES / "lexicons" / "names_gender.json"
 
 GROUPS = ("male", "female")
 MIN_AXIS_MENTIONS = BIAS_THRESHOLDS["min_axis_mentions"]
@@ -313,45 +314,6 @@ def _skew(
 
 
 # -- gender -----------------------------------------------------------------------------------
-@lru_cache(maxsize=1)
-def load_gendered_terms() -> dict[str, Any]:
-    """The bundled gendered-terms lexicon (pairs, pronouns, professions, adjectives)."""
-    return json.loads(GENDERED_TERMS.read_text(encoding="utf-8"))
-
-
-@lru_cache(maxsize=1)
-def load_names() -> dict[str, list[str]]:
-    """The bundled hand-written first-name lexicon: ``{"male": [...], "female": [...]}``."""
-    raw = json.loads(NAMES_GENDER.read_text(encoding="utf-8"))
-    return {"male": raw["male"], "female": raw["female"]}
-
-
-@lru_cache(maxsize=1)
-def _gender_words() -> dict[str, dict[str, frozenset[str]]]:
-    lex = load_gendered_terms()
-    pron = {g: frozenset(lex["pronouns"][g]) for g in GROUPS}
-    terms = {
-        "male": frozenset(a for a, _ in lex["pairs"]) - pron["male"],
-        "female": frozenset(b for _, b in lex["pairs"]) - pron["female"],
-    }
-    names = {g: frozenset(n) for g, n in load_names().items()}
-    return {"pronouns": pron, "terms": terms, "names": names}
-
-
-def _gender_hits(text: str) -> dict[str, Counter[str]]:
-    """Per group, a Counter of matched words (lower-cased terms/pronouns, names as written)."""
-    gw = _gender_words()
-    hits = {g: Counter() for g in GROUPS}
-    for tok in _WORD.findall(text):
-        low = tok.lower()
-        for g in GROUPS:
-            if low in gw["pronouns"][g] or low in gw["terms"][g]:
-                hits[g][low] += 1
-            elif tok[0].isupper() and tok.capitalize() in gw["names"][g]:
-                hits[g][tok.capitalize()] += 1
-    return hits
-
-
 def gender_counts(texts: Iterable[str]) -> dict[str, Any]:
     """Counts of gendered words per group.
 

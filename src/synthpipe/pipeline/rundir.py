@@ -27,6 +27,8 @@ from synthpipe.errors import UsageError
 from synthpipe.pipeline.checkpoints import StepCheckpoint
 
 LOCK_NAME = ".lock"  # held (flock) by the process running in the directory; holds its pid
+#: pass rates of the verify_trajectory step, per task type and check (read into metrics.json)
+TRAJECTORY_SUMMARY = "trajectory_summary.json"
 
 
 class RunDir:

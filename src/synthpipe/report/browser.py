@@ -86,10 +86,18 @@ def check_report(
     exe = find_chromium()
     if exe is None:
         raise UsageError("no Chromium found; on Debian: apt-get install chromium")
-    return asyncio.run(asyncio.wait_for(_check(exe, path, screenshot, probes or {}), timeout_s))
+    return asyncio.run(asyncio.wait_for(_check(exe, path.as_uri(), screenshot, probes or {}), timeout_s))
 
 
-async def _check(exe: str, path: Path, screenshot: str | Path | None, probes: dict[str, str]) -> BrowserCheck:
+def check_url(url: str, probes: dict[str, str] | None = None, timeout_s: float = 60) -> BrowserCheck:
+    """`check_report` for a page served over HTTP (e.g. a local app), in a fresh profile."""
+    exe = find_chromium()
+    if exe is None:
+        raise UsageError("no Chromium found; on Debian: apt-get install chromium")
+    return asyncio.run(asyncio.wait_for(_check(exe, url, None, probes or {}), timeout_s))
+
+
+async def _check(exe: str, url: str, screenshot: str | Path | None, probes: dict[str, str]) -> BrowserCheck:
     # ignore_cleanup_errors: a crash handler may still be writing the profile as it is removed
     with tempfile.TemporaryDirectory(prefix="synthpipe-chromium-", ignore_cleanup_errors=True) as profile:
         proc = subprocess.Popen(
@@ -98,7 +106,7 @@ async def _check(exe: str, path: Path, screenshot: str | Path | None, probes: di
         )  # fmt: skip
         try:
             port = await _devtools_port(Path(profile), proc)
-            return await _drive(port, path, screenshot, probes)
+            return await _drive(port, url, screenshot, probes)
         finally:
             _kill_group(proc)
 
@@ -146,7 +154,7 @@ class _Session:
             self.events.append(json.loads((await self.ws.receive()).data))
 
 
-async def _drive(port: int, path: Path, screenshot: str | Path | None, probes: dict[str, str]) -> BrowserCheck:
+async def _drive(port: int, url: str, screenshot: str | Path | None, probes: dict[str, str]) -> BrowserCheck:
     import aiohttp
 
     async with aiohttp.ClientSession() as http:
@@ -159,7 +167,7 @@ async def _drive(port: int, path: Path, screenshot: str | Path | None, probes: d
                 await s.call(f"{domain}.enable")
             await s.call("Emulation.setDeviceMetricsOverride", width=WIDTH, height=900,
                          deviceScaleFactor=1, mobile=False)  # fmt: skip
-            await s.call("Page.navigate", url=path.as_uri())
+            await s.call("Page.navigate", url=url)
             await s.until("Page.loadEventFired")
             probe = json.loads((await s.call("Runtime.evaluate", expression=PROBE))["result"]["value"])
             details = {name: await _evaluate(s, expr) for name, expr in probes.items()}

@@ -4,6 +4,7 @@ The first screen says what was made (run name, recipe file, generator and models
 records were generated, kept and dropped, the experiment's verdict in one sentence with its
 interval, and the audit's traffic lights. The details follow in this order: experiment, audit
 summary, diversity, fidelity, label balance, lengths, embedding map, contamination, bias,
+bias mitigation before/after (two or more audits), judge vs people,
 trajectory checks (tool-use runs), funnel, drop reasons, the record viewer, LLM usage, notes,
 samples. Every metric stands beside the reference's value, distributions of both sets share
 their bins, and sections with too little data are folded with the reason in their summary line.
@@ -28,6 +29,7 @@ from synthpipe.report.audit_section import (
     report_sections,
     synthetic_ngrams,
 )
+from synthpipe.report.bias_compare_section import bias_compare_section
 from synthpipe.report.experiment_section import experiment_section, verdict_sentence
 from synthpipe.report.html import (
     Section,
@@ -44,6 +46,8 @@ from synthpipe.report.html import (
     page_html,
     samples_section,
 )
+from synthpipe.report.judge_section import judge_section
+from synthpipe.report.review_section import review_section
 from synthpipe.report.trajectory_section import trajectory_section
 from synthpipe.report.viewer import viewer_section
 
@@ -77,10 +81,16 @@ def render_run_report(
         title, body = experiment_section(experiment)
         sections.append(Section("experiment", title, body))
     sections += _audit_and_stats(audits, stats, kept, text_field)
+    if (compare := bias_compare_section(metrics)) is not None:  # two or more audits
+        sections.append(compare)
+    if metrics.get("judge_agreement"):
+        sections.append(judge_section(metrics["judge_agreement"]))
     if metrics.get("trajectories"):
         sections.append(trajectory_section(metrics["trajectories"]))
     sections.append(funnel_section(steps, generated_count(metrics, steps)))
     sections.append(drop_reasons_section(metrics, steps, dropped, text_field, sample_size))
+    if metrics.get("reviews"):
+        sections.append(review_section(metrics["reviews"]))
     totals = (metrics.get("kept", len(kept)), metrics.get("dropped", len(dropped)))  # kept/dropped are samples
     title, body = viewer_section(kept, dropped, text_field=text_field, label_field=label_field, totals=totals)
     sections.append(Section("browse", title, body))

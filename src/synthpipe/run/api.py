@@ -32,6 +32,7 @@ import yaml
 from pydantic import ValidationError
 
 from synthpipe.audit.step import finish_audits
+from synthpipe.curate.bias_mitigation.facts import mitigation_facts
 from synthpipe.data.records import Batch, Record
 from synthpipe.data.sampling import tap_sample
 from synthpipe.data.writers import atomic_path, write_records
@@ -41,13 +42,15 @@ from synthpipe.importing import require
 from synthpipe.llm.types import BudgetExceeded
 from synthpipe.pipeline.plan import PlannedStep, SourceReplay, reopen_failed, storage_of
 from synthpipe.pipeline.progress import NullProgress
-from synthpipe.pipeline.rundir import RunDir
+from synthpipe.pipeline.rundir import TRAJECTORY_SUMMARY, RunDir
 from synthpipe.pipeline.spill import RecordSpill
 from synthpipe.pipeline.step import Step, StepContext
 from synthpipe.run.limits import check_run_size
 from synthpipe.run.outputs import kept_records
 from synthpipe.run.recipe import Recipe, load_recipe
 from synthpipe.run.requirements import check_requirements
+from synthpipe.run.review_step import HumanReview, with_review
+from synthpipe.run.reviews import read_reviews, review_summary
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -117,7 +120,8 @@ class Pipeline:
         planned, fingerprint, upstream = [], "", None
         env = {"llms": self.recipe.llms}
         recipe = self.recipe
-        for index, (name, step) in enumerate((steps or self.steps).items()):
+        steps = with_review(steps or self.steps, run_dir.root)  # human labels, applied last
+        for index, (name, step) in enumerate(steps.items()):
             if global_salt and step.kind == "global" and all(p.step.kind != "global" for p in planned):
                 fingerprint = _hash([fingerprint, "rounds", global_salt])
             fingerprint = step.fingerprint(fingerprint, recipe.seed, env)
@@ -331,10 +335,14 @@ class Pipeline:
         audits = finish_audits([(p.name, p.checkpoint.dir) for p in plan], metrics, kept, dropped)
         if audits:
             metrics["audit"] = dict(audits)
-        from synthpipe.verify.trajectory import SUMMARY_FILE  # here: one-shot commands never import verify/
-
-        if (trajectories := run_dir.root / SUMMARY_FILE).exists():  # verify_trajectory's
+        if (trajectories := run_dir.root / TRAJECTORY_SUMMARY).exists():  # verify_trajectory's
             metrics["trajectories"] = json.loads(trajectories.read_text(encoding="utf-8"))
+        if mitigation := mitigation_facts([(p.name, p.checkpoint.dir) for p in plan]):
+            metrics["bias_mitigation"] = mitigation  # counterfactual_augment / rebalance figures
+        if isinstance(plan[-1].step, HumanReview):
+            metrics["reviews"] = review_summary(read_reviews(run_dir.root), rejected=step_metrics[-1]["dropped"])
+        if (judged := _judge_agreement(run_dir, plan, fmt)) is not None:
+            metrics["judge_agreement"] = judged
         if self.recipe.experiment is not None:
             metrics["experiment"] = self._experiment(run_dir)
         run_dir.write_json(run_dir.metrics_path, metrics)
@@ -450,6 +458,16 @@ def _write_recipe(run_dir: RunDir, recipe: Recipe) -> None:
         text = yaml.dump(data, Dumper=dumper, sort_keys=False, allow_unicode=True)
     with atomic_path(run_dir.recipe_path) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")
+
+
+def _judge_agreement(run_dir: RunDir, plan: list[PlannedStep], fmt: str) -> dict | None:
+    """Judge steps' verdicts against the people's labels, when the run has both."""
+    from synthpipe.evaluate.judge_agreement import JUDGE_STEPS, JudgeStep
+    from synthpipe.run.judge_check import run_judge_agreement
+
+    judges = [JudgeStep.from_config(p.name, name, p.step.config.model_dump(mode="json"))
+              for p in plan if (name := _registry_name(p.step)) in JUDGE_STEPS]  # fmt: skip
+    return run_judge_agreement(run_dir.root, judges, fmt)
 
 
 def _registry_name(step: Step) -> str:

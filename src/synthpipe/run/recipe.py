@@ -30,6 +30,7 @@ from synthpipe.llm.config import BudgetConfig, LLMConfig
 from synthpipe.pipeline.registry import get_step_class, suggest
 from synthpipe.pipeline.step import Step
 from synthpipe.run.columns import default_key, field_key, missing_columns
+from synthpipe.run.loop_config import LoopConfig
 from synthpipe.run.overrides import apply_override
 from synthpipe.run.target import TargetConfig, target_problem
 from synthpipe.run.templates import template_problems
@@ -69,6 +70,9 @@ class Recipe(BaseModel):
     )
     target: TargetConfig | None = Field(
         None, description="generate in rounds until this many records survive every step (see run.target)"
+    )
+    loop: LoopConfig | None = Field(
+        None, description="`synthpipe loop`: iterations of generate -> train -> regenerate (see run.loop)"
     )
 
     def build_steps(self) -> dict[str, Step]:

@@ -32,11 +32,11 @@ from pydantic import Field
 
 from synthpipe.data.records import Batch, drop, is_dropped
 from synthpipe.pipeline.registry import register_step
-from synthpipe.pipeline.rundir import write_step_summary
+from synthpipe.pipeline.rundir import TRAJECTORY_SUMMARY, write_step_summary
 from synthpipe.pipeline.step import MapStep, StepConfig, StepContext
 from synthpipe.verify.trajectory_checks import CHECKS, REASONS, check_trajectory
 
-SUMMARY_FILE = "trajectory_summary.json"
+SUMMARY_FILE = TRAJECTORY_SUMMARY  # the run directory knows its name
 TALLY_FILE = "trajectory_tally.json"
 
 
