@@ -583,8 +583,7 @@ def experiment(
     import yaml
 
     from synthpipe.evaluate.experiment import run_experiment
-    from synthpipe.report.experiment_section import experiment_section, format_table
-    from synthpipe.report.html import write_report
+    from synthpipe.report.experiment_section import format_table
 
     if not (run_dir / "metrics.json").exists():
         raise UsageError(f"{run_dir} is not a finished run directory (no metrics.json)")
@@ -602,13 +601,27 @@ def experiment(
         spec[key] = yaml.safe_load(value)
     base = source.parent if config is not None else None
     result = run_experiment(spec, run_dir, base_dir=base)
-    metrics = {"run": {"name": f"experiment on {run_dir.name}"}, "steps": [], "kept": 0, "dropped": 0}
-    write_report(run_dir / "experiment", metrics, [], [], extra_sections=[experiment_section(result)])
+    _add_experiment_to_report(run_dir, result)
     if as_json:
         print(json.dumps(result, indent=2, default=str))
         return
     out.print(format_table(result), soft_wrap=True, highlight=False)
-    out.print(f"wrote {run_dir / 'experiment.json'} and {run_dir / 'experiment' / 'report.html'}", soft_wrap=True)
+    out.print(f"wrote {run_dir / 'experiment.json'}; the run's report (verdict first): {run_dir / 'report.html'}",
+              soft_wrap=True)  # fmt: skip
+
+
+def _add_experiment_to_report(run_dir: Path, result: dict) -> None:
+    """The run's metrics gain the experiment and its report is rendered again, verdict first;
+    experiment/report.html is the same page."""
+    import shutil
+
+    from synthpipe.pipeline.rundir import RunDir
+    from synthpipe.run.report_again import report_again
+
+    rd = RunDir(run_dir)
+    rd.write_json(rd.metrics_path, {**rd.read_json(rd.metrics_path), "experiment": result})
+    (run_dir / "experiment").mkdir(exist_ok=True)
+    shutil.copyfile(report_again(run_dir), run_dir / "experiment" / "report.html")
 
 
 @app.command()

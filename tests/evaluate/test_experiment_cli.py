@@ -32,6 +32,10 @@ def test_experiment_command_uses_the_runs_recipe_and_overrides(tmp_path: Path) -
     assert data["seeds"] == [0, 1] and set(data["variants"]) == {"synthetic", "real"}
     assert data["test"]["n"] == 60
     assert (run / "experiment.json").exists() and (run / "experiment" / "report.html").exists()
+    # the run's own report now leads with the verdict, and its metrics hold the experiment
+    report = (run / "report.html").read_text()
+    assert 'id="verdict"' in report[: report.index("</header>")]
+    assert json.loads((run / "metrics.json").read_text())["experiment"]["seeds"] == [0, 1]
 
 
 def test_experiment_command_errors_name_the_problem(tmp_path: Path) -> None:
