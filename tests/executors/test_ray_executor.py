@@ -35,6 +35,9 @@ sys.path.insert(0, str(TOY))
 from dedup_corpus import dedup_corpus  # noqa: E402  (beside this file)
 from toy_steps import CountingSource, SlowTagger  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "scripts"))
+from ray_cluster import cmdline, descendants  # noqa: E402  (the process-tree helpers of the cluster script)
+
 
 @pytest.fixture(scope="module")
 def ray_cluster():
@@ -149,32 +152,6 @@ def toy_pipeline(seconds: float = 0.05, n: int = 1200) -> Pipeline:
         "tag2": SlowTagger(seconds_per_batch=0.0, drop_multiple_of=3),
     }
     return Pipeline("toy", steps, batch_size=40)
-
-
-def descendants(pid: int) -> list[int]:
-    """Process ids below `pid` (Ray's raylet and workers descend from the driver)."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    out, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
-def cmdline(pid: int) -> str:
-    try:
-        return (
-            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        )
-    except OSError:
-        return ""
 
 
 @pytest.mark.slow
