@@ -47,7 +47,13 @@ from pydantic import Field
 
 from synthpipe.data.records import ID, LINEAGE, Record
 from synthpipe.generate.dialogue import clean_turn
-from synthpipe.generate.task import LLMTask, LLMTaskConfig, ParseError, drop_failed, record_seed
+from synthpipe.generate.task import (
+    LLMTaskConfig,
+    ParseError,
+    SimulatedUserTask,
+    drop_failed,
+    record_seed,
+)
 from synthpipe.llm.types import ChatRequest, LLMError, Message, SamplingParams
 from synthpipe.pipeline.registry import register_step
 from synthpipe.pipeline.step import StepContext
@@ -82,7 +88,7 @@ class SimulateTrajectoriesConfig(LLMTaskConfig):
 
 
 @register_step("simulate_trajectories")
-class SimulateTrajectories(LLMTask):
+class SimulateTrajectories(SimulatedUserTask):
     """Multi-turn tool-use trajectories from an assistant and a simulated user (APIGen-MT).
 
     See the module docstring; the trajectory facts go to ``_lineage.<step>.simulation``.
@@ -108,13 +114,6 @@ class SimulateTrajectories(LLMTask):
     inputs = ("task", "env")
     outputs = ("messages", "tools")
     drop_reasons = ("missing_input", "llm_error", "truncated", "bad_environment")
-
-    @property
-    def user_llm(self) -> str:
-        return self.config.user_llm or self.config.llm
-
-    def llm_names(self) -> list[str]:
-        return list(dict.fromkeys([self.config.llm, self.user_llm]))
 
     def estimate_requests(self, n_records: int | None) -> int:
         """Upper bound: every assistant turn plus every user message."""

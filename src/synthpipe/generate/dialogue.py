@@ -41,7 +41,13 @@ from pydantic import Field
 
 from synthpipe.data.records import ID, LINEAGE, Record
 from synthpipe.generate.parsing import strip_label, strip_quotes, unwrap_fence
-from synthpipe.generate.task import LLMTask, LLMTaskConfig, ParseError, drop_failed, record_seed
+from synthpipe.generate.task import (
+    LLMTaskConfig,
+    ParseError,
+    SimulatedUserTask,
+    drop_failed,
+    record_seed,
+)
 from synthpipe.llm.types import LLMError, Message
 from synthpipe.pipeline.registry import register_step
 from synthpipe.pipeline.step import StepContext
@@ -62,7 +68,7 @@ class DialogueConfig(LLMTaskConfig):
 
 
 @register_step("dialogue")
-class SimulatedDialogue(LLMTask):
+class SimulatedDialogue(SimulatedUserTask):
     """Multi-turn conversation between an assistant and a simulated user (UltraChat-style).
 
     The assistant and the simulated user alternate for up to `turns` assistant replies; the
@@ -84,13 +90,6 @@ class SimulatedDialogue(LLMTask):
     inputs = ("instruction",)
     outputs = ("messages", "num_turns", "ended_by_user")
     drop_reasons = ("missing_input", "llm_error", "truncated", "parse_error")
-
-    @property
-    def user_llm(self) -> str:
-        return self.config.user_llm or self.config.llm
-
-    def llm_names(self) -> list[str]:
-        return list(dict.fromkeys([self.config.llm, self.user_llm]))
 
     def estimate_requests(self, n_records: int | None) -> int:
         """Upper bound: every dialogue runs all turns (assistant turns + user turns between)."""

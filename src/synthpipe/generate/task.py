@@ -442,3 +442,15 @@ def split_messages(text: str) -> list[Message]:
     if role and "".join(lines).strip():
         messages.append({"role": role, "content": "\n".join(lines).strip()})
     return messages
+
+
+class SimulatedUserTask(LLMTask):
+    """An LLM task whose conversations add a simulated user on its own endpoint: the config's
+    `user_llm`, by default the same endpoint as `llm` (dialogue, tool-use trajectories)."""
+
+    @property
+    def user_llm(self) -> str:
+        return self.config.user_llm or self.config.llm
+
+    def llm_names(self) -> list[str]:
+        return list(dict.fromkeys([self.config.llm, self.user_llm]))

@@ -208,7 +208,6 @@ class Pipeline:
         log.info("run %s in %s (%d steps)", self.name, run_dir.root, len(plan))
 
         pool = self._llm_pool(run_dir, progress)
-        llm_metrics = None
         executor_name, address = self._executor
         executor = make_executor(executor_name, workers=self.recipe.workers,
                                  max_inflight=self._max_inflight(), address=address)  # fmt: skip
@@ -227,10 +226,7 @@ class Pipeline:
             log.exception("run failed: %s", exc)
             raise
         finally:
-            if pool is not None:
-                llm_metrics = pool.metrics()
-                run_dir.write_json(run_dir.root / "llm_usage.json", llm_metrics)
-                pool.close()
+            llm_metrics = self._close_pool(run_dir, pool)
         if _unchanged(previous, state, reused, old_metrics, self.recipe.output.format):
             metrics = {**old_metrics, "steps": [{**s, "reused": True} for s in old_metrics["steps"]]}
             run_dir.write_json(run_dir.metrics_path, metrics)
@@ -249,6 +245,16 @@ class Pipeline:
         from synthpipe.llm.batch.queue import inflight_for_batches
 
         return inflight_for_batches(dict(self.recipe.llms), self.recipe.batch_size, self.recipe.max_inflight)
+
+    @staticmethod
+    def _close_pool(run_dir: RunDir, pool: LLMPool | None) -> dict | None:
+        """Close the run's LLM pool, keeping its usage in llm_usage.json; the usage, or None."""
+        if pool is None:
+            return None
+        usage = pool.metrics()
+        run_dir.write_json(run_dir.root / "llm_usage.json", usage)
+        pool.close()
+        return usage
 
     def _llm_pool(self, run_dir: RunDir, progress) -> LLMPool | None:
         if not self.recipe.llms:

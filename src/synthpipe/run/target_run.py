@@ -130,7 +130,6 @@ def run_to_target(pipeline: Any, run_dir: RunDir, strict: bool, progress: Any) -
     run_dir.write_json(run_dir.state_path, status)
     pool = pipeline._llm_pool(run_dir, progress)
     rounds = _Rounds(pipeline, run_dir, strict, progress, pool)
-    llm_metrics = None
     try:
         with progress:
             plan, spill, reused, stop = _rounds(rounds, state)
@@ -140,10 +139,7 @@ def run_to_target(pipeline: Any, run_dir: RunDir, strict: bool, progress: Any) -
         run_dir.write_json(run_dir.state_path, {**status, "status": failed, "error": str(exc)})
         raise
     finally:
-        if pool is not None:
-            llm_metrics = pool.metrics()
-            run_dir.write_json(run_dir.root / "llm_usage.json", llm_metrics)
-            pool.close()
+        llm_metrics = pipeline._close_pool(run_dir, pool)
     metrics = pipeline._finish(run_dir, plan, spill, reused, started, rounds.executor.busy_s, llm_metrics)
     spill.close()
     metrics["target"] = target_block(cfg, state.rounds, stop)
