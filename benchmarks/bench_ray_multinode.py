@@ -7,12 +7,15 @@ The cluster is ``scripts/ray_cluster.py``: a head and two worker nodes, each a s
     synthpipe run dedup.yaml --out RUN                                   # local
     synthpipe run dedup.yaml --out RUN --executor ray --address ADDRESS  # the cluster
 
-The recipe: ``read`` (JSONL) -> ``text_filter`` -> ``exact_dedup`` over a generated corpus of
-``--sizes`` records (20-40 words from a 2,000-word vocabulary, 10% exact copies of an earlier
-record, some with changed case). Reported per run: wall time, records/s (input records / wall
-time), the driver process's CPU time (user + system, from ``os.wait4``: the ``synthpipe run``
-process only; Ray's node processes are not its children) and that CPU time per 1M records,
-and the busy seconds per step from ``metrics.json``. The two executors' kept ids are compared.
+The recipe: ``read`` (JSONL) -> ``text_filter`` -> ``exact_dedup`` -> ``minhash_dedup`` over a
+generated corpus of ``--sizes`` records (20-40 words from a 2,000-word vocabulary, 10% exact
+copies of an earlier record, some with changed case). Reported per run: wall time, records/s
+(input records / wall time), the driver process's CPU time (user + system, from ``os.wait4``:
+the ``synthpipe run`` process only; Ray's node processes are not its children) and that CPU
+time per 1M records, and the busy seconds per step from ``metrics.json``. A second table gives
+each stage's per-worker throughput on Ray: records in / seconds its tasks were busy, summed
+over workers (steps from ``metrics.json``, MinHash stages from ``minhash_summary.json``, the
+output writer from ``metrics.json``). The two executors' kept ids are compared.
 
     .venv/bin/python benchmarks/bench_ray_multinode.py --sizes 100000,300000
 """
@@ -40,6 +43,7 @@ steps:
   read: {{step: read, path: "{corpus}"}}
   filter: {{step: text_filter, min_words: 3, max_words: 60}}
   dedup: {{step: exact_dedup}}
+  near: {{step: minhash_dedup}}
 """
 
 
@@ -78,24 +82,29 @@ def run(recipe: Path, out: Path, *args: str) -> dict:
     if proc.returncode != 0:
         raise RuntimeError(f"run failed ({proc.returncode}):\n{stderr[-3000:]}")
     metrics = json.loads((out / "metrics.json").read_text())
+    minhash = json.loads((out / "minhash_summary.json").read_text())
     return {
         "wall_s": wall,
         "driver_cpu_s": usage.ru_utime + usage.ru_stime,
         "driver_max_rss_mb": usage.ru_maxrss / 1024,
         "kept": metrics["kept"],
         "steps_s": {s["name"]: s["duration_s"] for s in metrics["steps"]},
+        "steps_in": {s["name"]: s["in"] for s in metrics["steps"]},
+        "minhash_task_s": minhash.get("task_seconds", {}),
+        "writer": metrics.get("output", {}).get("write", {}),
     }
 
 
 def kept_ids(out: Path) -> list[str]:
-    with (out / "kept.jsonl").open() as fh:
-        return [json.loads(line)["id"] for line in fh]
+    from synthpipe.data.readers import read_records  # a file, or the shards a Ray run writes
+
+    return [r["id"] for batch in read_records(out / "kept.jsonl") for r in batch]
 
 
 def table(rows: list[dict]) -> str:
     lines = [
         "| records | executor | wall s | records/s | driver CPU s | driver CPU s per 1M "
-        "| driver max RSS MB | kept | step seconds (read, filter, dedup) |",
+        "| driver max RSS MB | kept | step seconds (read, filter, dedup, near) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
@@ -106,6 +115,22 @@ def table(rows: list[dict]) -> str:
             f"{r['driver_cpu_s'] / r['records'] * 1e6:.1f} | {r['driver_max_rss_mb']:.0f} | "
             f"{r['kept']:,} | {steps} |"
         )
+    return "\n".join(lines)
+
+
+def stage_table(rows: list[dict]) -> str:
+    """Per-worker throughput of each stage: records in / seconds its tasks were busy, summed
+    over workers (so it is what one worker CPU does per second)."""
+    lines = ["| records | stage | busy s (all workers) | records per worker-second |", "| --- | --- | --- | --- |"]
+    for r in (r for r in rows if r["executor"] == "ray"):
+        stages = [(f"step {k}", r["steps_in"][k], v) for k, v in r["steps_s"].items()]
+        near_in = r["steps_in"].get("near", r["records"])
+        stages += [(f"minhash: {k}", near_in, v) for k, v in r["minhash_task_s"].items()]
+        if r["writer"].get("task_seconds"):
+            stages.append(("writer (kept + dropped shards)", r["records"], r["writer"]["task_seconds"]))
+        for name, n, seconds in stages:
+            rate = f"{n / seconds:,.0f}" if seconds else "-"
+            lines.append(f"| {r['records']:,} | {name} | {seconds:.2f} | {rate} |")
     return "\n".join(lines)
 
 
@@ -143,6 +168,8 @@ def main() -> None:
                 corpus.unlink()
     print(f"cluster start-up: {startup:.1f} s\n")
     print(table(rows))
+    print()
+    print(stage_table(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
 

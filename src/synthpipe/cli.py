@@ -77,7 +77,7 @@ def _main(
 @app.command()
 def run(
     recipe: Annotated[str, typer.Argument(help="Recipe file, or the name of a bundled recipe (see `synthpipe recipes`).")],
-    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory \\[default: runs/<recipe name>].")] = None,
+    out_dir: Annotated[str | None, typer.Option("--out", "-o", help="Run directory, or an object-store URI such as s3://bucket/prefix \\[default: runs/<recipe name>].")] = None,
     overrides: Annotated[list[str] | None, typer.Option("--set", "-s", help="Override a recipe value: steps.generate.n=500 (repeatable).")] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="Discard checkpoints and start over.")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Fail on the first malformed input record instead of quarantining it.")] = False,
@@ -104,7 +104,7 @@ def run(
     metrics = result.metrics
     if as_json:
         summary = {
-            "run_dir": str(result.run_dir),
+            "run_dir": result.location,  # a URI for a run directory on an object store
             "kept": metrics["kept"],
             "dropped": metrics["dropped"],
             "quarantined": metrics["quarantined"],
@@ -131,13 +131,15 @@ def run(
 
 @app.command()
 def inspect(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory (e.g. runs/quickstart).")],
+    location: Annotated[str, typer.Argument(help="A run directory (e.g. runs/quickstart), or its s3://... URI.")],
     samples: Annotated[int, typer.Option(help="Sample records to show per section.")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print the funnel as JSON.")] = False,
 ) -> None:
     """Show a run's funnel (records in/out per step, top drop reasons) and sample records."""
+    from synthpipe.pipeline.rundir import local_copy
     from synthpipe.run.api import RunResult
 
+    run_dir = local_copy(location)
     if not run_dir.is_dir():
         raise UsageError(f"no such run directory: {run_dir}")
     result = RunResult(run_dir)
@@ -145,12 +147,16 @@ def inspect(
         print(json.dumps({"steps": result.metrics["steps"], "kept": result.metrics["kept"],
                           "dropped": result.metrics["dropped"], "quarantined": result.metrics["quarantined"]}, indent=2))
         return
-    _print_funnel(result.metrics)
-    _print_samples("kept", result.kept[:samples])
+    from synthpipe.data.run_outputs import read_output
+
+    _print_funnel(result.metrics)  # then samples, streamed: a file or shards, never all in memory
+    _print_samples("kept", [r for batch in read_output(run_dir, "kept", limit=samples) for r in batch][:samples])
     by_reason: dict[str, list] = {}
-    for record in result.dropped:
+    for record in (r for batch in read_output(run_dir, "dropped") for r in batch):
         key = f"{record['_drop']['step']}:{record['_drop']['reason']}"
-        by_reason.setdefault(key, []).append(record)
+        held = by_reason.setdefault(key, [])
+        if len(held) < samples:
+            held.append(record)
     for key, records in by_reason.items():
         _print_samples(f"dropped {key}", records[:samples])
 
@@ -540,7 +546,7 @@ def _verify_summary(result) -> dict:
 
 @app.command()
 def export(
-    source: Annotated[Path, typer.Argument(help="Records to export (e.g. a run's kept.jsonl).")],
+    location: Annotated[str, typer.Argument(help="Records to export (e.g. a run's kept.jsonl, or s3://.../kept.jsonl).")],
     out_path: Annotated[Path, typer.Option("--out", "-o", help="Output file (a directory for --format hf or argilla).")],
     fmt: Annotated[str, typer.Option("--format", help="openai, trl-messages, trl-prompt-completion, sharegpt, alpaca, dpo, hf, or argilla (a folder for rg.Dataset.from_disk); tool-use trajectories: openai-tools, trl-tools, sharegpt-tools.")],
     shape: Annotated[str | None, typer.Option(help="Row shape of --format hf \\[default: trl-messages].")] = None,
@@ -557,7 +563,10 @@ def export(
     as_json: JsonOpt = False,
 ) -> None:
     """Export records to a fine-tuning format; records that can't be exported go to <out>.rejected.jsonl with a reason."""
+    from synthpipe.data.storage import local_file
     from synthpipe.train.export import export_file
+
+    source = local_file(location)  # an object-store URI: downloaded first
 
     if not source.exists():
         raise UsageError(f"no such input: {source}")
@@ -680,12 +689,19 @@ def audit(
 
 @app.command()
 def report(
-    run_dir: Annotated[Path, typer.Argument(help="A finished run directory (with metrics.json).")],
+    location: Annotated[str, typer.Argument(help="A finished run directory (with metrics.json), or its s3://... URI.")],
 ) -> None:
     """Write a finished run's report.html again from its metrics, audit, experiment and records (runs nothing)."""
+    from synthpipe.data.storage import Store, is_remote
+    from synthpipe.pipeline.rundir import local_copy
     from synthpipe.run.report_again import report_again
 
-    out.print(f"report: {report_again(run_dir)}", soft_wrap=True, highlight=False)
+    path = report_again(local_copy(location))
+    if is_remote(location):  # the copy's report goes back next to the run's outputs
+        Store(location).upload(path, "report.html")
+        out.print(f"report: {location.rstrip('/')}/report.html (local copy: {path})", soft_wrap=True, highlight=False)
+        return
+    out.print(f"report: {path}", soft_wrap=True, highlight=False)
 
 
 @app.command("judge-agreement")

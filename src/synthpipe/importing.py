@@ -39,6 +39,7 @@ EXTRAS: dict[str, str] = {
     "sacrebleu": "multilingual",
     "vaderSentiment": "audit",
     "datasets": "hf",
+    "s3fs": "s3",
     "vllm": "vllm",
 }
 

@@ -76,10 +76,12 @@ def synthpipe(recipe: Path | str, out: Path, *args: str, wait: bool = True):
 
 
 def ledger(run: Path) -> tuple[list[str], list[tuple]]:
-    kept = sorted(json.loads(line)["id"] for line in (run / "kept.jsonl").open())
+    from synthpipe.data.readers import read_all  # a file, or the shards a Ray run writes
+
+    kept = sorted(r["id"] for r in read_all(run / "kept.jsonl"))
     dropped = sorted(
         (r["id"], r["_drop"]["step"], r["_drop"]["reason"], r["_drop"]["detail"])
-        for r in map(json.loads, (run / "dropped.jsonl").open())
+        for r in read_all(run / "dropped.jsonl")
     )
     return kept, dropped
 

@@ -70,3 +70,12 @@ class LosesRecords(MapStep):
 class OddFilter(FilterStep):
     def keep(self, record):
         return (record["n"] % 2 == 0) or (False, "odd", record["n"])
+
+
+class PidTagger(MapStep):
+    """Notes the process that mapped each record (which machine part did the work)."""
+
+    def process(self, batch, ctx):
+        for record in batch:
+            record["pid"] = os.getpid()
+        return batch

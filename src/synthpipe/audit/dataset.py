@@ -70,6 +70,7 @@ def audit_dataset(
     embed_field: str = "auto",
     seeds: Sequence[dict] | None = None,
     language_field: str | None = None,
+    embedder: Any = None,
 ) -> dict[str, Any]:
     """Diversity (+ mode collapse), fidelity vs ``reference``, bias, labels and label drift,
     contamination and factuality (``grounding_score``) facts.
@@ -85,7 +86,8 @@ def audit_dataset(
     sentiment is included when vaderSentiment is installed. ``seeds`` (records with
     ``label_field``) anchor the label-drift comparison with the reference. With
     ``language_field``, per-language counts and language mixing
-    (:func:`~synthpipe.audit.languages.language_report`) on the same sample.
+    (:func:`~synthpipe.audit.languages.language_report`) on the same sample. `embedder`:
+    one to use instead of loading MiniLM here (its vectors go through the embedding cache).
     """
     records = list(records)
     idx = evenly_spaced(len(records), sample)
@@ -103,7 +105,7 @@ def audit_dataset(
     fid_texts = texts if own_side else [side.text(r) for r in picked]
     fid_ref = ref_texts if own_side else [side.text(r) for r in ref_picked]
 
-    embedder, emb, ref_emb, note = _embeddings(fid_texts, fid_ref, embed)
+    embedder, emb, ref_emb, note = _embeddings(fid_texts, fid_ref, embed, embedder)
     audit: dict[str, Any] = {
         "n_records": len(records),
         "text_field": text_field,
@@ -174,10 +176,13 @@ def _fidelity(picked: list[dict], ref_picked: list[dict], texts: list[str], ref_
 
 
 def _embeddings(
-    texts: list[str], ref_texts: list[str], embed: bool
+    texts: list[str], ref_texts: list[str], embed: bool, embedder: Any = None
 ) -> tuple[Any | None, Any | None, Any | None, str | None]:
     """(embedder, synthetic embeddings, reference embeddings, note on why none were made)."""
-    embedder, note = (None, "disabled (--no-embed)") if not embed else _load_embedder()
+    if not embed:
+        embedder, note = None, "disabled (--no-embed)"
+    else:
+        embedder, note = (embedder, None) if embedder is not None else _load_embedder()
     if embedder is None or not texts:
         if embed and note:
             _log.warning("audit: embeddings skipped (%s)", note)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 
@@ -72,6 +73,7 @@ class Audit(GlobalStep):
 
     Config = AuditConfig
     marks_only = True  # one output batch per input batch, drops marked
+    distributed = "synthpipe.audit.distributed:audit"
 
     def input_columns(self) -> set[str]:
         return {self.config.text_field}
@@ -89,22 +91,29 @@ class Audit(GlobalStep):
         return [p for p in (self.reference_path(), self.seeds_path()) if p]
 
     def run(self, batches: Callable[[], Iterator[Batch]], ctx: StepContext) -> Iterator[Batch]:
-        cfg = self.config
-        keep = _kept_fields(cfg.embed_field)
-        sample = StreamSample(cfg.sample)  # one pass over the input, bounded memory
+        fields = self.sample_fields()
+        sample = StreamSample(self.config.sample)  # one pass over the input, bounded memory
         for batch in batches():
             for record in batch:
-                sample.add(_audit_fields(record, cfg.text_field, cfg.label_field, keep, cfg.language_field))
+                sample.add(fields(record))
             yield batch
-        self._write(ctx, sample.result(), sample.seen)
+        self.write_audit(ctx, sample.result(), sample.seen)
 
-    def _write(self, ctx: StepContext, sample: list[dict], total: int) -> None:
+    def sample_fields(self) -> Callable[[dict], dict]:
+        """What the sample keeps of a record: the fields the audit reads."""
+        cfg = self.config
+        keep = _kept_fields(cfg.embed_field)
+        return lambda record: _audit_fields(record, cfg.text_field, cfg.label_field, keep, cfg.language_field)
+
+    def write_audit(self, ctx: StepContext, sample: list[dict], total: int, embedder: Any = None) -> None:
+        """Audit `sample` (of `total` records) and write ``audit.json``; `embedder` replaces the
+        model loaded here (the distributed form's encodes on an actor pool)."""
         from synthpipe.audit.dataset import audit_dataset
 
         cfg = self.config
         audit = audit_dataset(sample, self._reference(), embed=cfg.embed, sample=cfg.sample, seed=ctx.seed,
                               embed_field=cfg.embed_field, seeds=self._seeds(),
-                              language_field=cfg.language_field)  # fmt: skip
+                              language_field=cfg.language_field, embedder=embedder)  # fmt: skip
         audit["n_records"] = total
         audit["sample"]["of"] = total
         audit["text_field"], audit["label_field"] = cfg.text_field, cfg.label_field

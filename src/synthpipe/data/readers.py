@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from synthpipe.data import distilabel, json_codec
+from synthpipe.data import distilabel, json_codec, manifest
 from synthpipe.data.formats import (
     HF_JSON_COLUMNS_FILE,
     check_format,
@@ -29,12 +29,14 @@ from synthpipe.data.formats import (
 )
 from synthpipe.data.quarantine import Quarantine, strict_error
 from synthpipe.data.records import DROP, ID, LINEAGE, Batch, Record
+from synthpipe.data.shards import WHOLE, Shard, ShardBatch
 from synthpipe.errors import DataError, UsageError
 
 if TYPE_CHECKING:  # imported where Parquet is read: JSONL and CSV readers need no Arrow
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+SHARDABLE = ("jsonl", "parquet")  # formats a worker can start reading in the middle of
 _BOM = b"\xef\xbb\xbf"
 _JSON_BLANK = " \t\r"  # whitespace to JSON; a line of other white space is a bad record
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # JSON text that may decode to one
@@ -51,6 +53,7 @@ class _Row:
     record: Record | None
     raw: str | None = None
     error: str | None = None
+    last: int | None = None  # an unreadable stretch's last line; a blank line: 0 (no record)
 
 
 @dataclass
@@ -59,6 +62,7 @@ class _Source:
     name: str  # `_lineage.source`
     stem: str  # prefix of generated ids
     rows: Callable[[], Iterator[_Row]]  # opens the input only when iterated
+    by_line: bool = False  # batches are runs of lines (shardable formats), else of valid records
 
 
 def read_records(
@@ -95,7 +99,53 @@ def read_records(
     reject = _Reject(
         src.label, quarantine if quarantine is not None else Quarantine(strict=strict), strict
     )
-    return _batched(_clean(src, schema, reject, id_field), batch_size, limit)
+    batches = _batched(_positions(src, _clean(src, schema, reject, id_field)), batch_size, limit)
+    return (batch for _, batch, _ in batches)
+
+
+def read_shard(
+    path: str | os.PathLike[str],
+    shard: Shard,
+    *,
+    format: str | None = None,
+    fields: Mapping[str, str] | None = None,
+    required: Sequence[str] = (),
+    types: Mapping[str, TypeSpec] | None = None,
+    quarantine: Quarantine | None = None,
+    strict: bool = False,
+    batch_size: int = 1024,
+    id_field: str | None = "id",
+    subset: str | None = None,
+    duplicates: Mapping[int, str] | None = None,
+) -> Iterator[ShardBatch]:
+    """The batches of `shard` (see :mod:`synthpipe.data.shards`), as :func:`read_records` gives
+    them when it reads the whole file. Ids repeated within the shard are quarantined as in a
+    whole read; ids repeating one of an earlier shard are not seen here: `duplicates` (line ->
+    id) names them, found by comparing every shard's ids afterwards."""
+    schema = _Schema(dict(fields or {}), tuple(required), dict(types or {}))
+    offsets: dict[int, int] = {}
+    src = _open_source(path, format, batch_size, schema, subset, shard, offsets)
+    reject = _Reject(src.label, quarantine if quarantine is not None else Quarantine(strict=strict), strict)
+    repeated: dict[int, str] = dict(duplicates or {})  # grows with the repeats found here
+    rows = _clean(src, schema, reject, id_field, repeated)
+    first = shard.first if shard.count is not None else 0
+    for index, batch, lines in _batched(_positions(src, rows), batch_size, None, first):
+        lo = index * batch_size
+        at: dict[str, Any] = {"line": lo}
+        if lo in offsets:
+            at["byte"] = offsets[lo]
+        if mine := {str(n): i for n, i in repeated.items() if lo < n <= lo + batch_size}:
+            at["duplicates"] = mine  # a direct read of this batch cannot see the first ones
+        yield ShardBatch(index, batch, at, lines)
+
+
+def read_batch(path: str | os.PathLike[str], index: int, at: Mapping[str, Any], batch_size: int, **options: Any) -> ShardBatch:
+    """Batch `index` alone, placed by the `at` :func:`read_shard` gave for it."""
+    line = at["line"]
+    shard = Shard(index, 1, line, line + batch_size, at.get("byte", 0), line if "byte" in at else 0)
+    duplicates = {int(n): i for n, i in at.get("duplicates", {}).items()}
+    found = next(read_shard(path, shard, batch_size=batch_size, duplicates=duplicates, **options), None)
+    return found if found is not None else ShardBatch(index, [], dict(at), [])
 
 
 def read_all(source: str | os.PathLike[str] | Any, **kwargs: Any) -> list[Record]:
@@ -114,7 +164,7 @@ def peek_columns(
     name them with this `fields` mapping (``id`` and ``_lineage`` included); cheap, for checks
     made before a run. None for HF dataset directories (opening one imports `datasets`)."""
     path = Path(source).expanduser()
-    if _is_distilabel(path, format):
+    if _is_distilabel(path, format) or manifest.is_sharded(path):
         return None
     fmt = check_format(format) if format is not None else detect_format(path)
     if fmt == "hf":
@@ -195,27 +245,38 @@ class _Reject:
 
 
 def _clean(
-    src: _Source, schema: _Schema, reject: _Reject, id_field: str | None
-) -> Iterator[Record]:
+    src: _Source,
+    schema: _Schema,
+    reject: _Reject,
+    id_field: str | None,
+    duplicates: dict[int, str] | None = None,
+) -> Iterator[tuple[int, Record | None]]:
+    """(line, record) for each valid record; (last line, None) for a line that gave none."""
     id_key = schema.canonical(id_field) if id_field else None
     seen: set[str] = set()
     for row in src.rows():
         if row.record is None:
-            reject(row.line, row.error or "unreadable record", row.raw)
+            if row.last != 0:  # not a blank line
+                reject(row.line, row.error or "unreadable record", row.raw)
+            yield (row.last or row.line), None
             continue
         record = schema.apply(row.record)
         problem = schema.problem(record) or _reserved_problem(record)
         if problem is None:
             record[ID] = _record_id(record, id_key, src.stem, row.line)
-            if record[ID] in seen:
+            if record[ID] in seen or duplicates and row.line in duplicates:
                 problem = f"duplicate id: {record[ID]!r}"
+                seen.add(record[ID])  # named as a repeat of an earlier shard's: later ones repeat it too
+                if duplicates is not None:
+                    duplicates[row.line] = record[ID]
         if problem is not None:
             reject(row.line, problem, row.raw if row.raw is not None else _dump(row.record))
+            yield row.line, None
             continue
         seen.add(record[ID])
         if not isinstance(record.get(LINEAGE), dict):
             record[LINEAGE] = {"source": src.name, "line": row.line}
-        yield record
+        yield row.line, record
 
 
 def _reserved_problem(record: Record) -> str | None:
@@ -241,20 +302,39 @@ def _record_id(record: Record, id_key: str | None, stem: str, line: int) -> str:
     return f"{stem}-{line:06d}" if value is None or value == "" else str(value)
 
 
-def _batched(records: Iterator[Record], batch_size: int, limit: int | None) -> Iterator[Batch]:
-    with contextlib.closing(records):  # stopping at `limit` closes the file now, not at GC
+def _positions(src: _Source, rows: Iterator[tuple[int, Record | None]]) -> Iterator[tuple[int, Record | None]]:
+    """Where each row falls for batching: its line in a shardable format, else the count of
+    valid records so far (batches of exactly `batch_size` records, as formats that are never
+    cut into shards always had)."""
+    if src.by_line:
+        return rows
+    return ((n, record) for n, (_, record) in enumerate(((ln, r) for ln, r in rows if r is not None), 1))
+
+
+def _batched(
+    rows: Iterator[tuple[int, Record | None]], batch_size: int, limit: int | None, first: int = 0
+) -> Iterator[tuple[int, Batch, list[int]]]:
+    """(index, records, their lines): batch k holds the valid records of lines k*size+1 ..
+    (k+1)*size, so a batch's place follows from line numbers alone and a shard of the file
+    gives the batches a whole read gives (a stretch of lines without valid records is an
+    empty batch). Reading from batch `first` on; stops after `limit` valid records."""
+    with contextlib.closing(rows):  # stopping at `limit` closes the file now, not at GC
         if limit is not None and limit <= 0:
             return
-        batch: Batch = []
-        for kept, record in enumerate(records, 1):
-            batch.append(record)
-            if len(batch) == batch_size:
-                yield batch
-                batch = []
-            if kept == limit:
-                break
-        if batch:
-            yield batch
+        index, batch, lines, seen, kept = first, [], [], False, 0
+        for line, record in rows:
+            while (line - 1) // batch_size > index:
+                yield index, batch, lines
+                index, batch, lines, seen = index + 1, [], [], False
+            seen = True
+            if record is not None:
+                batch.append(record)
+                lines.append(line)
+                kept += 1
+                if kept == limit:
+                    break
+        if seen:
+            yield index, batch, lines
 
 
 def _dump(record: Record) -> str:
@@ -263,13 +343,25 @@ def _dump(record: Record) -> str:
 
 # -- sources ----------------------------------------------------------------------------
 def _open_source(
-    source: Any, fmt: str | None, batch_size: int, schema: _Schema, subset: str | None = None
+    source: Any,
+    fmt: str | None,
+    batch_size: int,
+    schema: _Schema,
+    subset: str | None = None,
+    shard: Shard = WHOLE,
+    offsets: dict[int, int] | None = None,
 ) -> _Source:
+    """`source` as rows; a `shard` of a JSONL or Parquet file reads its lines (rows) only,
+    noting in `offsets` the byte offset of each batch's first line (JSONL)."""
+    if shard.count is not None:
+        return _shard_source(Path(source), fmt, batch_size, shard, offsets)
     if not isinstance(source, str | os.PathLike):
         return _dataset_source(source, batch_size)
     path = Path(source).expanduser()
     if not path.exists():
         raise UsageError(f"no such file: {path}")
+    if manifest.is_sharded(path):  # a run's sharded output: its shards, in the manifest's order
+        return _sharded_source(path, batch_size, schema)
     if _is_distilabel(path, fmt):
         return _distilabel_source(path, batch_size, subset)
     fmt = check_format(fmt) if fmt is not None else detect_format(path)
@@ -281,7 +373,20 @@ def _open_source(
         "parquet": lambda: _parquet_rows(path, batch_size),
         "hf": lambda: _hf_dir_rows(path, batch_size),
     }
-    return _Source(str(path), path.name, strip_suffix(path.name), readers[fmt])
+    return _Source(str(path), path.name, strip_suffix(path.name), readers[fmt], fmt in SHARDABLE)
+
+
+def _shard_source(
+    path: Path, fmt: str | None, batch_size: int, shard: Shard, offsets: dict[int, int] | None
+) -> _Source:
+    fmt = check_format(fmt) if fmt is not None else detect_format(path)
+    if fmt == "jsonl":
+        rows = lambda: _jsonl_window(path, shard, batch_size, offsets if offsets is not None else {})  # noqa: E731
+    elif fmt == "parquet":
+        rows = lambda: _parquet_rows(path, batch_size, shard.lo, shard.hi)  # noqa: E731
+    else:
+        raise UsageError(f"{path}: a {fmt} file cannot be read in shards; read it whole")
+    return _Source(str(path), path.name, strip_suffix(path.name), rows, by_line=True)
 
 
 def _is_distilabel(path: Path, fmt: str | None) -> bool:
@@ -307,12 +412,40 @@ def _distilabel_source(path: Path, batch_size: int, subset: str | None) -> _Sour
                     where = file.relative_to(path).as_posix() if file != path else file.name
                     facts = {"source": where, "line": line, "subset": storage.config}
                     row = _Row(line, distilabel.to_record(row.record, facts), row.raw)
-                else:
-                    row = _Row(line, None, row.raw, row.error)
+                else:  # a blank line (last 0) stays one
+                    row = _Row(line, None, row.raw, row.error, row.last and offset + row.last)
                 yield row
             offset += last
 
     return _Source(str(path), path.name, storage.config, rows)
+
+
+def _sharded_source(path: Path, batch_size: int, schema: _Schema) -> _Source:
+    """A sharded output (see :mod:`synthpipe.data.manifest`): each shard checked against the
+    manifest, then its rows; lines number on from the previous shard's."""
+    listing = manifest.read_manifest(path)
+    readers: dict[str, Callable[[Path], Iterator[_Row]]] = {
+        "jsonl": lambda p: _jsonl_rows(p, gz=False),
+        "jsonl.gz": lambda p: _jsonl_rows(p, gz=True),
+        "csv": lambda p: _csv_rows(p, schema.text_columns()),
+        "parquet": lambda p: _parquet_rows(p, batch_size),
+    }
+
+    header = 1 if listing["format"] == "csv" else 0  # every CSV shard repeats the header line
+
+    def rows() -> Iterator[_Row]:
+        offset = 0
+        for entry in listing["shards"]:
+            count = last = 0
+            shift = offset - (header if offset else 0)
+            for row in readers[listing["format"]](manifest.open_shard(path, entry)):
+                count, last = count + (row.last != 0), row.line  # a blank line (last 0) is no row
+                yield _Row(shift + row.line, row.record, row.raw, row.error, row.last and shift + row.last)
+            if count != entry["rows"]:
+                raise manifest.shard_rows_mismatch(path, entry, count)
+            offset = shift + last
+
+    return _Source(str(path), path.name, strip_suffix(path.name), rows)
 
 
 def _check_kind(path: Path, fmt: str) -> None:
@@ -352,16 +485,31 @@ def _jsonl_rows(path: Path, gz: bool) -> Iterator[_Row]:
             if gz and path.stat().st_size == 0:  # gzip reads it as no data; it is no stream
                 raise gzip.BadGzipFile("empty file, not even a gzip header")
             for line, data in enumerate(fh, 1):  # bytes: one bad line must not sink the file
-                row = _json_row(line, data)
-                if row is not None:
-                    yield row
+                yield _json_row(line, data)
         except (gzip.BadGzipFile, EOFError, zlib.error) as e:  # truncated or corrupt .gz
             yield _Row(
                 line + 1, None, None, f"corrupt gzip data: {e}; the rest of the file is unreadable"
             )
 
 
-def _json_row(line: int, data: bytes) -> _Row | None:
+def _jsonl_window(path: Path, shard: Shard, batch_size: int, offsets: dict[int, int]) -> Iterator[_Row]:
+    """Lines ``shard.lo+1 .. shard.hi`` of a JSONL file, from the byte offset `shard.seek`
+    (line ``seek_line+1``); notes where each batch's first line starts."""
+    with open(path, "rb") as fh:
+        fh.seek(shard.seek)
+        at, line = shard.seek, shard.seek_line
+        for data in fh:
+            line += 1
+            if shard.hi is not None and line > shard.hi:
+                return
+            if line > shard.lo:
+                if (line - 1) % batch_size == 0:
+                    offsets[line - 1] = at
+                yield _json_row(line, data)
+            at += len(data)
+
+
+def _json_row(line: int, data: bytes) -> _Row:
     if line == 1 and data.startswith(_BOM):
         data = data[len(_BOM) :]
     try:
@@ -370,7 +518,7 @@ def _json_row(line: int, data: bytes) -> _Row | None:
         raw = data.decode("utf-8", "replace").rstrip("\r\n")
         return _Row(line, None, raw, f"invalid UTF-8: {e}")
     if not text.strip(_JSON_BLANK):
-        return None  # blank lines are layout, not records
+        return _Row(line, None, last=0)  # blank lines are layout, not records
     try:
         value = _parse_json(text)
     except ValueError as e:
@@ -513,7 +661,8 @@ def _csv_value(name: str, cell: str, text_columns: set[str]) -> Any:
     return cell
 
 
-def _parquet_rows(path: Path, batch_size: int) -> Iterator[_Row]:
+def _parquet_rows(path: Path, batch_size: int, lo: int = 0, hi: int | None = None) -> Iterator[_Row]:
+    """Rows ``lo+1 .. hi`` (all by default) of a Parquet file; row groups outside are not read."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -525,22 +674,33 @@ def _parquet_rows(path: Path, batch_size: int) -> Iterator[_Row]:
         _check_metadata(pf)
     except (pa.ArrowException, OSError, ValueError) as e:
         raise DataError(f"{path}: not a readable Parquet file ({e})") from None
+    top = pf.metadata.num_rows if hi is None else min(hi, pf.metadata.num_rows)
     with pf:
         row = 0
         for group in range(pf.num_row_groups):  # a corrupt row group costs its rows only
             start, end = row, row + pf.metadata.row_group(group).num_rows
+            if end <= lo or start >= top:
+                row = end
+                continue
             try:
                 for batch in pf.iter_batches(batch_size=batch_size, row_groups=[group]):
-                    for record, error in _batch_records(batch, encoded):
-                        row += 1
-                        yield _Row(row, record, None, error)
+                    a, b = max(0, lo - row), min(batch.num_rows, top - row)
+                    for i, (record, error) in enumerate(_batch_records(batch.slice(a, max(0, b - a)), encoded)):
+                        yield _Row(row + a + i + 1, record, None, error)
+                    row += batch.num_rows
             except (pa.ArrowException, OSError, ValueError) as e:  # a corrupt page
-                yield _Row(row + 1, None, None, _unreadable(f"{e}", row, end))
+                yield _unreadable_rows(f"{e}", row, end, lo, top)
                 row = end
             if row < end:  # a corrupt page header can make the reader stop early, silently
                 cause = f"row group {group} ended after {row - start} of its {end - start} rows"
-                yield _Row(row + 1, None, None, _unreadable(cause, row, end))
+                yield _unreadable_rows(cause, row, end, lo, top)
                 row = end
+
+
+def _unreadable_rows(cause: str, row: int, end: int, lo: int, top: int) -> _Row:
+    """Rows ``row+1 .. end`` could not be read: one quarantine entry (within ``lo+1 .. top``)."""
+    first, last = max(row, lo), min(end, top)
+    return _Row(first + 1, None, None, _unreadable(cause, first, last), last=last)
 
 
 def _check_metadata(pf: pq.ParquetFile) -> None:

@@ -44,6 +44,17 @@ class StreamSample:
     def result(self) -> list[Any]:
         return [self.held[i] for i in evenly_spaced(len(self.held), self.k)]
 
+
+def stream_sample_positions(n: int, k: int) -> list[int]:
+    """The positions :class:`StreamSample` (k) keeps of a stream of `n` items, known without
+    the stream: it holds every `stride`-th item, stride the least power of two with
+    ``n <= 2k * stride``, and spreads `k` picks over those."""
+    stride = 1
+    while n > 2 * k * stride:
+        stride *= 2
+    return [stride * i for i in evenly_spaced(-(-n // stride), k)]
+
+
 def mix_seed(*parts: Any) -> int:
     """A stable 64-bit RNG seed from `parts` (Python's hash() is salted per process)."""
     return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:8], "big")

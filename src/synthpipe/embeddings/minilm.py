@@ -181,6 +181,13 @@ class Embedder:
             out[rows] = vectors
         return out
 
+    def batches(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """The rows of `texts` in the batches :meth:`encode` runs: encoding one batch's texts
+        on their own gives the same vectors, bit for bit, so batches can be spread over
+        processes. Needs the tokenizer only, not the model."""
+        tokenize = self._tokenize or self._tokenizer()
+        return length_batches([len(i) for i in tokenize(texts)], self.batch_size, TOKEN_BUDGET)
+
     @staticmethod
     def _inputs(ids: Sequence[Sequence[int]]) -> dict[str, np.ndarray]:
         """Padded int64 input_ids, attention_mask and token_type_ids for one batch."""

@@ -4,8 +4,10 @@ The plan is cut into the same segments (a source or global step, then the map st
 feeds) and every step writes the same shards (``part-<batch>.parquet``, see
 :mod:`synthpipe.pipeline.checkpoints`), so a run started on one executor resumes on the other.
 
-- Sources run on the driver (they are cheap next to maps, and LLM sources need the driver's
-  LLM pool); each batch becomes one shard, ids assigned as the local executor assigns them.
+- A replayable source (files, inline records, seeded generators) is read by the workers in
+  shards, each batch streamed on into the map stages (:mod:`synthpipe.executors.ray_sources`);
+  other sources (LLM sources need the driver's LLM pool) run on the driver. Each batch becomes
+  one shard either way, ids assigned as the local executor assigns them.
 - Map steps run as Ray Data ``map_batches`` over the head's shard indexes, one row per
   batch: a task reads its input shard, runs the maps of its stage in memory and writes one
   shard per step. Consecutive maps of one kind share a stage: Ray tasks for CPU work, an
@@ -39,9 +41,11 @@ from pathlib import Path
 from typing import Any
 
 from synthpipe.data.records import DROP, Batch
+from synthpipe.data.storage import Store
 from synthpipe.errors import StepError, UsageError
 from synthpipe.executors.ray_jobs import RayJob, import_ray, unwrap
 from synthpipe.executors.ray_llm import LLMBridge
+from synthpipe.executors.ray_sources import PARTITIONS, ReadJob, read_shards, repeated_lines
 from synthpipe.executors.segment import (
     ContextFactory,
     SegmentRun,
@@ -66,22 +70,43 @@ class RayExecutor:
         self.address = address
         self.max_inflight = max_inflight
         self.busy_s: dict[str, float] = {}  # time each step spent working, summed over workers
+        self._started_here = False  # a local Ray this executor started: kept up until close()
 
     def execute(self, plan: list[PlannedStep], make_ctx: ContextFactory, progress=None, spill=None) -> None:
-        """Run `plan` on Ray. `spill` is not used: the outputs are rebuilt from the checkpoints."""
+        """Run `plan` on Ray. `spill` is not used: the outputs are rebuilt from the checkpoints.
+        A local Ray started here stays up for `write_outputs` until `close()` (or a failure)."""
         ray = import_ray()
         progress = progress or NullProgress()
-        started_here = connect(ray, self.address)
-        bridge = LLMBridge(ray)
+        self._started_here = connect(ray, self.address) or self._started_here
+        bridge, finished = LLMBridge(ray), False
         try:
-            check_shared_run_dir(ray, plan[0].checkpoint.dir / "FINGERPRINT")
+            check_shared_run_dir(ray, plan[0].checkpoint)
             with _ray_data_settings():
                 run_segments(plan, progress, lambda segment, previous: _Segment(
                     segment, previous, make_ctx, progress, self, bridge).run())  # fmt: skip
+            finished = True
         finally:
             bridge.close()
-            if started_here:
-                ray.shutdown()
+            if not finished:
+                self.close()
+
+    def write_outputs(self, plan: list[PlannedStep], root: Path, fmt: str, **options: Any) -> dict | None:
+        """Write the run's kept and dropped outputs as shards from Ray tasks (see
+        :mod:`synthpipe.executors.ray_outputs`); None for a format that cannot be sharded."""
+        from synthpipe.data.manifest import SHARDED_FORMATS
+        from synthpipe.executors.ray_outputs import write_outputs
+
+        if fmt not in SHARDED_FORMATS:
+            return None
+        ray = import_ray()
+        self._started_here = connect(ray, self.address) or self._started_here
+        return write_outputs(ray, plan, root, fmt, **options)
+
+    def close(self) -> None:
+        """Stop the local Ray this executor started, if any (idempotent)."""
+        if self._started_here:
+            self._started_here = False
+            import_ray().shutdown()
 
 
 def connect(ray, address: str | None) -> bool:
@@ -101,9 +126,14 @@ def connect(ray, address: str | None) -> bool:
     return True
 
 
-def check_shared_run_dir(ray, probe: Path) -> None:
-    """Workers write shards into the run directory: every node must see it at the same path."""
+def check_shared_run_dir(ray, checkpoint: StepCheckpoint) -> None:
+    """Workers write shards into the run directory: every node must see it at the same path,
+    or, for a run directory on an object store, reach its URI (checked by reading a checkpoint's
+    FINGERPRINT object on every node)."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    files = checkpoint.files
+    probe = files if files.remote else str(checkpoint.dir / "FINGERPRINT")
 
     nodes = [
         n["NodeID"] for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU")
@@ -112,21 +142,32 @@ def check_shared_run_dir(ray, probe: Path) -> None:
     seen = ray.get(
         [
             task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False)).remote(
-                str(probe)
+                probe
             )
             for n in nodes
         ]
     )
+    if not all(seen) and files.remote:
+        raise UsageError(
+            f"the run directory {files.url.rpartition('/steps/')[0]} is not reachable from every Ray node: "
+            "give every node the storage's credentials and endpoint (AWS_* variables, AWS_ENDPOINT_URL) "
+            "and synthpipe's s3 extra"
+        )
     if not all(seen):
         raise UsageError(
-            f"the run directory {probe.parent.parent.parent} is not visible on every Ray node; "
+            f"the run directory {checkpoint.dir.parent.parent} is not visible on every Ray node; "
             "with the ray executor it must be on a filesystem all nodes mount at the same path "
             "(e.g. NFS): --out /shared/..."
         )
 
 
-def _exists(path: str) -> bool:
-    return Path(path).exists()
+def _exists(probe: str | Store) -> bool:
+    if isinstance(probe, Store):
+        try:
+            return probe.exists("FINGERPRINT")
+        except Exception:  # no credentials, no s3fs, no route: reported as not reachable
+            return False
+    return Path(probe).exists()
 
 
 @contextlib.contextmanager
@@ -161,11 +202,15 @@ class _Segment(SegmentRun):
 
     def run(self) -> None:
         self.start()
-        indexes = self._head()
-        if self.maps:
-            self._run_maps(indexes)
+        if self.head.step.kind == "source" and self.head.checkpoint.storage == "replay":
+            indexes = self._read_on_workers()  # the maps stream behind the shards
+        else:
+            indexes = self._head()
+            if self.maps:
+                self._run_maps(indexes)
         for p in self.steps:
-            missing = [i for i in indexes if not p.checkpoint.has(i)]
+            have = set(p.checkpoint.indexes())  # one listing, not a lookup per batch (object stores)
+            missing = [i for i in indexes if i not in have]
             if missing:  # e.g. a worker wrote to a disk the driver does not see
                 raise StepError(
                     f"step {p.name!r}: shards {missing[:5]} were not written; "
@@ -193,6 +238,63 @@ class _Segment(SegmentRun):
             log.info("step %r (%s) has no distributed form: running it on the Ray driver",
                      head.name, type(head.step).__name__)  # fmt: skip
         return list(range(asyncio.run(self.drain_head())))
+
+    # -- a replayable source, read by the workers ------------------------------------------
+    def _read_on_workers(self) -> list[int]:
+        """Read the source in shards on the workers, each batch streamed on into the maps;
+        then quarantine ids that repeat across shards (see :mod:`~synthpipe.executors.ray_sources`)."""
+        ray = import_ray()
+        ctx = dataclasses.replace(self.make_ctx(self.head), quarantine=None, resources=None)
+        want = 2 * max(1, int(ray.cluster_resources().get("CPU", 1)))
+        shards = self.head.step.plan_shards(ctx, want, _measure)
+        job = ReadJob(
+            self.head.name, StepSpec.of(self.head.step), ctx, self.head.checkpoint,
+            [(p.name, p.checkpoint) for p in self.maps], min(PARTITIONS, len(shards)),
+        )  # fmt: skip
+        job.forget_ids()
+        indexes = self._stream(shards, job)
+        if len(shards) > 1:
+            self._quarantine_repeats(shards, job)
+        job.forget_ids()
+        if indexes != list(range(len(indexes))):
+            raise StepError(f"step {self.head.name!r}: its shards gave batches {indexes[:5]}..., not 0..n-1")
+        return indexes
+
+    def _stream(self, shards: list, job: ReadJob) -> list[int]:
+        import ray.data
+
+        rows = [{"shard": pickle.dumps(s, protocol=pickle.HIGHEST_PROTOCOL)} for s in shards]
+        ds = ray.data.from_items(rows, override_num_blocks=len(rows))
+        ds = ds.map_batches(read_shards, fn_args=(job,), batch_size=1, batch_format="pyarrow", num_cpus=1)
+        for stage in _stages(self.maps):
+            ds = self._stage(ds, self._job(stage))
+        seen: set[int] = set()
+        try:
+            for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+                seen.update(batch.column("index").to_pylist())
+                for stats in batch.column("stats").to_pylist():
+                    self._account(stats)
+        except Exception as exc:
+            raise unwrap(exc) from exc
+        return sorted(seen)
+
+    def _quarantine_repeats(self, shards: list, job: ReadJob) -> None:
+        """Batches holding an id first seen in an earlier shard are forgotten and read again
+        with those lines named, so they are quarantined as a whole read quarantines them."""
+        ray = import_ray()
+        task = ray.remote(num_cpus=1)(repeated_lines)
+        files = job.checkpoint.files
+        lines = sorted(x for part in ray.get([task.remote(files, p) for p in range(job.partitions)]) for x in part)
+        if not lines:
+            return
+        size = max(1, job.ctx.batch_size)
+        batches = sorted({(line - 1) // size for line in lines})
+        for p in self.steps:
+            p.checkpoint.forget(batches)
+        again = [s for s in shards if any(s.first <= b < s.first + s.count for b in batches)]
+        log.info("step %r: %d ids repeat one of an earlier shard: reading %d batch(es) again",
+                 self.head.name, len(lines), len(batches))  # fmt: skip
+        self._stream(again, dataclasses.replace(job, duplicates=dict.fromkeys(lines, "")))
 
     # -- the maps, as Ray Data stages ------------------------------------------------------
     def _run_maps(self, indexes: list[int]) -> None:
@@ -223,7 +325,7 @@ class _Segment(SegmentRun):
         its own would replay the source up to k."""
         chain = [self.head.checkpoint] + [p.checkpoint for p in self.maps]
         wanted = {row["index"]: row for row in rows if chain[row["start"]].storage != "records"}
-        if not wanted:
+        if not wanted or _reads_alone(self.head.checkpoint):
             return
         for index, batch in enumerate(self.head.checkpoint.iter_batches(kept_only=True)):
             row = wanted.get(index)
@@ -270,6 +372,24 @@ class _Segment(SegmentRun):
         for name, (n, seconds) in json.loads(stats_json).items():
             self.progress.advance(name, n)
             self.clock(name, seconds)
+
+
+def _reads_alone(checkpoint: StepCheckpoint) -> bool:
+    """True when the records under `checkpoint` (marks on marks on a replayed source) can be
+    had batch by batch on the workers: the source reads a batch alone (a sharded read)."""
+    while checkpoint.storage == "drops" and checkpoint.upstream is not None:
+        checkpoint = checkpoint.upstream
+    direct = getattr(checkpoint.replay, "batch", None)
+    if checkpoint.storage != "replay" or direct is None or not checkpoint.has(0):
+        return False
+    return direct(0, checkpoint.decisions(0).get("at", {})) is not None
+
+
+def _measure(fn, args: list[tuple]) -> list:
+    """`fn(*a)` for each `a`, as Ray tasks (a source's shard planning: e.g. lines per piece)."""
+    ray = import_ray()
+    task = ray.remote(num_cpus=1)(fn)
+    return ray.get([task.remote(*a) for a in args])
 
 
 def _wants_actor(step: Step) -> bool:

@@ -3,20 +3,23 @@
 :class:`RayJob` implements :class:`synthpipe.pipeline.distributed.Job` with Ray tasks: a call
 is a task with ``num_returns`` outputs, retried on worker loss (``MAX_RETRIES``; lost objects
 are rebuilt from lineage), a put is ``ray.put``. One unit per half CPU of the cluster, one
-partition per CPU. The distributed forms themselves belong to their steps (a global step's
+partition per CPU, each shuffle capped at ``max_objects`` pieces
+(:data:`synthpipe.pipeline.distributed.MAX_SHUFFLE_OBJECTS`, or the environment variable
+``SYNTHPIPE_RAY_SHUFFLE_OBJECTS``). The distributed forms themselves belong to their steps (a global step's
 ``distributed`` hook); this module knows none of them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable
 from typing import Any
 
-from synthpipe.errors import StepError, SynthpipeError
+from synthpipe.errors import StepError, SynthpipeError, UsageError
 from synthpipe.importing import require
 from synthpipe.pipeline.checkpoints import StepCheckpoint
-from synthpipe.pipeline.distributed import Form, Handle, Job
+from synthpipe.pipeline.distributed import MAX_SHUFFLE_OBJECTS, Actors, Form, Handle, Job
 from synthpipe.pipeline.step import Step, StepContext
 
 MAX_RETRIES = 3  # reruns of a global-step task whose worker died (OOM, lost node, SIGKILL)
@@ -76,9 +79,19 @@ class RayJob(Job):
 
     executor = "ray"
 
-    def __init__(self, step: Step, source: StepCheckpoint, out: StepCheckpoint, ctx: StepContext, progress: Any):
+    def __init__(
+        self,
+        step: Step,
+        source: StepCheckpoint,
+        out: StepCheckpoint,
+        ctx: StepContext,
+        progress: Any,
+        max_objects: int | None = None,
+    ):
         self.ray = import_ray()
-        super().__init__(step, source, out, ctx, progress, workers=cluster_cpus(self.ray))
+        if max_objects is None:
+            max_objects = shuffle_objects()
+        super().__init__(step, source, out, ctx, progress, cluster_cpus(self.ray), max_objects)
 
     def run(self, form: Form) -> int:
         try:
@@ -102,6 +115,38 @@ class RayJob(Job):
 
     def get(self, handles: list[Handle]) -> list[Any]:
         return self.ray.get([h.ref for h in handles])  # one round trip for all
+
+    def actors(self, cls: type, size: int, *args: Any) -> Actors:
+        return RayActors(self.ray, cls, size, args)
+
+
+class RayActors(Actors):
+    """Actors of one CPU each, restarted when their worker dies; each call goes to an idle one."""
+
+    def __init__(self, ray, cls: type, size: int, args: tuple):
+        remote = ray.remote(num_cpus=1, max_restarts=MAX_RETRIES, max_task_retries=MAX_RETRIES)(cls)
+        self.ray, self.handles = ray, [remote.remote(*args) for _ in range(max(1, size))]
+
+    def map(self, method: str, items: list[Any]) -> list[Any]:
+        from ray.util import ActorPool
+
+        pool = ActorPool(self.handles)
+        return list(pool.map(lambda actor, item: getattr(actor, method).remote(item), items))
+
+    def close(self) -> None:
+        for actor in self.handles:
+            self.ray.kill(actor)
+        self.handles = []
+
+
+def shuffle_objects() -> int:
+    """The cap on a shuffle's pieces: ``SYNTHPIPE_RAY_SHUFFLE_OBJECTS``, else the default."""
+    value = os.environ.get("SYNTHPIPE_RAY_SHUFFLE_OBJECTS", "")
+    if not value:
+        return MAX_SHUFFLE_OBJECTS
+    if not value.isdigit() or int(value) < 1:
+        raise UsageError(f"SYNTHPIPE_RAY_SHUFFLE_OBJECTS={value!r}: give a positive whole number (default {MAX_SHUFFLE_OBJECTS})")
+    return int(value)
 
 
 _REMOTES: dict[Any, Any] = {}

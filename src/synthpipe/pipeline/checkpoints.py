@@ -20,7 +20,8 @@ Layout of a step's directory::
         drops-000000.json    (drops, replay) batch 0's row count and drops
         DONE                 present once the step finished every batch
 
-A batch file appears only complete (temp file + rename), so after a SIGKILL a batch is either
+A batch file appears only complete (temp file + rename; on an object store, one whole-object
+upload: see :mod:`synthpipe.data.storage`), so after a SIGKILL a batch is either
 checkpointed or not at all: rerunning redoes exactly the missing batches. Files are not
 fsynced unless the run asks for it (`durable`): a rename survives a killed process; only a
 power loss can lose the last batches written, which a rerun redoes.
@@ -36,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from synthpipe.data.records import DROP, ID, Batch
-from synthpipe.data.writers import atomic_path
+from synthpipe.data.storage import Store
 from synthpipe.errors import StepError
 
 STORAGES = ("records", "drops", "replay")
@@ -69,6 +70,7 @@ class StepCheckpoint:
         upstream: StepCheckpoint | None = None,
         replay: Callable[[], Iterator[Batch]] | None = None,
         durable: bool = False,
+        files: Store | None = None,
     ):
         if storage not in STORAGES:
             raise ValueError(f"unknown checkpoint storage {storage!r}")
@@ -80,6 +82,9 @@ class StepCheckpoint:
         self.upstream = upstream
         self.replay = replay
         self.durable = durable
+        # the batch files, FINGERPRINT and DONE: in `directory`, or under an object-store prefix
+        # (side files of steps, such as audit.json, stay in `directory`)
+        self.files = files or Store(directory)
         self._cursor: tuple[int, Iterator[Batch]] | None = None  # a replay's position (per process)
 
     def __getstate__(self) -> dict:
@@ -88,33 +93,42 @@ class StepCheckpoint:
     # -- lifecycle ----------------------------------------------------------------------
     def prepare(self) -> bool:
         """Make the directory valid for this fingerprint and storage; True if work was reused."""
-        stamp = self.dir / "FINGERPRINT"
         want = f"{self.fingerprint}\nformat {FORMAT} storage {self.storage}\n"
-        if self.dir.exists() and (not stamp.exists() or stamp.read_text() != want):
-            shutil.rmtree(self.dir)
+        stamp = self.files.read_text("FINGERPRINT") if self.files.exists("FINGERPRINT") else None
+        if stamp != want and (stamp is not None or self.dir.exists() or self.files.names()):
+            self.wipe()
         self.dir.mkdir(parents=True, exist_ok=True)
-        if not stamp.exists():
-            stamp.write_text(want)
+        if stamp != want:
+            self.files.write_text("FINGERPRINT", want, durable=False)
         return bool(self.indexes())
+
+    def wipe(self) -> None:
+        """Remove every file of the step: batch files, marks and side files."""
+        self.files.clear()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     @property
     def done(self) -> bool:
-        return (self.dir / "DONE").exists()
+        return self.files.exists("DONE")
 
     def mark_done(self, num_batches: int) -> None:
-        with atomic_path(self.dir / "DONE", durable=self.durable) as tmp:
+        with self.files.writing("DONE", durable=self.durable) as tmp:
             Path(tmp).write_text(json.dumps({"batches": num_batches}))
 
     # -- batch files ----------------------------------------------------------------------
+    def shard_name(self, index: int) -> str:
+        return (_SHARD if self.storage == "records" else _DROPS).format(index)
+
     def shard_path(self, index: int) -> Path:
-        return self.dir / (_SHARD if self.storage == "records" else _DROPS).format(index)
+        """The local path of batch `index`'s file (see `files` for where it really lives)."""
+        return self.dir / self.shard_name(index)
 
     def has(self, index: int) -> bool:
-        return self.shard_path(index).exists()
+        return self.files.exists(self.shard_name(index))
 
     def indexes(self) -> list[int]:
         pattern = "part-*.parquet" if self.storage == "records" else "drops-*.json"
-        return sorted(int(p.name.split("-")[1].split(".")[0]) for p in self.dir.glob(pattern))
+        return sorted(int(name.split("-")[1].split(".")[0]) for name in self.files.names(pattern))
 
     def committed_prefix(self) -> int:
         """Number of consecutive batches 0..k-1 present (sources write in order)."""
@@ -124,15 +138,16 @@ class StepCheckpoint:
             k += 1
         return k
 
-    def write(self, index: int, batch: Batch) -> None:
-        """Checkpoint batch `index`: every record the step emitted for it, kept and dropped."""
+    def write(self, index: int, batch: Batch, at: dict[str, Any] | None = None) -> None:
+        """Checkpoint batch `index`: every record the step emitted for it, kept and dropped.
+        `at`: where a sharded source found the batch, to read it again alone (replay)."""
         if self.storage == "records":
             import pyarrow.parquet as pq
 
             from synthpipe.data.arrow import records_to_table
 
             table = records_to_table(batch)
-            with atomic_path(self.shard_path(index), durable=self.durable) as tmp:
+            with self.files.writing(self.shard_name(index), durable=self.durable) as tmp:
                 pq.write_table(table, tmp)
             return
         decisions: dict[str, Any] = {
@@ -141,12 +156,14 @@ class StepCheckpoint:
         }
         if self.storage == "replay":
             decisions["ids"] = ids_digest(batch)
-        with atomic_path(self.shard_path(index), durable=self.durable) as tmp:
+            if at:
+                decisions["at"] = at
+        with self.files.writing(self.shard_name(index), durable=self.durable) as tmp:
             Path(tmp).write_text(json.dumps(decisions, ensure_ascii=False))
 
     def decisions(self, index: int) -> dict[str, Any]:
         """A ``drops`` or ``replay`` batch file: its rows, drops (and ids digest)."""
-        return json.loads(self.shard_path(index).read_text())
+        return json.loads(self.files.read_text(self.shard_name(index)))
 
     # -- records --------------------------------------------------------------------------
     def read(self, index: int, kept_only: bool = True) -> Batch:
@@ -156,7 +173,8 @@ class StepCheckpoint:
 
             from synthpipe.data.arrow import table_to_records
 
-            batch = table_to_records(pq.read_table(self.shard_path(index)))
+            path, fs = self.files.locate(self.shard_name(index))
+            batch = table_to_records(pq.read_table(path, filesystem=fs))
         elif self.storage == "drops":
             batch = self.apply(index, self.upstream.read(index, kept_only=True))
         else:
@@ -208,7 +226,13 @@ class StepCheckpoint:
             yield batch
 
     def _replayed(self, index: int) -> Batch:
-        """Batch `index` of the source; consecutive reads continue one replay (per process)."""
+        """Batch `index` of the source: read alone where the source can (a sharded source noted
+        where it found the batch), else from a replay, which consecutive reads continue."""
+        direct = getattr(self.replay, "batch", None)
+        at = self.decisions(index).get("at", {}) if direct is not None and self.has(index) else None
+        if at is not None and (batch := direct(index, at)) is not None:
+            self.check_replay(index, batch)
+            return batch
         if self._cursor is None or self._cursor[0] > index:
             self._cursor = (0, iter(self.replayed()))
         position, batches = self._cursor
@@ -232,7 +256,8 @@ class StepCheckpoint:
         if self.storage == "records":
             import pyarrow.parquet as pq
 
-            return pq.ParquetFile(self.shard_path(index)).metadata.num_rows
+            path, fs = self.files.locate(self.shard_name(index))
+            return pq.ParquetFile(path, filesystem=fs).metadata.num_rows
         return self.decisions(index)["rows"]
 
     def counts(self, index: int) -> tuple[int, list[dict]]:
@@ -240,7 +265,8 @@ class StepCheckpoint:
         if self.storage == "records":
             import pyarrow.parquet as pq
 
-            column = pq.read_table(self.shard_path(index), columns=[DROP]).column(DROP).to_pylist()
+            path, fs = self.files.locate(self.shard_name(index))
+            column = pq.read_table(path, columns=[DROP], filesystem=fs).column(DROP).to_pylist()
             return len(column), [json.loads(v) for v in column if v is not None]
         decisions = self.decisions(index)
         return decisions["rows"], [mark for _, mark in decisions["drops"]]
@@ -251,9 +277,9 @@ class StepCheckpoint:
 
     def forget(self, indexes: list[int]) -> None:
         """Drop these batches (and the DONE mark) so the executor redoes those batches."""
-        (self.dir / "DONE").unlink(missing_ok=True)
+        self.files.remove("DONE")
         for index in indexes:
-            self.shard_path(index).unlink(missing_ok=True)
+            self.files.remove(self.shard_name(index))
 
     def stats(self) -> dict:
         """Counts from the batch files themselves, so resumed and reused steps report the truth."""

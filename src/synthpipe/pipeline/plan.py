@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +39,11 @@ class SourceReplay:
         for index, batch in enumerate(self.step.read(self.ctx)):
             yield name_missing_ids(self.ctx.name, index, batch)
 
+    def batch(self, index: int, at: dict[str, Any]) -> Batch | None:
+        """Batch `index` alone, where a sharded read found it (None: the source cannot)."""
+        batch = self.step.read_batch(index, at, self.ctx)
+        return None if batch is None else name_missing_ids(self.ctx.name, index, batch)
+
 
 def split_segments(plan: list[PlannedStep]) -> list[list[PlannedStep]]:
     """A segment is a head (source or global step) followed by the map steps it feeds."""
@@ -50,6 +54,18 @@ def split_segments(plan: list[PlannedStep]) -> list[list[PlannedStep]]:
         else:
             segments[-1].append(p)
     return segments
+
+
+def anchor_groups(plan: list[PlannedStep]) -> list[list[PlannedStep]]:
+    """The plan cut before every step whose checkpoint is not a ``drops`` one: each group's
+    batches are its first step's, marked by the others (how outputs are rebuilt)."""
+    groups: list[list[PlannedStep]] = []
+    for p in plan:
+        if p.checkpoint.storage != "drops" or not groups:
+            groups.append([p])
+        else:
+            groups[-1].append(p)
+    return groups
 
 
 def run_segments(
@@ -97,6 +113,5 @@ def reopen_failed(plan: list[PlannedStep]) -> list[str]:
 
 
 def _wipe(checkpoint: StepCheckpoint) -> None:
-    if checkpoint.dir.exists():
-        shutil.rmtree(checkpoint.dir)
+    checkpoint.wipe()
     checkpoint.prepare()

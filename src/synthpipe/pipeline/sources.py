@@ -8,11 +8,21 @@ from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
+from synthpipe.data.formats import detect_format
 from synthpipe.data.paths import resolve_data_path
-from synthpipe.data.readers import peek_columns, read_records
+from synthpipe.data.readers import SHARDABLE, peek_columns, read_batch, read_records, read_shard
 from synthpipe.data.records import ID, Batch, Record
+from synthpipe.data.shards import (
+    WHOLE,
+    Shard,
+    ShardBatch,
+    byte_pieces,
+    count_lines,
+    line_shards,
+    row_shards,
+)
 from synthpipe.pipeline.registry import register_step
-from synthpipe.pipeline.step import SourceStep, StepConfig, StepContext
+from synthpipe.pipeline.step import Measure, SourceStep, StepConfig, StepContext
 
 
 class ReadConfig(StepConfig):
@@ -62,8 +72,9 @@ class ReadRecords(SourceStep):
     replayable = True  # reading the file again is cheaper than checkpointing its records
     peek_rows: ClassVar[int] = 1000  # records read when a recipe is loaded, to learn the columns
 
-    def path(self) -> Path:
-        return resolve_data_path(self.config.path)
+    def path(self, ctx: StepContext | None = None) -> Path:
+        """The input; a relative path is taken from the run's working dir (a worker's differs)."""
+        return resolve_data_path(self.config.path, ctx.base_dir if ctx is not None else None)
 
     def input_files(self) -> list[Path]:
         return [self.path()]
@@ -91,19 +102,53 @@ class ReadRecords(SourceStep):
 
     def read(self, ctx: StepContext) -> Iterator[Batch]:
         cfg = self.config
-        yield from read_records(
-            self.path(),
-            format=cfg.format,
-            fields=self.field_map(),
-            required=[self.text_name()] if cfg.require_text else [],
-            types={self.text_name(): str} if cfg.require_text else None,
-            quarantine=ctx.quarantine,
-            strict=ctx.strict,
-            batch_size=ctx.batch_size,
-            limit=cfg.limit,
-            id_field=cfg.id_field,
-            subset=cfg.subset,
-        )
+        yield from read_records(self.path(ctx), limit=cfg.limit, subset=cfg.subset, **self._options(ctx))
+
+    def _options(self, ctx: StepContext) -> dict[str, Any]:
+        cfg = self.config
+        return {
+            "format": cfg.format,
+            "fields": self.field_map(),
+            "required": [self.text_name()] if cfg.require_text else [],
+            "types": {self.text_name(): str} if cfg.require_text else None,
+            "quarantine": ctx.quarantine,
+            "strict": ctx.strict,
+            "batch_size": ctx.batch_size,
+            "id_field": cfg.id_field,
+        }
+
+    # -- shards: JSONL cut at line starts, Parquet by rows; other formats are read whole -------
+    def _shardable(self, ctx: StepContext) -> bool:
+        cfg = self.config
+        path = self.path(ctx)
+        if cfg.limit is not None or cfg.subset is not None or path.is_dir():
+            return False  # a limit counts valid records from the start
+        return (cfg.format or detect_format(path)) in SHARDABLE
+
+    def plan_shards(self, ctx: StepContext, want: int, measure: Measure) -> list[Shard]:
+        if not self._shardable(ctx):
+            return [WHOLE]
+        path, size = self.path(ctx), max(1, ctx.batch_size)
+        if (self.config.format or detect_format(path)) == "parquet":
+            import pyarrow.parquet as pq
+
+            return row_shards(pq.ParquetFile(path).metadata.num_rows, size, want)
+        pieces = byte_pieces(path, want)
+        return line_shards(pieces, measure(count_lines, [(str(path), s, e) for s, e in pieces]), size)
+
+    def read_shard(self, shard: Shard, ctx: StepContext, duplicates: dict[int, str] | None = None) -> Iterator[ShardBatch]:
+        """`duplicates`: lines whose ids repeat an earlier shard's (quarantined as in a whole read)."""
+        if shard.count is None:
+            yield from super().read_shard(shard, ctx)
+            return
+        yield from read_shard(self.path(ctx), shard, duplicates=duplicates, **self._options(ctx))
+
+    def read_batch(self, index: int, at: dict[str, Any], ctx: StepContext) -> Batch | None:
+        if "line" not in at or not self._shardable(ctx):  # not found by a sharded read
+            return None
+        options = {**self._options(ctx), "quarantine": None, "strict": False}  # reported when first read
+        options.pop("batch_size")
+        return read_batch(self.path(ctx), index, at, ctx.batch_size, **options).records
 
 
 class RecordsConfig(StepConfig):
@@ -143,6 +188,13 @@ class FromRecords(SourceStep):
         size = ctx.batch_size
         for start in range(0, len(self.config.records), size):
             yield [_with_id(dict(r), start + j) for j, r in enumerate(self.config.records[start : start + size])]
+
+    def plan_shards(self, ctx: StepContext, want: int, measure: Measure) -> list[Shard]:
+        return row_shards(len(self.config.records), max(1, ctx.batch_size), want)
+
+    def read_batch(self, index: int, at: dict[str, Any], ctx: StepContext) -> Batch:
+        start = index * ctx.batch_size
+        return [_with_id(dict(r), start + j) for j, r in enumerate(self.config.records[start : start + ctx.batch_size])]
 
 
 def _with_id(record: Record, index: int) -> Record:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from synthpipe.data.records import Batch, Record, drop
+from synthpipe.data.shards import WHOLE, Shard, ShardBatch, row_shards
 
 if TYPE_CHECKING:
     from synthpipe.data.quarantine import Quarantine
@@ -44,6 +45,7 @@ class StepContext:
     strict: bool = False
     run_dir: Path | None = None
     step_dir: Path | None = None  # this step's checkpoint directory (for side outputs like audit.json)
+    base_dir: Path | None = None  # relative input paths start here (the driver's working dir)
     skip_batches: int = 0  # sources that set `skips_resumed_batches` start after these
     quarantine: Quarantine | None = field(default=None, repr=False)
     resources: Any = field(default=None, repr=False)  # run-wide services, e.g. the LLM pool
@@ -155,6 +157,35 @@ class SourceStep(Step):
 
     aread: ClassVar[Callable[..., AsyncIterator[Batch]] | None] = None
 
+    # -- read by workers in parallel (a replayable source; see synthpipe.data.shards) ---------
+    def plan_shards(self, ctx: StepContext, want: int, measure: Measure) -> list[Shard]:
+        """About `want` runs of whole batches that workers can read at once, each giving the
+        batches :meth:`read` gives. `measure(fn, args)` runs ``fn(*a)`` for each ``a`` of
+        `args` on the workers and returns the results (e.g. lines per piece of a file).
+        Default: one shard, the whole source read as :meth:`read` reads it."""
+        return [WHOLE]
+
+    def read_shard(self, shard: Shard, ctx: StepContext) -> Iterator[ShardBatch]:
+        """The batches of `shard` (one from :meth:`plan_shards`), numbered as in :meth:`read`:
+        the whole source, or each batch by :meth:`read_batch`."""
+        if shard.count is None:
+            for index, batch in enumerate(self.read(ctx)):
+                yield ShardBatch(index, batch)
+            return
+        for index in range(shard.first, shard.first + shard.count):
+            batch = self.read_batch(index, {}, ctx)
+            if batch is None:
+                raise NotImplementedError(f"{type(self).__name__} plans shards but cannot read batch {index} alone")
+            yield ShardBatch(index, batch)
+
+    def read_batch(self, index: int, at: dict[str, Any], ctx: StepContext) -> Batch | None:
+        """Batch `index` alone, placed by the `at` :meth:`read_shard` gave for it; None when
+        the source can only be read from its start."""
+        return None
+
+
+Measure = Callable[[Callable[..., int], list[tuple]], list[int]]
+
 
 class IndexedSource(SourceStep):
     """A seeded generator whose record `index` depends only on (index, seed): `config.n`
@@ -174,6 +205,13 @@ class IndexedSource(SourceStep):
 
     def record(self, index: int, seed: int) -> Record:
         raise NotImplementedError
+
+    def plan_shards(self, ctx: StepContext, want: int, measure: Measure) -> list[Shard]:
+        return row_shards(self.config.n, max(1, ctx.batch_size), want)
+
+    def read_batch(self, index: int, at: dict[str, Any], ctx: StepContext) -> Batch:
+        size = max(1, ctx.batch_size)
+        return [self.record(i, ctx.seed) for i in range(index * size, min(self.config.n, (index + 1) * size))]
 
 
 class MapStep(Step):

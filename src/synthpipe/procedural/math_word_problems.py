@@ -27,14 +27,13 @@ import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 from pydantic import Field, model_validator
 
 from synthpipe.data.records import RESERVED, Batch, Record, add_lineage
 from synthpipe.errors import UsageError
 from synthpipe.pipeline.registry import register_step
-from synthpipe.pipeline.step import SourceStep, StepConfig, StepContext
+from synthpipe.pipeline.step import IndexedSource, StepConfig, StepContext
 from synthpipe.procedural.math_schemas import OPERATIONS, SCHEMAS, Infeasible, Schema, Story
 from synthpipe.procedural.math_schemas.story import LEXICON_PATH
 
@@ -229,7 +228,7 @@ class MathWordProblemsConfig(StepConfig):
 
 
 @register_step("math_word_problems")
-class MathWordProblems(SourceStep):
+class MathWordProblems(IndexedSource):
     """GSM8K-style word problems with calculator-annotated solutions, generated without a model.
 
     Each problem comes from a story schema over names and numbers; every step is evaluated
@@ -246,9 +245,7 @@ class MathWordProblems(SourceStep):
     """
 
     Config = MathWordProblemsConfig
-    replayable = True  # seeded: generating again is cheaper than checkpointing
     config: MathWordProblemsConfig
-    skips_resumed_batches: ClassVar[bool] = True
 
     def output_columns(self) -> set[str]:
         cfg = self.config
@@ -261,9 +258,6 @@ class MathWordProblems(SourceStep):
 
     def input_files(self) -> list[Path]:
         return [LEXICON_PATH]  # editing the names/objects lexicon changes the problems
-
-    def expected_count(self) -> int:
-        return self.config.n
 
     def read(self, ctx: StepContext) -> Iterator[Batch]:
         difficulty, n, size = self.difficulty(), self.config.n, max(1, ctx.batch_size)

@@ -50,15 +50,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
 from synthpipe.data.records import Batch, Record
 from synthpipe.data.sampling import label_counts, mix_seed
+from synthpipe.data.shards import Shard, row_shards
 from synthpipe.errors import StepError, UsageError
 from synthpipe.pipeline.registry import register_step
-from synthpipe.pipeline.step import SourceStep, StepConfig, StepContext
+from synthpipe.pipeline.step import Measure, SourceStep, StepConfig, StepContext
 
 BUNDLED_LEXICON = (
     Path(__file__).resolve().parent.parent / "resources" / "lexicons" / "slot_fillers.json"
@@ -656,6 +657,19 @@ class SlotTemplate(SourceStep):
         )
 
     # -- generation ------------------------------------------------------------------------
+    def plan_shards(self, ctx: StepContext, want: int, measure: Measure) -> list[Shard]:
+        return row_shards(self.config.n, max(1, ctx.batch_size), want)
+
+    def read_batch(self, index: int, at: dict[str, Any], ctx: StepContext) -> Batch:
+        """Batch `index` alone: it depends on the seed and its index only."""
+        seed = self.config.seed if self.config.seed is not None else ctx.seed
+        return self._batch(self._model, self._plan(seed), seed, index, max(1, ctx.batch_size))
+
+    def _plan(self, seed: int) -> _BlockPlan:
+        if getattr(self, "_plan_cache", (None,))[0] != seed:
+            self._plan_cache = (seed, _BlockPlan(self._model, self.config, seed))
+        return self._plan_cache[1]
+
     def read(self, ctx: StepContext) -> Iterator[Batch]:
         model = self._model
         seed = self.config.seed if self.config.seed is not None else ctx.seed

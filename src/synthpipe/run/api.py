@@ -34,19 +34,19 @@ from pydantic import ValidationError
 from synthpipe.audit.step import finish_audits
 from synthpipe.curate.bias_mitigation.facts import mitigation_facts
 from synthpipe.data.records import Batch, Record
-from synthpipe.data.sampling import tap_sample
-from synthpipe.data.writers import atomic_path, write_records
+from synthpipe.data.storage import Store, is_remote, work_dir
+from synthpipe.data.writers import atomic_path
 from synthpipe.errors import UsageError
 from synthpipe.executors import make_executor
 from synthpipe.importing import require
 from synthpipe.llm.types import BudgetExceeded
 from synthpipe.pipeline.plan import PlannedStep, SourceReplay, reopen_failed, storage_of
 from synthpipe.pipeline.progress import NullProgress
-from synthpipe.pipeline.rundir import TRAJECTORY_SUMMARY, RunDir
+from synthpipe.pipeline.rundir import TRAJECTORY_SUMMARY, RunDir, local_copy
 from synthpipe.pipeline.spill import RecordSpill
 from synthpipe.pipeline.step import Step, StepContext
 from synthpipe.run.limits import check_run_size
-from synthpipe.run.outputs import kept_records
+from synthpipe.run.outputs import write_outputs
 from synthpipe.run.recipe import Recipe, load_recipe
 from synthpipe.run.requirements import check_requirements
 from synthpipe.run.review_step import HumanReview, with_review
@@ -125,7 +125,7 @@ class Pipeline:
             if global_salt and step.kind == "global" and all(p.step.kind != "global" for p in planned):
                 fingerprint = _hash([fingerprint, "rounds", global_salt])
             fingerprint = step.fingerprint(fingerprint, recipe.seed, env)
-            replay = SourceReplay(step, StepContext(name, seed=recipe.seed, batch_size=recipe.batch_size))
+            replay = SourceReplay(step, StepContext(name, seed=recipe.seed, batch_size=recipe.batch_size, base_dir=Path.cwd()))
             checkpoint = run_dir.checkpoint(index, name, fingerprint, storage=storage_of(step), durable=recipe.durable,
                                             upstream=upstream, replay=replay if step.kind == "source" else None)  # fmt: skip
             planned.append(PlannedStep(name, step, fingerprint, checkpoint))
@@ -184,7 +184,7 @@ class Pipeline:
 
             _write_recipe(run_dir, self.recipe)
             with _frozen_heap():
-                return RunResult(run_dir.root, run_to_target(self, run_dir, strict, progress))
+                return RunResult(run_dir.location, run_to_target(self, run_dir, strict, progress))
         started = time.time()
         plan = self.plan(run_dir)
         if self.recipe.experiment is not None:  # a bad experiment fails now, not after the run
@@ -227,15 +227,17 @@ class Pipeline:
             raise
         finally:
             llm_metrics = self._close_pool(run_dir, pool)
-        if _unchanged(previous, state, reused, old_metrics, self.recipe.output.format):
+        if _unchanged(previous, state, reused, old_metrics, self.recipe.output.format, self.recipe.output.shard_rows):
             metrics = {**old_metrics, "steps": [{**s, "reused": True} for s in old_metrics["steps"]]}
             run_dir.write_json(run_dir.metrics_path, metrics)
             log.info("nothing changed: outputs of the previous run are current")
         else:
-            metrics = self._finish(run_dir, plan, spill, reused, started, executor.busy_s, llm_metrics)
+            metrics = self._finish(run_dir, plan, spill, reused, started, executor.busy_s, llm_metrics, executor)
+        if hasattr(executor, "close"):
+            executor.close()  # Ray kept up for the outputs; closed by _finish already unless unchanged
         spill.close()  # a failed finish leaves it for the next run's open to empty
         run_dir.write_json(run_dir.state_path, {**state, "status": "finished", "finished": _now()})
-        return RunResult(run_dir.root, metrics)
+        return RunResult(run_dir.location, metrics)
 
     def _max_inflight(self) -> int:
         """The recipe's max_inflight; unset, enough record batches to fill a provider batch
@@ -280,6 +282,7 @@ class Pipeline:
             strict=strict,
             run_dir=run_dir.root,
             step_dir=p.checkpoint.dir,
+            base_dir=Path.cwd(),
             resources=pool,
         )
         if p.step.kind == "source":
@@ -288,6 +291,8 @@ class Pipeline:
             # A source re-reads from its start on resume, so its quarantine starts afresh too.
             path = p.checkpoint.dir / "quarantine.jsonl"
             path.unlink(missing_ok=True)
+            for name in p.checkpoint.files.names("quarantine-*.jsonl"):  # a sharded read's
+                p.checkpoint.files.remove(name)
             ctx.quarantine = Quarantine(path, strict=strict)
         return ctx
 
@@ -301,21 +306,18 @@ class Pipeline:
         started: float,
         busy_s: dict,
         llm: dict | None,
+        executor: Any = None,
     ) -> dict:
         fmt = self.recipe.output.format
         step_metrics = _step_metrics(plan, reused, busy_s)  # counts come from the shards' _drop column
         kept_total = step_metrics[-1]["kept"]
-        dropped_total = sum(s["dropped"] for s in step_metrics)
-        # each output written once, streamed from the spill (or rebuilt from the checkpoints),
-        # keeping the report's bounded sample
-        kept, dropped = [], []
-        records = kept_records(plan, spill, {s["name"]: s["dropped"] for s in step_metrics})
-        kept_count = write_records(
-            tap_sample(records, kept_total, REPORT_SAMPLE, kept), run_dir.kept_path(fmt), format=fmt
-        )
-        dropped_count = write_records(
-            tap_sample(spill.dropped(), dropped_total, REPORT_SAMPLE, dropped), run_dir.dropped_path(fmt), format=fmt
-        )
+        # each output written once (by the executor's workers, or streamed from the spill or
+        # rebuilt from the checkpoints here), keeping the report's bounded sample
+        written = write_outputs(plan, spill, run_dir.root, fmt, kept_total, {s["name"]: s["dropped"] for s in step_metrics},
+                                shard_rows=self.recipe.output.shard_rows, executor=executor,
+                                shared_root=run_dir.location if run_dir.remote else None)  # fmt: skip
+        kept, dropped = written["kept"].sample, written["dropped"].sample
+        kept_count, dropped_count = written["kept"].count, written["dropped"].count
         quarantined, quarantine_reasons = _merge_quarantines(run_dir, plan)
         metrics = {
             "run": {
@@ -327,14 +329,16 @@ class Pipeline:
                 "synthpipe_version": _version(),
                 "seed": self.recipe.seed,
                 "executor": self._executor[0],
-                "run_dir": str(run_dir.root),
+                "run_dir": run_dir.location,
             },
             "steps": step_metrics,
             "quarantined": quarantined,
             "quarantine_reasons": quarantine_reasons,
             "kept": kept_count,
             "dropped": dropped_count,
-            "output": {"kept": run_dir.kept_path(fmt).name, "dropped": run_dir.dropped_path(fmt).name, "format": fmt},
+            "output": {"kept": run_dir.kept_path(fmt).name, "dropped": run_dir.dropped_path(fmt).name, "format": fmt,
+                       "layout": {k: "sharded" if w.sharded else "file" for k, w in written.items()},
+                       "shard_rows": self.recipe.output.shard_rows},  # fmt: skip
         }
         if llm is not None:
             metrics["llm"] = llm
@@ -361,6 +365,7 @@ class Pipeline:
 
         base = Path(self.recipe_path).parent if self.recipe_path else None
         log.info("experiment: training on data variants, evaluating on %s", self.recipe.experiment.test)
+        run_dir.fetch_outputs(self.recipe.output.format)  # written at the URI by Ray workers
         return run_experiment(self.recipe.experiment, run_dir.root, base_dir=base)
 
     def _report(self, run_dir: RunDir, metrics: dict, kept: list, dropped: list, audits: list) -> None:
@@ -381,18 +386,24 @@ class RunResult:
     """What a finished run gives back. Records are read from the run directory on demand."""
 
     def __init__(self, run_dir: str | Path, metrics: dict | None = None):
-        self.run_dir = Path(run_dir)
-        self.metrics = metrics or RunDir(run_dir).read_json(RunDir(run_dir).metrics_path)
+        self.location = str(run_dir)  # as named: a URI for a run directory on an object store
+        if is_remote(run_dir):  # just run: its work directory; else a local copy of the URI
+            self.run_dir = work_dir(Store(str(run_dir)).url) if metrics else local_copy(run_dir)
+        else:
+            self.run_dir = Path(run_dir)
+        self.metrics = metrics or RunDir(self.run_dir).read_json(RunDir(self.run_dir).metrics_path)
         if self.metrics is None:
-            raise UsageError(f"{self.run_dir} has no metrics.json: the run did not finish")
+            raise UsageError(f"{self.location} has no metrics.json: the run did not finish")
 
     def __repr__(self) -> str:
-        return f"RunResult({str(self.run_dir)!r}, kept={self.metrics['kept']}, dropped={self.metrics['dropped']})"
+        return f"RunResult({self.location!r}, kept={self.metrics['kept']}, dropped={self.metrics['dropped']})"
 
     def _read(self, key: str) -> list[Record]:
         from synthpipe.data.readers import read_all
 
         output = self.metrics["output"]
+        if is_remote(self.location) and not (self.run_dir / output[key]).exists():
+            self.run_dir = local_copy(self.location)  # a rerun that changed nothing wrote no outputs here
         return read_all(self.run_dir / output[key], format=output.get("format"), id_field="id")
 
     @cached_property
@@ -439,7 +450,7 @@ def empty_result(metrics: dict) -> str | None:
     return f"kept 0 of {total} records: every record was dropped or quarantined" + (f"; top reasons: {top}" if top else "")
 
 
-def _unchanged(previous: dict, state: dict, reused: dict, metrics: dict | None, fmt: str) -> bool:
+def _unchanged(previous: dict, state: dict, reused: dict, metrics: dict | None, fmt: str, shard_rows: int | None) -> bool:
     """True when every step was reused and the last run finished writing the same outputs."""
     return (
         all(reused.values())
@@ -447,6 +458,7 @@ def _unchanged(previous: dict, state: dict, reused: dict, metrics: dict | None, 
         and previous.get("fingerprints") == state["fingerprints"]
         and metrics is not None
         and metrics.get("output", {}).get("format") == fmt
+        and metrics["output"].get("shard_rows") == shard_rows
     )
 
 
@@ -473,6 +485,8 @@ def _judge_agreement(run_dir: RunDir, plan: list[PlannedStep], fmt: str) -> dict
 
     judges = [JudgeStep.from_config(p.name, name, p.step.config.model_dump(mode="json"))
               for p in plan if (name := _registry_name(p.step)) in JUDGE_STEPS]  # fmt: skip
+    if judges:
+        run_dir.fetch_outputs(fmt)  # written at the URI by Ray workers
     return run_judge_agreement(run_dir.root, judges, fmt)
 
 
@@ -506,16 +520,17 @@ def _merge_quarantines(run_dir: RunDir, plan: list[PlannedStep]) -> tuple[int, d
     lines: list[str] = []
     for p in plan:
         path = p.checkpoint.dir / "quarantine.jsonl"
-        if path.exists():
+        texts = [path.read_text(encoding="utf-8")] if path.exists() else []
+        files = p.checkpoint.files  # a source read in shards: one file per shard, with its checkpoint
+        texts += [files.read_text(name) for name in sorted(files.names("quarantine-*.jsonl"))]
+        for text in texts:
             # split on "\n" only: splitlines() also cuts at U+2028 or U+0085 inside a JSON string
-            lines.extend(line for line in path.read_text(encoding="utf-8").split("\n") if line.strip())
+            lines.extend(line for line in text.split("\n") if line.strip())
     reasons = Counter(json.loads(line)["reason"].split(":")[0] for line in lines)
     if lines or run_dir.quarantine_path.exists():
         run_dir.quarantine_path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     return len(lines), dict(reasons.most_common())
 
-
-REPORT_SAMPLE = 20_000  # the report's statistics use at most this many evenly spaced records
 
 
 @contextlib.contextmanager

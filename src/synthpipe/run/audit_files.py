@@ -13,6 +13,7 @@ from typing import Any
 from synthpipe.audit.dataset import audit_dataset
 from synthpipe.audit.signatures import signatures
 from synthpipe.data.readers import read_all
+from synthpipe.data.run_outputs import output_path
 from synthpipe.report.card import dataset_card
 from synthpipe.report.run_report import write_run_report
 
@@ -34,9 +35,7 @@ def run_dir_outputs(path: Path) -> tuple[Path, Path | None, dict] | None:
     if not (path.is_dir() and metrics_path.exists() and (path / "run.json").exists()):
         return None
     metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
-    names = metrics.get("output") or {}
-    kept = path / names.get("kept", "kept.jsonl")
-    dropped = path / names.get("dropped", "dropped.jsonl")
+    kept, dropped = output_path(path, "kept"), output_path(path, "dropped")  # a file or a sharded directory
     return kept, (dropped if dropped.exists() else None), metrics
 
 

@@ -21,7 +21,7 @@ def run_judge_agreement(root: str | Path, judges: Sequence[JudgeStep], fmt: str)
     root = Path(root)
     if not judges or not reviews_path(root).exists():
         return None
-    records = read_judged([root / f"kept.{fmt}", root / f"dropped.{fmt}"], format=fmt)
+    records = read_judged([root / f"kept.{fmt}", root / f"dropped.{fmt}"], format=fmt)  # a file or shards
     return judge_agreement(judges, records, latest_verdicts(read_reviews(root)))
 
 

@@ -11,11 +11,72 @@ step's batch at once and sets the dropped records aside in a fresh spill.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
+from synthpipe.data.manifest import SHARDED_FORMATS, remove_output, write_sharded
 from synthpipe.data.records import DROP, Record
-from synthpipe.pipeline.plan import PlannedStep
+from synthpipe.data.sampling import tap_sample
+from synthpipe.data.writers import write_records
+from synthpipe.pipeline.plan import PlannedStep, anchor_groups
 from synthpipe.pipeline.spill import KEPT, RecordSpill
+
+REPORT_SAMPLE = 20_000  # the report's statistics use at most this many evenly spaced records
+
+
+@dataclass
+class Written:
+    """One output as written: its record count, layout and the report's sample of it."""
+
+    count: int
+    sharded: bool
+    sample: list[Record] = field(default_factory=list)
+
+
+def write_outputs(
+    plan: list[PlannedStep],
+    spill: RecordSpill,
+    root: Path,
+    fmt: str,
+    kept: int,
+    dropped: dict[str, int],
+    shard_rows: int | None = None,
+    executor: Any = None,
+    shared_root: str | None = None,
+) -> dict[str, Written]:
+    """Write ``kept.<fmt>`` and ``dropped.<fmt>`` under `root`; `kept` and `dropped` (per step
+    name) are the counts of the checkpoints.
+
+    An executor with ``write_outputs`` (Ray) writes them itself as sharded outputs, from its
+    workers. Otherwise they are written here, streamed from the spill or rebuilt: one file
+    each, or shards of `shard_rows` records once an output holds more than that.
+    `shared_root`: where the executor's workers write instead of `root` (a run directory's
+    object-store URI: workers on other nodes cannot reach the local `root`)."""
+    if (remote := getattr(executor, "write_outputs", None)) is not None:
+        try:
+            done = remote(plan, shared_root or root, fmt, shard_rows=shard_rows, sample=REPORT_SAMPLE)
+        finally:
+            executor.close()  # the executor's own Ray, if it started one, is done
+        if done is not None:
+            return {key: Written(count, True, sample) for key, (count, sample) in done.items()}
+    records = kept_records(plan, spill, dropped)
+    written = {"kept": _write(records, root / f"kept.{fmt}", fmt, kept, shard_rows)}  # fills the spill's drops
+    written["dropped"] = _write(spill.dropped(), root / f"dropped.{fmt}", fmt, sum(dropped.values()), shard_rows)
+    return written
+
+
+def _write(records: Iterable[Record], path: Path, fmt: str, total: int, shard_rows: int | None) -> Written:
+    written = Written(0, bool(shard_rows and total > shard_rows and fmt in SHARDED_FORMATS))
+    records = tap_sample(records, total, REPORT_SAMPLE, written.sample)
+    if written.sharded:
+        written.count = write_sharded(records, path, fmt, shard_rows, written_by="local")["rows"]
+    else:
+        if path.is_dir() and fmt != "hf":
+            remove_output(path)  # an earlier run's shards
+        written.count = write_records(records, path, format=fmt)
+    return written
 
 
 def kept_records(plan: list[PlannedStep], spill: RecordSpill, dropped: dict[str, int]) -> Iterator[Record]:
@@ -35,18 +96,6 @@ def covers(spill: RecordSpill, plan: list[PlannedStep]) -> bool:
     """True when `spill` holds every checkpointed batch of every step, and the kept ones."""
     have = {p.name: len(p.checkpoint.indexes()) for p in plan}
     return all(spill.batches(name) == n for name, n in have.items()) and spill.batches(KEPT) == have[plan[-1].name]
-
-
-def anchor_groups(plan: list[PlannedStep]) -> list[list[PlannedStep]]:
-    """The plan cut before every step whose checkpoint is not a ``drops`` one: each group's
-    batches are its first step's, marked by the others."""
-    groups: list[list[PlannedStep]] = []
-    for p in plan:
-        if p.checkpoint.storage != "drops" or not groups:
-            groups.append([p])
-        else:
-            groups[-1].append(p)
-    return groups
 
 
 def walk(plan: list[PlannedStep], spill: RecordSpill, dropped: dict[str, int]) -> Iterator[Record]:

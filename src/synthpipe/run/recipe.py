@@ -42,6 +42,10 @@ class OutputConfig(BaseModel):
     format: Literal["jsonl", "jsonl.gz", "parquet", "csv", "hf"] = Field(
         "jsonl", description="format of kept.<fmt> and dropped.<fmt>"
     )
+    shard_rows: int | None = Field(
+        None, gt=0, description="write kept/dropped holding more records than this as a directory of shards "
+        "of this many records plus manifest.json (the ray executor always shards; this sets its shard size)"
+    )
     text_field: str = Field("text", description="field shown in the report and statistics")
     label_field: str = Field("label", description="label field for the label-balance statistics")
 

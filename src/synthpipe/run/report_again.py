@@ -15,8 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from synthpipe.data.readers import read_all
-from synthpipe.data.sampling import evenly_spaced
+from synthpipe.data.run_outputs import sample_output
 from synthpipe.errors import UsageError
 from synthpipe.report.run_report import write_run_report
 
@@ -62,9 +61,8 @@ def report_again(run_dir: str | Path) -> Path:
         raise UsageError(f"{metrics_path}: not valid JSON (line {exc.lineno}): {exc.msg}") from exc
     recipe = _recipe(root)
     out = recipe.get("output") or {}
-    output = metrics.get("output") or {}
-    kept = _sample(root / output.get("kept", "kept.jsonl"), output.get("format"))
-    dropped = _sample(root / output.get("dropped", "dropped.jsonl"), output.get("format"))
+    kept = sample_output(root, "kept", REPORT_SAMPLE, metrics.get("kept"))  # the records the run sampled
+    dropped = sample_output(root, "dropped", REPORT_SAMPLE, metrics.get("dropped"))
     return write_report_for_run(root, metrics, kept, dropped, text_field=out.get("text_field") or "text",
                                 label_field=out.get("label_field") or "label",
                                 models=model_names(recipe.get("llms") or {}, metrics))  # fmt: skip
@@ -79,9 +77,3 @@ def _recipe(root: Path) -> dict:
     except yaml.YAMLError as exc:
         raise UsageError(f"{path}: not valid YAML ({exc}); fix or delete it to use the default fields") from exc
 
-
-def _sample(path: Path, fmt: str | None) -> list[dict]:
-    if not path.exists():
-        return []
-    records = read_all(path, format=fmt, id_field="id")
-    return [records[i] for i in evenly_spaced(len(records), REPORT_SAMPLE)]

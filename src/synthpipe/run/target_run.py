@@ -140,7 +140,8 @@ def run_to_target(pipeline: Any, run_dir: RunDir, strict: bool, progress: Any) -
         raise
     finally:
         llm_metrics = pipeline._close_pool(run_dir, pool)
-    metrics = pipeline._finish(run_dir, plan, spill, reused, started, rounds.executor.busy_s, llm_metrics)
+    metrics = pipeline._finish(run_dir, plan, spill, reused, started, rounds.executor.busy_s, llm_metrics,
+                               rounds.executor)  # fmt: skip
     spill.close()
     metrics["target"] = target_block(cfg, state.rounds, stop)
     run_dir.write_json(run_dir.metrics_path, metrics)
