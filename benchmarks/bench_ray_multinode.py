@@ -91,8 +91,14 @@ def run(recipe: Path, out: Path, *args: str) -> dict:
         "steps_s": {s["name"]: s["duration_s"] for s in metrics["steps"]},
         "steps_in": {s["name"]: s["in"] for s in metrics["steps"]},
         "minhash_task_s": minhash.get("task_seconds", {}),
-        "writer": metrics.get("output", {}).get("write", {}),
+        "writer_s": _writer_seconds(out),
     }
+
+
+def _writer_seconds(out: Path) -> float | None:
+    """Busy seconds of the tasks that wrote kept and dropped (a Ray run's manifest says)."""
+    manifest = out / "kept.jsonl" / "manifest.json"
+    return json.loads(manifest.read_text()).get("task_seconds") if manifest.is_file() else None
 
 
 def kept_ids(out: Path) -> list[str]:
@@ -123,14 +129,17 @@ def stage_table(rows: list[dict]) -> str:
     over workers (so it is what one worker CPU does per second)."""
     lines = ["| records | stage | busy s (all workers) | records per worker-second |", "| --- | --- | --- | --- |"]
     for r in (r for r in rows if r["executor"] == "ray"):
-        stages = [(f"step {k}", r["steps_in"][k], v) for k, v in r["steps_s"].items()]
+        stages = [(f"step {k}", r["steps_in"][k] or r["records"], v) for k, v in r["steps_s"].items()]
         near_in = r["steps_in"].get("near", r["records"])
         stages += [(f"minhash: {k}", near_in, v) for k, v in r["minhash_task_s"].items()]
-        if r["writer"].get("task_seconds"):
-            stages.append(("writer (kept + dropped shards)", r["records"], r["writer"]["task_seconds"]))
+        if r["writer_s"]:
+            stages.append(("writer (kept + dropped shards)", r["records"], r["writer_s"]))
+        tiny = [name for name, _, seconds in stages if seconds < 0.05]
         for name, n, seconds in stages:
-            rate = f"{n / seconds:,.0f}" if seconds else "-"
-            lines.append(f"| {r['records']:,} | {name} | {seconds:.2f} | {rate} |")
+            if seconds >= 0.05:
+                lines.append(f"| {r['records']:,} | {name} | {seconds:.2f} | {n / seconds:,.0f} |")
+        if tiny:
+            lines.append(f"| {r['records']:,} | under 0.05 s each: {', '.join(tiny)} | - | - |")
     return "\n".join(lines)
 
 

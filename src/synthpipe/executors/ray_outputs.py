@@ -20,6 +20,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,8 @@ def write_outputs(
     except Exception as exc:
         raise unwrap(exc) from exc
     written: dict[int, tuple[dict, list[Record]]] = {}  # by id() of the driver's _Shard
-    for run, (kept, dropped) in zip(todo, results, strict=True):
+    busy = round(sum(seconds for _, _, seconds in results), 3)  # the writing tasks', summed
+    for run, (kept, dropped, _) in zip(todo, results, strict=True):
         for shard, got in [(run.kept, kept), *zip(run.dropped, dropped, strict=True)]:
             if shard is not None:
                 written[id(shard)] = _checked(shard, got)
@@ -84,7 +86,7 @@ def write_outputs(
         ("kept", kept_dir, kept_shards, kept_total),
         ("dropped", dropped_dir, dropped_shards, dropped_total),
     ]:
-        write_manifest(directory, fmt, [written[id(s)][0] for s in shards], written_by="ray")
+        write_manifest(directory, fmt, [written[id(s)][0] for s in shards], written_by="ray", task_seconds=busy)
         out[key] = (total, [r for s in shards for r in written[id(s)][1]])
     return out
 
@@ -162,9 +164,10 @@ def _checked(shard: _Shard, got: tuple[dict, list[Record]]) -> tuple[dict, list[
 
 
 # -- on a worker -------------------------------------------------------------------------------
-def _write_run(run: _Run, kept_dir: str, dropped_dir: str, fmt: str) -> tuple[Any, list]:
+def _write_run(run: _Run, kept_dir: str, dropped_dir: str, fmt: str) -> tuple[Any, list, float]:
     """Rebuild the run's batches, write its kept shard and its dropped shards; returns
-    ``(kept (entry, picked records) or None, [per step: (entry, picked) or None])``."""
+    ``(kept (entry, picked records) or None, [per step: (entry, picked) or None], seconds)``."""
+    started = time.perf_counter()
     dropped: list[list[Record]] = [[] for _ in run.steps]
 
     def kept() -> Any:
@@ -193,7 +196,7 @@ def _write_run(run: _Run, kept_dir: str, dropped_dir: str, fmt: str) -> tuple[An
             continue
         entry = write_shard(dropped_dir, shard.file, records, fmt)
         dropped_results.append((entry, [records[j] for j in shard.picks if j < len(records)]))
-    return kept_result, dropped_results
+    return kept_result, dropped_results, time.perf_counter() - started
 
 
 def _tap(records: Any, picks: list[int], into: list[Record]) -> Any:

@@ -41,7 +41,7 @@ from synthpipe.data.storage import Store
 from synthpipe.errors import StepError
 
 STORAGES = ("records", "drops", "replay")
-FORMAT = "2"  # bump when the on-disk layout changes: older checkpoints are recomputed
+FORMAT = "3"  # bump when the on-disk layout changes: older checkpoints are recomputed (3: JSONL batches by line)
 _SHARD = "part-{:06d}.parquet"
 _DROPS = "drops-{:06d}.json"
 
