@@ -127,3 +127,12 @@ def test_a_rerun_reads_checkpointed_batches_alone(ray_cluster, small_pieces, tmp
             path.unlink()
     assert ledger(pipeline(src).run(run, executor="ray")) == ledger(reference)
     assert ledger(pipeline(src).run(run)) == ledger(reference)  # and the local executor agrees
+
+
+def test_an_empty_file_reads_as_no_batch(ray_cluster, tmp_path):
+    src = tmp_path / "empty.jsonl"
+    src.write_text("")
+    steps = {"read": ReadRecords(path=str(src)), "filter": TextFilter(min_words=3)}
+    local = Pipeline("empty", steps, batch_size=16).run(tmp_path / "local")
+    on_ray = Pipeline("empty", steps, batch_size=16).run(tmp_path / "ray", executor="ray")
+    assert on_ray.metrics["kept"] == local.metrics["kept"] == 0

@@ -263,6 +263,8 @@ class _Segment(SegmentRun):
     def _stream(self, shards: list, job: ReadJob) -> list[int]:
         import ray.data
 
+        if not shards:  # an empty input: no batch (the run then says it kept nothing)
+            return []
         rows = [{"shard": pickle.dumps(s, protocol=pickle.HIGHEST_PROTOCOL)} for s in shards]
         ds = ray.data.from_items(rows, override_num_blocks=len(rows))
         ds = ds.map_batches(read_shards, fn_args=(job,), batch_size=1, batch_format="pyarrow", num_cpus=1)
