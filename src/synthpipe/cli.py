@@ -662,7 +662,7 @@ def loop(
 
 @app.command()
 def audit(
-    data: Annotated[Path, typer.Argument(help="Dataset to audit (jsonl, jsonl.gz, csv, parquet, HF dir), or a run directory (adds its funnel).")],
+    location: Annotated[str, typer.Argument(help="Dataset to audit (jsonl, jsonl.gz, csv, parquet, HF dir), or a run directory (adds its funnel) or its s3://... URI.")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for metrics.json, report.html, card.md.")],
     reference: Annotated[Path | None, typer.Option("--reference", help="Real data to compare against.")] = None,
     text_field: Annotated[str, typer.Option(help="Field holding the text.")] = "text",
@@ -673,8 +673,10 @@ def audit(
     as_json: JsonOpt = False,
 ) -> None:
     """Audit a dataset: diversity / mode collapse, fidelity to a reference, failure signatures, dataset card."""
+    from synthpipe.pipeline.rundir import local_copy
     from synthpipe.run.audit_files import run_audit
 
+    data = local_copy(location)  # a run on an object store: a local copy of its outputs
     for path in (data, reference, seeds):
         if path is not None and not path.exists():
             raise UsageError(f"no such input: {path}")
@@ -775,7 +777,7 @@ def review(
 
 @app.command()
 def publish(
-    run_dir: Annotated[Path, typer.Argument(help="A finished run directory.")],
+    location: Annotated[str, typer.Argument(help="A finished run directory, or its s3://... URI.")],
     repo_id: Annotated[str, typer.Option("--repo-id", help="Hub dataset repository, ORG/NAME.")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Write and check the folder; upload nothing (no network).")] = False,
     private: Annotated[bool, typer.Option("--private", help="Create the repository as private.")] = False,
@@ -785,8 +787,10 @@ def publish(
     as_json: Annotated[bool, typer.Option("--json", help="Print the files, rows, licence and warnings as JSON.")] = False,
 ) -> None:
     """Write a Hub-ready dataset folder (Parquet shards, card, recipe, ledger summary) and upload it to the Hugging Face Hub."""
+    from synthpipe.pipeline.rundir import local_copy
     from synthpipe.run.publish import publish as publish_run
 
+    run_dir = local_copy(location)  # a run on an object store: a local copy of its outputs
     if not (run_dir / "metrics.json").exists():
         raise UsageError(f"{run_dir} is not a finished run directory (no metrics.json)")
     result = publish_run(run_dir, repo_id, out=out_dir, dry_run=dry_run, private=private,

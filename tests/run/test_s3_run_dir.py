@@ -188,3 +188,19 @@ def test_the_lock_at_the_uri_refuses_a_second_machine_until_it_goes_stale(s3, re
     lock.write_text(".lock", json.dumps({**holder, "renewed": time.time() - remote_lock.STALE_S - 1}))
     result = Pipeline.from_recipe(recipe()).run("s3://runs/locked")  # a stale lock is taken over
     assert result.metrics["kept"] > 0 and not lock.exists(".lock")  # and released at the end
+
+
+def test_audit_and_publish_read_a_run_from_the_uri(s3, recipe, tmp_path):
+    from typer.testing import CliRunner
+
+    from synthpipe.cli import app
+
+    result = Pipeline.from_recipe(recipe()).run("s3://runs/audit")
+    audited = CliRunner().invoke(app, ["audit", "s3://runs/audit", "--out", str(tmp_path / "audit"), "--no-embed", "--json"])
+    assert audited.exit_code == 0, audited.output
+    assert json.loads(audited.output)["n_records"] == result.metrics["kept"]
+    folder = tmp_path / "publish"
+    published = CliRunner().invoke(app, ["publish", "s3://runs/audit", "--repo-id", "org/data", "--dry-run",
+                                         "--out", str(folder), "--json"])  # fmt: skip
+    assert published.exit_code == 0, published.output
+    assert json.loads(published.output)["rows"] == result.metrics["kept"]
