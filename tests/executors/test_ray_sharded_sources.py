@@ -16,6 +16,7 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from synthpipe import Pipeline  # noqa: E402
+from synthpipe.audit.step import Audit  # noqa: E402
 from synthpipe.curate.exact_dedup import ExactDedup  # noqa: E402
 from synthpipe.curate.text_filters import TextFilter  # noqa: E402
 from synthpipe.data import shards  # noqa: E402
@@ -132,7 +133,9 @@ def test_a_rerun_reads_checkpointed_batches_alone(ray_cluster, small_pieces, tmp
 def test_an_empty_file_reads_as_no_batch(ray_cluster, tmp_path):
     src = tmp_path / "empty.jsonl"
     src.write_text("")
-    steps = {"read": ReadRecords(path=str(src)), "filter": TextFilter(min_words=3)}
+    steps = {"read": ReadRecords(path=str(src)), "filter": TextFilter(min_words=3), "audit": Audit(embed=False)}
     local = Pipeline("empty", steps, batch_size=16).run(tmp_path / "local")
     on_ray = Pipeline("empty", steps, batch_size=16).run(tmp_path / "ray", executor="ray")
     assert on_ray.metrics["kept"] == local.metrics["kept"] == 0
+    audits = [json.loads(next((tmp_path / run / "steps").glob("*-audit/audit.json")).read_text()) for run in ("local", "ray")]
+    assert audits[0] == audits[1] and audits[0]["n_records"] == 0  # an audit of nothing, said so

@@ -47,6 +47,9 @@ def audit(job: Job) -> None:
         job.step.write_audit(job.ctx, sample, sum(counts), embedder)
 
 
+audit.runs_on_empty_input = True  # type: ignore[attr-defined]  # 0 records still get an audit.json
+
+
 def sampled_rows(counts: Sequence[int], k: int) -> dict[int, list[int]]:
     """``{shard: rows}`` the local step's sample holds, for shards of `counts` records each."""
     starts = np.cumsum([0, *counts])

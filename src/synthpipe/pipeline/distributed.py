@@ -158,8 +158,10 @@ class Job:
 
     # -- built on them ----------------------------------------------------------------------
     def run(self, form: Form) -> int:
-        """Run the distributed `form` of the step; returns the output shards written."""
-        if self.n:
+        """Run the distributed `form` of the step; returns the output shards written. An empty
+        input runs no form, unless it says it has something to write even then
+        (``form.runs_on_empty_input = True``, e.g. an audit of 0 records)."""
+        if self.n or getattr(form, "runs_on_empty_input", False):
             form(self)
         return self.n
 
