@@ -110,6 +110,7 @@ def test_s3_run_matches_a_local_run_and_inspect_reads_it(s3, recipe, tmp_path):
     assert Store("s3://runs/match").exists("report.html")
 
 
+@pytest.mark.slow
 def test_resume_redoes_only_the_missing_batch(s3, recipe, tmp_path):
     path = recipe()
     first = cli("run", str(path), "--out", "s3://runs/resume", "--quiet")
@@ -127,6 +128,7 @@ def test_resume_redoes_only_the_missing_batch(s3, recipe, tmp_path):
     assert ledger(resumed) == ledger(Pipeline.from_recipe(path).run(tmp_path / "local"))
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_from_the_uri(s3, recipe, tmp_path):
     path = recipe(seconds=0.15)
     proc = cli("run", str(path), "--out", "s3://runs/killed", "--quiet")
@@ -150,6 +152,7 @@ def test_killed_run_resumes_from_the_uri(s3, recipe, tmp_path):
     assert ledger(resumed) == ledger(Pipeline.from_recipe(path).run(tmp_path / "local"))
 
 
+@pytest.mark.slow
 def test_fresh_empties_only_a_run(s3, recipe):
     other = Store("s3://runs/not-a-run")
     other.write_text("data.csv", "a,b\n")
