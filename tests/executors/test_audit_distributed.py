@@ -226,8 +226,8 @@ def audit_pipeline(reference: Path, embed: bool):
     return Pipeline("audited", steps, batch_size=50)
 
 
-@pytest.mark.parametrize("embed", [False, pytest.param(True, marks=pytest.mark.skipif(
-    not _embedder_available(), reason="the embedding model is not installed"))])  # fmt: skip
+@pytest.mark.parametrize("embed", [False, pytest.param(True, marks=[pytest.mark.slow, pytest.mark.skipif(
+    not _embedder_available(), reason="the embedding model is not installed")])])  # fmt: skip
 def test_on_ray_the_audit_is_the_local_one(ray_cluster, tmp_path, monkeypatch, caplog, embed):
     reference = tmp_path / "reference.jsonl"
     reference.write_text(

@@ -83,6 +83,7 @@ def test_capped_shuffles_give_the_local_steps_shards(many_shards, tmp_path, name
     assert drops(serial) == drops(local)
 
 
+@pytest.mark.slow
 def test_the_minhash_summary_counts_do_not_depend_on_the_layout(many_shards, tmp_path):
     summaries = []
     for i, (workers, max_objects, _) in enumerate(LAYOUTS.values()):

@@ -60,7 +60,7 @@ def without_pid(records: list[dict]) -> list[dict]:
     return [{k: v for k, v in r.items() if k != "pid"} for r in records]
 
 
-@pytest.mark.parametrize("shard_rows", [None, 150])
+@pytest.mark.parametrize("shard_rows", [None, pytest.param(150, marks=pytest.mark.slow)])
 def test_shards_concatenate_to_the_local_files(ray_cluster, tmp_path, shard_rows):
     local = toy_pipeline().run(tmp_path / "local")
     on_ray = toy_pipeline(shard_rows=shard_rows).run(tmp_path / "ray", executor="ray")
@@ -110,6 +110,7 @@ def test_a_damaged_output_written_on_ray_is_refused_by_name(ray_cluster, tmp_pat
         read_all(kept)
 
 
+@pytest.mark.slow
 def test_a_rerun_on_local_replaces_the_sharded_outputs_with_files(ray_cluster, tmp_path):
     on_ray = toy_pipeline().run(tmp_path / "run", executor="ray")
     again = toy_pipeline(shard_rows=100_000).run(tmp_path / "run")  # output settings changed: rewritten
