@@ -92,15 +92,32 @@ def read_records(
     picks one of a Distiset's subsets.
     Missing files and unknown formats raise UsageError here, before iteration starts.
     """
+    schema, src, reject = _opened(source, format, fields, required, types, quarantine, strict, batch_size, subset)
+    batches = _batched(_positions(src, _clean(src, schema, reject, id_field)), batch_size, limit)
+    return (batch for _, batch, _ in batches)
+
+
+def _opened(
+    source: Any,
+    format: str | None,
+    fields: Mapping[str, str] | None,
+    required: Sequence[str],
+    types: Mapping[str, TypeSpec] | None,
+    quarantine: Quarantine | None,
+    strict: bool,
+    batch_size: int,
+    subset: str | None,
+    shard: Shard = WHOLE,
+    offsets: dict[int, int] | None = None,
+) -> tuple[_Schema, _Source, _Reject]:
+    """What every read starts from: the field mapping, the rows of `source` (or of a `shard`
+    of it), and where rejected records go."""
     if batch_size < 1:
         raise UsageError(f"batch_size must be at least 1, got {batch_size}")
     schema = _Schema(dict(fields or {}), tuple(required), dict(types or {}))
-    src = _open_source(source, format, batch_size, schema, subset)
-    reject = _Reject(
-        src.label, quarantine if quarantine is not None else Quarantine(strict=strict), strict
-    )
-    batches = _batched(_positions(src, _clean(src, schema, reject, id_field)), batch_size, limit)
-    return (batch for _, batch, _ in batches)
+    src = _open_source(source, format, batch_size, schema, subset, shard, offsets)
+    reject = _Reject(src.label, quarantine if quarantine is not None else Quarantine(strict=strict), strict)
+    return schema, src, reject
 
 
 def read_shard(
@@ -122,10 +139,9 @@ def read_shard(
     them when it reads the whole file. Ids repeated within the shard are quarantined as in a
     whole read; ids repeating one of an earlier shard are not seen here: `duplicates` (line ->
     id) names them, found by comparing every shard's ids afterwards."""
-    schema = _Schema(dict(fields or {}), tuple(required), dict(types or {}))
     offsets: dict[int, int] = {}
-    src = _open_source(path, format, batch_size, schema, subset, shard, offsets)
-    reject = _Reject(src.label, quarantine if quarantine is not None else Quarantine(strict=strict), strict)
+    schema, src, reject = _opened(path, format, fields, required, types, quarantine, strict, batch_size, subset,
+                                  shard, offsets)  # fmt: skip
     repeated: dict[int, str] = dict(duplicates or {})  # grows with the repeats found here
     rows = _clean(src, schema, reject, id_field, repeated)
     first = shard.first if shard.count is not None else 0

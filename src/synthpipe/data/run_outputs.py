@@ -8,6 +8,7 @@ its records streamed, its record count without reading it, and a bounded evenly 
 
 from __future__ import annotations
 
+import collections
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 from synthpipe.data.manifest import is_sharded, read_manifest
 from synthpipe.data.readers import read_records
 from synthpipe.data.records import Batch, Record
-from synthpipe.data.sampling import StreamSample, evenly_spaced
+from synthpipe.data.sampling import StreamSample, tap_sample
 
 OUTPUTS = ("kept", "dropped")
 
@@ -58,8 +59,9 @@ def sample_output(run_dir: str | Path, key: str, k: int, total: int | None = Non
     total = total if total is not None else output_count(path)
     records = (r for batch in read_output(run_dir, key) for r in batch)
     if total is not None:
-        wanted = set(evenly_spaced(total, k))
-        return [r for i, r in enumerate(records) if i in wanted]
+        picked: list[Record] = []
+        collections.deque(tap_sample(records, total, k, picked), maxlen=0)  # one pass, nothing held
+        return picked
     sample = StreamSample(k)
     for record in records:
         sample.add(record)

@@ -19,7 +19,12 @@ def evenly_spaced(n: int, k: int) -> list[int]:
 def tap_sample(items: Iterable[Any], total: int, k: int, into: list) -> Iterator[Any]:
     """Yield every item and append the evenly spaced ones to `into`: one pass serves both a
     streaming consumer (e.g. a writer) and a bounded sample (e.g. the report)."""
-    wanted = set(evenly_spaced(total, k))
+    return tap(items, evenly_spaced(total, k), into)
+
+
+def tap(items: Iterable[Any], positions: Iterable[int], into: list) -> Iterator[Any]:
+    """Yield every item and append those at `positions` to `into`."""
+    wanted = set(positions)
     for i, item in enumerate(items):
         if i in wanted:
             into.append(item)

@@ -26,7 +26,7 @@ from typing import Any
 
 from synthpipe.data.manifest import prepare_output, shard_name, write_manifest, write_shard
 from synthpipe.data.records import DROP, Record
-from synthpipe.data.sampling import evenly_spaced
+from synthpipe.data.sampling import evenly_spaced, tap
 from synthpipe.data.storage import join
 from synthpipe.errors import StepError
 from synthpipe.executors.ray_jobs import MAX_RETRIES, cluster_cpus, unwrap
@@ -184,7 +184,7 @@ def _write_run(run: _Run, kept_dir: str, dropped_dir: str, fmt: str) -> tuple[An
     kept_result = None
     if run.kept is not None:
         picked: list[Record] = []
-        entry = write_shard(kept_dir, run.kept.file, _tap(kept(), run.kept.picks, picked), fmt)
+        entry = write_shard(kept_dir, run.kept.file, tap(kept(), run.kept.picks, picked), fmt)
         kept_result = (entry, picked)
     else:
         for _ in kept():  # the batches' drops only
@@ -197,11 +197,3 @@ def _write_run(run: _Run, kept_dir: str, dropped_dir: str, fmt: str) -> tuple[An
         entry = write_shard(dropped_dir, shard.file, records, fmt)
         dropped_results.append((entry, [records[j] for j in shard.picks if j < len(records)]))
     return kept_result, dropped_results, time.perf_counter() - started
-
-
-def _tap(records: Any, picks: list[int], into: list[Record]) -> Any:
-    wanted = set(picks)
-    for j, record in enumerate(records):
-        if j in wanted:
-            into.append(record)
-        yield record

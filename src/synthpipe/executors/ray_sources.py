@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from synthpipe.data.quarantine import Quarantine
-from synthpipe.data.records import DROP, ID, Batch
+from synthpipe.data.records import ID, Batch
 from synthpipe.data.shards import Shard
 from synthpipe.data.storage import Store
-from synthpipe.pipeline.checkpoints import StepCheckpoint, name_missing_ids
+from synthpipe.pipeline.checkpoints import StepCheckpoint, kept, name_missing_ids
 from synthpipe.pipeline.distributed import StepSpec
 from synthpipe.pipeline.step import StepContext
 
@@ -125,8 +125,7 @@ def _row(job: ReadJob, index: int, records: Batch, seconds: float) -> Any:
     stats = {job.name: [len(records), seconds]}
     for name, checkpoint in job.maps[:start]:  # finished before an interruption
         stats[name] = [checkpoint.num_rows(index), 0.0]
-    kept = [r for r in records if r.get(DROP) is None]
-    blob = pickle.dumps(kept, protocol=pickle.HIGHEST_PROTOCOL) if start == 0 and job.maps else None
+    blob = pickle.dumps(kept(records), protocol=pickle.HIGHEST_PROTOCOL) if start == 0 and job.maps else None
     return pa.table({
         "index": pa.array([index], pa.int64()),
         "start": pa.array([start], pa.int64()),

@@ -185,9 +185,8 @@ class FromRecords(SourceStep):
         return {ID}.union(*self.config.records)
 
     def read(self, ctx: StepContext) -> Iterator[Batch]:
-        size = ctx.batch_size
-        for start in range(0, len(self.config.records), size):
-            yield [_with_id(dict(r), start + j) for j, r in enumerate(self.config.records[start : start + size])]
+        for b in range(-(-len(self.config.records) // ctx.batch_size)):
+            yield self.read_batch(b, {}, ctx)
 
     def plan_shards(self, ctx: StepContext, want: int, measure: Measure) -> list[Shard]:
         return row_shards(len(self.config.records), max(1, ctx.batch_size), want)

@@ -199,9 +199,8 @@ class IndexedSource(SourceStep):
         return self.config.n
 
     def read(self, ctx: StepContext) -> Iterator[Batch]:
-        n, size = self.config.n, max(1, ctx.batch_size)
-        for b in range(ctx.skip_batches, -(-n // size)):
-            yield [self.record(i, ctx.seed) for i in range(b * size, min(n, (b + 1) * size))]
+        for b in range(ctx.skip_batches, -(-self.config.n // max(1, ctx.batch_size))):
+            yield self.read_batch(b, {}, ctx)
 
     def record(self, index: int, seed: int) -> Record:
         raise NotImplementedError

@@ -665,23 +665,24 @@ class SlotTemplate(SourceStep):
         seed = self.config.seed if self.config.seed is not None else ctx.seed
         return self._batch(self._model, self._plan(seed), seed, index, max(1, ctx.batch_size))
 
+    @cached_property
+    def _plans(self) -> dict[int, _BlockPlan]:
+        return {}  # seed -> the label plan, built once per process
+
     def _plan(self, seed: int) -> _BlockPlan:
-        if getattr(self, "_plan_cache", (None,))[0] != seed:
-            self._plan_cache = (seed, _BlockPlan(self._model, self.config, seed))
-        return self._plan_cache[1]
+        if seed not in self._plans:
+            self._plans[seed] = _BlockPlan(self._model, self.config, seed)
+        return self._plans[seed]
 
     def read(self, ctx: StepContext) -> Iterator[Batch]:
         model = self._model
-        seed = self.config.seed if self.config.seed is not None else ctx.seed
         n_templates = sum(len(v) for v in model.templates.values())
         ctx.log.info(
             "slot_template: %d templates over %d labels; templates_without_slots=%d",
             n_templates, len(model.templates), model.without_slots,
         )  # fmt: skip
-        plan = _BlockPlan(model, self.config, seed)
-        size = max(1, ctx.batch_size)
-        for b in range(ctx.skip_batches, -(-self.config.n // size)):
-            yield self._batch(model, plan, seed, b, size)
+        for b in range(ctx.skip_batches, -(-self.config.n // max(1, ctx.batch_size))):
+            yield self.read_batch(b, {}, ctx)
 
     def _batch(self, model: _Model, plan: _BlockPlan, seed: int, b: int, size: int) -> Batch:
         rng = random.Random(mix_seed(seed, "batch", b))
