@@ -20,7 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-MIN_PIECE_BYTES = 4 << 20  # below this a piece costs more to schedule than to read
+# A piece costs one small counting task. Keep pieces small enough that even a small file gives
+# every worker a shard: the map steps after a source run in its shards' tasks (Ray Data fuses
+# them), so one shard would run them on one worker.
+MIN_PIECE_BYTES = 64 << 10
 _CHUNK = 16 << 20
 
 
